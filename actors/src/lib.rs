@@ -1,0 +1,11 @@
+//! wgcluster-actors: everything a router needs to be part of a wgcluster, minus HTTP and the CLI.
+//!
+//! See `ARCHITECTURE.md` at the repository root for the map.
+
+pub mod model;
+pub mod state;
+pub mod wg;
+pub mod raft;
+pub mod store;
+pub mod assign;
+pub mod audit;

@@ -1,0 +1,190 @@
+//! The entities of the replicated state (DESIGN §4): Node, Config, ConfigNode, EndpointGroup, Peer,
+//! AuditEntry, Backup, ApiToken, Settings. Plain serde data, postcard-encoded in the Raft log and in
+//! snapshots — so field order matters: add fields at the end and bump `SCHEMA_VERSION` in `store`.
+
+use super::{ConfigName, Millis, NodeId, PeerId, WgKey};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// A router of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub id: NodeId,
+    pub name: String,
+    /// Public host or IP (v4 or v6, optionally with a port) that clients reach this router at.
+    pub endpoint: Option<String>,
+    /// host:port for router-to-router HTTPS.
+    pub cluster_addr: Option<String>,
+    /// Capacity for placement; peers are spread in proportion to it. At least 1.
+    pub weight: u32,
+    pub enabled: bool,
+    /// Node-level liveness as last decided by the health monitor.
+    pub healthy: bool,
+    /// True once the router itself has registered (pre-registered nodes are not live yet).
+    pub registered: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// One WireGuard network. Every node it is assigned to carries the same interface identity.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub name: ConfigName,
+    pub private_key: WgKey,
+    pub public_key: WgKey,
+    /// The interface's own address(es); the peer address pool is the rest of these networks.
+    pub addresses: Vec<IpNet>,
+    pub listen_port: u16,
+    pub mtu: Option<u16>,
+    /// DNS servers handed to clients in their config file.
+    pub dns: Vec<String>,
+    /// Peer defaults: what a client routes through the tunnel, and its keepalive.
+    pub peer_allowed_ips: Vec<IpNet>,
+    pub peer_keepalive: Option<u16>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("name", &self.name)
+            .field("public_key", &self.public_key)
+            .field("addresses", &self.addresses)
+            .field("listen_port", &self.listen_port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The seed's ConfigNodes row: a config assigned to a node, with its health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigNode {
+    pub id: u64,
+    pub config: ConfigName,
+    pub node_id: NodeId,
+    pub is_healthy: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsProviderKind {
+    #[default]
+    Cloudflare,
+    Rfc2136,
+}
+
+impl DnsProviderKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DnsProviderKind::Cloudflare => "cloudflare",
+            DnsProviderKind::Rfc2136 => "rfc2136",
+        }
+    }
+}
+
+/// Mode A: a config with a cluster endpoint (one domain for all its nodes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointGroup {
+    pub config: ConfigName,
+    pub domain: String,
+    pub port: u16,
+    pub provider: DnsProviderKind,
+    pub cloudflare_zone_id: Option<String>,
+    pub cloudflare_record_name: Option<String>,
+    pub ttl: u32,
+    /// Always false: the cluster endpoint must be DNS-only. Stored so the API can show it.
+    pub proxied: bool,
+    pub auto_migrate: bool,
+    pub publish_only_healthy: bool,
+    pub min_nodes: u32,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A client of a config.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    pub id: PeerId,
+    pub config: ConfigName,
+    pub name: String,
+    pub public_key: WgKey,
+    /// Only when the server generated the key pair (for the config download).
+    pub private_key: Option<WgKey>,
+    pub preshared_key: Option<WgKey>,
+    /// Tunnel addresses allocated from the config's pool (/32 and /128).
+    pub addresses: Vec<IpNet>,
+    /// What the client routes through the tunnel.
+    pub allowed_ips: Vec<IpNet>,
+    pub keepalive: Option<u16>,
+    pub enabled: bool,
+    /// Home node (Mode A: for load accounting; Mode B: the only node that carries it).
+    pub node_id: Option<NodeId>,
+    /// Set while a make-before-break move away from this node is in flight.
+    pub draining_from: Option<NodeId>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("id", &self.id)
+            .field("config", &self.config)
+            .field("public_key", &self.public_key)
+            .field("addresses", &self.addresses)
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One audit log entry, written by the same apply that made the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: u64,
+    pub timestamp: Millis,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    /// JSON text (postcard cannot carry a free-form JSON value). Never holds secrets.
+    pub details: String,
+    pub user: String,
+}
+
+/// A node's interface config, kept before the node was taken off a config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backup {
+    pub id: u64,
+    pub config: ConfigName,
+    pub node_id: NodeId,
+    pub created_at: Millis,
+    /// JSON of the interface as the node reported it (no private key), or None when it was skipped.
+    pub interface: Option<String>,
+    /// Why the interface is missing, or other remarks.
+    pub note: String,
+}
+
+/// An API token: only the SHA-256 of the secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub created_at: Millis,
+}
+
+/// Cluster-wide settings (health thresholds; DNS credentials come with the DNS work).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub probe_interval_ms: u64,
+    pub unhealthy_after: u32,
+    pub healthy_after: u32,
+    /// Migrate Mode B peers off an unhealthy node automatically.
+    pub auto_migrate_independent: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { probe_interval_ms: 2000, unhealthy_after: 3, healthy_after: 2, auto_migrate_independent: true }
+    }
+}

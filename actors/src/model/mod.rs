@@ -1,0 +1,29 @@
+//! The replicated data model: validated names and keys (`names`, `keys`) and the entities that the
+//! state machine stores (`entities`). Pure data; no I/O, no clock.
+//!
+//! Invariant: a value of any type here is valid by construction — parsing is the only way in.
+
+mod entities;
+mod keys;
+mod names;
+
+pub use entities::*;
+pub use keys::{generate_keypair, random_key, WgKey};
+pub use names::{ConfigName, NodeId, PeerId};
+
+/// Unix time in milliseconds. The proposer of a command stamps it, so `apply` stays deterministic.
+pub type Millis = u64;
+
+/// Why a value from outside was refused. `field` names what the caller sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidField {
+    pub field: String,
+    pub reason: String,
+}
+
+impl InvalidField {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into() }
+    }
+}

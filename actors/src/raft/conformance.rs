@@ -1,0 +1,36 @@
+//! openraft's storage conformance suite run against our redb log store and state machine.
+
+use super::{LogStore, StateMachine, TypeConfig};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::StorageError;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+struct RedbBuilder;
+
+/// Keeps the temporary directory alive as long as the stores.
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for RedbBuilder {
+    async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError<u64>> {
+        let dir = std::env::temp_dir().join(format!("wgc-conf-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| openraft::StorageIOError::write(super::io_err(e)))?;
+        let db = crate::store::open(&dir.join("t.redb")).map_err(|e| openraft::StorageIOError::write(super::io_err(e)))?;
+        let db = Arc::new(db);
+        let sm = StateMachine::open(db.clone())?;
+        Ok((TempDir(dir), LogStore::new(db), sm))
+    }
+}
+
+#[test]
+fn redb_store_passes_openraft_suite() {
+    Suite::test_all(RedbBuilder).expect("openraft storage suite");
+}

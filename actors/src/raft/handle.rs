@@ -1,0 +1,203 @@
+//! `ClusterHandle`: the daemon's one door to the replicated state. Writes go through Raft
+//! (`write`), reads are served from the local state machine (`read`), and membership and leadership
+//! come from openraft's metrics (`members`, `leader`).
+
+use super::log_store::LogStore;
+use super::network::{Network, RaftTransport};
+use super::state_machine::{Applied, StateMachine};
+use super::types::{raft_id, RaftNode};
+use super::Raft;
+use crate::model::NodeId;
+use crate::state::{Request, Response, State};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{Config, ServerState, SnapshotPolicy};
+use redb::Database;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("this router is not the panel (leader); the panel is {}", .leader.as_ref().map(|l| l.id.as_str()).unwrap_or("unknown"))]
+    NotLeader { leader: Option<RaftNode> },
+    #[error("no quorum: the cluster cannot accept writes right now ({0})")]
+    NoQuorum(String),
+    #[error("raft stopped: {0}")]
+    Fatal(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("raft config: {0}")]
+    Config(String),
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A member as `GET /api/cluster` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberView {
+    pub id: String,
+    pub addr: String,
+    pub role: &'static str,
+    pub voter: bool,
+    pub matched_index: Option<u64>,
+}
+
+/// Timing of elections and snapshots; defaults suit a WAN between routers.
+#[derive(Debug, Clone)]
+pub struct RaftTiming {
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: u64,
+    /// Build a snapshot (and allow log purge) after this many entries.
+    pub snapshot_logs: u64,
+    /// Entries kept in the log behind the snapshot, for followers that lag a little.
+    pub keep_logs: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        Self { heartbeat_ms: 300, election_timeout_ms: 1500, snapshot_logs: 1000, keep_logs: 200 }
+    }
+}
+
+#[derive(Clone)]
+pub struct ClusterHandle {
+    pub raft: Raft,
+    pub node_id: NodeId,
+    pub raft_id: u64,
+    shared: Arc<RwLock<Applied>>,
+    versions: watch::Receiver<u64>,
+}
+
+impl ClusterHandle {
+    /// Builds storage and starts Raft. Must run inside a tokio runtime.
+    pub async fn start(
+        db: Arc<Database>,
+        node_id: NodeId,
+        transport: Arc<dyn RaftTransport>,
+        timing: &RaftTiming,
+    ) -> Result<Self, StartError> {
+        let config = Config {
+            cluster_name: "wgcluster".into(),
+            heartbeat_interval: timing.heartbeat_ms,
+            election_timeout_min: timing.election_timeout_ms,
+            election_timeout_max: timing.election_timeout_ms * 2,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(timing.snapshot_logs),
+            max_in_snapshot_log_to_keep: timing.keep_logs,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+        let log = LogStore::new(db.clone());
+        let sm = StateMachine::open(db).map_err(|e| StartError::Storage(e.to_string()))?;
+        let shared = sm.shared();
+        let versions = sm.subscribe();
+        let id = raft_id(&node_id);
+        let raft = Raft::new(id, Arc::new(config), Network::new(transport), log, sm)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        Ok(Self { raft, node_id, raft_id: id, shared, versions })
+    }
+
+    /// Makes this router a one-voter cluster if Raft has never been initialised here.
+    pub async fn initialize_single(&self, addr: &str) -> Result<bool, StartError> {
+        if self.raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
+            return Ok(false);
+        }
+        let mut members = BTreeMap::new();
+        members.insert(self.raft_id, RaftNode { id: self.node_id.to_string(), addr: addr.to_string() });
+        self.raft.initialize(members).await.map_err(|e| StartError::Raft(e.to_string()))?;
+        Ok(true)
+    }
+
+    /// Waits until some leader is known, up to `timeout`.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Option<u64> {
+        let mut m = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(l) = m.borrow().current_leader {
+                return Some(l);
+            }
+            if tokio::time::timeout_at(deadline, m.changed()).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Appends `req` through Raft and returns what apply said.
+    pub async fn write(&self, req: Request) -> Result<Response, WriteError> {
+        match self.raft.client_write(req).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(WriteError::NotLeader { leader: f.leader_node })
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => Err(WriteError::NoQuorum(e.to_string())),
+            Err(RaftError::Fatal(e)) => Err(WriteError::Fatal(e.to_string())),
+        }
+    }
+
+    /// Reads the local state. Keep `f` short: it holds the state's read lock.
+    pub fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        match self.shared.read() {
+            Ok(a) => f(&a.state),
+            Err(poisoned) => f(&poisoned.into_inner().state),
+        }
+    }
+
+    /// The index of the last log entry applied here.
+    pub fn applied_index(&self) -> u64 {
+        match self.shared.read() {
+            Ok(a) => a.last_applied.map(|l| l.index).unwrap_or(0),
+            Err(p) => p.into_inner().last_applied.map(|l| l.index).unwrap_or(0),
+        }
+    }
+
+    /// Ticks with the state version after each applied batch.
+    pub fn versions(&self) -> watch::Receiver<u64> {
+        self.versions.clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// (leader node id, term).
+    pub fn leader(&self) -> (Option<String>, u64) {
+        let m = self.raft.metrics().borrow().clone();
+        let leader = m.current_leader.and_then(|l| m.membership_config.membership().get_node(&l).map(|n| n.id.clone()));
+        (leader, m.current_term)
+    }
+
+    pub fn members(&self) -> Vec<MemberView> {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .map(|(id, node)| {
+                let role = if Some(*id) == m.current_leader {
+                    "leader"
+                } else if voters.contains(id) {
+                    "follower"
+                } else {
+                    "learner"
+                };
+                let matched_index = if *id == self.raft_id {
+                    m.last_applied.map(|l| l.index)
+                } else {
+                    m.replication.as_ref().and_then(|r| r.get(id).cloned().flatten()).map(|l| l.index)
+                };
+                MemberView { id: node.id.clone(), addr: node.addr.clone(), role, voter: voters.contains(id), matched_index }
+            })
+            .collect()
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}

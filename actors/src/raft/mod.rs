@@ -1,0 +1,28 @@
+//! Raft glue — the only module that imports openraft. `types` declares the type config,
+//! `log_store` and `state_machine` are our redb-backed storage, `network` turns openraft's RPCs into
+//! bytes for a `RaftTransport` (none for a single router; HTTPS for a cluster), and `handle` is
+//! what the rest of the daemon uses: write a command, read the state, watch leadership.
+//!
+//! Invariant: the state machine is the only writer of `State`; the only way to change it is a
+//! `Request` committed through Raft — a single router is a one-voter cluster on the same path.
+
+mod handle;
+mod log_store;
+mod network;
+mod state_machine;
+mod types;
+
+pub use handle::{ClusterHandle, MemberView, RaftTiming, StartError, WriteError};
+pub use log_store::LogStore;
+pub use network::{NoTransport, RaftTransport, RpcKind, TransportError};
+pub use state_machine::{Applied, StateMachine};
+pub use types::{raft_id, RaftNode, TypeConfig};
+
+pub type Raft = openraft::Raft<TypeConfig>;
+
+fn io_err(e: impl std::error::Error + 'static) -> openraft::AnyError {
+    openraft::AnyError::new(&e)
+}
+
+#[cfg(test)]
+mod conformance;

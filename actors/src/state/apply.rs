@@ -1,0 +1,41 @@
+//! `State::apply`: the one entry point the state machine calls, dispatching to the per-area apply
+//! functions. Every function checks everything first and mutates after, so an error leaves the
+//! state untouched (the tests compare the whole state before and after).
+
+use super::*;
+
+impl State {
+    pub fn apply(&mut self, req: &Request) -> Response {
+        self.version += 1;
+        let at = req.at;
+        let user = req.user.as_str();
+        match &req.cmd {
+            Command::Bootstrap { token, node } => self.bootstrap(at, user, token, node),
+            Command::RegisterNode { node } => self.register_node(at, user, node),
+            Command::CreateNode { node, weight } => self.create_node(at, user, node, *weight),
+            Command::UpdateNode { id, patch } => self.update_node(at, user, id, patch),
+            Command::DeleteNode { id } => self.delete_node(at, user, id),
+            Command::CreateConfig { config } => self.create_config(at, user, config),
+            Command::UpdateConfig { name, patch } => self.update_config(at, user, name, patch),
+            Command::DeleteConfig { name, force } => self.delete_config(at, user, name, *force),
+            Command::AssignNode { config, node_id } => self.assign_node(at, user, config, node_id),
+            Command::RemoveNode { config, node_id, backup_interface, backup_note } => {
+                self.remove_node(at, user, config, node_id, backup_interface.clone(), backup_note)
+            }
+            Command::SetEndpointGroup { group } => self.set_endpoint_group(at, user, group),
+            Command::DeleteEndpointGroup { config } => self.delete_endpoint_group(at, user, config),
+            Command::CreatePeers { config, peers } => self.create_peers(at, user, config, peers),
+            Command::UpdatePeer { config, id, patch } => self.update_peer(at, user, config, id, patch),
+            Command::DeletePeer { config, id } => self.delete_peer(at, user, config, id),
+            Command::MigratePeers { config, from, to } => self.migrate_peers(at, user, config, from, to.as_ref()),
+        }
+    }
+
+    pub(super) fn config_or_404(&self, name: &ConfigName) -> Result<&Config, CommandError> {
+        self.configs.get(name).ok_or_else(|| CommandError::not_found("config", name))
+    }
+
+    pub(super) fn node_or_404(&self, id: &NodeId) -> Result<&Node, CommandError> {
+        self.nodes.get(id).ok_or_else(|| CommandError::not_found("node", id))
+    }
+}

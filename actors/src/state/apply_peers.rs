@@ -1,0 +1,134 @@
+//! Applying peer commands: bulk create (all or nothing), patch, delete.
+
+use super::*;
+use serde_json::json;
+
+/// Bulk creations above this many peers get one summary audit entry instead of one per peer.
+const AUDIT_PER_PEER_MAX: usize = 20;
+
+impl State {
+    pub(super) fn create_peers(&mut self, at: Millis, user: &str, config: &ConfigName, new: &[NewPeer]) -> Response {
+        let cfg = self.config_or_404(config)?;
+        if new.is_empty() {
+            return Err(CommandError::Invalid { field: "peers".into(), reason: "no peer given".into() });
+        }
+        // Checks first: keys, ids and nodes.
+        let mut keys: HashSet<WgKey> = self.peers_of(config).map(|p| p.public_key).collect();
+        for (i, p) in new.iter().enumerate() {
+            let field = if new.len() > 1 { format!("[{i}].public_key") } else { "public_key".into() };
+            if p.public_key == cfg.public_key {
+                return Err(CommandError::Invalid { field, reason: "is the config's own public key".into() });
+            }
+            if !keys.insert(p.public_key) {
+                return Err(CommandError::Conflict(format!(
+                    "{field}: a peer with public key {} already exists in config '{config}'",
+                    p.public_key.to_base64()
+                )));
+            }
+            if self.peers.contains_key(&p.id) {
+                return Err(CommandError::Conflict(format!("peer id '{}' already exists", p.id)));
+            }
+            if let Some(n) = &p.node_id {
+                self.node_or_404(n)?;
+                if !self.is_assigned(config, n) {
+                    return Err(CommandError::Conflict(format!("node '{n}' is not assigned to config '{config}'")));
+                }
+            }
+        }
+        // Addresses, all or nothing.
+        let mut used = self.used_addresses(cfg);
+        let mut addrs = Vec::with_capacity(new.len());
+        for _ in new {
+            let a = pool::allocate(&cfg.addresses, &used).map_err(|e| CommandError::PoolExhausted(format!("config '{config}': {e}")))?;
+            used.extend(a.iter().map(|n| n.addr()));
+            addrs.push(a);
+        }
+        // Placement: pinned peers count towards the load before the rest are spread.
+        let mut cands = self.candidates(config, None);
+        for p in new {
+            if let Some(c) = p.node_id.as_ref().and_then(|n| cands.iter_mut().find(|c| &c.id == n)) {
+                c.load += 1;
+            }
+        }
+        let unpinned = new.iter().filter(|p| p.node_id.is_none()).count();
+        let mut homes = placement::spread(cands, unpinned).into_iter();
+        let (defaults, keepalive) = (cfg.peer_allowed_ips.clone(), cfg.peer_keepalive);
+
+        let mut ids = Vec::with_capacity(new.len());
+        for (p, addresses) in new.iter().zip(addrs) {
+            let node_id = p.node_id.clone().or_else(|| homes.next());
+            let peer = Peer {
+                id: p.id.clone(),
+                config: config.clone(),
+                name: p.name.clone(),
+                public_key: p.public_key,
+                private_key: p.private_key,
+                preshared_key: p.preshared_key,
+                addresses,
+                allowed_ips: p.allowed_ips.clone().unwrap_or_else(|| defaults.clone()),
+                keepalive: p.keepalive.or(keepalive),
+                enabled: p.enabled,
+                node_id,
+                draining_from: None,
+                created_at: at,
+                updated_at: at,
+            };
+            if new.len() <= AUDIT_PER_PEER_MAX {
+                let details = json!({ "config": config, "name": peer.name, "public_key": peer.public_key.to_base64(),
+                                      "address": peer.addresses, "node_id": peer.node_id });
+                self.audit(at, user, "peer_created", "peer", p.id.as_str(), details);
+            }
+            ids.push(p.id.clone());
+            self.peers.insert(p.id.clone(), peer);
+        }
+        if new.len() > AUDIT_PER_PEER_MAX {
+            let details = json!({ "config": config, "count": new.len(), "first": ids.first(), "last": ids.last() });
+            self.audit(at, user, "peer_created", "config", config.as_str(), details);
+        }
+        Ok(Outcome::PeersCreated { ids })
+    }
+
+    fn peer_in(&self, config: &ConfigName, id: &PeerId) -> Result<&Peer, CommandError> {
+        self.config_or_404(config)?;
+        self.peers.get(id).filter(|p| &p.config == config).ok_or_else(|| CommandError::not_found("peer", id))
+    }
+
+    pub(super) fn update_peer(&mut self, at: Millis, user: &str, config: &ConfigName, id: &PeerId, patch: &PeerPatch) -> Response {
+        self.peer_in(config, id)?;
+        if let Some(n) = &patch.node_id {
+            self.node_or_404(n)?;
+            if !self.is_assigned(config, n) {
+                return Err(CommandError::Conflict(format!("node '{n}' is not assigned to config '{config}'")));
+            }
+        }
+        let Some(p) = self.peers.get_mut(id) else { return Err(CommandError::not_found("peer", id)) };
+        if let Some(n) = &patch.name {
+            p.name = n.clone();
+        }
+        if let Some(a) = &patch.allowed_ips {
+            p.allowed_ips = a.clone();
+        }
+        if let Some(k) = patch.keepalive {
+            p.keepalive = k;
+        }
+        if let Some(e) = patch.enabled {
+            p.enabled = e;
+        }
+        if let Some(n) = &patch.node_id {
+            p.node_id = Some(n.clone());
+        }
+        p.updated_at = at;
+        let mut details = serde_json::to_value(patch).unwrap_or_default();
+        details["config"] = json!(config);
+        self.audit(at, user, "peer_updated", "peer", id.as_str(), details);
+        Ok(Outcome::Done)
+    }
+
+    pub(super) fn delete_peer(&mut self, at: Millis, user: &str, config: &ConfigName, id: &PeerId) -> Response {
+        let p = self.peer_in(config, id)?;
+        let details = json!({ "config": config, "name": p.name, "public_key": p.public_key.to_base64(), "address": p.addresses });
+        self.peers.remove(id);
+        self.audit(at, user, "peer_deleted", "peer", id.as_str(), details);
+        Ok(Outcome::Done)
+    }
+}

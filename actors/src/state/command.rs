@@ -1,0 +1,156 @@
+//! Commands: every change of desired state is one of these, appended through Raft and applied by
+//! `State::apply`. A `Request` carries the proposer's clock and user so apply is deterministic.
+//!
+//! Values that need randomness (keys, peer ids) are made by the proposer and carried here; values
+//! that depend on the state (addresses, placement) are decided in apply.
+
+use crate::model::*;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// What goes into one Raft log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub at: Millis,
+    pub user: String,
+    pub cmd: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// First command of a new cluster: the admin token and the founding router.
+    Bootstrap { token: ApiToken, node: NodeSpec },
+    /// A router announces itself at start-up (creates or refreshes its own node).
+    RegisterNode { node: NodeSpec },
+    /// Pre-register another router by id (`POST /api/nodes`).
+    CreateNode { node: NodeSpec, weight: u32 },
+    UpdateNode { id: NodeId, patch: NodePatch },
+    DeleteNode { id: NodeId },
+    CreateConfig { config: NewConfig },
+    UpdateConfig { name: ConfigName, patch: ConfigPatch },
+    DeleteConfig { name: ConfigName, force: bool },
+    AssignNode { config: ConfigName, node_id: NodeId },
+    /// The node-removal workflow's state change: backup record, peers re-homed, assignment removed.
+    RemoveNode { config: ConfigName, node_id: NodeId, backup_interface: Option<String>, backup_note: String },
+    SetEndpointGroup { group: EndpointGroupSpec },
+    DeleteEndpointGroup { config: ConfigName },
+    /// One or many peers, all or nothing.
+    CreatePeers { config: ConfigName, peers: Vec<NewPeer> },
+    UpdatePeer { config: ConfigName, id: PeerId, patch: PeerPatch },
+    DeletePeer { config: ConfigName, id: PeerId },
+    /// Re-home every peer of `config` on `from`, to `to` or least-loaded.
+    MigratePeers { config: ConfigName, from: NodeId, to: Option<NodeId> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    pub id: NodeId,
+    pub name: Option<String>,
+    pub endpoint: Option<String>,
+    pub cluster_addr: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePatch {
+    pub name: Option<String>,
+    pub endpoint: Option<Option<String>>,
+    pub weight: Option<u32>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewConfig {
+    pub name: ConfigName,
+    pub private_key: WgKey,
+    pub addresses: Vec<IpNet>,
+    pub listen_port: u16,
+    pub mtu: Option<u16>,
+    pub dns: Vec<String>,
+    pub peer_allowed_ips: Vec<IpNet>,
+    pub peer_keepalive: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigPatch {
+    pub listen_port: Option<u16>,
+    pub mtu: Option<Option<u16>>,
+    pub dns: Option<Vec<String>>,
+    pub peer_allowed_ips: Option<Vec<IpNet>>,
+    pub peer_keepalive: Option<Option<u16>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointGroupSpec {
+    pub config: ConfigName,
+    pub domain: String,
+    pub port: u16,
+    pub provider: DnsProviderKind,
+    pub cloudflare_zone_id: Option<String>,
+    pub cloudflare_record_name: Option<String>,
+    pub ttl: u32,
+    pub auto_migrate: bool,
+    pub publish_only_healthy: bool,
+    pub min_nodes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPeer {
+    pub id: PeerId,
+    pub name: String,
+    pub public_key: WgKey,
+    pub private_key: Option<WgKey>,
+    pub preshared_key: Option<WgKey>,
+    pub node_id: Option<NodeId>,
+    /// None: the config's peer default.
+    pub allowed_ips: Option<Vec<IpNet>>,
+    pub keepalive: Option<u16>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerPatch {
+    pub name: Option<String>,
+    pub allowed_ips: Option<Vec<IpNet>>,
+    pub keepalive: Option<Option<u16>>,
+    pub enabled: Option<bool>,
+    pub node_id: Option<NodeId>,
+}
+
+/// What apply says back. Errors are deterministic (every replica reaches the same verdict) and
+/// leave the state exactly as it was.
+pub type Response = Result<Outcome, CommandError>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Done,
+    /// Nothing needed changing (e.g. a router re-registering with the same details).
+    Unchanged,
+    ConfigNodeCreated { id: u64 },
+    PeersCreated { ids: Vec<PeerId> },
+    PeersMigrated { count: u64 },
+    NodeRemoved { peers_migrated: u64, backup_id: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CommandError {
+    #[error("{kind} '{id}' not found")]
+    NotFound { kind: String, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{0}")]
+    PoolExhausted(String),
+}
+
+impl CommandError {
+    pub fn not_found(kind: &str, id: impl std::fmt::Display) -> Self {
+        CommandError::NotFound { kind: kind.to_string(), id: id.to_string() }
+    }
+}
+
+impl From<InvalidField> for CommandError {
+    fn from(e: InvalidField) -> Self {
+        CommandError::Invalid { field: e.field, reason: e.reason }
+    }
+}

@@ -1,0 +1,111 @@
+//! The replicated state and everything that decides on it, all pure: `command` (what can change),
+//! `apply*` (how a command changes the state, with its audit entry), `pool` (addresses),
+//! `placement` (which node), `render` (client config files), `audit_query` (filters).
+//!
+//! Invariants: no I/O and no clock here (time comes in the `Request`); `apply` either changes the
+//! state and appends exactly one audit entry per change, or returns an error and changes nothing.
+
+mod apply;
+mod apply_configs;
+mod apply_nodes;
+mod apply_peers;
+pub mod audit_query;
+pub mod command;
+pub mod placement;
+pub mod pool;
+pub mod render;
+
+pub use command::*;
+
+use crate::model::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::net::IpAddr;
+
+/// Audit entries kept (oldest dropped first). About 200 bytes each.
+pub const AUDIT_RETENTION: usize = 5000;
+/// Backups kept (oldest dropped first).
+pub const BACKUP_RETENTION: usize = 50;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub nodes: BTreeMap<NodeId, Node>,
+    pub configs: BTreeMap<ConfigName, Config>,
+    pub config_nodes: BTreeMap<(ConfigName, NodeId), ConfigNode>,
+    pub endpoint_groups: BTreeMap<ConfigName, EndpointGroup>,
+    pub peers: BTreeMap<PeerId, Peer>,
+    pub audit: VecDeque<AuditEntry>,
+    pub backups: VecDeque<Backup>,
+    pub tokens: Vec<ApiToken>,
+    pub settings: Settings,
+    pub next_audit_id: u64,
+    pub next_config_node_id: u64,
+    pub next_backup_id: u64,
+    /// Number of commands applied (successful or not): the state version a router has reached.
+    pub version: u64,
+}
+
+impl State {
+    pub fn peers_of<'a>(&'a self, config: &'a ConfigName) -> impl Iterator<Item = &'a Peer> + 'a {
+        self.peers.values().filter(move |p| &p.config == config)
+    }
+
+    pub fn nodes_of<'a>(&'a self, config: &'a ConfigName) -> impl Iterator<Item = &'a ConfigNode> + 'a {
+        self.config_nodes.values().filter(move |cn| &cn.config == config)
+    }
+
+    pub fn is_assigned(&self, config: &ConfigName, node: &NodeId) -> bool {
+        self.config_nodes.contains_key(&(config.clone(), node.clone()))
+    }
+
+    /// Addresses taken in `config`: the interface's own and every peer's.
+    pub fn used_addresses(&self, config: &Config) -> HashSet<IpAddr> {
+        let mut used: HashSet<IpAddr> = config.addresses.iter().map(|n| n.addr()).collect();
+        used.extend(self.peers_of(&config.name).flat_map(|p| p.addresses.iter().map(|a| a.addr())));
+        used
+    }
+
+    /// Nodes that may take peers of `config` (assigned, enabled, healthy), excluding `except`,
+    /// with their current load in this config.
+    pub fn candidates(&self, config: &ConfigName, except: Option<&NodeId>) -> Vec<placement::Candidate> {
+        self.nodes_of(config)
+            .filter(|cn| Some(&cn.node_id) != except && cn.is_healthy)
+            .filter_map(|cn| self.nodes.get(&cn.node_id))
+            .filter(|n| n.enabled && n.healthy)
+            .map(|n| placement::Candidate {
+                id: n.id.clone(),
+                weight: n.weight,
+                load: self.peers_of(config).filter(|p| p.node_id.as_ref() == Some(&n.id)).count() as u64,
+            })
+            .collect()
+    }
+
+    /// The audit `user` for a token secret's hash, if it is one of ours.
+    pub fn token_name(&self, sha256: &[u8; 32]) -> Option<&str> {
+        // Compare every token without an early exit on the first byte that differs.
+        let mut found = None;
+        for t in &self.tokens {
+            let diff = t.sha256.iter().zip(sha256.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            if diff == 0 {
+                found = Some(t.name.as_str());
+            }
+        }
+        found
+    }
+
+    fn audit(&mut self, at: Millis, user: &str, action: &str, entity_type: &str, entity_id: &str, details: serde_json::Value) {
+        self.next_audit_id += 1;
+        self.audit.push_back(AuditEntry {
+            id: self.next_audit_id,
+            timestamp: at,
+            action: action.to_string(),
+            entity_type: entity_type.to_string(),
+            entity_id: entity_id.to_string(),
+            details: details.to_string(),
+            user: user.to_string(),
+        });
+        while self.audit.len() > AUDIT_RETENTION {
+            self.audit.pop_front();
+        }
+    }
+}

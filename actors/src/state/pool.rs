@@ -1,0 +1,161 @@
+//! Tunnel address allocation from a config's networks. Pure: takes the networks and the addresses in
+//! use, returns the next free host address of each family, or says which family is exhausted.
+//!
+//! Invariant: never returns an address in `used`, a network or broadcast address, or an address
+//! outside the config's networks.
+
+use ipnet::IpNet;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    #[error("the address pool {0} has no free address left")]
+    Exhausted(IpNet),
+    #[error("the config has no address network to allocate from")]
+    NoNetwork,
+}
+
+/// One host address (as /32 or /128) from the first network of each family in `networks`.
+pub fn allocate(networks: &[IpNet], used: &HashSet<IpAddr>) -> Result<Vec<IpNet>, PoolError> {
+    let first_v4 = networks.iter().find(|n| matches!(n, IpNet::V4(_)));
+    let first_v6 = networks.iter().find(|n| matches!(n, IpNet::V6(_)));
+    let mut out = Vec::new();
+    for net in [first_v4, first_v6].into_iter().flatten() {
+        let addr = next_free(net, used).ok_or(PoolError::Exhausted(net.trunc()))?;
+        out.push(IpNet::from(addr));
+    }
+    if out.is_empty() {
+        return Err(PoolError::NoNetwork);
+    }
+    Ok(out)
+}
+
+/// The lowest usable host address of `net` not in `used`. Scans at most `used.len() + 2` candidates
+/// past the first host, so it is cheap even for a /64.
+fn next_free(net: &IpNet, used: &HashSet<IpAddr>) -> Option<IpAddr> {
+    let budget = used.len() as u128 + 2;
+    match net {
+        IpNet::V4(n) => {
+            let base = u32::from(n.network()) as u128;
+            let bcast = u32::from(n.broadcast()) as u128;
+            // /31 and /32 have no network/broadcast addresses.
+            let (first, last) = if n.prefix_len() >= 31 { (base, bcast) } else { (base + 1, bcast - 1) };
+            scan(first, last, budget, |v| IpAddr::from(std::net::Ipv4Addr::from(v as u32)), used)
+        }
+        IpNet::V6(n) => {
+            let base = u128::from(n.network());
+            let last = u128::from(n.broadcast());
+            let first = if n.prefix_len() >= 127 { base } else { base + 1 };
+            scan(first, last, budget, |v| IpAddr::from(std::net::Ipv6Addr::from(v)), used)
+        }
+    }
+}
+
+fn scan(
+    first: u128,
+    last: u128,
+    budget: u128,
+    make: impl Fn(u128) -> IpAddr,
+    used: &HashSet<IpAddr>,
+) -> Option<IpAddr> {
+    let mut v = first;
+    let mut steps = 0u128;
+    while v <= last && steps <= budget {
+        let a = make(v);
+        if !used.contains(&a) {
+            return Some(a);
+        }
+        v += 1;
+        steps += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn nets(s: &[&str]) -> Vec<IpNet> {
+        s.iter().map(|x| x.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn table() {
+        let own: HashSet<IpAddr> = ["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()].into();
+        let cases: &[(&[&str], &HashSet<IpAddr>, Result<Vec<&str>, ()>)] = &[
+            (&["10.0.0.1/24"], &own, Ok(vec!["10.0.0.2/32"])),
+            (&["10.0.0.1/24", "fd00::1/64"], &own, Ok(vec!["10.0.0.2/32", "fd00::2/128"])),
+            (&["fd00::1/120"], &own, Ok(vec!["fd00::2/128"])),
+            (&["10.0.0.1/30"], &own, Ok(vec!["10.0.0.2/32"])),
+        ];
+        for (n, used, want) in cases {
+            let got = allocate(&nets(n), used).map_err(|_| ());
+            let want = want.clone().map(|w| nets(&w));
+            assert_eq!(got, want, "{n:?}");
+        }
+    }
+
+    #[test]
+    fn exhausted_names_the_pool() {
+        let used: HashSet<IpAddr> = ["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()].into();
+        let e = allocate(&nets(&["10.0.0.1/30"]), &used).unwrap_err();
+        assert_eq!(e, PoolError::Exhausted("10.0.0.0/30".parse().unwrap()));
+        assert!(e.to_string().contains("10.0.0.0/30"));
+        assert_eq!(allocate(&[], &used), Err(PoolError::NoNetwork));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Alloc,
+        Free(usize),
+    }
+
+    fn run_ops(net: &str, ops: Vec<Op>) {
+        let networks = nets(&[net]);
+        let own = networks[0].addr();
+        let mut used: HashSet<IpAddr> = [own].into();
+        let mut live: Vec<IpAddr> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Alloc => match allocate(&networks, &used) {
+                    Ok(a) => {
+                        let ip = a[0].addr();
+                        assert!(!used.contains(&ip), "duplicate {ip}");
+                        assert!(networks[0].contains(&ip));
+                        assert_ne!(ip, networks[0].network());
+                        if let IpNet::V4(n) = networks[0] {
+                            assert_ne!(ip, IpAddr::V4(n.broadcast()));
+                        }
+                        used.insert(ip);
+                        live.push(ip);
+                    }
+                    Err(PoolError::Exhausted(_)) => {
+                        // Only when every host address really is taken.
+                        let hosts = networks[0].hosts().count();
+                        assert_eq!(used.len(), hosts, "exhausted early");
+                    }
+                    Err(e) => panic!("{e}"),
+                },
+                Op::Free(i) => {
+                    if !live.is_empty() {
+                        let ip = live.remove(i % live.len());
+                        used.remove(&ip);
+                    }
+                }
+            }
+        }
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec(prop_oneof![3 => Just(Op::Alloc), 1 => any::<usize>().prop_map(Op::Free)], 0..200)
+    }
+
+    proptest! {
+        #[test]
+        fn v4_never_duplicates(ops in ops()) { run_ops("10.9.0.1/26", ops) }
+        #[test]
+        fn v6_never_duplicates(ops in ops()) { run_ops("fd00:1::1/120", ops) }
+    }
+}

@@ -1,0 +1,191 @@
+//! The backend contract: [`WgBackend`] is what the reconciler programs an interface through
+//! (userspace UAPI socket or kernel netlink), [`WgError`] is every way that can fail (each variant
+//! knows whether a retry may help), and [`reconcile`] is the one-call "make it so" built on the
+//! trait: read → diff → create if absent → apply one transaction → configure the link.
+//!
+//! All methods are blocking (socket and netlink I/O, process start-up); async callers run them
+//! with `spawn_blocking`/`web::block` or on a SyncArbiter, never on an async worker thread.
+
+use super::plan::{diff, Plan, PlanCounts};
+use super::spec::{ActualInterface, InterfaceSpec};
+use super::userspace_proc::SuperviseEvent;
+
+/// Every failure of the data plane.
+#[derive(Debug, thiserror::Error)]
+pub enum WgError {
+    /// Not a valid Linux interface name. Permanent.
+    #[error("invalid interface name {0:?}")]
+    InvalidName(String),
+    /// The spec cannot be programmed as it is (duplicate peer, bad key, …). Permanent.
+    #[error("invalid interface spec: {0}")]
+    InvalidSpec(String),
+    /// The interface does not exist (and this call does not create it). Transient: it may be
+    /// created (or its process restarted) by the next reconcile.
+    #[error("interface {0} does not exist")]
+    NotFound(String),
+    /// Socket or file I/O failed (connection refused, reset, timeout, …). Transient.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The device answered something we could not understand. Permanent (a bug or an
+    /// incompatible data plane), retrying will not change the answer.
+    #[error("UAPI protocol error: {0}")]
+    Protocol(String),
+    /// The device refused the configuration (`errno=N` from the UAPI). Permanent for this plan.
+    #[error("device {iface} rejected the configuration: errno={errno}")]
+    Rejected { iface: String, errno: i64 },
+    /// A netlink request failed. `transient` is false for errors that will repeat (EINVAL,
+    /// EOPNOTSUPP, EPERM, …) and true otherwise.
+    #[error("netlink: {message}")]
+    Netlink { message: String, transient: bool },
+    /// Starting, watching or stopping the userspace data-plane process failed. Transient.
+    #[error("userspace process for {iface}: {message}")]
+    Process { iface: String, message: String },
+    /// Waited too long (process start-up, socket I/O). Transient.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// This backend cannot do this here (no kernel module, no userspace binary, …). Permanent.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+}
+
+impl WgError {
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            WgError::InvalidName(_) => false,
+            WgError::InvalidSpec(_) => false,
+            WgError::NotFound(_) => true,
+            WgError::Io { .. } => true,
+            WgError::Protocol(_) => false,
+            WgError::Rejected { .. } => false,
+            WgError::Netlink { transient, .. } => *transient,
+            WgError::Process { .. } => true,
+            WgError::Timeout(_) => true,
+            WgError::Unsupported(_) => false,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        WgError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// What `configure_link` changed on the link (all zero/false when it already matched).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkChanges {
+    pub mtu_set: bool,
+    pub brought_up: bool,
+    pub addresses_added: usize,
+    pub addresses_removed: usize,
+    pub routes_added: usize,
+    pub routes_removed: usize,
+}
+
+impl LinkChanges {
+    /// Nothing was changed.
+    pub fn is_empty(&self) -> bool {
+        *self == LinkChanges::default()
+    }
+}
+
+/// A way to program this router's WireGuard interfaces.
+pub trait WgBackend: Send + Sync {
+    /// `"kernel"` or `"userspace"`.
+    fn kind(&self) -> &'static str;
+
+    /// Names of the WireGuard interfaces this backend can see.
+    fn list_interfaces(&self) -> Result<Vec<String>, WgError>;
+
+    /// The interface's current configuration, `None` when it does not exist.
+    fn read(&self, iface: &str) -> Result<Option<ActualInterface>, WgError>;
+
+    /// Makes sure the interface exists (creates the link / starts the userspace process).
+    /// Returns true when it was created by this call. Does not program keys or peers.
+    fn ensure_interface(&self, spec: &InterfaceSpec) -> Result<bool, WgError>;
+
+    /// Applies a plan to an existing interface as one transaction; returns how many operations it
+    /// carried ([`Plan::op_count`]; 0 for an empty plan, which does no I/O).
+    fn apply(&self, iface: &str, plan: &Plan) -> Result<usize, WgError>;
+
+    /// Addresses, MTU, link up, and routes for peers' allowed IPs (see `netlink.rs` for the rules).
+    fn configure_link(&self, spec: &InterfaceSpec) -> Result<LinkChanges, WgError>;
+
+    /// Removes the interface (and stops its userspace process). Absent is not an error.
+    fn remove_interface(&self, iface: &str) -> Result<(), WgError>;
+
+    /// Restarts data-plane processes that died (userspace backend; a no-op for the kernel).
+    /// Call it periodically; reconcile every interface named in a `Restarted` event.
+    fn supervise(&self) -> Vec<SuperviseEvent> {
+        Vec::new()
+    }
+}
+
+/// What one [`reconcile`] call did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub created: bool,
+    pub identity_set: bool,
+    pub peers: PlanCounts,
+    pub ops_applied: usize,
+    pub link: LinkChanges,
+}
+
+/// Makes the interface match `spec`: read, diff, create if absent, apply the plan in one
+/// transaction, then configure the link. Idempotent; a second call reports no changes.
+pub fn reconcile(
+    backend: &dyn WgBackend,
+    spec: &InterfaceSpec,
+) -> Result<ReconcileReport, WgError> {
+    spec.validate()?;
+    let mut actual = backend.read(&spec.name)?;
+    let mut created = false;
+    if actual.is_none() {
+        created = backend.ensure_interface(spec)?;
+        actual = backend.read(&spec.name)?;
+        if actual.is_none() {
+            return Err(WgError::NotFound(spec.name.clone()));
+        }
+    }
+    let plan = diff(spec, actual.as_ref());
+    let ops_applied = backend.apply(&spec.name, &plan)?;
+    let link = backend.configure_link(spec)?;
+    Ok(ReconcileReport {
+        created,
+        identity_set: plan.set_identity.is_some(),
+        peers: plan.counts(),
+        ops_applied,
+        link,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_classification() {
+        let io = WgError::io("x", std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(io.is_transient());
+        assert!(WgError::NotFound("wg0".into()).is_transient());
+        assert!(WgError::Timeout("x".into()).is_transient());
+        assert!(!WgError::InvalidName("a/b".into()).is_transient());
+        assert!(!WgError::Rejected {
+            iface: "wg0".into(),
+            errno: 22
+        }
+        .is_transient());
+        assert!(!WgError::Unsupported("x".into()).is_transient());
+        assert!(WgError::Netlink {
+            message: "busy".into(),
+            transient: true
+        }
+        .is_transient());
+    }
+}

@@ -1,0 +1,30 @@
+//! WireGuard data plane of one router: the desired/actual interface model ([`spec`]), the pure
+//! minimal differ ([`plan`]), the backend contract and one-call reconcile ([`backend`]), the
+//! userspace UAPI backend ([`uapi`]) with its wireguard-go supervisor ([`userspace_proc`]), the
+//! kernel netlink backend ([`kernel`]), link/address/route configuration ([`netlink`]) and the
+//! choice between backends ([`select`]). The reconciler actor drives this API; nothing here knows
+//! about Raft, actors or HTTP.
+
+pub mod backend;
+pub mod kernel;
+pub mod netlink;
+pub mod plan;
+pub mod select;
+pub mod spec;
+pub mod uapi;
+pub mod userspace_proc;
+
+pub use backend::{reconcile, LinkChanges, ReconcileReport, WgBackend, WgError};
+pub use kernel::{device_to_actual, KernelBackend, KernelSetRequest};
+pub use netlink::{desired_routes, LinkState, Netlink, ROUTE_PROTO};
+pub use plan::{diff, normalize_allowed_ips, peer_matches, Identity, PeerOp, Plan, PlanCounts};
+pub use select::{
+    build_backend, probe_kernel_support, select_backend, BackendChoice, BackendRequest,
+    BackendSettings,
+};
+pub use spec::{
+    key_from_base64, key_to_base64, public_key_of, validate_ifname, ActualInterface, ActualPeer,
+    InterfaceSpec, Key, PeerSpec,
+};
+pub use uapi::{parse_get_response, write_set_request, UapiBackend, UapiConfig};
+pub use userspace_proc::{SuperviseEvent, SupervisorConfig, UserspaceSupervisor, DEFAULT_UAPI_DIR};

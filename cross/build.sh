@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# cross/build.sh [TARGET...]
+#
+# Builds the `wgclusterd` release binary for router targets with the stable
+# toolchain, linking with rust-lld (no C cross toolchain, no OpenWrt SDK).
+#
+#   default targets: x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+#   output:          $CARGO_TARGET_DIR/<target>/release/wgclusterd
+#                    (CARGO_TARGET_DIR defaults to <repo>/target-cross)
+#
+# The musl targets ship their own crt objects and libc.a ("self-contained"),
+# and rustc links musl targets self-contained whenever crt-static is on (the
+# default for *-linux-musl), so `-C linker=rust-lld` is all that is needed.
+# We pass it through CARGO_TARGET_<TRIPLE>_LINKER so a user's RUSTFLAGS stay
+# untouched.
+#
+# Environment:
+#   CARGO_TARGET_DIR   build directory (default: <repo>/target-cross)
+#   CARGO_PROFILE      cargo profile (default: release)
+#   WGC_NO_RUSTUP=1    do not call `rustup target add`
+#   WGC_NO_APT=1       never apt-get a C cross compiler (only needed if a
+#                      crate compiles C for the target, e.g. ring)
+#   CC_<triple>        honoured as-is when set
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target-cross}"
+profile="${CARGO_PROFILE:-release}"
+
+if [ "$#" -eq 0 ]; then
+    set -- x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+fi
+
+die() { echo "build.sh: error: $*" >&2; exit 1; }
+log() { echo "build.sh: $*" >&2; }
+
+command -v cargo >/dev/null || die "cargo not found (install Rust with rustup)"
+
+# rust-lld ships with every rustup toolchain under lib/rustlib/<host>/bin.
+sysroot="$(rustc --print sysroot)"
+host="$(rustc -vV | sed -n 's/^host: //p')"
+lld="$sysroot/lib/rustlib/$host/bin/rust-lld"
+[ -x "$lld" ] || die "rust-lld not found at $lld"
+# Put it on PATH so `linker=rust-lld` resolves for cargo and build scripts.
+export PATH="$sysroot/lib/rustlib/$host/bin:$PATH"
+
+upper() { echo "$1" | tr '[:lower:]-' '[:upper:]_'; }
+lower_() { echo "$1" | tr '-' '_'; }
+
+# A C compiler for the target is only needed when some crate in the graph
+# compiles C (cc-rs) for it. Today none does; rustls+ring would.
+setup_cc() {
+    local t="$1" tl
+    tl="$(lower_ "$t")"
+    local var="CC_$tl"
+    if [ -n "${!var:-}" ]; then return 0; fi
+    # `cargo tree -i cc` prints nothing (exit 0) or fails when cc is not in
+    # this target's graph.
+    if [ -z "$(cd "$repo" && cargo tree -p wgclusterd --target "$t" -e normal,build -i cc 2>/dev/null)" ]; then
+        return 0
+    fi
+    log "$t: a dependency compiles C; selecting a C compiler"
+    local gcc="" pkg=""
+    case "$t" in
+        x86_64-*)   gcc="$(command -v musl-gcc || command -v gcc || true)" ;;
+        aarch64-*)  gcc="aarch64-linux-gnu-gcc"; pkg=gcc-aarch64-linux-gnu ;;
+        armv7-*|arm-*) gcc="arm-linux-gnueabihf-gcc"; pkg=gcc-arm-linux-gnueabihf ;;
+        mipsel-*)   gcc="mipsel-linux-gnu-gcc"; pkg=gcc-mipsel-linux-gnu ;;
+        mips-*)     gcc="mips-linux-gnu-gcc"; pkg=gcc-mips-linux-gnu ;;
+    esac
+    if [ -n "$gcc" ] && ! command -v "$gcc" >/dev/null 2>&1 && [ -n "${pkg:-}" ] \
+        && [ "${WGC_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
+        log "installing $pkg (apt-get)"
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null \
+            || die "apt-get install $pkg failed"
+    fi
+    if [ -n "$gcc" ] && command -v "$gcc" >/dev/null 2>&1; then
+        export "CC_$tl=$gcc"
+        local ar="${gcc%gcc}ar"
+        command -v "$ar" >/dev/null 2>&1 && export "AR_$tl=$ar"
+        log "$t: CC=$gcc"
+    else
+        log "$t: warning: no C compiler for this target; set CC_$tl if the build fails"
+    fi
+}
+
+declare -a built=()
+for t in "$@"; do
+    if [ "${WGC_NO_RUSTUP:-0}" != 1 ] && command -v rustup >/dev/null; then
+        if ! rustup target list --installed | grep -qx "$t"; then
+            log "rustup target add $t"
+            rustup target add "$t" >&2 || die "rustup target add $t failed (tier-3 targets need nightly -Zbuild-std, see cross/README.md)"
+        fi
+    fi
+    setup_cc "$t"
+    T="$(upper "$t")"
+    export "CARGO_TARGET_${T}_LINKER=rust-lld"
+    log "building wgclusterd for $t ($profile, linker rust-lld, target dir $CARGO_TARGET_DIR)"
+    start=$(date +%s)
+    (cd "$repo" && cargo build --profile "$profile" -p wgclusterd --bin wgclusterd --target "$t") \
+        || die "cargo build for $t failed"
+    end=$(date +%s)
+    outdir="$profile"; [ "$profile" = dev ] && outdir=debug
+    bin="$CARGO_TARGET_DIR/$t/$outdir/wgclusterd"
+    [ -f "$bin" ] || die "expected binary not found: $bin"
+    log "$t: built in $((end - start)) s"
+    built+=("$t|$bin|$((end - start))")
+done
+
+echo
+printf '%-32s %12s %10s %8s  %s\n' TARGET BYTES MiB BUILD_S PATH
+for row in "${built[@]}"; do
+    IFS='|' read -r t bin secs <<<"$row"
+    sz=$(stat -c %s "$bin")
+    printf '%-32s %12d %10s %8s  %s\n' "$t" "$sz" "$(awk -v s="$sz" 'BEGIN{printf "%.2f", s/1048576}')" "$secs" "$bin"
+done
+if command -v file >/dev/null; then
+    echo
+    for row in "${built[@]}"; do
+        IFS='|' read -r _ bin _ <<<"$row"
+        file "$bin"
+    done
+fi

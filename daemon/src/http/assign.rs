@@ -1,0 +1,138 @@
+//! The seed's config-node routes (assign, list, remove with migration), manual migration, and the
+//! config's endpoint group (Mode A).
+
+use super::auth::User;
+use super::body::Body;
+use super::configs::config_name;
+use super::error::{ok, ApiError};
+use super::{now_ms, read_body, views, App};
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+use wgcluster_actors::assign::{AssignNode, MigrateNode, RemoveNodeFromConfig};
+use wgcluster_actors::model::{DnsProviderKind, NodeId};
+use wgcluster_actors::state::{Command, EndpointGroupSpec, Outcome};
+
+fn exists(app: &App, c: &wgcluster_actors::model::ConfigName) -> Result<(), ApiError> {
+    if app.cluster.read(|s| s.configs.contains_key(c)) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("config '{c}' not found")))
+    }
+}
+
+pub async fn list_nodes(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let c = config_name(&path)?;
+    exists(&app, &c)?;
+    let data = app.cluster.read(|s| s.nodes_of(&c).map(|cn| views::config_node(s, cn)).collect::<Vec<_>>());
+    Ok(ok("Nodes retrieved successfully", data.into()))
+}
+
+pub async fn assign_node(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let config = config_name(&path)?;
+    let b = Body::parse(&read_body(payload).await?)?;
+    b.only(&["node_id"])?;
+    let node_id = NodeId::parse("node_id", &b.req_str("node_id")?)?;
+    app.assign.send(AssignNode { config: config.clone(), node_id: node_id.clone(), user: u.0, at: now_ms() }).await??;
+    let v = app.cluster.read(|s| s.config_nodes.get(&(config, node_id)).map(|cn| views::config_node(s, cn)));
+    Ok(ok("Node assigned successfully", v.unwrap_or_default()))
+}
+
+pub async fn remove_node(app: App, u: User, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (c, n) = path.into_inner();
+    let config = config_name(&c)?;
+    let node_id = NodeId::parse("node_id", &n)?;
+    let out = app.assign.send(RemoveNodeFromConfig { config, node_id, user: u.0, at: now_ms() }).await??;
+    match out {
+        Outcome::NodeRemoved { peers_migrated, backup_id } => Ok(ok(
+            "Node removed successfully",
+            json!({ "peers_migrated": peers_migrated, "backup_id": backup_id }),
+        )),
+        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+pub async fn migrate(app: App, u: User, path: web::Path<(String, String)>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let (c, n) = path.into_inner();
+    let config = config_name(&c)?;
+    let from = NodeId::parse("node_id", &n)?;
+    let bytes = read_body(payload).await?;
+    let to = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        None
+    } else {
+        let b = Body::parse(&bytes)?;
+        b.only(&["destination_node_id"])?;
+        b.opt_str("destination_node_id")?.map(|d| NodeId::parse("destination_node_id", &d)).transpose()?
+    };
+    let out = app.assign.send(MigrateNode { config, from, to, user: u.0, at: now_ms() }).await??;
+    match out {
+        Outcome::PeersMigrated { count } => Ok(ok("Peers migrated successfully", json!({ "peers_migrated": count }))),
+        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+pub async fn get_group(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let c = config_name(&path)?;
+    exists(&app, &c)?;
+    let v = app.cluster.read(|s| s.endpoint_groups.get(&c).map(views::endpoint_group));
+    let v = v.ok_or_else(|| ApiError::NotFound(format!("config '{c}' has no endpoint group")))?;
+    Ok(ok("Endpoint group retrieved successfully", v))
+}
+
+/// A DNS name: labels of letters, digits and '-', dot-separated, at most 253 characters.
+fn domain(field: &str, s: &str) -> Result<String, ApiError> {
+    let d = s.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = !d.is_empty()
+        && d.len() <= 253
+        && d.contains('.')
+        && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if ok {
+        Ok(d)
+    } else {
+        Err(ApiError::BadRequest(format!("{field}: '{}' is not a DNS name like vpn.example.com", s.escape_debug())))
+    }
+}
+
+pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let config = config_name(&path)?;
+    let b = Body::parse(&read_body(payload).await?)?;
+    b.only(&[
+        "domain", "port", "provider", "cloudflare_zone_id", "cloudflare_record_name", "ttl", "proxied", "auto_migrate",
+        "publish_only_healthy", "min_nodes",
+    ])?;
+    let domain_name = domain("domain", &b.req_str("domain")?)?;
+    let default_port = app.cluster.read(|s| s.configs.get(&config).map(|c| c.listen_port));
+    let default_port = default_port.ok_or_else(|| ApiError::NotFound(format!("config '{config}' not found")))?;
+    let provider = match b.opt_str("provider")?.as_deref() {
+        None | Some("cloudflare") => DnsProviderKind::Cloudflare,
+        Some("rfc2136") => DnsProviderKind::Rfc2136,
+        Some(other) => return Err(ApiError::BadRequest(format!("provider: '{other}' is not cloudflare or rfc2136"))),
+    };
+    let record_name = b.opt_str("cloudflare_record_name")?.map(|r| domain("cloudflare_record_name", &r)).transpose()?;
+    let proxied_sent = b.opt_bool("proxied")?.unwrap_or(false);
+    let group = EndpointGroupSpec {
+        config: config.clone(),
+        domain: domain_name,
+        port: b.opt_uint("port", 1, 65535)?.map(|p| p as u16).unwrap_or(default_port),
+        provider,
+        cloudflare_zone_id: b.opt_str("cloudflare_zone_id")?,
+        cloudflare_record_name: record_name,
+        ttl: b.opt_uint("ttl", 1, 86400)?.unwrap_or(60) as u32,
+        auto_migrate: b.opt_bool("auto_migrate")?.unwrap_or(true),
+        publish_only_healthy: b.opt_bool("publish_only_healthy")?.unwrap_or(true),
+        min_nodes: b.opt_uint("min_nodes", 1, 64)?.unwrap_or(1) as u32,
+    };
+    app.submit(&u.0, Command::SetEndpointGroup { group }).await?;
+    let v = app.cluster.read(|s| s.endpoint_groups.get(&config).map(views::endpoint_group));
+    let message = if proxied_sent {
+        "Endpoint group saved; proxied was set to false: the cluster endpoint must be DNS-only (WireGuard is UDP)"
+    } else {
+        "Endpoint group saved successfully"
+    };
+    Ok(ok(message, v.unwrap_or_default()))
+}
+
+pub async fn delete_group(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let config = config_name(&path)?;
+    app.submit(&u.0, Command::DeleteEndpointGroup { config }).await?;
+    Ok(ok("Endpoint group deleted successfully", serde_json::Value::Null))
+}

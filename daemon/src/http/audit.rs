@@ -1,0 +1,45 @@
+//! `GET /api/audit-logs?entity_type&entity_id&action&limit&offset`: newest first.
+
+use super::auth::User;
+use super::error::{ok, ApiError};
+use super::{views, App};
+use actix_web::web;
+use std::collections::BTreeMap;
+use actix_web::{HttpRequest, HttpResponse};
+use wgcluster_actors::audit::QueryAudit;
+use wgcluster_actors::state::audit_query::{AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
+
+fn parse_num(name: &str, v: &str, max: usize) -> Result<usize, ApiError> {
+    match v.parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(ApiError::BadRequest(format!("{name}: must be an integer from 0 to {max}, got '{}'", v.escape_debug()))),
+    }
+}
+
+pub async fn list(app: App, _u: User, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let mut f = AuditFilter { limit: DEFAULT_LIMIT, ..Default::default() };
+    let q = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
+    for (k, v) in q.into_inner() {
+        match k.as_str() {
+            "entity_type" => f.entity_type = Some(v),
+            "entity_id" => f.entity_id = Some(v),
+            "action" => f.action = Some(v),
+            "limit" => {
+                f.limit = parse_num("limit", &v, MAX_LIMIT)?;
+                if f.limit == 0 {
+                    return Err(ApiError::BadRequest(format!("limit: must be an integer from 1 to {MAX_LIMIT}, got '0'")));
+                }
+            }
+            "offset" => f.offset = parse_num("offset", &v, u32::MAX as usize)?,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "{other}: unknown query parameter (known: entity_type, entity_id, action, limit, offset)"
+                )))
+            }
+        }
+    }
+    let entries = app.audit.send(QueryAudit(f)).await?;
+    let data: Vec<_> = entries.iter().map(views::audit).collect();
+    Ok(ok("Audit logs retrieved successfully", data.into()))
+}

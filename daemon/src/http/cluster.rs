@@ -1,0 +1,65 @@
+//! Cluster-level routes: health (no token), the agent health probe, `/api/cluster`, backups and
+//! Prometheus metrics.
+
+use super::auth::User;
+use super::error::{ok, ApiError};
+use super::{views, App};
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+use std::fmt::Write;
+
+pub async fn health(app: App) -> HttpResponse {
+    let (leader, term) = app.cluster.leader();
+    ok(
+        "ok",
+        json!({ "node_id": app.node_id, "version": env!("CARGO_PKG_VERSION"), "leader": leader, "term": term,
+                "uptime_s": app.started.elapsed().as_secs() }),
+    )
+}
+
+/// What the panel's health monitor reads: liveness and the state version applied here.
+pub async fn agent_health(app: App) -> HttpResponse {
+    let version = app.cluster.read(|s| s.version);
+    ok("ok", json!({ "node_id": app.node_id, "state_version": version, "applied_index": app.cluster.applied_index() }))
+}
+
+pub async fn cluster(app: App, _u: User) -> HttpResponse {
+    let (leader, term) = app.cluster.leader();
+    ok(
+        "Cluster retrieved successfully",
+        json!({ "leader": leader, "term": term, "node_id": app.node_id, "applied_index": app.cluster.applied_index(),
+                "members": app.cluster.members() }),
+    )
+}
+
+pub async fn list_backups(app: App, _u: User) -> HttpResponse {
+    let data = app.cluster.read(|s| s.backups.iter().rev().map(|b| views::backup(b, false)).collect::<Vec<_>>());
+    ok("Backups retrieved successfully", data.into())
+}
+
+pub async fn get_backup(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id: u64 = path.parse().map_err(|_| ApiError::BadRequest(format!("id: '{}' is not a backup id", path.escape_debug())))?;
+    let v = app.cluster.read(|s| s.backups.iter().find(|b| b.id == id).map(|b| views::backup(b, true)));
+    Ok(ok("Backup retrieved successfully", v.ok_or_else(|| ApiError::NotFound(format!("backup '{id}' not found")))?))
+}
+
+pub async fn metrics(app: App, _u: User) -> HttpResponse {
+    let (leader, term) = app.cluster.leader();
+    let is_leader = leader.as_deref() == Some(app.node_id.as_str());
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, value: String| {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+    };
+    let (nodes, configs, peers, audit, version) =
+        app.cluster.read(|s| (s.nodes.len(), s.configs.len(), s.peers.len(), s.audit.len(), s.version));
+    gauge("wgcluster_nodes", "Routers known to the cluster.", nodes.to_string());
+    gauge("wgcluster_configs", "WireGuard configs.", configs.to_string());
+    gauge("wgcluster_peers", "Peers over all configs.", peers.to_string());
+    gauge("wgcluster_audit_entries", "Audit entries retained.", audit.to_string());
+    gauge("wgcluster_state_version", "Commands applied on this router.", version.to_string());
+    gauge("wgcluster_raft_term", "Current Raft term.", term.to_string());
+    gauge("wgcluster_raft_applied_index", "Last Raft log index applied here.", app.cluster.applied_index().to_string());
+    gauge("wgcluster_is_leader", "1 when this router is the panel.", u8::from(is_leader).to_string());
+    gauge("wgcluster_uptime_seconds", "Seconds since start.", app.started.elapsed().as_secs().to_string());
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
+}

@@ -1,0 +1,79 @@
+//! `ApiError`: the one mapping from every failure to an HTTP status and the JSON envelope
+//! `{"status": false, "message": …, "data": null}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use wgcluster_actors::model::InvalidField;
+use wgcluster_actors::raft::WriteError;
+use wgcluster_actors::state::CommandError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized(_)) {
+            r.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        r.json(json!({ "status": false, "message": self.to_string(), "data": null }))
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(e: InvalidField) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            CommandError::Conflict(_) | CommandError::PoolExhausted(_) => ApiError::Conflict(e.to_string()),
+            CommandError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::NotLeader { .. } | WriteError::NoQuorum(_) => ApiError::Unavailable(e.to_string()),
+            WriteError::Fatal(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// The success envelope.
+pub fn ok(message: &str, data: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": true, "message": message, "data": data }))
+}

@@ -1,0 +1,138 @@
+//! The HTTP API (DESIGN §6): routes, the JSON envelope, auth, and the mapping of requests to
+//! commands. Only this module knows HTTP and JSON; everything it decides it asks of `actors`.
+//!
+//! The same `App` serves the TCP listener (`api_listen`, bearer token required) and the control
+//! socket (Unix, mode 0600: the caller is local root, no token needed).
+
+mod assign;
+mod audit;
+mod auth;
+pub mod body;
+mod cluster;
+mod configs;
+pub mod error;
+mod nodes;
+mod peers;
+mod views;
+
+use actix::Addr;
+use actix_web::web;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wgcluster_actors::assign::{submit, AssignmentActor};
+use wgcluster_actors::audit::AuditLog;
+use wgcluster_actors::model::Millis;
+use wgcluster_actors::raft::ClusterHandle;
+use wgcluster_actors::state::{Command, Outcome, Request};
+
+pub use auth::LocalConn;
+use error::ApiError;
+
+/// Largest accepted request body (a bulk of a few thousand peers fits).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// How long a write may wait for Raft before the API answers 503.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What every handler can reach.
+pub struct AppState {
+    pub cluster: ClusterHandle,
+    pub assign: Addr<AssignmentActor>,
+    pub audit: Addr<AuditLog>,
+    pub started: Instant,
+    pub node_id: String,
+}
+
+pub type App = web::Data<Arc<AppState>>;
+
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+}
+
+impl AppState {
+    /// Proposes one command as `user` and returns apply's verdict.
+    pub async fn submit(&self, user: &str, cmd: Command) -> Result<Outcome, ApiError> {
+        let req = Request { at: now_ms(), user: user.to_string(), cmd };
+        Ok(submit(&self.cluster, WRITE_TIMEOUT, req).await?)
+    }
+}
+
+impl From<wgcluster_actors::assign::AssignError> for ApiError {
+    fn from(e: wgcluster_actors::assign::AssignError) -> Self {
+        use wgcluster_actors::assign::AssignError as E;
+        match e {
+            E::Command(c) => c.into(),
+            E::Write(w) => w.into(),
+            E::Timeout(_) => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(e: actix::MailboxError) -> Self {
+        ApiError::Internal(format!("internal actor unavailable: {e}"))
+    }
+}
+
+/// All routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
+        .route("/api/health", web::get().to(cluster::health))
+        .route("/v1/health", web::get().to(cluster::agent_health))
+        .route("/metrics", web::get().to(cluster::metrics))
+        .route("/api/cluster", web::get().to(cluster::cluster))
+        .route("/api/backups", web::get().to(cluster::list_backups))
+        .route("/api/backups/{id}", web::get().to(cluster::get_backup))
+        .route("/api/audit-logs", web::get().to(audit::list))
+        .route("/api/nodes", web::get().to(nodes::list))
+        .route("/api/nodes", web::post().to(nodes::create))
+        .route("/api/nodes/{node_id}", web::get().to(nodes::get))
+        .route("/api/nodes/{node_id}", web::patch().to(nodes::patch))
+        .route("/api/nodes/{node_id}", web::delete().to(nodes::delete))
+        .route("/api/configs", web::get().to(configs::list))
+        .route("/api/configs", web::post().to(configs::create))
+        .route("/api/configs/{config}", web::get().to(configs::get))
+        .route("/api/configs/{config}", web::patch().to(configs::patch))
+        .route("/api/configs/{config}", web::delete().to(configs::delete))
+        .route("/api/configs/{config}/nodes", web::get().to(assign::list_nodes))
+        .route("/api/configs/{config}/nodes", web::post().to(assign::assign_node))
+        .route("/api/configs/{config}/nodes/{node_id}", web::delete().to(assign::remove_node))
+        .route("/api/configs/{config}/nodes/{node_id}/migrate", web::post().to(assign::migrate))
+        .route("/api/configs/{config}/endpoint-group", web::get().to(assign::get_group))
+        .route("/api/configs/{config}/endpoint-group", web::post().to(assign::set_group))
+        .route("/api/configs/{config}/endpoint-group", web::delete().to(assign::delete_group))
+        .route("/api/configs/{config}/peers", web::get().to(peers::list))
+        .route("/api/configs/{config}/peers", web::post().to(peers::create))
+        .route("/api/configs/{config}/peers/{peer_id}", web::get().to(peers::get))
+        .route("/api/configs/{config}/peers/{peer_id}", web::patch().to(peers::patch))
+        .route("/api/configs/{config}/peers/{peer_id}", web::delete().to(peers::delete))
+        .route("/api/configs/{config}/peers/{peer_id}/config", web::get().to(peers::download))
+        .route("/api/peers/{peer_id}/configs", web::get().to(peers::configs_of));
+}
+
+/// The JSON 404 for unknown routes and the JSON 413/400 for bodies actix refuses itself.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+}
+
+pub fn payload_error(err: actix_web::error::PayloadError) -> ApiError {
+    match err {
+        actix_web::error::PayloadError::Overflow => {
+            ApiError::TooLarge(format!("the request body is larger than the limit of {BODY_LIMIT} bytes"))
+        }
+        other => ApiError::BadRequest(format!("cannot read the request body: {other}")),
+    }
+}
+
+/// Reads the whole body under the limit, answering 413 past it.
+pub async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+    use futures_util::StreamExt;
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(payload_error)?;
+        if buf.len() + chunk.len() > BODY_LIMIT {
+            return Err(ApiError::TooLarge(format!("the request body is larger than the limit of {BODY_LIMIT} bytes")));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}

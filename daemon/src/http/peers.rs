@@ -1,0 +1,208 @@
+//! Peers of a config: bulk or single creation (one command, all or nothing), list, show, patch,
+//! delete, and the client config download (wg-quick text or an SVG QR code).
+
+use super::auth::User;
+use super::body::{json, Body};
+use super::configs::config_name;
+use super::error::{ok, ApiError};
+use super::{read_body, views, App};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json as j, Value};
+use wgcluster_actors::model::*;
+use wgcluster_actors::state::{render, Command, NewPeer, Outcome, PeerPatch, State};
+
+/// Largest bulk creation in one request.
+const MAX_BULK: usize = 5000;
+
+fn peer_id(s: &str) -> Result<PeerId, ApiError> {
+    Ok(PeerId::parse("peer_id", s)?)
+}
+
+fn peer_name(b: &Body) -> Result<String, ApiError> {
+    let name = b.req_str("name")?;
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.len() > 64 || trimmed.chars().any(|c| c.is_control()) {
+        return Err(ApiError::BadRequest(format!("{}: must be 1 to 64 printable characters", b.name("name"))));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
+    b.only(&["name", "public_key", "preshared_key", "node_id", "allowed_ips", "keepalive", "enabled"])?;
+    let name = peer_name(b)?;
+    let (public_key, private_key) = match b.opt_str("public_key")? {
+        Some(k) => (WgKey::parse(&b.name("public_key"), &k)?, None),
+        None => {
+            let (private, public) = generate_keypair();
+            (public, Some(private))
+        }
+    };
+    let preshared_key = match b.opt_str("preshared_key")?.as_deref() {
+        None => Some(random_key()),
+        Some("") | Some("none") => None,
+        Some(k) => Some(WgKey::parse(&b.name("preshared_key"), k)?),
+    };
+    Ok(NewPeer {
+        id: PeerId::random(),
+        name,
+        public_key,
+        private_key,
+        preshared_key,
+        node_id: b.opt_str("node_id")?.map(|n| NodeId::parse(&b.name("node_id"), &n)).transpose()?,
+        allowed_ips: b.opt_cidrs("allowed_ips")?,
+        keepalive: b.opt_uint("keepalive", 0, 65535)?.map(|k| k as u16),
+        enabled: b.opt_bool("enabled")?.unwrap_or(true),
+    })
+}
+
+pub async fn list(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let c = config_name(&path)?;
+    let data = app.cluster.read(|s| {
+        s.configs.get(&c)?;
+        Some(s.peers_of(&c).map(views::peer).collect::<Vec<_>>())
+    });
+    let data = data.ok_or_else(|| ApiError::NotFound(format!("config '{c}' not found")))?;
+    Ok(ok("Peers retrieved successfully", data.into()))
+}
+
+pub async fn create(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let config = config_name(&path)?;
+    let v = json(&read_body(payload).await?)?;
+    let (bulk, peers) = match v {
+        Value::Array(items) => {
+            if items.is_empty() || items.len() > MAX_BULK {
+                return Err(ApiError::BadRequest(format!("peers: give 1 to {MAX_BULK} peers, got {}", items.len())));
+            }
+            let peers = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| new_peer(&Body::from_value(item, &format!("[{i}]."))?))
+                .collect::<Result<Vec<_>, _>>()?;
+            (true, peers)
+        }
+        other => (false, vec![new_peer(&Body::from_value(other, "")?)?]),
+    };
+    let out = app.submit(&u.0, Command::CreatePeers { config, peers }).await?;
+    let Outcome::PeersCreated { ids } = out else { return Err(ApiError::Internal(format!("unexpected outcome {out:?}"))) };
+    let views: Vec<Value> = app.cluster.read(|s| ids.iter().filter_map(|id| s.peers.get(id)).map(views::peer).collect());
+    if bulk {
+        Ok(ok(&format!("{} peers created successfully", views.len()), views.into()))
+    } else {
+        Ok(ok("Peer created successfully", views.into_iter().next().unwrap_or_default()))
+    }
+}
+
+fn find<'a>(s: &'a State, c: &ConfigName, id: &PeerId) -> Result<&'a Peer, ApiError> {
+    if !s.configs.contains_key(c) {
+        return Err(ApiError::NotFound(format!("config '{c}' not found")));
+    }
+    s.peers.get(id).filter(|p| &p.config == c).ok_or_else(|| ApiError::NotFound(format!("peer '{id}' not found in config '{c}'")))
+}
+
+pub async fn get(app: App, _u: User, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (c, p) = path.into_inner();
+    let (c, id) = (config_name(&c)?, peer_id(&p)?);
+    let v = app.cluster.read(|s| find(s, &c, &id).map(views::peer))?;
+    Ok(ok("Peer retrieved successfully", v))
+}
+
+pub async fn patch(app: App, u: User, path: web::Path<(String, String)>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let (c, p) = path.into_inner();
+    let (config, id) = (config_name(&c)?, peer_id(&p)?);
+    let b = Body::parse(&read_body(payload).await?)?;
+    b.only(&["name", "allowed_ips", "keepalive", "enabled", "node_id"])?;
+    let patch = PeerPatch {
+        name: if b.has("name") { Some(peer_name(&b)?) } else { None },
+        allowed_ips: b.opt_cidrs("allowed_ips")?,
+        keepalive: b.opt_uint("keepalive", 0, 65535)?.map(|k| if k == 0 { None } else { Some(k as u16) }),
+        enabled: b.opt_bool("enabled")?,
+        node_id: b.opt_str("node_id")?.map(|n| NodeId::parse("node_id", &n)).transpose()?,
+    };
+    app.submit(&u.0, Command::UpdatePeer { config: config.clone(), id: id.clone(), patch }).await?;
+    let v = app.cluster.read(|s| find(s, &config, &id).map(views::peer))?;
+    Ok(ok("Peer updated successfully", v))
+}
+
+pub async fn delete(app: App, u: User, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (c, p) = path.into_inner();
+    let (config, id) = (config_name(&c)?, peer_id(&p)?);
+    app.submit(&u.0, Command::DeletePeer { config, id }).await?;
+    Ok(ok("Peer deleted successfully", Value::Null))
+}
+
+/// Where `peer`'s client should connect, and how that was decided.
+fn client_endpoint(s: &State, cfg: &Config, peer: &Peer, node: Option<&NodeId>) -> Result<(String, &'static str), ApiError> {
+    if let Some(g) = s.endpoint_groups.get(&cfg.name) {
+        return Ok((render::endpoint(&g.domain, g.port), "cluster"));
+    }
+    let node_id = node
+        .or(peer.node_id.as_ref())
+        .ok_or_else(|| ApiError::Conflict(format!("peer '{}' has no node yet: assign a node to config '{}'", peer.id, cfg.name)))?;
+    let node = s.nodes.get(node_id).ok_or_else(|| ApiError::NotFound(format!("node '{node_id}' not found")))?;
+    let host = node.endpoint.as_deref().ok_or_else(|| {
+        ApiError::Conflict(format!("node '{node_id}' has no endpoint; set it with PATCH /api/nodes/{node_id}"))
+    })?;
+    Ok((render::endpoint(render::endpoint_host(host), cfg.listen_port), "independent"))
+}
+
+#[derive(Deserialize)]
+pub struct DownloadQuery {
+    format: Option<String>,
+}
+
+pub async fn download(
+    app: App,
+    _u: User,
+    path: web::Path<(String, String)>,
+    q: web::Query<DownloadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (c, p) = path.into_inner();
+    let (config, id) = (config_name(&c)?, peer_id(&p)?);
+    let (text, file) = app.cluster.read(|s| -> Result<_, ApiError> {
+        let peer = find(s, &config, &id)?;
+        let cfg = s.configs.get(&config).ok_or_else(|| ApiError::NotFound(format!("config '{config}' not found")))?;
+        let (endpoint, _) = client_endpoint(s, cfg, peer, None)?;
+        let safe: String = peer.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        Ok((render::client_config(cfg, peer, &endpoint), format!("{config}-{safe}.conf")))
+    })?;
+    match q.format.as_deref() {
+        None | Some("conf") | Some("text") => Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header(("Content-Disposition", format!("attachment; filename=\"{file}\"")))
+            .body(text)),
+        Some("qr") => {
+            let svg = render::qr_svg(&text).map_err(ApiError::Internal)?;
+            Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
+        }
+        Some(other) => Err(ApiError::BadRequest(format!("format: '{other}' is not conf or qr"))),
+    }
+}
+
+/// `GET /api/peers/{peer_id}/configs`: every config file the peer can use right now (Mode A: one,
+/// Mode B: its node's, plus the old node's while a move is draining).
+pub async fn configs_of(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = peer_id(&path)?;
+    let data = app.cluster.read(|s| -> Result<Vec<Value>, ApiError> {
+        let peer = s.peers.get(&id).ok_or_else(|| ApiError::NotFound(format!("peer '{id}' not found")))?;
+        let cfg = s.configs.get(&peer.config).ok_or_else(|| ApiError::NotFound(format!("config '{}' not found", peer.config)))?;
+        let mut nodes: Vec<Option<&NodeId>> = vec![peer.node_id.as_ref()];
+        if s.endpoint_groups.get(&cfg.name).is_none() && peer.draining_from.is_some() {
+            nodes.push(peer.draining_from.as_ref());
+        }
+        let mut out = Vec::new();
+        for n in nodes {
+            match client_endpoint(s, cfg, peer, n) {
+                Ok((endpoint, mode)) => out.push(j!({
+                    "config": cfg.name, "node_id": n, "mode": mode, "endpoint": endpoint,
+                    "current": n == peer.node_id.as_ref(),
+                    "download": format!("/api/configs/{}/peers/{}/config", cfg.name, peer.id),
+                    "config_text": render::client_config(cfg, peer, &endpoint),
+                })),
+                Err(e) => out.push(j!({ "config": cfg.name, "node_id": n, "error": e.to_string() })),
+            }
+        }
+        Ok(out)
+    })?;
+    Ok(ok("Peer configs retrieved successfully", data.into()))
+}
