@@ -101,6 +101,7 @@ pub struct EndpointGroup {
     pub min_nodes: u32,
     pub created_at: Millis,
     pub updated_at: Millis,
+    pub dns_status: DnsStatus,
 }
 
 /// A client of a config.
@@ -173,7 +174,7 @@ pub struct ApiToken {
     pub created_at: Millis,
 }
 
-/// Cluster-wide settings (health thresholds; DNS credentials come with the DNS work).
+/// Cluster-wide settings: health thresholds and DNS provider credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     pub probe_interval_ms: u64,
@@ -181,10 +182,81 @@ pub struct Settings {
     pub healthy_after: u32,
     /// Migrate Mode B peers off an unhealthy node automatically.
     pub auto_migrate_independent: bool,
+    pub dns: DnsSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { probe_interval_ms: 2000, unhealthy_after: 3, healthy_after: 2, auto_migrate_independent: true }
+        Self {
+            probe_interval_ms: 2000,
+            unhealthy_after: 3,
+            healthy_after: 2,
+            auto_migrate_independent: true,
+            dns: DnsSettings::default(),
+        }
+    }
+}
+
+/// DNS provider credentials. Write-only through the API: views mask the secrets.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsSettings {
+    pub cloudflare: Option<CloudflareSettings>,
+    pub rfc2136: Option<Rfc2136Settings>,
+}
+
+impl std::fmt::Debug for DnsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsSettings")
+            .field("cloudflare", &self.cloudflare.as_ref().map(|c| &c.api_base))
+            .field("rfc2136", &self.rfc2136.as_ref().map(|r| (&r.server, &r.zone, &r.key_name)))
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudflareSettings {
+    pub api_token: String,
+    /// e.g. `https://api.cloudflare.com/client/v4` (plain http allowed for tests and local proxies).
+    pub api_base: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rfc2136Settings {
+    /// host:port of the primary server.
+    pub server: String,
+    pub zone: String,
+    pub key_name: String,
+    /// The TSIG secret, base64 as in BIND's key files.
+    pub key_secret: String,
+    /// e.g. `hmac-sha256`.
+    pub algorithm: String,
+}
+
+/// What DNS sync last did for an endpoint group (replicated, so any router can show it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsStatus {
+    pub last_sync: Option<Millis>,
+    /// The addresses currently published (A and AAAA contents).
+    pub published: Vec<String>,
+    /// True while fewer healthy nodes than `min_nodes` exist and the last set is kept (fail static).
+    pub degraded: bool,
+    pub last_error: Option<String>,
+}
+
+impl std::fmt::Debug for CloudflareSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudflareSettings").field("api_base", &self.api_base).field("api_token", &"***").finish()
+    }
+}
+
+impl std::fmt::Debug for Rfc2136Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rfc2136Settings")
+            .field("server", &self.server)
+            .field("zone", &self.zone)
+            .field("key_name", &self.key_name)
+            .field("algorithm", &self.algorithm)
+            .field("key_secret", &"***")
+            .finish()
     }
 }

@@ -28,6 +28,16 @@ impl State {
             Command::UpdatePeer { config, id, patch } => self.update_peer(at, user, config, id, patch),
             Command::DeletePeer { config, id } => self.delete_peer(at, user, config, id),
             Command::MigratePeers { config, from, to } => self.migrate_peers(at, user, config, from, to.as_ref()),
+            Command::SetNodeHealth { node_id, config, healthy, reason } => {
+                self.set_node_health(at, user, node_id, config.as_ref(), *healthy, reason)
+            }
+            Command::SetDnsSettings { cloudflare, rfc2136 } => self.set_dns_settings(at, user, cloudflare, rfc2136),
+            Command::RecordDnsSync { config, published, degraded, changed, error } => {
+                self.record_dns_sync(at, user, config, published, *degraded, *changed, error.as_deref())
+            }
+            Command::SetHealthSettings { probe_interval_ms, unhealthy_after, healthy_after, auto_migrate_independent } => {
+                self.set_health_settings(at, user, *probe_interval_ms, *unhealthy_after, *healthy_after, *auto_migrate_independent)
+            }
         }
     }
 

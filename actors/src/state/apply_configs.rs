@@ -113,7 +113,9 @@ impl State {
 
     pub(super) fn set_endpoint_group(&mut self, at: Millis, user: &str, g: &EndpointGroupSpec) -> Response {
         self.config_or_404(&g.config)?;
-        let created_at = self.endpoint_groups.get(&g.config).map(|e| e.created_at).unwrap_or(at);
+        let prev = self.endpoint_groups.get(&g.config);
+        let created_at = prev.map(|e| e.created_at).unwrap_or(at);
+        let dns_status = prev.map(|e| e.dns_status.clone()).unwrap_or_default();
         let group = EndpointGroup {
             config: g.config.clone(),
             domain: g.domain.clone(),
@@ -128,6 +130,7 @@ impl State {
             min_nodes: g.min_nodes,
             created_at,
             updated_at: at,
+            dns_status,
         };
         let details = json!({ "domain": g.domain, "port": g.port, "provider": g.provider.as_str(), "ttl": g.ttl,
                               "auto_migrate": g.auto_migrate, "publish_only_healthy": g.publish_only_healthy,

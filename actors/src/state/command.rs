@@ -40,6 +40,15 @@ pub enum Command {
     DeletePeer { config: ConfigName, id: PeerId },
     /// Re-home every peer of `config` on `from`, to `to` or least-loaded.
     MigratePeers { config: ConfigName, from: NodeId, to: Option<NodeId> },
+    /// The health monitor's verdict on a node (and, with `config`, on one assignment).
+    SetNodeHealth { node_id: NodeId, config: Option<ConfigName>, healthy: bool, reason: String },
+    /// Replace the Cloudflare and/or RFC 2136 credentials (a `None` part is left as it is).
+    SetDnsSettings { cloudflare: Option<CloudflareSettings>, rfc2136: Option<Rfc2136Settings> },
+    /// DNS sync's report for an endpoint group: records changed (`dns_updated`), or failed
+    /// (`dns_failed`, with `error`). `degraded` marks fail-static.
+    RecordDnsSync { config: ConfigName, published: Vec<String>, degraded: bool, changed: bool, error: Option<String> },
+    /// Health thresholds (`None` leaves a value as it is).
+    SetHealthSettings { probe_interval_ms: Option<u64>, unhealthy_after: Option<u32>, healthy_after: Option<u32>, auto_migrate_independent: Option<bool> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 mod apply;
 mod apply_configs;
 mod apply_nodes;
+mod apply_ops;
 mod apply_peers;
 pub mod audit_query;
 pub mod command;

@@ -506,7 +506,9 @@ mod tests {
 
     #[test]
     fn set_diff_table() {
-        let cases: &[(&[&str], &[&str], &[&str], &[&str])] = &[
+        /// (desired, current, to add, to remove)
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+        let cases: &[Case] = &[
             (&[], &[], &[], &[]),
             (&["10.0.0.1/24"], &[], &["10.0.0.1/24"], &[]),
             (&[], &["10.0.0.1/24"], &[], &["10.0.0.1/24"]),

@@ -150,7 +150,7 @@ pub fn diff(desired: &InterfaceSpec, actual: Option<&ActualInterface>) -> Plan {
 
     let key_differs = actual.private_key != Some(desired.private_key);
     let port_differs = desired.listen_port != 0 && actual.listen_port != desired.listen_port;
-    let set_identity = (key_differs || port_differs).then(|| Identity {
+    let set_identity = (key_differs || port_differs).then_some(Identity {
         private_key: desired.private_key,
         listen_port: desired.listen_port,
     });

@@ -168,7 +168,8 @@ mod tests {
         use BackendChoice as C;
         use BackendRequest as R;
         // (requested, probe result, expected choice, probe called, reason contains)
-        let cases: &[(R, Result<(), &str>, C, bool, &str)] = &[
+        type Case = (R, Result<(), &'static str>, C, bool, &'static str);
+        let cases: &[Case] = &[
             (R::Auto, Ok(()), C::Kernel, true, "available"),
             (R::Auto, Err("no module"), C::Userspace, true, "no module"),
             (R::Kernel, Ok(()), C::Kernel, true, "available"),

@@ -59,11 +59,12 @@ pub async fn get(app: App, _u: User, path: web::Path<String>) -> Result<HttpResp
 
 pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let b = Body::parse(&read_body(payload).await?)?;
-    b.only(&["id", "name", "endpoint", "weight"])?;
+    b.only(&["id", "name", "endpoint", "weight", "cluster_addr"])?;
     let id = NodeId::parse("id", &b.req_str("id")?)?;
     let endpoint = b.opt_str("endpoint")?.map(|e| parse_endpoint("endpoint", &e)).transpose()?;
+    let cluster_addr = b.opt_str("cluster_addr")?.map(|e| parse_endpoint("cluster_addr", &e)).transpose()?;
     let weight = b.opt_uint("weight", 1, 1000)?.unwrap_or(1) as u32;
-    let spec = NodeSpec { id: id.clone(), name: b.opt_str("name")?, endpoint, cluster_addr: None };
+    let spec = NodeSpec { id: id.clone(), name: b.opt_str("name")?, endpoint, cluster_addr };
     app.submit(&u.0, Command::CreateNode { node: spec, weight }).await?;
     let v = app.cluster.read(|s| s.nodes.get(&id).map(|n| views::node(s, n)));
     Ok(ok("Node created successfully", v.unwrap_or_default()))
