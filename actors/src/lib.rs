@@ -9,3 +9,4 @@ pub mod raft;
 pub mod store;
 pub mod assign;
 pub mod audit;
+pub mod health;

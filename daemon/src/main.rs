@@ -6,6 +6,7 @@ mod control;
 mod http;
 mod init;
 mod logging;
+mod probe;
 mod startup;
 mod status;
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wgcluster_actors::assign::{AssignmentActor, BackupSource, BoxFuture};
 use wgcluster_actors::audit::AuditLog;
+use wgcluster_actors::health::HealthMonitor;
 use wgcluster_actors::model::{ApiToken, ConfigName, NodeId};
 use wgcluster_actors::raft::{ClusterHandle, NoTransport, RaftTiming};
 use wgcluster_actors::state::{Command, NodeSpec, Request};
@@ -114,6 +115,8 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig) -> Result<(),
 
     let assign = AssignmentActor::new(cluster.clone(), Arc::new(NoDataPlane), http::WRITE_TIMEOUT).start();
     let audit = AuditLog::new(cluster.clone()).start();
+    let probe = Arc::new(crate::probe::HttpProbe { timeout: Duration::from_millis(1500) });
+    let _health = HealthMonitor::new(cluster.clone(), probe, http::now_ms).start();
     let state = Arc::new(AppState { cluster: cluster.clone(), assign, audit, started, node_id: cfg.node_id.clone() });
 
     let sock = cfg.control_socket.clone();

@@ -49,9 +49,11 @@ fn is_root() -> bool {
 /// Whether `cmd` is on PATH (or in the sbin directories root normally has).
 pub fn have_command(cmd: &str) -> bool {
     let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
+    let found = path
+        .split(':')
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-        .any(|dir| Path::new(dir).join(cmd).is_file())
+        .any(|dir| Path::new(dir).join(cmd).is_file());
+    found
 }
 
 /// [`ensure_prereqs_for`] with the WireGuard lab's packages.

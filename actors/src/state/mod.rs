@@ -110,3 +110,6 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -23,7 +23,7 @@ pub use select::{
     BackendSettings,
 };
 pub use spec::{
-    key_from_base64, key_to_base64, public_key_of, validate_ifname, ActualInterface, ActualPeer,
+    clamp_private_key, key_from_base64, key_to_base64, public_key_of, validate_ifname, ActualInterface, ActualPeer,
     InterfaceSpec, Key, PeerSpec,
 };
 pub use uapi::{parse_get_response, write_set_request, UapiBackend, UapiConfig};

@@ -9,14 +9,18 @@
 //! - an endpoint is compared only when the spec pins one: a learned (roaming) endpoint is not a
 //!   difference;
 //! - keepalive `None` == `Some(0)`, preshared key `None` == all-zero key;
-//! - a desired listen port of 0 ("any") never triggers an identity change on its own.
+//! - a desired listen port of 0 ("any") never triggers an identity change on its own;
+//! - private keys are compared clamped (WireGuard stores and reports the clamped form), and the
+//!   identity a plan sets carries the clamped key.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use ipnet::IpNet;
 
-use super::spec::{key_to_base64, ActualInterface, ActualPeer, InterfaceSpec, Key, PeerSpec};
+use super::spec::{
+    clamp_private_key, key_to_base64, ActualInterface, ActualPeer, InterfaceSpec, Key, PeerSpec,
+};
 
 /// The interface identity to (re)program: private key and listen port.
 #[derive(Clone, PartialEq, Eq)]
@@ -135,25 +139,23 @@ pub fn peer_matches(desired: &PeerSpec, actual: &ActualPeer) -> bool {
 
 /// The minimal plan that turns `actual` (None: interface absent) into `desired`.
 pub fn diff(desired: &InterfaceSpec, actual: Option<&ActualInterface>) -> Plan {
+    let identity = Identity {
+        private_key: clamp_private_key(&desired.private_key),
+        listen_port: desired.listen_port,
+    };
     let Some(actual) = actual else {
         return Plan {
             create_interface: true,
-            set_identity: Some(Identity {
-                private_key: desired.private_key,
-                listen_port: desired.listen_port,
-            }),
+            set_identity: Some(identity),
             peer_ops: first_occurrences(&desired.peers)
                 .map(|p| PeerOp::Add(p.clone()))
                 .collect(),
         };
     };
 
-    let key_differs = actual.private_key != Some(desired.private_key);
+    let key_differs = actual.private_key.map(|k| clamp_private_key(&k)) != Some(identity.private_key);
     let port_differs = desired.listen_port != 0 && actual.listen_port != desired.listen_port;
-    let set_identity = (key_differs || port_differs).then_some(Identity {
-        private_key: desired.private_key,
-        listen_port: desired.listen_port,
-    });
+    let set_identity = (key_differs || port_differs).then_some(identity);
 
     let by_key: HashMap<&Key, &ActualPeer> =
         actual.peers.iter().map(|p| (&p.public_key, p)).collect();
@@ -316,6 +318,12 @@ mod tests {
                 name: "port 0 wanted: any port is fine",
                 desired: spec(0, vec![]),
                 actual: Some(actual(40000, Some(PRIV), vec![])),
+                want: &[],
+            },
+            Case {
+                name: "unclamped spec key equals the clamped key the device reports",
+                desired: spec(51820, vec![]),
+                actual: Some(actual(51820, Some(clamp_private_key(&PRIV)), vec![])),
                 want: &[],
             },
             Case {

@@ -105,6 +105,16 @@ pub fn public_key_of(private_key: &Key) -> Key {
     x25519_dalek::PublicKey::from(&secret).to_bytes()
 }
 
+/// The X25519-clamped form of a private key, which is what WireGuard stores and reports
+/// (`k[0] &= 248; k[31] = (k[31] & 127) | 64`). Two keys with the same clamped form are the same
+/// key; `wg genkey` output is already clamped.
+pub fn clamp_private_key(key: &Key) -> Key {
+    let mut k = *key;
+    k[0] &= 248;
+    k[31] = (k[31] & 127) | 64;
+    k
+}
+
 /// Checks a Linux interface name: 1–15 chars of `[A-Za-z0-9_=+.-]`, and not `.` or `..`.
 /// (The name also becomes a file name in the UAPI directory, so this is a safety check too.)
 pub fn validate_ifname(name: &str) -> Result<(), WgError> {
@@ -359,6 +369,16 @@ mod tests {
         let mut s = spec();
         s.peers[0].public_key = s.public_key();
         assert!(matches!(s.validate(), Err(WgError::InvalidSpec(_))));
+    }
+
+    #[test]
+    fn clamping_matches_wireguard() {
+        let k = clamp_private_key(&[0xff; 32]);
+        assert_eq!(k[0], 0xf8);
+        assert_eq!(k[31], 0x7f);
+        assert_eq!(clamp_private_key(&[0; 32])[31], 0x40);
+        assert_eq!(clamp_private_key(&k), k);
+        assert_eq!(public_key_of(&[0xff; 32]), public_key_of(&k));
     }
 
     #[test]

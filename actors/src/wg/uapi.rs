@@ -15,6 +15,11 @@
 //!   socket, which makes wireguard-go exit — the documented way to take one down);
 //! - `configure_link` is [`Netlink::configure`] on the TUN device the process created.
 //!
+//! Known wireguard-go 0.0.20220316 quirk: within one `set`, a peer added right after a peer with
+//! a keepalive inherits a one-off "send keepalive now" (its parser does not reset that flag per
+//! peer), which logs "no known endpoint" for a roaming client. It changes no configuration and
+//! costs at most one handshake attempt; we do not pad every add with `keepalive=0` to avoid it.
+//!
 //! The protocol encoder ([`write_set_request`]) and decoder ([`parse_get_response`]) are pure
 //! and unit-tested here; the lab tests drive the real thing.
 

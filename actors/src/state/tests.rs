@@ -1,0 +1,186 @@
+//! Table-driven tests of `State::apply`: each case runs one command against a fixture state and
+//! checks the verdict; every refused command must leave the state exactly as it was.
+
+use super::*;
+
+fn cn(s: &str) -> ConfigName {
+    ConfigName::parse("c", s).unwrap()
+}
+fn nid(s: &str) -> NodeId {
+    NodeId::parse("n", s).unwrap()
+}
+fn req(cmd: Command) -> Request {
+    Request { at: 1000, user: "admin".into(), cmd }
+}
+fn spec(id: &str) -> NodeSpec {
+    NodeSpec { id: nid(id), name: None, endpoint: Some("192.0.2.1".into()), cluster_addr: None }
+}
+fn new_config(name: &str, addr: &str, port: u16) -> Command {
+    Command::CreateConfig {
+        config: NewConfig {
+            name: cn(name),
+            private_key: generate_keypair().0,
+            addresses: vec![addr.parse().unwrap()],
+            listen_port: port,
+            mtu: None,
+            dns: vec![],
+            peer_allowed_ips: vec!["0.0.0.0/0".parse().unwrap()],
+            peer_keepalive: Some(25),
+        },
+    }
+}
+fn new_peer(name: &str, node: Option<&str>) -> NewPeer {
+    NewPeer {
+        id: PeerId::random(),
+        name: name.into(),
+        public_key: generate_keypair().1,
+        private_key: None,
+        preshared_key: None,
+        node_id: node.map(nid),
+        allowed_ips: None,
+        keepalive: None,
+        enabled: true,
+    }
+}
+
+/// wg0 (10.0.0.1/29: five peer addresses) on node1 and node2 (node3 unassigned), 2 peers on node1.
+fn fixture() -> State {
+    let mut s = State::default();
+    let token = ApiToken { name: "admin".into(), sha256: [7; 32], created_at: 0 };
+    let cmds = vec![
+        Command::Bootstrap { token, node: spec("node1") },
+        Command::CreateNode { node: spec("node2"), weight: 1 },
+        Command::CreateNode { node: spec("node3"), weight: 1 },
+        new_config("wg0", "10.0.0.1/29", 51820),
+        Command::AssignNode { config: cn("wg0"), node_id: nid("node1") },
+        Command::AssignNode { config: cn("wg0"), node_id: nid("node2") },
+        Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("a", Some("node1")), new_peer("b", Some("node1"))] },
+    ];
+    for c in cmds {
+        s.apply(&req(c)).unwrap();
+    }
+    s
+}
+
+#[test]
+fn refused_commands_change_nothing() {
+    let base = fixture();
+    let existing_key = base.peers.values().next().unwrap().public_key;
+    let mut dup = new_peer("dup", None);
+    dup.public_key = existing_key;
+    let cases: Vec<(&str, Command, fn(&CommandError) -> bool)> = vec![
+        ("duplicate config", new_config("wg0", "10.1.0.1/24", 1), |e| matches!(e, CommandError::Conflict(_))),
+        ("overlapping cidr", new_config("wg1", "10.0.0.5/24", 1), |e| matches!(e, CommandError::Invalid { .. })),
+        ("port taken", new_config("wg1", "10.9.0.1/24", 51820), |e| matches!(e, CommandError::Conflict(_))),
+        ("unknown config", Command::AssignNode { config: cn("nope"), node_id: nid("node1") }, |e| {
+            matches!(e, CommandError::NotFound { .. })
+        }),
+        ("unknown node", Command::AssignNode { config: cn("wg0"), node_id: nid("ghost") }, |e| {
+            matches!(e, CommandError::NotFound { .. })
+        }),
+        ("duplicate assignment", Command::AssignNode { config: cn("wg0"), node_id: nid("node1") }, |e| {
+            matches!(e, CommandError::Conflict(_))
+        }),
+        ("duplicate public key", Command::CreatePeers { config: cn("wg0"), peers: vec![dup] }, |e| {
+            matches!(e, CommandError::Conflict(_))
+        }),
+        (
+            "pool exhausted (all or nothing)",
+            Command::CreatePeers { config: cn("wg0"), peers: (0..4).map(|i| new_peer(&format!("p{i}"), None)).collect() },
+            |e| matches!(e, CommandError::PoolExhausted(_)),
+        ),
+        ("pinned to unassigned node", Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("x", Some("node3"))] }, |e| {
+            matches!(e, CommandError::Conflict(_))
+        }),
+        ("delete node in use", Command::DeleteNode { id: nid("node1") }, |e| matches!(e, CommandError::Conflict(_))),
+        ("delete config in use", Command::DeleteConfig { name: cn("wg0"), force: false }, |e| {
+            matches!(e, CommandError::Conflict(_))
+        }),
+        ("migrate to unassigned", Command::MigratePeers { config: cn("wg0"), from: nid("node1"), to: Some(nid("node3")) }, |e| {
+            matches!(e, CommandError::Conflict(_))
+        }),
+        ("bootstrap twice", Command::Bootstrap { token: ApiToken { name: "x".into(), sha256: [1; 32], created_at: 0 }, node: spec("n9") }, |e| {
+            matches!(e, CommandError::Conflict(_))
+        }),
+        ("zero weight", Command::UpdateNode { id: nid("node2"), patch: NodePatch { weight: Some(0), ..Default::default() } }, |e| {
+            matches!(e, CommandError::Invalid { .. })
+        }),
+    ];
+    for (name, cmd, want) in cases {
+        let mut s = base.clone();
+        let err = s.apply(&req(cmd)).expect_err(name);
+        assert!(want(&err), "{name}: {err:?}");
+        let mut expected = base.clone();
+        expected.version += 1; // the command was applied (and refused): only the version moves
+        assert_eq!(s, expected, "{name} changed the state");
+    }
+}
+
+#[test]
+fn removing_a_node_migrates_its_peers_and_audits() {
+    let mut s = fixture();
+    let audit_before = s.audit.len();
+    let out = s
+        .apply(&req(Command::RemoveNode { config: cn("wg0"), node_id: nid("node1"), backup_interface: None, backup_note: "skipped".into() }))
+        .unwrap();
+    assert_eq!(out, Outcome::NodeRemoved { peers_migrated: 2, backup_id: 1 });
+    assert!(s.peers.values().all(|p| p.node_id == Some(nid("node2"))));
+    assert!(!s.is_assigned(&cn("wg0"), &nid("node1")));
+    let actions: Vec<&str> = s.audit.iter().skip(audit_before).map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["backup_created", "peer_migrated", "node_removed"]);
+    // The last node cannot go while it holds peers.
+    let before = s.clone();
+    let err = s
+        .apply(&req(Command::RemoveNode { config: cn("wg0"), node_id: nid("node2"), backup_interface: None, backup_note: String::new() }))
+        .unwrap_err();
+    assert!(matches!(err, CommandError::Conflict(_)), "{err:?}");
+    let mut expected = before;
+    expected.version += 1;
+    assert_eq!(s, expected);
+}
+
+#[test]
+fn placement_and_addresses() {
+    let mut s = fixture();
+    // node2 has 0 peers, node1 has 2: the next two go to node2, then alternate.
+    s.apply(&req(Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("c", None), new_peer("d", None)] })).unwrap();
+    let on2 = s.peers.values().filter(|p| p.node_id == Some(nid("node2"))).count();
+    assert_eq!(on2, 2);
+    let mut addrs: Vec<_> = s.peers.values().flat_map(|p| p.addresses.clone()).collect();
+    let n = addrs.len();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), n, "duplicate address");
+    // Freed on delete, reused after.
+    let victim = s.peers.values().next().unwrap().clone();
+    s.apply(&req(Command::DeletePeer { config: cn("wg0"), id: victim.id.clone() })).unwrap();
+    s.apply(&req(Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("e", None)] })).unwrap();
+    assert!(s.peers.values().any(|p| p.addresses == victim.addresses));
+}
+
+#[test]
+fn health_and_dns_reports_are_audited_once() {
+    let mut s = fixture();
+    let set = |h| Command::SetNodeHealth { node_id: nid("node2"), config: None, healthy: h, reason: "probe".into() };
+    assert_eq!(s.apply(&req(set(false))).unwrap(), Outcome::Done);
+    assert_eq!(s.apply(&req(set(false))).unwrap(), Outcome::Unchanged);
+    assert_eq!(s.audit.iter().filter(|e| e.action == "node_health_changed").count(), 1);
+    // An unhealthy node takes no new peers.
+    s.apply(&req(Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("z", None)] })).unwrap();
+    assert!(s.peers.values().all(|p| p.node_id == Some(nid("node1"))));
+    // DNS settings: secrets never in the audit entry.
+    let cf = CloudflareSettings { api_token: "sekrit-token".into(), api_base: "http://127.0.0.1:1".into() };
+    s.apply(&req(Command::SetDnsSettings { cloudflare: Some(cf), rfc2136: None })).unwrap();
+    assert!(s.audit.iter().all(|e| !e.details.contains("sekrit-token")));
+}
+
+#[test]
+fn audit_retention_is_bounded() {
+    let mut s = fixture();
+    for i in 0..(AUDIT_RETENTION + 10) {
+        let patch = NodePatch { name: Some(format!("n{i}")), ..Default::default() };
+        s.apply(&req(Command::UpdateNode { id: nid("node3"), patch })).unwrap();
+    }
+    assert_eq!(s.audit.len(), AUDIT_RETENTION);
+    assert!(s.audit.front().unwrap().id > 10);
+}
