@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite (the README's test command; .ci/run calls it).
+# Builds once into ./target and reuses it; every layer below fails the run when it fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+start=$(date +%s)
+step() { echo; echo "=== $* ($(( $(date +%s) - start ))s)"; }
+
+step "prerequisites"
+bash tests/scripts/prereqs.sh
+
+step "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "build"
+cargo build --workspace --all-targets
+
+step "unit, property, storage-conformance and integration tests (real daemon, network lab)"
+cargo test --workspace -- --test-threads=2
+
+if [ -x tests/luci/run.sh ]; then
+  step "LuCI app: contract, syntax and headless Chromium"
+  bash tests/luci/run.sh
+fi
+
+if [ -x cross/ci.sh ]; then
+  step "cross: aarch64 musl build, .ipk, qemu smoke test"
+  bash cross/ci.sh
+fi
+
+step "done"
