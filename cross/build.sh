@@ -85,21 +85,46 @@ setup_cc() {
     fi
 }
 
+# Optional targets (armv7, mips, mipsel, ...) whose std cannot be installed with
+# `rustup target add` (tier 3, or not on the dist mirror) are built with nightly
+# `-Zbuild-std` and linked by cargo-zigbuild (zig provides the musl libc/crt for
+# the target). Needs: a nightly toolchain with rust-src, and cargo-zigbuild
+# (`pip install cargo-zigbuild` brings zig too). See cross/README.md.
+nightly_zigbuild_ok() {
+    rustup run nightly rustc --version >/dev/null 2>&1 || return 1
+    [ -d "$(rustup run nightly rustc --print sysroot)/lib/rustlib/src/rust/library" ] || return 1
+    command -v cargo-zigbuild >/dev/null 2>&1
+}
+
 declare -a built=()
 for t in "$@"; do
+    mode=stable
     if [ "${WGC_NO_RUSTUP:-0}" != 1 ] && command -v rustup >/dev/null; then
         if ! rustup target list --installed | grep -qx "$t"; then
             log "rustup target add $t"
-            rustup target add "$t" >&2 || die "rustup target add $t failed (tier-3 targets need nightly -Zbuild-std, see cross/README.md)"
+            if ! rustup target add "$t" >&2 2>/dev/null; then
+                if nightly_zigbuild_ok; then
+                    log "$t: no prebuilt std for stable here; using nightly -Zbuild-std + cargo-zigbuild"
+                    mode=nightly-zig
+                else
+                    die "rustup target add $t failed and nightly+rust-src+cargo-zigbuild are not available (see cross/README.md, optional targets)"
+                fi
+            fi
         fi
     fi
-    setup_cc "$t"
-    T="$(upper "$t")"
-    export "CARGO_TARGET_${T}_LINKER=rust-lld"
-    log "building wgclusterd for $t ($profile, linker rust-lld, target dir $CARGO_TARGET_DIR)"
     start=$(date +%s)
-    (cd "$repo" && cargo build --profile "$profile" -p wgclusterd --bin wgclusterd --target "$t") \
-        || die "cargo build for $t failed"
+    if [ "$mode" = stable ]; then
+        setup_cc "$t"
+        T="$(upper "$t")"
+        export "CARGO_TARGET_${T}_LINKER=rust-lld"
+        log "building wgclusterd for $t ($profile, linker rust-lld, target dir $CARGO_TARGET_DIR)"
+        (cd "$repo" && cargo build --profile "$profile" -p wgclusterd --bin wgclusterd --target "$t") \
+            || die "cargo build for $t failed"
+    else
+        log "building wgclusterd for $t ($profile, nightly -Zbuild-std, zig linker, target dir $CARGO_TARGET_DIR)"
+        (cd "$repo" && cargo +nightly zigbuild --profile "$profile" -p wgclusterd --bin wgclusterd \
+            --target "$t" -Zbuild-std=std,panic_abort) || die "cargo zigbuild for $t failed"
+    fi
     end=$(date +%s)
     outdir="$profile"; [ "$profile" = dev ] && outdir=debug
     bin="$CARGO_TARGET_DIR/$t/$outdir/wgclusterd"

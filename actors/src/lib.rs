@@ -9,4 +9,6 @@ pub mod raft;
 pub mod store;
 pub mod assign;
 pub mod audit;
+pub mod dns; // dns: DNS sync, providers and the retry queue
 pub mod health;
+pub mod tls;

@@ -6,6 +6,7 @@ mod control;
 mod http;
 mod init;
 mod logging;
+mod rpcd; // rpcd bridge (luci)
 mod probe;
 mod startup;
 mod status;
@@ -92,9 +93,8 @@ fn main() -> ExitCode {
             };
             status::run(&cfg)
         }
-        Cli::RpcdList { .. } | Cli::RpcdCall { .. } => {
-            println!("{{\"error\":\"the rpcd bridge is not in this build yet\"}}");
-            ExitCode::from(1)
-        }
+        // rpcd bridge (luci): exactly one JSON object on stdout, exit 0 (see rpcd.rs).
+        Cli::RpcdList { .. } => rpcd::list(),
+        Cli::RpcdCall { config, method } => rpcd::call(&config, &method),
     }
 }

@@ -97,7 +97,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig) -> Result<(),
     if let Some(hash) = pending {
         if cluster.read(|s| s.tokens.is_empty()) {
             let token = ApiToken { name: "admin".into(), sha256: hash, created_at: now };
-            let req = Request { at: now, user: "system".into(), cmd: Command::Bootstrap { token, node: spec.clone() } };
+            let req = Request { at: now, user: "system".into(), cmd: Command::Bootstrap { token, node: spec.clone(), ca: None, serial: 0 } };
             match cluster.write(req).await {
                 Ok(Ok(_)) => log::info!("cluster bootstrapped with this router as its first node"),
                 Ok(Err(e)) => log::warn!("bootstrap refused: {e}"),
@@ -115,6 +115,10 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig) -> Result<(),
 
     let assign = AssignmentActor::new(cluster.clone(), Arc::new(NoDataPlane), http::WRITE_TIMEOUT).start();
     let audit = AuditLog::new(cluster.clone()).start();
+    // dns: DNS sync (runs while this router is the panel) and its persistent retry queue.
+    let dns = wgcluster_actors::dns::start(cluster.clone(), db.clone(), Default::default())
+        .map_err(|e| RunError::Start(format!("dns sync: {e}")))?;
+    let dns_data = web::Data::new(dns); // dns:
     let probe = Arc::new(crate::probe::HttpProbe { timeout: Duration::from_millis(1500) });
     let _health = HealthMonitor::new(cluster.clone(), probe, http::now_ms).start();
     let state = Arc::new(AppState { cluster: cluster.clone(), assign, audit, started, node_id: cfg.node_id.clone() });
@@ -128,6 +132,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig) -> Result<(),
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(dns_data.clone()) // dns:
             .configure(http::routes)
             .default_service(web::to(http::not_found))
     })

@@ -260,3 +260,35 @@ impl std::fmt::Debug for Rfc2136Settings {
             .finish()
     }
 }
+
+/// The cluster CA, replicated so whichever router is panel can admit new routers. Only ever sent
+/// between members over mutual TLS; never shown by the API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterCa {
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// SHA-256 of the CA certificate (DER), hex: what join tokens pin.
+    pub fingerprint: String,
+}
+
+impl std::fmt::Debug for ClusterCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterCa").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+    }
+}
+
+/// A join token as stored: only the hash of its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinTokenRecord {
+    pub sha256: String,
+    pub expires_at: Millis,
+    pub created_by: String,
+}
+
+/// A router's membership certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberCert {
+    pub node_id: NodeId,
+    pub serial: u64,
+    pub revoked: bool,
+}

@@ -28,6 +28,17 @@ pub enum WriteError {
     Fatal(String),
 }
 
+/// More routers than this stay learners (Raft gets slower, not safer, with more voters).
+pub const MAX_VOTERS: usize = 5;
+
+fn map_change_err(e: RaftError<u64, ClientWriteError<u64, RaftNode>>) -> WriteError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => WriteError::NotLeader { leader: f.leader_node },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => WriteError::NoQuorum(e.to_string()),
+        RaftError::Fatal(e) => WriteError::Fatal(e.to_string()),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("storage: {0}")]
@@ -131,8 +142,14 @@ impl ClusterHandle {
 
     /// Appends `req` through Raft and returns what apply said.
     pub async fn write(&self, req: Request) -> Result<Response, WriteError> {
+        self.write_indexed(req).await.map(|(r, _)| r)
+    }
+
+    /// Like `write`, also returning the log index the command was committed at (a follower that
+    /// forwarded the write waits until it has applied that index before it answers).
+    pub async fn write_indexed(&self, req: Request) -> Result<(Response, u64), WriteError> {
         match self.raft.client_write(req).await {
-            Ok(r) => Ok(r.data),
+            Ok(r) => Ok((r.data, r.log_id.index)),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(WriteError::NotLeader { leader: f.leader_node })
             }
@@ -160,6 +177,20 @@ impl ClusterHandle {
     /// Ticks with the state version after each applied batch.
     pub fn versions(&self) -> watch::Receiver<u64> {
         self.versions.clone()
+    }
+
+    /// Waits until this router has applied log index `index`, up to `timeout`.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
+        let mut v = self.versions.clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.applied_index() >= index {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, v.changed()).await.is_err() {
+                return self.applied_index() >= index;
+            }
+        }
     }
 
     pub fn is_leader(&self) -> bool {
@@ -195,6 +226,65 @@ impl ClusterHandle {
                 MemberView { id: node.id.clone(), addr: node.addr.clone(), role, voter: voters.contains(id), matched_index }
             })
             .collect()
+    }
+
+    /// On the leader: brings `node` in as a learner (waiting until it has caught up), then makes
+    /// it a voter while there are fewer than `MAX_VOTERS`. Idempotent.
+    pub async fn add_member(&self, node: &NodeId, addr: &str) -> Result<&'static str, WriteError> {
+        let id = raft_id(node);
+        let rn = RaftNode { id: node.to_string(), addr: addr.to_string() };
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let known_addr = membership.get_node(&id).map(|n| n.addr.clone());
+        let is_voter = membership.voter_ids().any(|v| v == id);
+        let voters = membership.voter_ids().count();
+        if known_addr.as_deref() != Some(addr) {
+            self.raft.add_learner(id, rn, true).await.map_err(map_change_err)?;
+        }
+        if is_voter {
+            return Ok("voter");
+        }
+        if voters >= MAX_VOTERS {
+            return Ok("learner");
+        }
+        self.raft
+            .change_membership(openraft::ChangeMembers::AddVoterIds([id].into_iter().collect()), false)
+            .await
+            .map_err(map_change_err)?;
+        Ok("voter")
+    }
+
+    /// On the leader: removes `node` from the membership and promotes a learner in its place when
+    /// voters are short.
+    pub async fn remove_member(&self, node: &NodeId) -> Result<(), WriteError> {
+        let id = raft_id(node);
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership().clone();
+        if membership.voter_ids().any(|v| v == id) {
+            self.raft
+                .change_membership(openraft::ChangeMembers::RemoveVoters([id].into_iter().collect()), false)
+                .await
+                .map_err(map_change_err)?;
+        }
+        if membership.get_node(&id).is_some() {
+            self.raft
+                .change_membership(openraft::ChangeMembers::RemoveNodes([id].into_iter().collect()), false)
+                .await
+                .map_err(map_change_err)?;
+        }
+        let m = self.raft.metrics().borrow().clone();
+        let ms = m.membership_config.membership();
+        let voters: std::collections::BTreeSet<u64> = ms.voter_ids().collect();
+        if voters.len() < MAX_VOTERS {
+            if let Some((learner, _)) = ms.nodes().find(|(i, _)| !voters.contains(i)) {
+                let l = *learner;
+                self.raft
+                    .change_membership(openraft::ChangeMembers::AddVoterIds([l].into_iter().collect()), false)
+                    .await
+                    .map_err(map_change_err)?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn shutdown(&self) {

@@ -9,12 +9,14 @@
 mod handle;
 mod log_store;
 mod network;
+mod rpc;
 mod state_machine;
 mod types;
 
 pub use handle::{ClusterHandle, MemberView, RaftTiming, StartError, WriteError};
 pub use log_store::LogStore;
-pub use network::{NoTransport, RaftTransport, RpcKind, TransportError};
+pub use network::{BoxFuture, NoTransport, RaftTransport, RpcKind, TransportError};
+pub use rpc::{decode_forward_reply, encode_forward};
 pub use state_machine::{Applied, StateMachine};
 pub use types::{raft_id, RaftNode, TypeConfig};
 

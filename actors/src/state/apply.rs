@@ -10,7 +10,10 @@ impl State {
         let at = req.at;
         let user = req.user.as_str();
         match &req.cmd {
-            Command::Bootstrap { token, node } => self.bootstrap(at, user, token, node),
+            Command::Bootstrap { token, node, ca, serial } => self.bootstrap(at, user, token, node, ca.as_ref(), *serial),
+            Command::IssueJoinToken { sha256, expires_at } => self.issue_join_token(at, user, sha256, *expires_at),
+            Command::AdmitNode { token_sha256, node, serial } => self.admit_node(at, user, token_sha256, node, *serial),
+            Command::RevokeMember { node_id } => self.revoke_member(at, user, node_id),
             Command::RegisterNode { node } => self.register_node(at, user, node),
             Command::CreateNode { node, weight } => self.create_node(at, user, node, *weight),
             Command::UpdateNode { id, patch } => self.update_node(at, user, id, patch),

@@ -5,17 +5,30 @@ use super::*;
 use serde_json::json;
 
 impl State {
-    pub(super) fn bootstrap(&mut self, at: Millis, user: &str, token: &ApiToken, node: &NodeSpec) -> Response {
+    pub(super) fn bootstrap(
+        &mut self,
+        at: Millis,
+        user: &str,
+        token: &ApiToken,
+        node: &NodeSpec,
+        ca: Option<&ClusterCa>,
+        serial: u64,
+    ) -> Response {
         if !self.tokens.is_empty() {
             return Err(CommandError::Conflict("the cluster is already initialised".into()));
         }
         self.tokens.push(token.clone());
         self.insert_node(at, node, 1, true);
+        self.cluster_ca = ca.cloned();
+        if ca.is_some() {
+            self.member_certs.insert(serial, MemberCert { node_id: node.id.clone(), serial, revoked: false });
+            self.next_cert_serial = self.next_cert_serial.max(serial + 1);
+        }
         self.audit(at, user, "cluster_initialized", "node", node.id.as_str(), json!({ "token": token.name }));
         Ok(Outcome::Done)
     }
 
-    fn insert_node(&mut self, at: Millis, spec: &NodeSpec, weight: u32, registered: bool) {
+    pub(super) fn insert_node(&mut self, at: Millis, spec: &NodeSpec, weight: u32, registered: bool) {
         self.nodes.insert(
             spec.id.clone(),
             Node {

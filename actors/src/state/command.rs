@@ -18,8 +18,17 @@ pub struct Request {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// First command of a new cluster: the admin token and the founding router.
-    Bootstrap { token: ApiToken, node: NodeSpec },
+    /// First command of a new cluster: the admin token, the founding router, the cluster CA and
+    /// the founder's certificate serial.
+    Bootstrap { token: ApiToken, node: NodeSpec, ca: Option<ClusterCa>, serial: u64 },
+    /// A single-use join token (only its hash), valid until `expires_at`.
+    IssueJoinToken { sha256: String, expires_at: Millis },
+    /// Admit a router that presented a valid join token: consume the token, record its
+    /// certificate serial, register the node.
+    AdmitNode { token_sha256: String, node: NodeSpec, serial: u64 },
+    /// Remove a router from the cluster: revoke its certificates (the membership change itself is
+    /// a Raft membership entry).
+    RevokeMember { node_id: NodeId },
     /// A router announces itself at start-up (creates or refreshes its own node).
     RegisterNode { node: NodeSpec },
     /// Pre-register another router by id (`POST /api/nodes`).

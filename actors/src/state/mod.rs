@@ -9,6 +9,7 @@ mod apply;
 mod apply_configs;
 mod apply_nodes;
 mod apply_ops;
+mod apply_members;
 mod apply_peers;
 pub mod audit_query;
 pub mod command;
@@ -44,6 +45,11 @@ pub struct State {
     pub next_backup_id: u64,
     /// Number of commands applied (successful or not): the state version a router has reached.
     pub version: u64,
+    pub cluster_ca: Option<ClusterCa>,
+    pub join_tokens: Vec<JoinTokenRecord>,
+    /// Certificates issued to routers, by serial.
+    pub member_certs: BTreeMap<u64, MemberCert>,
+    pub next_cert_serial: u64,
 }
 
 impl State {

@@ -48,7 +48,7 @@ fn fixture() -> State {
     let mut s = State::default();
     let token = ApiToken { name: "admin".into(), sha256: [7; 32], created_at: 0 };
     let cmds = vec![
-        Command::Bootstrap { token, node: spec("node1") },
+        Command::Bootstrap { token, node: spec("node1"), ca: None, serial: 0 },
         Command::CreateNode { node: spec("node2"), weight: 1 },
         Command::CreateNode { node: spec("node3"), weight: 1 },
         new_config("wg0", "10.0.0.1/29", 51820),
@@ -99,7 +99,7 @@ fn refused_commands_change_nothing() {
         ("migrate to unassigned", Command::MigratePeers { config: cn("wg0"), from: nid("node1"), to: Some(nid("node3")) }, |e| {
             matches!(e, CommandError::Conflict(_))
         }),
-        ("bootstrap twice", Command::Bootstrap { token: ApiToken { name: "x".into(), sha256: [1; 32], created_at: 0 }, node: spec("n9") }, |e| {
+        ("bootstrap twice", Command::Bootstrap { token: ApiToken { name: "x".into(), sha256: [1; 32], created_at: 0 }, node: spec("n9"), ca: None, serial: 0 }, |e| {
             matches!(e, CommandError::Conflict(_))
         }),
         ("zero weight", Command::UpdateNode { id: nid("node2"), patch: NodePatch { weight: Some(0), ..Default::default() } }, |e| {
@@ -183,4 +183,23 @@ fn audit_retention_is_bounded() {
     }
     assert_eq!(s.audit.len(), AUDIT_RETENTION);
     assert!(s.audit.front().unwrap().id > 10);
+}
+
+#[test]
+fn join_tokens_are_single_use_and_expire() {
+    let mut s = fixture();
+    s.apply(&Request { at: 1000, user: "admin".into(), cmd: Command::IssueJoinToken { sha256: "h1".into(), expires_at: 5000 } }).unwrap();
+    s.apply(&Request { at: 1000, user: "admin".into(), cmd: Command::IssueJoinToken { sha256: "h2".into(), expires_at: 2000 } }).unwrap();
+    let admit = |h: &str, id: &str, serial, at| Request {
+        at,
+        user: "admin".into(),
+        cmd: Command::AdmitNode { token_sha256: h.into(), node: spec(id), serial },
+    };
+    assert!(s.apply(&admit("h1", "r2", 10, 1500)).is_ok());
+    assert!(s.cert_allowed("r2", 10));
+    assert!(matches!(s.apply(&admit("h1", "r3", 11, 1500)), Err(CommandError::Conflict(_))), "reused");
+    assert!(matches!(s.apply(&admit("h2", "r3", 11, 2500)), Err(CommandError::Conflict(_))), "expired");
+    assert!(matches!(s.apply(&admit("nope", "r3", 11, 1500)), Err(CommandError::Conflict(_))), "unknown");
+    s.apply(&req(Command::RevokeMember { node_id: nid("r2") })).unwrap();
+    assert!(!s.cert_allowed("r2", 10));
 }

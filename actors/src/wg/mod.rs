@@ -17,7 +17,7 @@ pub mod userspace_proc;
 pub use backend::{reconcile, LinkChanges, ReconcileReport, WgBackend, WgError};
 pub use kernel::{device_to_actual, KernelBackend, KernelSetRequest};
 pub use netlink::{desired_routes, LinkState, Netlink, ROUTE_PROTO};
-pub use plan::{diff, normalize_allowed_ips, peer_matches, Identity, PeerOp, Plan, PlanCounts};
+pub use plan::{diff, diff_peer, normalize_allowed_ips, peer_matches, Identity, PeerOp, Plan, PlanCounts};
 pub use select::{
     build_backend, probe_kernel_support, select_backend, BackendChoice, BackendRequest,
     BackendSettings,

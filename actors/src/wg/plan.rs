@@ -126,58 +126,104 @@ pub fn normalize_allowed_ips(ips: &[IpNet]) -> Vec<IpNet> {
     v
 }
 
+/// Allowed-IP sets equal after masking. Fast path without allocation when both lists are in
+/// the same order (the usual case: the device reports them as they were programmed).
+fn same_allowed_ips(desired: &[IpNet], actual: &[IpNet]) -> bool {
+    if desired.len() == actual.len()
+        && desired
+            .iter()
+            .zip(actual)
+            .all(|(d, a)| d.trunc() == a.trunc())
+    {
+        return true;
+    }
+    normalize_allowed_ips(desired) == normalize_allowed_ips(actual)
+}
+
 /// Whether the device's peer already carries everything the spec asks for.
 pub fn peer_matches(desired: &PeerSpec, actual: &ActualPeer) -> bool {
     let zero = [0u8; 32];
     desired.preshared_key.unwrap_or(zero) == actual.preshared_key.unwrap_or(zero)
         && desired.persistent_keepalive.unwrap_or(0) == actual.persistent_keepalive.unwrap_or(0)
-        && desired
-            .endpoint
-            .is_none_or(|e| actual.endpoint == Some(e))
-        && normalize_allowed_ips(&desired.allowed_ips) == normalize_allowed_ips(&actual.allowed_ips)
+        && desired.endpoint.is_none_or(|e| actual.endpoint == Some(e))
+        && same_allowed_ips(&desired.allowed_ips, &actual.allowed_ips)
+}
+
+/// The operation (if any) for ONE peer, for incremental changes when the caller already knows
+/// which peer changed (e.g. one peer edited through the API) and holds its last-read state:
+/// `desired` None = the peer must go, `actual` None = the device does not have it.
+pub fn diff_peer(desired: Option<&PeerSpec>, actual: Option<&ActualPeer>) -> Option<PeerOp> {
+    match (desired, actual) {
+        (Some(d), None) => Some(PeerOp::Add(d.clone())),
+        (Some(d), Some(a)) if !peer_matches(d, a) => Some(PeerOp::Update(d.clone())),
+        (Some(_), Some(_)) => None,
+        (None, Some(a)) => Some(PeerOp::Remove(a.public_key)),
+        (None, None) => None,
+    }
 }
 
 /// The minimal plan that turns `actual` (None: interface absent) into `desired`.
+/// Linear in the number of peers: one hash map over the device's peers, no allocation per
+/// unchanged peer.
 pub fn diff(desired: &InterfaceSpec, actual: Option<&ActualInterface>) -> Plan {
     let identity = Identity {
         private_key: clamp_private_key(&desired.private_key),
         listen_port: desired.listen_port,
     };
     let Some(actual) = actual else {
+        let mut seen = HashSet::with_capacity(desired.peers.len());
         return Plan {
             create_interface: true,
             set_identity: Some(identity),
-            peer_ops: first_occurrences(&desired.peers)
+            peer_ops: desired
+                .peers
+                .iter()
+                .filter(|p| seen.insert(p.public_key))
                 .map(|p| PeerOp::Add(p.clone()))
                 .collect(),
         };
     };
 
-    let key_differs = actual.private_key.map(|k| clamp_private_key(&k)) != Some(identity.private_key);
+    let key_differs =
+        actual.private_key.map(|k| clamp_private_key(&k)) != Some(identity.private_key);
     let port_differs = desired.listen_port != 0 && actual.listen_port != desired.listen_port;
     let set_identity = (key_differs || port_differs).then_some(identity);
 
-    let by_key: HashMap<&Key, &ActualPeer> =
-        actual.peers.iter().map(|p| (&p.public_key, p)).collect();
-    let wanted: HashSet<&Key> = desired.peers.iter().map(|p| &p.public_key).collect();
-
-    let mut removes = Vec::new();
-    let mut seen_actual = HashSet::with_capacity(actual.peers.len());
-    for p in &actual.peers {
-        if !wanted.contains(&p.public_key) && seen_actual.insert(&p.public_key) {
-            removes.push(PeerOp::Remove(p.public_key));
-        }
-    }
+    // Key -> index of its (last) entry on the device; `matched` marks the ones still wanted.
+    let index: HashMap<&Key, usize> = actual
+        .peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (&p.public_key, i))
+        .collect();
+    let mut matched = vec![false; actual.peers.len()];
+    let mut added: HashSet<&Key> = HashSet::new();
     let mut updates = Vec::new();
     let mut adds = Vec::new();
-    for p in first_occurrences(&desired.peers) {
-        match by_key.get(&p.public_key) {
-            None => adds.push(PeerOp::Add(p.clone())),
-            Some(a) if !peer_matches(p, a) => updates.push(PeerOp::Update(p.clone())),
-            Some(_) => {}
+    for p in &desired.peers {
+        match index.get(&p.public_key) {
+            Some(&i) => {
+                if std::mem::replace(&mut matched[i], true) {
+                    continue; // duplicate in the spec: first one wins
+                }
+                if !peer_matches(p, &actual.peers[i]) {
+                    updates.push(PeerOp::Update(p.clone()));
+                }
+            }
+            None => {
+                if added.insert(&p.public_key) {
+                    adds.push(PeerOp::Add(p.clone()));
+                }
+            }
         }
     }
-    let mut peer_ops = removes;
+    let mut peer_ops: Vec<PeerOp> = actual
+        .peers
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| !matched[*i] && index.get(&p.public_key) == Some(i))
+        .map(|(_, p)| PeerOp::Remove(p.public_key))
+        .collect();
     peer_ops.append(&mut updates);
     peer_ops.append(&mut adds);
     Plan {
@@ -185,12 +231,6 @@ pub fn diff(desired: &InterfaceSpec, actual: Option<&ActualInterface>) -> Plan {
         set_identity,
         peer_ops,
     }
-}
-
-/// Desired peers with later duplicates of a key dropped (a spec that passed `validate` has none).
-fn first_occurrences(peers: &[PeerSpec]) -> impl Iterator<Item = &PeerSpec> {
-    let mut seen = HashSet::with_capacity(peers.len());
-    peers.iter().filter(move |p| seen.insert(p.public_key))
 }
 
 #[cfg(test)]
@@ -520,6 +560,29 @@ mod tests {
             }
         }
         assert!(diff(&desired, Some(&dev)).is_empty());
+    }
+
+    #[test]
+    fn diff_peer_table() {
+        let d = ps(1, &["10.8.0.2/32"]);
+        let same = ap(1, &["10.8.0.2/32"]);
+        let other = ap(1, &["10.8.0.3/32"]);
+        assert_eq!(diff_peer(Some(&d), None), Some(PeerOp::Add(d.clone())));
+        assert_eq!(diff_peer(Some(&d), Some(&same)), None);
+        assert_eq!(diff_peer(Some(&d), Some(&other)), Some(PeerOp::Update(d.clone())));
+        assert_eq!(diff_peer(None, Some(&same)), Some(PeerOp::Remove(k(1))));
+        assert_eq!(diff_peer(None, None), None);
+    }
+
+    #[test]
+    fn duplicate_keys_on_the_device_never_remove_a_wanted_peer() {
+        let desired = spec(51820, vec![ps(1, &["10.8.0.2/32"])]);
+        let dev = actual(
+            51820,
+            Some(PRIV),
+            vec![ap(1, &["10.8.0.2/32"]), ap(1, &["10.8.0.2/32"]), ap(2, &[])],
+        );
+        assert_eq!(render(&diff(&desired, Some(&dev))), vec!["remove:2"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod auth;
 pub mod body;
 mod cluster;
 mod configs;
+mod dns; // dns: settings, retry queue and status routes
 pub mod error;
 mod nodes;
 mod peers;
@@ -100,6 +101,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/configs/{config}/endpoint-group", web::get().to(assign::get_group))
         .route("/api/configs/{config}/endpoint-group", web::post().to(assign::set_group))
         .route("/api/configs/{config}/endpoint-group", web::delete().to(assign::delete_group))
+        // dns: provider settings, this router's DNS retry queue, per-group sync status
+        .route("/api/settings/dns", web::get().to(dns::get_settings))
+        .route("/api/settings/dns", web::put().to(dns::put_settings))
+        .route("/api/dns/queue", web::get().to(dns::list_queue))
+        .route("/api/dns/queue/{id}/retry", web::post().to(dns::retry))
+        .route("/api/dns/queue/{id}", web::delete().to(dns::drop_entry))
+        .route("/api/dns/status", web::get().to(dns::status))
         .route("/api/configs/{config}/peers", web::get().to(peers::list))
         .route("/api/configs/{config}/peers", web::post().to(peers::create))
         .route("/api/configs/{config}/peers/{peer_id}", web::get().to(peers::get))

@@ -1,0 +1,33 @@
+//! DNS sync (DESIGN §5.5): keeps each endpoint group's A/AAAA records equal to the set of its
+//! healthy nodes, through Cloudflare or any RFC 2136 server, on the panel (leader) only.
+//!
+//! - `plan` (pure): desired addresses with the fail-static rule, the record diff, fingerprints.
+//! - `backoff` (pure): retry schedule with jitter, `Retry-After`, request pacing.
+//! - `queue`: the persistent retry queue (redb table `dns_queue`, node-local).
+//! - `provider`: the provider trait, its errors, and the factory over the replicated settings;
+//!   `cloudflare` and `rfc2136` are the two providers.
+//! - `sync`: the DNS sync task, which owns the timers and talks to the providers.
+//!
+//! Must not: block peer management (the task runs on its own; blocking HTTP runs on a worker
+//! thread), publish an empty set or fewer than `min_nodes` addresses, or let a secret reach a
+//! log line, an audit entry, a queue entry or an API answer.
+
+pub mod backoff;
+pub mod cloudflare;
+pub mod plan;
+pub mod provider;
+pub mod queue;
+pub mod rfc2136;
+pub mod sync;
+
+pub use backoff::BackoffPolicy;
+pub use provider::{DnsProvider, ProviderError, ProviderFactory, ProviderOptions, Providers, Target};
+pub use queue::{DnsQueue, QueueEntry};
+pub use sync::{start, start_with, DnsHandle, DnsSyncConfig};
+
+use crate::model::Millis;
+
+/// Unix time in milliseconds (the queue's schedule survives restarts, so it is wall-clock time).
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+}

@@ -1,0 +1,309 @@
+//! The DNS retry queue: failed DNS work, persisted in the node's redb file (table `dns_queue`,
+//! node-local, never replicated), one entry per record name. An entry says what should be
+//! published, how often it failed, when it is tried next, and why it failed; past the attempt
+//! limit it is `dead` and stays visible until retried or dropped through the API.
+//!
+//! Owns: the `dns_queue` table. Must not: decide schedules (that is `backoff`) or talk to a
+//! provider. Every change is one fsync'd write transaction; entries hold no secrets.
+
+use super::backoff::{self, BackoffPolicy};
+use crate::model::Millis;
+use crate::store::StoreError;
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Queue entries by id (from 1), postcard-encoded `QueueEntry`. Key 0 holds the last id given
+/// out (u64 little endian), so an id is never reused for other work.
+pub const DNS_QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("dns_queue");
+
+const LAST_ID: u64 = 0;
+
+/// One unit of failed DNS work. Field order matters (postcard): add fields at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    pub id: u64,
+    /// The config whose endpoint group this is.
+    pub config: String,
+    /// The DNS name (lower case, no trailing dot): newer work for the same name replaces this.
+    pub record_name: String,
+    /// `cloudflare` or `rfc2136`.
+    pub provider: String,
+    /// The addresses that were to be published when the work last failed.
+    pub desired: Vec<String>,
+    /// `plan::fingerprint` of that work: the same fingerprint is the same work.
+    pub fingerprint: u64,
+    /// Failed attempts of this work.
+    pub attempts: u32,
+    /// Unix ms of the next automatic attempt (meaningless while `dead`).
+    pub next_attempt_at: Millis,
+    pub last_error: String,
+    /// Past the attempt limit: not retried until `POST /api/dns/queue/{id}/retry` or newer work.
+    pub dead: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What failed, for `record_failure`.
+#[derive(Debug, Clone)]
+pub struct Failure<'a> {
+    pub config: &'a str,
+    pub record_name: &'a str,
+    pub provider: &'a str,
+    pub desired: &'a [String],
+    pub fingerprint: u64,
+    pub error: &'a str,
+    /// The provider's `Retry-After`, if it sent one.
+    pub retry_after: Option<Duration>,
+}
+
+/// A handle on the queue table. Cheap to clone; safe to use from the API and the sync task at
+/// once (redb serialises write transactions).
+#[derive(Clone)]
+pub struct DnsQueue {
+    db: Arc<Database>,
+}
+
+fn encode(e: &QueueEntry) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(e).map_err(|err| StoreError::Corrupt { key: format!("dns_queue/{}", e.id), reason: err.to_string() })
+}
+
+fn decode(id: u64, b: &[u8]) -> Result<QueueEntry, StoreError> {
+    postcard::from_bytes(b).map_err(|err| StoreError::Corrupt { key: format!("dns_queue/{id}"), reason: err.to_string() })
+}
+
+impl DnsQueue {
+    /// Opens the queue, creating its table when missing.
+    pub fn open(db: Arc<Database>) -> Result<Self, StoreError> {
+        let txn = db.begin_write()?;
+        txn.open_table(DNS_QUEUE)?;
+        txn.commit()?;
+        Ok(Self { db })
+    }
+
+    /// Every entry, oldest first.
+    pub fn list(&self) -> Result<Vec<QueueEntry>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(DNS_QUEUE)?;
+        let mut out = Vec::new();
+        for item in t.range(1..)? {
+            let (k, v) = item?;
+            out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    pub fn get(&self, id: u64) -> Result<Option<QueueEntry>, StoreError> {
+        if id == LAST_ID {
+            return Ok(None);
+        }
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(DNS_QUEUE)?;
+        let v = t.get(id)?;
+        v.map(|v| decode(id, v.value())).transpose()
+    }
+
+    pub fn find_by_name(&self, record_name: &str) -> Result<Option<QueueEntry>, StoreError> {
+        Ok(self.list()?.into_iter().find(|e| e.record_name == record_name))
+    }
+
+    /// Unix ms of the earliest automatic attempt due (dead entries excluded).
+    pub fn next_due(&self) -> Result<Option<Millis>, StoreError> {
+        Ok(self.list()?.iter().filter(|e| !e.dead).map(|e| e.next_attempt_at).min())
+    }
+
+    /// Records a failed attempt: the entry for the record name gets one more failure (or, when its
+    /// work was different, is superseded by this work with one failure), a new schedule from
+    /// `policy` and `jitter`, and is marked dead past the attempt limit.
+    pub fn record_failure(&self, f: &Failure<'_>, now: Millis, policy: &BackoffPolicy, jitter: f64) -> Result<QueueEntry, StoreError> {
+        let txn = self.db.begin_write()?;
+        let entry = {
+            let mut t = txn.open_table(DNS_QUEUE)?;
+            let mut found = None;
+            for item in t.range(1..)? {
+                let (k, v) = item?;
+                let e = decode(k.value(), v.value())?;
+                if e.record_name == f.record_name {
+                    found = Some(e);
+                }
+            }
+            let mut e = match found {
+                Some(e) => e,
+                None => QueueEntry {
+                    id: {
+                        let last = t.get(LAST_ID)?.and_then(|v| v.value().try_into().ok()).map(u64::from_le_bytes);
+                        let id = last.unwrap_or(0) + 1;
+                        t.insert(LAST_ID, id.to_le_bytes().as_slice())?;
+                        id
+                    },
+                    config: String::new(),
+                    record_name: f.record_name.to_string(),
+                    provider: String::new(),
+                    desired: Vec::new(),
+                    fingerprint: f.fingerprint,
+                    attempts: 0,
+                    next_attempt_at: now,
+                    last_error: String::new(),
+                    dead: false,
+                    created_at: now,
+                    updated_at: now,
+                },
+            };
+            if e.fingerprint != f.fingerprint {
+                // Newer desired state supersedes the queued work: its failure count starts over.
+                e.fingerprint = f.fingerprint;
+                e.attempts = 0;
+            }
+            e.config = f.config.to_string();
+            e.provider = f.provider.to_string();
+            e.desired = f.desired.to_vec();
+            e.attempts = e.attempts.saturating_add(1);
+            e.last_error = f.error.to_string();
+            e.dead = backoff::is_dead(policy, e.attempts);
+            e.next_attempt_at = backoff::next_attempt_at(now, policy, e.attempts, jitter, f.retry_after);
+            e.updated_at = now;
+            t.insert(e.id, encode(&e)?.as_slice())?;
+            e
+        };
+        txn.commit()?;
+        Ok(entry)
+    }
+
+    /// Removes the entry for `record_name` (its work succeeded). Returns whether one existed.
+    pub fn remove_by_name(&self, record_name: &str) -> Result<bool, StoreError> {
+        let Some(e) = self.find_by_name(record_name)? else { return Ok(false) };
+        self.drop_entry(e.id)
+    }
+
+    /// Makes entry `id` due now with a fresh attempt count (also revives a dead entry).
+    pub fn retry(&self, id: u64, now: Millis) -> Result<Option<QueueEntry>, StoreError> {
+        if id == LAST_ID {
+            return Ok(None);
+        }
+        let txn = self.db.begin_write()?;
+        let out = {
+            let mut t = txn.open_table(DNS_QUEUE)?;
+            let current = t.get(id)?.map(|v| decode(id, v.value())).transpose()?;
+            match current {
+                None => None,
+                Some(mut e) => {
+                    e.attempts = 0;
+                    e.dead = false;
+                    e.next_attempt_at = now;
+                    e.updated_at = now;
+                    t.insert(id, encode(&e)?.as_slice())?;
+                    Some(e)
+                }
+            }
+        };
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// Deletes entry `id`. Returns whether it existed.
+    pub fn drop_entry(&self, id: u64) -> Result<bool, StoreError> {
+        if id == LAST_ID {
+            return Ok(false);
+        }
+        let txn = self.db.begin_write()?;
+        let existed = txn.open_table(DNS_QUEUE)?.remove(id)?.is_some();
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    /// Deletes the entries `keep` refuses (e.g. of endpoint groups that no longer exist).
+    pub fn retain(&self, keep: impl Fn(&QueueEntry) -> bool) -> Result<usize, StoreError> {
+        let gone: Vec<u64> = self.list()?.into_iter().filter(|e| !keep(e)).map(|e| e.id).collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(DNS_QUEUE)?;
+            for id in &gone {
+                t.remove(*id)?;
+            }
+        }
+        txn.commit()?;
+        Ok(gone.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db(name: &str) -> (Arc<Database>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("wgc-dnsq-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("q.redb");
+        (Arc::new(Database::create(&path).unwrap()), dir)
+    }
+
+    fn fail<'a>(name: &'a str, fp: u64, desired: &'a [String], error: &'a str) -> Failure<'a> {
+        Failure { config: "wg0", record_name: name, provider: "cloudflare", desired, fingerprint: fp, error, retry_after: None }
+    }
+
+    #[test]
+    fn failures_back_off_supersede_and_die() {
+        let (db, dir) = temp_db("life");
+        let q = DnsQueue::open(db.clone()).unwrap();
+        let p = BackoffPolicy { base: Duration::from_secs(1), max: Duration::from_secs(60), max_attempts: 3 };
+        let d1 = vec!["192.0.2.1".to_string()];
+        let e = q.record_failure(&fail("vpn.example.test", 1, &d1, "HTTP 500"), 1000, &p, 1.0).unwrap();
+        assert_eq!((e.id, e.attempts, e.next_attempt_at, e.dead), (1, 1, 2000, false));
+        let e = q.record_failure(&fail("vpn.example.test", 1, &d1, "HTTP 502"), 2000, &p, 1.0).unwrap();
+        assert_eq!((e.id, e.attempts, e.next_attempt_at, e.last_error.as_str()), (1, 2, 4000, "HTTP 502"));
+        // Another record name is its own entry.
+        let other = q.record_failure(&fail("other.example.test", 9, &d1, "x"), 2000, &p, 0.0).unwrap();
+        assert_eq!(other.id, 2);
+        assert_eq!(q.next_due().unwrap(), Some(2500));
+        // Newer desired state for the same name supersedes: same entry, count starts over.
+        let d2 = vec!["192.0.2.1".to_string(), "192.0.2.2".to_string()];
+        let e = q.record_failure(&fail("vpn.example.test", 2, &d2, "HTTP 500"), 3000, &p, 1.0).unwrap();
+        assert_eq!((e.id, e.attempts, e.desired.clone()), (1, 1, d2.clone()));
+        // Past the limit: dead, and no longer due.
+        q.record_failure(&fail("vpn.example.test", 2, &d2, "e"), 4000, &p, 1.0).unwrap();
+        let e = q.record_failure(&fail("vpn.example.test", 2, &d2, "e"), 5000, &p, 1.0).unwrap();
+        assert!(e.dead);
+        assert_eq!(q.next_due().unwrap(), Some(2500));
+        // Survives reopening (another handle on the same file, as after a restart).
+        drop(q);
+        let q = DnsQueue::open(db).unwrap();
+        assert_eq!(q.list().unwrap().len(), 2);
+        assert!(q.get(1).unwrap().unwrap().dead);
+        // Retry revives it; drop and success remove.
+        let e = q.retry(1, 7000).unwrap().unwrap();
+        assert_eq!((e.attempts, e.dead, e.next_attempt_at), (0, false, 7000));
+        assert!(q.retry(99, 7000).unwrap().is_none());
+        assert!(q.remove_by_name("vpn.example.test").unwrap());
+        assert!(!q.remove_by_name("vpn.example.test").unwrap());
+        assert!(q.drop_entry(2).unwrap());
+        assert!(!q.drop_entry(2).unwrap());
+        assert!(q.list().unwrap().is_empty());
+        assert!(!q.drop_entry(0).unwrap());
+        // Ids are never reused, even after every entry is gone.
+        let e = q.record_failure(&fail("vpn.example.test", 3, &d2, "e"), 8000, &p, 1.0).unwrap();
+        assert_eq!(e.id, 3);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn retry_after_and_retain() {
+        let (db, dir) = temp_db("ra");
+        let q = DnsQueue::open(db).unwrap();
+        let p = BackoffPolicy::default();
+        let d = vec![];
+        let mut f = fail("a.example.test", 1, &d, "429");
+        f.retry_after = Some(Duration::from_secs(30));
+        let e = q.record_failure(&f, 0, &p, 0.0).unwrap();
+        assert_eq!(e.next_attempt_at, 30_000);
+        q.record_failure(&fail("b.example.test", 1, &d, "x"), 0, &p, 0.0).unwrap();
+        assert_eq!(q.retain(|e| e.record_name.starts_with('b')).unwrap(), 1);
+        let names: Vec<String> = q.list().unwrap().into_iter().map(|e| e.record_name).collect();
+        assert_eq!(names, vec!["b.example.test".to_string()]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,763 @@
+//! A small HTTP/1.1 client over tokio-rustls for router-to-router calls (Raft RPCs, forwarded
+//! writes, health probes, joins). One request at a time per connection; at most one idle
+//! keep-alive connection per target, reused by the next request to it (and dialled again once
+//! if the reused connection turns out dead before any of the answer arrived). Request bodies
+//! carry a Content-Length; responses may use Content-Length, chunked encoding, or end at close,
+//! and are bounded in size. Timeouts: one for connecting (TCP + TLS), one for the whole request.
+//!
+//! Errors map onto openraft's: [`ClientError::Unreachable`] (no connection: refused, no route,
+//! DNS, TLS refused either way) is openraft's `Unreachable`; the others are `NetworkError`.
+//!
+//! A request whose reused connection was dead is sent again on a fresh one. That is only done
+//! when nothing of the answer had arrived; the server closing an idle connection is the usual
+//! cause, so the first attempt was not processed. Raft RPCs are safe to repeat anyway.
+
+use rustls::pki_types::ServerName;
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Idle connections older than this are dropped instead of reused. Keep it below the server's
+/// keep-alive (actix-web: 5 s by default).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+/// Largest response body accepted (snapshots are the big ones).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
+const MAX_HEAD_BYTES: usize = 64 << 10;
+const MAX_HEADERS: usize = 64;
+const MAX_CHUNK_LINE: usize = 4 << 10;
+const READ_CHUNK: usize = 16 << 10;
+const COALESCE_BODY_BYTES: usize = 16 << 10;
+
+/// Why a request failed. No variant carries a request or response body.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No connection to the target: connect refused or timed out, name resolution failed, or
+    /// TLS failed (we refused the server's certificate, or it refused ours).
+    #[error("{target} at {addr} is unreachable: {reason}")]
+    Unreachable {
+        target: String,
+        addr: String,
+        reason: String,
+    },
+    /// The whole-request timeout passed.
+    #[error("request to {target} at {addr} timed out after {after:?}")]
+    Timeout {
+        target: String,
+        addr: String,
+        after: Duration,
+    },
+    /// The connection broke mid-request, or the answer was not acceptable HTTP/1.1.
+    #[error("request to {target} at {addr} failed: {reason}")]
+    Failed {
+        target: String,
+        addr: String,
+        reason: String,
+    },
+    /// The request itself was refused before sending (bad method, path or header).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
+
+impl ClientError {
+    /// True for [`ClientError::Unreachable`]: openraft's `Unreachable`; everything else is a
+    /// `NetworkError`.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. })
+    }
+}
+
+/// Limits of a [`ClusterClient`].
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+/// One request. `headers` must not set Host, Content-Length, Content-Type, Transfer-Encoding
+/// or Connection (the client does).
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub content_type: Option<&'a str>,
+    pub body: Vec<u8>,
+}
+
+/// An answer, whatever its status code.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// Header names in lowercase.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The router-to-router HTTP client. Cheap to clone (shared pool).
+#[derive(Clone)]
+pub struct ClusterClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connector: TlsConnector,
+    options: ClientOptions,
+    /// target node id -> its one idle connection
+    idle: Mutex<HashMap<String, IdleConn>>,
+}
+
+struct IdleConn {
+    addr: String,
+    conn: Conn,
+    since: Instant,
+}
+
+struct Conn {
+    stream: TlsStream<TcpStream>,
+    /// Bytes read but not consumed yet.
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClusterClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterClient")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterClient {
+    /// A client with `client_config` (from `tls::config::client_config`, or
+    /// `join_client_config` for a joining router) and default limits.
+    pub fn new(client_config: Arc<rustls::ClientConfig>) -> Self {
+        Self::with_options(client_config, ClientOptions::default())
+    }
+
+    pub fn with_options(client_config: Arc<rustls::ClientConfig>, options: ClientOptions) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                connector: TlsConnector::from(client_config),
+                options,
+                idle: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Sends `method path` with `body` to the router `target_node_id` at `addr` (`host:port`)
+    /// and returns the status and body of the answer, whatever the status. The server must
+    /// present a certificate for `target_node_id`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn request(
+        &self,
+        target_node_id: &str,
+        addr: &str,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let req = Request {
+            method,
+            path,
+            headers: &[],
+            content_type,
+            body,
+        };
+        let resp = self.send(target_node_id, addr, req, timeout).await?;
+        Ok((resp.status, resp.body))
+    }
+
+    /// [`ClusterClient::request`] with extra headers, returning the answer's headers too.
+    pub async fn send(
+        &self,
+        target_node_id: &str,
+        addr: &str,
+        req: Request<'_>,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        let head = build_head(target_node_id, &req)?;
+        let is_head = req.method == "HEAD";
+        let max = self.inner.options.max_response_bytes;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let timed_out = || ClientError::Timeout {
+            target: target_node_id.to_string(),
+            addr: addr.to_string(),
+            after: timeout,
+        };
+        let failed = |e: ExchangeError| {
+            if e.refused {
+                ClientError::Unreachable {
+                    target: target_node_id.to_string(),
+                    addr: addr.to_string(),
+                    reason: e.reason,
+                }
+            } else {
+                ClientError::Failed {
+                    target: target_node_id.to_string(),
+                    addr: addr.to_string(),
+                    reason: e.reason,
+                }
+            }
+        };
+
+        if let Some(mut conn) = self.take_idle(target_node_id, addr) {
+            let exchange = exchange(&mut conn, &head, &req.body, is_head, max);
+            match tokio::time::timeout_at(deadline, exchange).await {
+                Err(_) => return Err(timed_out()),
+                Ok(Ok((resp, reusable))) => {
+                    if reusable {
+                        self.put_idle(target_node_id, addr, conn);
+                    }
+                    return Ok(resp);
+                }
+                Ok(Err(e)) if e.stale => {
+                    log::debug!(
+                        "reused connection to {target_node_id} at {addr} was dead ({}); dialling again",
+                        e.reason
+                    );
+                }
+                Ok(Err(e)) => return Err(failed(e)),
+            }
+        }
+
+        let connect_timeout = self.inner.options.connect_timeout;
+        let connect_deadline = deadline.min(tokio::time::Instant::now() + connect_timeout);
+        let mut conn =
+            match tokio::time::timeout_at(connect_deadline, self.dial(target_node_id, addr)).await
+            {
+                Err(_) => {
+                    return Err(ClientError::Unreachable {
+                        target: target_node_id.to_string(),
+                        addr: addr.to_string(),
+                        reason: format!(
+                            "no TLS connection within {:?}",
+                            connect_timeout.min(timeout)
+                        ),
+                    })
+                }
+                Ok(result) => result?,
+            };
+        let exchange = exchange(&mut conn, &head, &req.body, is_head, max);
+        match tokio::time::timeout_at(deadline, exchange).await {
+            Err(_) => Err(timed_out()),
+            Ok(Err(e)) => Err(failed(e)),
+            Ok(Ok((resp, reusable))) => {
+                if reusable {
+                    self.put_idle(target_node_id, addr, conn);
+                }
+                Ok(resp)
+            }
+        }
+    }
+
+    /// Drops every idle connection (e.g. after the cluster's membership changed).
+    pub fn close_idle(&self) {
+        self.lock_idle().clear();
+    }
+
+    /// How many idle connections are kept (for metrics and tests).
+    pub fn idle_count(&self) -> usize {
+        self.lock_idle().len()
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, HashMap<String, IdleConn>> {
+        self.inner.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take_idle(&self, target: &str, addr: &str) -> Option<Conn> {
+        let idle = self.lock_idle().remove(target)?;
+        if idle.addr != addr || idle.since.elapsed() >= self.inner.options.idle_timeout {
+            return None;
+        }
+        let mut conn = idle.conn;
+        looks_alive(&mut conn).then_some(conn)
+    }
+
+    fn put_idle(&self, target: &str, addr: &str, conn: Conn) {
+        self.lock_idle().insert(
+            target.to_string(),
+            IdleConn {
+                addr: addr.to_string(),
+                conn,
+                since: Instant::now(),
+            },
+        );
+    }
+
+    async fn dial(&self, target: &str, addr: &str) -> Result<Conn, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable {
+            target: target.to_string(),
+            addr: addr.to_string(),
+            reason,
+        };
+        let name = ServerName::try_from(target.to_string()).map_err(|_| {
+            ClientError::InvalidRequest(format!(
+                "'{}' is not a node id (a DNS name)",
+                target.escape_debug()
+            ))
+        })?;
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| unreachable(format!("connect: {e}")))?;
+        // Requests are small and latency-bound: do not wait for ACKs to send.
+        let _ = tcp.set_nodelay(true);
+        let stream = self
+            .inner
+            .connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| unreachable(format!("TLS: {e}")))?;
+        Ok(Conn {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+}
+
+/// An idle connection is alive when a read would block: no close, no stray bytes.
+fn looks_alive(conn: &mut Conn) -> bool {
+    if !conn.buf.is_empty() {
+        return false;
+    }
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut byte = [0u8; 1];
+    let mut rb = ReadBuf::new(&mut byte);
+    matches!(
+        Pin::new(&mut conn.stream).poll_read(&mut cx, &mut rb),
+        Poll::Pending
+    )
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn is_header_value(s: &str) -> bool {
+    s.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
+fn build_head(target: &str, req: &Request<'_>) -> Result<Vec<u8>, ClientError> {
+    let invalid = |what: String| Err(ClientError::InvalidRequest(what));
+    if req.method.is_empty()
+        || req.method.len() > 16
+        || !req.method.bytes().all(|b| b.is_ascii_uppercase())
+    {
+        return invalid(format!("bad method '{}'", req.method.escape_debug()));
+    }
+    if !req.path.starts_with('/') || !req.path.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
+        return invalid(format!(
+            "bad path '{}': it must start with '/' and hold no spaces or control characters",
+            req.path.escape_debug()
+        ));
+    }
+    if target.is_empty() || !target.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        return invalid(format!("bad target node id '{}'", target.escape_debug()));
+    }
+    let mut head = format!("{} {} HTTP/1.1\r\nHost: {target}\r\n", req.method, req.path);
+    if let Some(ct) = req.content_type {
+        if !is_header_value(ct) {
+            return invalid("bad content type".into());
+        }
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n", req.body.len()));
+    for (name, value) in req.headers {
+        let lower = name.to_ascii_lowercase();
+        if !is_token(name) || !is_header_value(value) {
+            return invalid(format!("bad header '{}'", name.escape_debug()));
+        }
+        if [
+            "host",
+            "content-length",
+            "content-type",
+            "transfer-encoding",
+            "connection",
+        ]
+        .contains(&lower.as_str())
+        {
+            return invalid(format!("header '{name}' is set by the client"));
+        }
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    Ok(head.into_bytes())
+}
+
+/// How an exchange failed. `stale`: on the connection, before any byte of the answer (a reused
+/// connection that the server had closed). `refused`: TLS said no (an alert or a certificate
+/// error), which in TLS 1.3 shows only at the first read, when the server rejects our certificate.
+struct ExchangeError {
+    reason: String,
+    stale: bool,
+    refused: bool,
+}
+
+impl ExchangeError {
+    fn protocol(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            stale: false,
+            refused: false,
+        }
+    }
+
+    fn io(e: io::Error, nothing_received: bool) -> Self {
+        let refused = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|tls| {
+                matches!(
+                    tls,
+                    rustls::Error::AlertReceived(_)
+                        | rustls::Error::InvalidCertificate(_)
+                        | rustls::Error::NoCertificatesPresented
+                )
+            });
+        Self {
+            reason: if refused {
+                format!("TLS: {e}")
+            } else {
+                e.to_string()
+            },
+            stale: nothing_received && !refused,
+            refused,
+        }
+    }
+}
+
+pub(crate) async fn write_all<S: AsyncWrite + Unpin>(s: &mut S, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = poll_fn(|cx| Pin::new(&mut *s).poll_write(cx, data)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n..];
+    }
+    Ok(())
+}
+
+pub(crate) async fn flush<S: AsyncWrite + Unpin>(s: &mut S) -> io::Result<()> {
+    poll_fn(|cx| Pin::new(&mut *s).poll_flush(cx)).await
+}
+
+/// Reads what is available (up to [`READ_CHUNK`]) onto the end of `buf`; 0 at end of stream.
+pub(crate) async fn read_more<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let old = buf.len();
+    buf.resize(old + READ_CHUNK, 0);
+    let result = poll_fn(|cx| {
+        let mut rb = ReadBuf::new(&mut buf[old..]);
+        match Pin::new(&mut *s).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await;
+    let n = *result.as_ref().unwrap_or(&0);
+    buf.truncate(old + n);
+    result
+}
+
+/// Writes one request and reads its answer. Returns the answer and whether the connection may
+/// carry another request.
+async fn exchange(
+    conn: &mut Conn,
+    head: &[u8],
+    body: &[u8],
+    is_head: bool,
+    max: usize,
+) -> Result<(Response, bool), ExchangeError> {
+    let sent = async {
+        if body.len() <= COALESCE_BODY_BYTES {
+            let mut all = Vec::with_capacity(head.len() + body.len());
+            all.extend_from_slice(head);
+            all.extend_from_slice(body);
+            write_all(&mut conn.stream, &all).await?;
+        } else {
+            write_all(&mut conn.stream, head).await?;
+            write_all(&mut conn.stream, body).await?;
+        }
+        flush(&mut conn.stream).await
+    };
+    sent.await.map_err(|e| ExchangeError::io(e, true))?;
+    read_response(conn, is_head, max).await
+}
+
+enum Framing {
+    Empty,
+    Length(usize),
+    Chunked,
+    UntilClose,
+}
+
+async fn fill(conn: &mut Conn, nothing_received: bool) -> Result<(), ExchangeError> {
+    match read_more(&mut conn.stream, &mut conn.buf).await {
+        Ok(0) => Err(ExchangeError {
+            reason: "the connection closed before the answer was complete".into(),
+            stale: nothing_received,
+            refused: false,
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => Err(ExchangeError::io(e, nothing_received)),
+    }
+}
+
+async fn read_response(
+    conn: &mut Conn,
+    is_head: bool,
+    max: usize,
+) -> Result<(Response, bool), ExchangeError> {
+    let mut received_any = false;
+    let (status, headers, keep_alive) = loop {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut slots);
+        match parsed.parse(&conn.buf) {
+            Ok(httparse::Status::Complete(n)) => {
+                let status = parsed.code.unwrap_or(0);
+                let http11 = parsed.version == Some(1);
+                let headers: Vec<(String, String)> = parsed
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).trim().to_string(),
+                        )
+                    })
+                    .collect();
+                conn.buf.drain(..n);
+                if (100..200).contains(&status) {
+                    if status == 101 {
+                        return Err(ExchangeError::protocol("unexpected 101 Switching Protocols"));
+                    }
+                    continue; // an interim answer: the real one follows
+                }
+                let close = headers.iter().any(|(n, v)| {
+                    n == "connection" && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+                });
+                break (status, headers, http11 && !close);
+            }
+            Ok(httparse::Status::Partial) => {
+                if conn.buf.len() > MAX_HEAD_BYTES {
+                    return Err(ExchangeError::protocol("the answer's head is too large"));
+                }
+                fill(conn, !received_any).await?;
+                received_any = true;
+            }
+            Err(e) => {
+                return Err(ExchangeError::protocol(format!("not an HTTP/1.1 answer: {e}")));
+            }
+        }
+    };
+
+    let framing = framing(status, &headers, is_head)?;
+    let too_large = |n: usize| {
+        ExchangeError::protocol(format!(
+            "the answer is larger than {max} bytes ({n} or more)"
+        ))
+    };
+    let (body, reusable) = match framing {
+        Framing::Empty => (Vec::new(), keep_alive),
+        Framing::Length(len) => {
+            if len > max {
+                return Err(too_large(len));
+            }
+            let mut body = Vec::with_capacity(len);
+            take_exact(conn, &mut body, len).await?;
+            (body, keep_alive)
+        }
+        Framing::Chunked => {
+            let mut body = Vec::new();
+            loop {
+                let line = take_line(conn).await?;
+                let size_text = line.split(';').next().unwrap_or("").trim();
+                let size = usize::from_str_radix(size_text, 16).map_err(|_| {
+                    ExchangeError::protocol(format!("bad chunk size '{}'", size_text.escape_debug()))
+                })?;
+                if size == 0 {
+                    // trailers, up to the empty line
+                    while !take_line(conn).await?.is_empty() {}
+                    break;
+                }
+                let total = body.len().saturating_add(size);
+                if total > max {
+                    return Err(too_large(total));
+                }
+                take_exact(conn, &mut body, size).await?;
+                if !take_line(conn).await?.is_empty() {
+                    return Err(ExchangeError::protocol("a chunk is longer than its size"));
+                }
+            }
+            (body, keep_alive)
+        }
+        Framing::UntilClose => {
+            let mut body = std::mem::take(&mut conn.buf);
+            loop {
+                if body.len() > max {
+                    return Err(too_large(body.len()));
+                }
+                match read_more(&mut conn.stream, &mut body).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => return Err(ExchangeError::io(e, false)),
+                }
+            }
+            (body, false)
+        }
+    };
+    Ok((
+        Response {
+            status,
+            headers,
+            body,
+        },
+        reusable && conn.buf.is_empty(),
+    ))
+}
+
+fn framing(status: u16, headers: &[(String, String)], is_head: bool) -> Result<Framing, ExchangeError> {
+    if is_head || status == 204 || status == 304 {
+        return Ok(Framing::Empty);
+    }
+    if let Some((_, te)) = headers.iter().find(|(n, _)| n == "transfer-encoding") {
+        let last = te.rsplit(',').next().unwrap_or("").trim();
+        return if last.eq_ignore_ascii_case("chunked") && !te.contains(',') {
+            Ok(Framing::Chunked)
+        } else {
+            Err(ExchangeError::protocol(format!(
+                "unsupported transfer-encoding '{}'",
+                te.escape_debug()
+            )))
+        };
+    }
+    let mut length = None;
+    for (_, v) in headers.iter().filter(|(n, _)| n == "content-length") {
+        let n: usize = v
+            .parse()
+            .map_err(|_| ExchangeError::protocol(format!("bad content-length '{}'", v.escape_debug())))?;
+        if length.is_some_and(|l| l != n) {
+            return Err(ExchangeError::protocol("conflicting content-length headers"));
+        }
+        length = Some(n);
+    }
+    Ok(match length {
+        Some(n) => Framing::Length(n),
+        None => Framing::UntilClose,
+    })
+}
+
+/// Moves exactly `n` bytes of the stream into `out`.
+async fn take_exact(conn: &mut Conn, out: &mut Vec<u8>, n: usize) -> Result<(), ExchangeError> {
+    let mut remaining = n;
+    while remaining > 0 {
+        if conn.buf.is_empty() {
+            fill(conn, false).await?;
+        }
+        let take = remaining.min(conn.buf.len());
+        out.extend_from_slice(&conn.buf[..take]);
+        conn.buf.drain(..take);
+        remaining -= take;
+    }
+    Ok(())
+}
+
+/// Takes one CRLF-terminated line (without the CRLF).
+async fn take_line(conn: &mut Conn) -> Result<String, ExchangeError> {
+    loop {
+        if let Some(pos) = conn.buf.windows(2).position(|w| w == b"\r\n") {
+            let line = String::from_utf8_lossy(&conn.buf[..pos]).into_owned();
+            conn.buf.drain(..pos + 2);
+            return Ok(line);
+        }
+        if conn.buf.len() > MAX_CHUNK_LINE {
+            return Err(ExchangeError::protocol("a chunk header line is too long"));
+        }
+        fill(conn, false).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req<'a>(method: &'a str, path: &'a str, headers: &'a [(&'a str, &'a str)]) -> Request<'a> {
+        Request {
+            method,
+            path,
+            headers,
+            content_type: Some("application/octet-stream"),
+            body: b"abc".to_vec(),
+        }
+    }
+
+    #[test]
+    fn request_heads_are_built_and_checked() {
+        let head = build_head("n1", &req("POST", "/v1/raft/vote?x=1", &[("X-Trace", "7")])).unwrap();
+        assert_eq!(
+            String::from_utf8(head).unwrap(),
+            "POST /v1/raft/vote?x=1 HTTP/1.1\r\nHost: n1\r\nContent-Type: application/octet-stream\r\n\
+             Content-Length: 3\r\nX-Trace: 7\r\n\r\n"
+        );
+        for (m, p, h) in [
+            ("post", "/", &[][..]),
+            ("GET", "x", &[][..]),
+            ("GET", "/a b", &[][..]),
+            ("GET", "/a\r\nX: y", &[][..]),
+            ("GET", "/", &[("Host", "evil")][..]),
+            ("GET", "/", &[("Content-Length", "1")][..]),
+            ("GET", "/", &[("X", "a\r\nb")][..]),
+            ("GET", "/", &[("X Y", "a")][..]),
+        ] {
+            assert!(matches!(build_head("n1", &req(m, p, h)), Err(ClientError::InvalidRequest(_))), "{m} {p:?} {h:?}");
+        }
+        assert!(build_head("n1\r\n", &req("GET", "/", &[])).is_err());
+    }
+
+    #[test]
+    fn framing_rules() {
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        };
+        assert!(matches!(framing(200, &h(&[("content-length", "5")]), false), Ok(Framing::Length(5))));
+        assert!(matches!(framing(200, &h(&[("content-length", "5")]), true), Ok(Framing::Empty)));
+        assert!(matches!(framing(204, &h(&[]), false), Ok(Framing::Empty)));
+        assert!(matches!(framing(200, &h(&[("transfer-encoding", "chunked")]), false), Ok(Framing::Chunked)));
+        assert!(framing(200, &h(&[("transfer-encoding", "gzip, chunked")]), false).is_err());
+        assert!(framing(200, &h(&[("content-length", "5"), ("content-length", "6")]), false).is_err());
+        assert!(framing(200, &h(&[("content-length", "-1")]), false).is_err());
+        assert!(matches!(framing(200, &h(&[]), false), Ok(Framing::UntilClose)));
+    }
+}

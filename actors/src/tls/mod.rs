@@ -1,0 +1,43 @@
+//! Cluster TLS: the cluster PKI (a CA made at `init`, one certificate per router), the rustls
+//! configurations of the cluster listener and of router-to-router clients (mutual TLS, TLS 1.3
+//! only, the `ring` provider), and a small HTTP/1.1 client over tokio-rustls for router-to-router
+//! calls. The daemon wires these in (actix-web's `rustls-0_23` listener, the Raft transport, the
+//! join flow); nothing here opens a listener or reads configuration.
+//!
+//! - [`pki`]: CA, node keys and certificates, join tokens (pure functions over bytes and PEM).
+//! - [`store`]: the only file I/O of this module: PEM files under `<data_dir>/tls/`.
+//! - [`config`]: `rustls::ServerConfig` / `ClientConfig` builders, peer identity, revocation hook.
+//! - [`client`]: [`client::ClusterClient`], keep-alive HTTP/1.1 requests to other routers.
+//!
+//! Identity rule: a router is identified by its node id, which is the one DNS SAN of its
+//! certificate. Clients connect to `host:port` but verify the server as the target's node id
+//! (SNI = node id), so addresses may be IPs. The listener accepts clients without a certificate
+//! (a joining router has none yet); the daemon must require [`config::peer_node_id`] on every
+//! route except `/v1/join` and `/v1/health` (see [`config::cluster_route_allowed`]).
+
+pub mod client;
+pub mod config;
+pub mod pki;
+pub mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+/// The crypto provider of every config made here: rustls' `ring` provider, never the process
+/// default (another part of the binary may install a different one).
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+pub use client::{ClientError, ClusterClient};
+pub use config::{
+    allow_all, client_config, cluster_route_allowed, join_client_config, peer_identity,
+    peer_node_id, server_config, IsAllowed, PeerIdentity, TlsConfigError, JOIN_SERVER_NAME,
+};
+pub use pki::{
+    check_node_id, fingerprint_of_der, fingerprint_of_pem, node_id_of, not_after_of, serial_of,
+    ClusterCa, JoinToken, NodeCert, NodeKey, NodePublicKey, PkiError, SecretPem, TokenError,
+    TokenSecret,
+};

@@ -1,0 +1,233 @@
+//! DNS routes: the provider settings (`GET|PUT /api/settings/dns`; secrets are write-only and
+//! come back masked), the DNS retry queue of this router (`GET /api/dns/queue`,
+//! `POST /api/dns/queue/{id}/retry`, `DELETE /api/dns/queue/{id}`) and each endpoint group's last
+//! sync report (`GET /api/dns/status`). All need the admin token (`User`).
+//!
+//! Must not: return or log a secret; wait for a DNS sync in progress (the queue is read and edited
+//! directly in redb, then the sync task is nudged).
+
+use super::auth::User;
+use super::body::{self, Body};
+use super::error::{ok, ApiError};
+use super::{read_body, App};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use wgcluster_actors::dns::rfc2136::{parse_algorithm, server_addr};
+use wgcluster_actors::dns::{plan, DnsHandle, QueueEntry};
+use wgcluster_actors::model::{CloudflareSettings, DnsSettings, Rfc2136Settings};
+use wgcluster_actors::state::Command;
+
+pub const DEFAULT_CLOUDFLARE_API: &str = "https://api.cloudflare.com/client/v4";
+const MASK: &str = "***";
+
+fn handle(req: &HttpRequest) -> Result<web::Data<DnsHandle>, ApiError> {
+    req.app_data::<web::Data<DnsHandle>>().cloned().ok_or_else(|| ApiError::Unavailable("DNS sync is not running on this router".into()))
+}
+
+fn store_err(e: wgcluster_actors::store::StoreError) -> ApiError {
+    ApiError::Internal(format!("DNS queue: {e}"))
+}
+
+/// The settings with every secret masked.
+pub fn settings_view(s: &DnsSettings) -> Value {
+    json!({
+        "cloudflare": s.cloudflare.as_ref().map(|c| json!({
+            "api_base": c.api_base, "api_token": MASK, "api_token_set": !c.api_token.is_empty(),
+        })),
+        "rfc2136": s.rfc2136.as_ref().map(|r| json!({
+            "server": r.server, "zone": r.zone, "key_name": r.key_name, "algorithm": r.algorithm,
+            "key_secret": MASK, "key_secret_set": !r.key_secret.is_empty(),
+        })),
+    })
+}
+
+fn queue_view(e: &QueueEntry, max_attempts: u32) -> Value {
+    json!({
+        "id": e.id, "config_name": e.config, "record_name": e.record_name, "provider": e.provider,
+        "desired": e.desired, "attempts": e.attempts, "max_attempts": max_attempts,
+        "state": if e.dead { "dead" } else { "pending" },
+        "next_attempt_at": if e.dead { Value::Null } else { json!(e.next_attempt_at) },
+        "last_error": e.last_error, "created_at": e.created_at, "updated_at": e.updated_at,
+    })
+}
+
+fn queue_id(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::BadRequest(format!("id: '{}' is not a DNS queue entry id", s.escape_debug())))
+}
+
+/// A DNS name (letters, digits, '-', '_' labels); returned lower case without the trailing dot.
+fn dns_name(field: &str, s: &str) -> Result<String, ApiError> {
+    let d = s.trim().trim_end_matches('.').to_ascii_lowercase();
+    let good = !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    if good {
+        Ok(d)
+    } else {
+        Err(ApiError::BadRequest(format!("{field}: '{}' is not a DNS name", s.escape_debug())))
+    }
+}
+
+/// A part of the body that must be an object, or absent/null.
+fn part(top: &Value, key: &str) -> Result<Option<Body>, ApiError> {
+    match top.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(Body::from_value(v.clone(), &format!("{key}."))?)),
+        Some(_) => Err(ApiError::BadRequest(format!("{key}: expected an object"))),
+    }
+}
+
+fn parse_cloudflare(b: &Body, current: Option<&CloudflareSettings>) -> Result<CloudflareSettings, ApiError> {
+    b.only(&["api_token", "api_base"])?;
+    // Write-only: a form that cannot show the token may leave it out to keep the current one.
+    let api_token = match b.opt_str("api_token")? {
+        Some(t) => t.trim().to_string(),
+        None => current.map(|c| c.api_token.clone()).ok_or_else(|| ApiError::BadRequest("cloudflare.api_token: is required".into()))?,
+    };
+    if api_token.is_empty() || api_token == MASK || api_token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::BadRequest("cloudflare.api_token: must be a Cloudflare API token (no spaces)".into()));
+    }
+    let api_base = b.opt_str("api_base")?.map(|s| s.trim().trim_end_matches('/').to_string());
+    let api_base = api_base.filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_CLOUDFLARE_API.to_string());
+    let host = api_base.strip_prefix("https://").or_else(|| api_base.strip_prefix("http://"));
+    if host.is_none_or(|h| h.is_empty() || h.chars().any(|c| c.is_whitespace() || c.is_control())) {
+        return Err(ApiError::BadRequest(format!(
+            "cloudflare.api_base: '{}' is not an http(s) URL like {DEFAULT_CLOUDFLARE_API}",
+            api_base.escape_debug()
+        )));
+    }
+    Ok(CloudflareSettings { api_token, api_base })
+}
+
+fn parse_rfc2136(b: &Body, current: Option<&Rfc2136Settings>) -> Result<Rfc2136Settings, ApiError> {
+    b.only(&["server", "zone", "key_name", "key_secret", "algorithm"])?;
+    let server = b.req_str("server")?.trim().to_string();
+    if server_addr(&server).is_none() {
+        return Err(ApiError::BadRequest(format!("rfc2136.server: '{}' is not host:port", server.escape_debug())));
+    }
+    let zone = dns_name("rfc2136.zone", &b.req_str("zone")?)?;
+    let key_name = dns_name("rfc2136.key_name", &b.req_str("key_name")?)?;
+    let key_secret = match b.opt_str("key_secret")? {
+        Some(s) => s.trim().to_string(),
+        None => current.map(|c| c.key_secret.clone()).ok_or_else(|| ApiError::BadRequest("rfc2136.key_secret: is required".into()))?,
+    };
+    {
+        use base64::Engine;
+        let compact: String = key_secret.chars().filter(|c| !c.is_whitespace()).collect();
+        let ok = base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()).is_ok_and(|k| !k.is_empty());
+        if !ok {
+            // Never echo the value: it is a secret.
+            return Err(ApiError::BadRequest("rfc2136.key_secret: must be the base64 TSIG secret (as in a BIND key file)".into()));
+        }
+    }
+    let algorithm = b.opt_str("algorithm")?.unwrap_or_else(|| "hmac-sha256".into()).trim().trim_end_matches('.').to_ascii_lowercase();
+    if parse_algorithm(&algorithm).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "rfc2136.algorithm: '{}' is not one of hmac-sha256, hmac-sha384, hmac-sha512",
+            algorithm.escape_debug()
+        )));
+    }
+    Ok(Rfc2136Settings { server, zone, key_name, key_secret, algorithm })
+}
+
+pub async fn get_settings(app: App, _u: User) -> HttpResponse {
+    let v = app.cluster.read(|s| settings_view(&s.settings.dns));
+    ok("DNS settings retrieved successfully", v)
+}
+
+pub async fn put_settings(app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let top = body::json(&read_body(payload).await?)?;
+    Body::from_value(top.clone(), "")?.only(&["cloudflare", "rfc2136"])?;
+    let current = app.cluster.read(|s| s.settings.dns.clone());
+    let cloudflare = part(&top, "cloudflare")?.map(|b| parse_cloudflare(&b, current.cloudflare.as_ref())).transpose()?;
+    let rfc2136 = part(&top, "rfc2136")?.map(|b| parse_rfc2136(&b, current.rfc2136.as_ref())).transpose()?;
+    if cloudflare.is_none() && rfc2136.is_none() {
+        return Err(ApiError::BadRequest("settings: give cloudflare and/or rfc2136".into()));
+    }
+    app.submit(&u.0, Command::SetDnsSettings { cloudflare, rfc2136 }).await?;
+    let v = app.cluster.read(|s| settings_view(&s.settings.dns));
+    Ok(ok("DNS settings saved successfully", v))
+}
+
+pub async fn list_queue(req: HttpRequest, _u: User) -> Result<HttpResponse, ApiError> {
+    let dns = handle(&req)?;
+    let max = dns.max_attempts();
+    let entries = dns.list().map_err(store_err)?;
+    let v: Vec<Value> = entries.iter().map(|e| queue_view(e, max)).collect();
+    Ok(ok("DNS queue retrieved successfully", v.into()))
+}
+
+pub async fn retry(req: HttpRequest, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = queue_id(&path)?;
+    let dns = handle(&req)?;
+    let e = dns.retry(id).map_err(store_err)?.ok_or_else(|| ApiError::NotFound(format!("DNS queue entry '{id}' not found")))?;
+    log::info!("dns: queue entry {id} ({}) retried by {}", e.record_name, u.0);
+    Ok(ok("DNS queue entry scheduled for retry", queue_view(&e, dns.max_attempts())))
+}
+
+pub async fn drop_entry(req: HttpRequest, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = queue_id(&path)?;
+    let dns = handle(&req)?;
+    if !dns.drop_entry(id).map_err(store_err)? {
+        return Err(ApiError::NotFound(format!("DNS queue entry '{id}' not found")));
+    }
+    log::info!("dns: queue entry {id} dropped by {}", u.0);
+    Ok(ok("DNS queue entry dropped", Value::Null))
+}
+
+/// Each endpoint group's DNS status as the last sync reported it (replicated: any router shows it).
+pub async fn status(app: App, _u: User) -> HttpResponse {
+    let v: Vec<Value> = app.cluster.read(|s| {
+        s.endpoint_groups
+            .values()
+            .map(|g| {
+                let st = &g.dns_status;
+                json!({
+                    "config_name": g.config, "domain": g.domain, "record_name": plan::record_name(g),
+                    "provider": g.provider.as_str(), "published": st.published, "degraded": st.degraded,
+                    "last_sync": st.last_sync, "last_error": st.last_error, "min_nodes": g.min_nodes,
+                })
+            })
+            .collect()
+    });
+    ok("DNS status retrieved successfully", v.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_validated_and_masked() {
+        let b = Body::parse(br#"{"api_token": "tok123"}"#).unwrap();
+        let cf = parse_cloudflare(&b, None).unwrap();
+        assert_eq!(cf.api_base, DEFAULT_CLOUDFLARE_API);
+        let b = Body::parse(br#"{"api_base": "http://127.0.0.1:9/client/v4/"}"#).unwrap();
+        assert!(parse_cloudflare(&b, None).unwrap_err().to_string().contains("cloudflare.api_token: is required"));
+        let kept = parse_cloudflare(&b, Some(&cf)).unwrap();
+        assert_eq!((kept.api_token.as_str(), kept.api_base.as_str()), ("tok123", "http://127.0.0.1:9/client/v4"));
+        let b = Body::parse(br#"{"api_token": "t", "api_base": "ftp://x"}"#).unwrap();
+        assert!(parse_cloudflare(&b, None).unwrap_err().to_string().contains("cloudflare.api_base"));
+        let b = Body::parse(br#"{"api_token": "t", "nope": 1}"#).unwrap();
+        assert!(parse_cloudflare(&b, None).is_err());
+
+        let good = br#"{"server": "127.0.0.1:5353", "zone": "Example.Test.", "key_name": "wgcluster-key", "key_secret": "c2VjcmV0"}"#;
+        let r = parse_rfc2136(&Body::parse(good).unwrap(), None).unwrap();
+        assert_eq!((r.zone.as_str(), r.algorithm.as_str()), ("example.test", "hmac-sha256"));
+        let bad_secret = br#"{"server": "127.0.0.1:53", "zone": "example.test", "key_name": "k", "key_secret": "%%SECRET%%"}"#;
+        let msg = parse_rfc2136(&Body::parse(bad_secret).unwrap(), None).unwrap_err().to_string();
+        assert!(msg.contains("rfc2136.key_secret") && !msg.contains("SECRET%%"), "{msg}");
+        let bad_alg = br#"{"server": "127.0.0.1:53", "zone": "example.test", "key_name": "k", "key_secret": "c2VjcmV0", "algorithm": "hmac-md5"}"#;
+        assert!(parse_rfc2136(&Body::parse(bad_alg).unwrap(), None).unwrap_err().to_string().contains("rfc2136.algorithm"));
+        let bad_server = br#"{"server": "127.0.0.1:x", "zone": "example.test", "key_name": "k", "key_secret": "c2VjcmV0"}"#;
+        assert!(parse_rfc2136(&Body::parse(bad_server).unwrap(), None).unwrap_err().to_string().contains("rfc2136.server"));
+
+        let view = settings_view(&DnsSettings { cloudflare: Some(cf), rfc2136: Some(r) }).to_string();
+        assert!(!view.contains("tok123") && !view.contains("c2VjcmV0"), "{view}");
+        assert!(view.contains("\"api_token\":\"***\""));
+        assert!(queue_id("0").is_err() && queue_id("x").is_err() && queue_id("7").is_ok());
+    }
+}

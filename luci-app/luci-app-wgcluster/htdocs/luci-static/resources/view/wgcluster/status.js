@@ -1,0 +1,157 @@
+'use strict';
+'require view';
+'require rpc';
+'require ui';
+'require poll';
+'require dom';
+
+/* The cluster as this router sees it: who is the panel, the Raft members, each router's health and
+ * the configurations. Refreshed every 5 seconds. */
+
+var callStatus = rpc.declare({ object: 'wgcluster', method: 'status', expect: { '': {} } });
+var callHealth = rpc.declare({ object: 'wgcluster', method: 'health', expect: { '': {} } });
+var callNodes = rpc.declare({ object: 'wgcluster', method: 'nodes_list', expect: { '': {} } });
+var callConfigs = rpc.declare({ object: 'wgcluster', method: 'configs_list', expect: { '': {} } });
+
+function errorOf(res) {
+	if (res && res.status === true)
+		return null;
+	return (res && (res.error || res.message)) || _('No answer from wgclusterd');
+}
+
+function badge(text, kind) {
+	/* LuCI's theme colours: success (green), important (red), warning (orange), none (grey) */
+	return E('span', { 'class': 'label ' + kind }, [ text ]);
+}
+
+function uptime(s) {
+	s = +s || 0;
+	var d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
+	if (d > 0)
+		return _('%dd %dh %dm').format(d, h, m);
+	if (h > 0)
+		return _('%dh %dm').format(h, m);
+	return _('%dm %ds').format(m, s % 60);
+}
+
+function table(headers, rows, empty) {
+	var t = E('table', { 'class': 'table' }, [
+		E('tr', { 'class': 'tr table-titles' }, headers.map(function(h) {
+			return E('th', { 'class': 'th' }, [ h ]);
+		}))
+	]);
+	if (!rows.length)
+		t.appendChild(E('tr', { 'class': 'tr placeholder' }, [
+			E('td', { 'class': 'td', 'colspan': String(headers.length) }, [ E('em', {}, [ empty ]) ])
+		]));
+	rows.forEach(function(cells) {
+		t.appendChild(E('tr', { 'class': 'tr' }, cells.map(function(c) {
+			return E('td', { 'class': 'td' }, [ c ]);
+		})));
+	});
+	return t;
+}
+
+return view.extend({
+	load: function() {
+		return Promise.all([
+			L.resolveDefault(callStatus(), {}),
+			L.resolveDefault(callHealth(), {}),
+			L.resolveDefault(callNodes(), {}),
+			L.resolveDefault(callConfigs(), {})
+		]);
+	},
+
+	renderCluster: function(st, health) {
+		var err = errorOf(st);
+		if (err)
+			return E('div', { 'class': 'alert-message warning', 'id': 'wgc-daemon-error' }, [
+				E('strong', {}, [ _('wgclusterd is not reachable') ]), E('br'), err
+			]);
+		var c = st.data || {}, h = (health && health.data) || {};
+		var isPanel = c.leader != null && c.leader === c.node_id;
+		var panel = c.leader
+			? E('span', {}, [ E('strong', { 'id': 'wgc-panel' }, [ c.leader ]), ' ',
+				isPanel ? badge(_('this router'), 'success') : '' ])
+			: badge(_('no panel elected'), 'important');
+		return table([ _('Property'), _('Value') ], [
+			[ _('This router'), E('strong', { 'id': 'wgc-node-id' }, [ c.node_id || '?' ]) ],
+			[ _('Panel (leader)'), panel ],
+			[ _('Raft term'), String(c.term != null ? c.term : '?') ],
+			[ _('Applied log index'), String(c.applied_index != null ? c.applied_index : '?') ],
+			[ _('Daemon version'), h.version || '?' ],
+			[ _('Uptime'), h.uptime_s != null ? uptime(h.uptime_s) : '?' ]
+		], '');
+	},
+
+	renderMembers: function(st) {
+		var members = (st && st.data && st.data.members) || [];
+		return table([ _('Router'), _('Role'), _('Cluster address'), _('Voter') ],
+			members.map(function(m) {
+				var role = m.role === 'leader' ? badge(_('panel'), 'success')
+					: (m.role === 'follower' ? _('follower') : _('learner'));
+				return [ m.id, role, m.addr || '', m.voter ? _('yes') : _('no') ];
+			}), _('No members known'));
+	},
+
+	renderNodes: function(res) {
+		var nodes = (res && res.status === true && res.data) || [];
+		return table([ _('Router'), _('Name'), _('Endpoint'), _('Weight'), _('State'), _('Configurations') ],
+			nodes.map(function(n) {
+				var state;
+				if (!n.enabled)
+					state = badge(_('disabled'), '');
+				else if (!n.registered)
+					state = badge(_('not registered yet'), '');
+				else
+					state = n.healthy ? badge(_('healthy'), 'success') : badge(_('unhealthy'), 'important');
+				return [ n.id, n.name || '', n.endpoint || E('em', {}, [ _('none') ]), String(n.weight),
+					E('span', { 'class': 'wgc-node-state', 'data-node': n.id }, [ state ]),
+					(n.configs || []).join(', ') || '-' ];
+			}), _('No routers yet'));
+	},
+
+	renderConfigs: function(res) {
+		var configs = (res && res.status === true && res.data) || [];
+		return table([ _('Configuration'), _('Mode'), _('Cluster endpoint'), _('Routers'), _('Peers') ],
+			configs.map(function(c) {
+				return [ c.name,
+					c.mode === 'cluster' ? _('cluster (one endpoint)') : _('independent'),
+					c.endpoint || '-', (c.nodes || []).join(', ') || '-', String(c.peers) ];
+			}), _('No configurations yet'));
+	},
+
+	update: function(data) {
+		dom.content(this.clusterNode, this.renderCluster(data[0], data[1]));
+		dom.content(this.membersNode, this.renderMembers(data[0]));
+		dom.content(this.nodesNode, this.renderNodes(data[2]));
+		dom.content(this.configsNode, this.renderConfigs(data[3]));
+	},
+
+	render: function(data) {
+		this.clusterNode = E('div', { 'id': 'wgc-cluster' });
+		this.membersNode = E('div', { 'id': 'wgc-members' });
+		this.nodesNode = E('div', { 'id': 'wgc-nodes' });
+		this.configsNode = E('div', { 'id': 'wgc-configs' });
+		this.update(data);
+
+		poll.add(L.bind(function() {
+			return this.load().then(L.bind(this.update, this));
+		}, this), 5);
+
+		return E('div', { 'class': 'cbi-map' }, [
+			E('h2', {}, [ _('WireGuard Cluster') ]),
+			E('div', { 'class': 'cbi-map-descr' }, [
+				_('Several routers serving WireGuard as one. The panel is the router that takes changes; every router programs its own interfaces.')
+			]),
+			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Cluster') ]), this.clusterNode ]),
+			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Members') ]), this.membersNode ]),
+			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Router health') ]), this.nodesNode ]),
+			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Configurations') ]), this.configsNode ])
+		]);
+	},
+
+	handleSave: null,
+	handleSaveApply: null,
+	handleReset: null
+});
