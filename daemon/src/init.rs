@@ -8,6 +8,8 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use wgcluster_actors::store::{self, META};
+use wgcluster_actors::tls::pki::{ClusterCa, NodeKey};
+use wgcluster_actors::tls::store::TlsFiles;
 
 pub const TOKEN_FILE: &str = "admin.token";
 pub const DB_FILE: &str = "wgcluster.redb";
@@ -24,6 +26,8 @@ pub enum InitError {
     Io { path: String, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error("cluster TLS: {0}")]
+    Tls(String),
 }
 
 pub fn db_path(cfg: &DaemonConfig) -> PathBuf {
@@ -63,13 +67,43 @@ pub fn init(cfg: &DaemonConfig) -> Result<PathBuf, InitError> {
     f.write_all(format!("{token}\n").as_bytes()).map_err(io(&token_path))?;
     f.sync_all().map_err(io(&token_path))?;
 
+    // The cluster CA and this router's certificate (serial 1).
+    let ca = ClusterCa::generate("wgcluster").map_err(|e| InitError::Tls(e.to_string()))?;
+    let key = NodeKey::generate().map_err(|e| InitError::Tls(e.to_string()))?;
+    let cert = ca.sign_node(&cfg.node_id, &key.public_key(), 1).map_err(|e| InitError::Tls(format!("node_id: {e}")))?;
+    let files = TlsFiles::new(&cfg.data_dir);
+    files.save_ca(&ca).map_err(|e| InitError::Tls(e.to_string()))?;
+    files.save_node_key(&key.key_pem()).map_err(|e| InitError::Tls(e.to_string()))?;
+    files.save_node_cert(&cert.cert_pem).map_err(|e| InitError::Tls(e.to_string()))?;
+
+    set_meta(cfg, &[(PENDING_BOOTSTRAP, hash.as_slice()), (INITIALISED, &[1u8])])?;
+    Ok(token_path)
+}
+
+fn set_meta(cfg: &DaemonConfig, pairs: &[(&str, &[u8])]) -> Result<(), InitError> {
     let db = store::open(&db_path(cfg))?;
     let txn = db.begin_write().map_err(store::StoreError::from)?;
     {
         let mut t = txn.open_table(META).map_err(store::StoreError::from)?;
-        t.insert(PENDING_BOOTSTRAP, hash.as_slice()).map_err(store::StoreError::from)?;
-        t.insert(INITIALISED, [1u8].as_slice()).map_err(store::StoreError::from)?;
+        for (k, v) in pairs {
+            t.insert(*k, *v).map_err(store::StoreError::from)?;
+        }
     }
     txn.commit().map_err(store::StoreError::from)?;
-    Ok(token_path)
+    Ok(())
+}
+
+/// Marks the data dir as belonging to a cluster joined through `peer`.
+pub fn mark_joined(cfg: &DaemonConfig, peer: &str) -> Result<(), InitError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(io(&cfg.data_dir))?;
+    std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700)).map_err(io(&cfg.data_dir))?;
+    set_meta(cfg, &[(crate::cluster::join::JOIN_PEER, peer.as_bytes()), (INITIALISED, &[1u8])])
+}
+
+/// The peer this router joined through, if it joined.
+pub fn join_peer(db: &redb::Database) -> Result<Option<String>, store::StoreError> {
+    let txn = db.begin_read()?;
+    let t = txn.open_table(META)?;
+    let v = t.get(crate::cluster::join::JOIN_PEER)?;
+    Ok(v.map(|v| String::from_utf8_lossy(v.value()).to_string()))
 }

@@ -1,6 +1,7 @@
 //! `wgclusterd`: the entry point. Parses the command line and hands off; nothing else lives here.
 
 mod cli;
+mod cluster;
 mod config;
 mod control;
 mod http;
@@ -54,10 +55,7 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             logging::set_level(cfg.log_level);
-            if witness {
-                log::info!("--witness: this router votes but runs no WireGuard");
-            }
-            match startup::run(&config, cfg) {
+            match startup::run(&config, cfg, witness) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("wgclusterd: {e}");
@@ -82,9 +80,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cli::Join { .. } => {
-            eprintln!("wgclusterd: join needs the cluster transport, which this build does not have yet");
-            ExitCode::from(1)
+        Cli::Join { config, token, peer } => {
+            let cfg = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match cluster::join::join(&cfg, &token, &peer) {
+                Ok(()) => {
+                    println!("joined; start the daemon (`wgclusterd run`) to become a member");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("wgclusterd: {e}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Cli::Status { config } => {
             let cfg = match load_config(&config) {

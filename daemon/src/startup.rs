@@ -16,7 +16,14 @@ use wgcluster_actors::assign::{AssignmentActor, BackupSource, BoxFuture};
 use wgcluster_actors::audit::AuditLog;
 use wgcluster_actors::health::HealthMonitor;
 use wgcluster_actors::model::{ApiToken, ConfigName, NodeId};
-use wgcluster_actors::raft::{ClusterHandle, NoTransport, RaftTiming};
+use crate::cluster::transport::HttpsTransport;
+use crate::cluster::Identity;
+use crate::http::ForwardingProposer;
+use wgcluster_actors::assign::Proposer;
+use wgcluster_actors::model::ClusterCa;
+use wgcluster_actors::raft::{ClusterHandle, RaftTiming};
+use wgcluster_actors::tls::store::TlsFiles;
+use wgcluster_actors::tls::{server_config, IsAllowed};
 use wgcluster_actors::state::{Command, NodeSpec, Request};
 use wgcluster_actors::store::{self, META};
 
@@ -59,7 +66,7 @@ fn clear_pending_bootstrap(db: &redb::Database) -> Result<(), store::StoreError>
     Ok(())
 }
 
-pub fn run(config_path: &Path, cfg: DaemonConfig) -> Result<(), RunError> {
+pub fn run(config_path: &Path, cfg: DaemonConfig, witness: bool) -> Result<(), RunError> {
     if !init::is_initialised(&cfg)? {
         if cfg.auto_init {
             let token = init::init(&cfg)?;
@@ -73,32 +80,40 @@ pub fn run(config_path: &Path, cfg: DaemonConfig) -> Result<(), RunError> {
         }
     }
     let system = actix_web::rt::System::new();
-    system.block_on(serve(config_path.to_path_buf(), cfg))
+    system.block_on(serve(config_path.to_path_buf(), cfg, witness))
 }
 
-async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig) -> Result<(), RunError> {
+async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool) -> Result<(), RunError> {
     let started = Instant::now();
     let db = Arc::new(store::open(&init::db_path(&cfg))?);
     let pending = take_pending_bootstrap(&db)?;
+    let join_peer = init::join_peer(&db)?;
     let node_id = NodeId::parse("node_id", &cfg.node_id).map_err(|e| RunError::Config(e.to_string()))?;
+    let identity = crate::cluster::Identity::load(&cfg.data_dir).map_err(|e| RunError::Start(e.to_string()))?;
     let timing = RaftTiming { heartbeat_ms: cfg.heartbeat_ms, election_timeout_ms: cfg.election_timeout_ms, ..Default::default() };
-    let cluster = ClusterHandle::start(db.clone(), node_id.clone(), Arc::new(NoTransport), &timing)
+    let transport = Arc::new(HttpsTransport { client: identity.client.clone() });
+    let cluster = ClusterHandle::start(db.clone(), node_id.clone(), transport, &timing)
         .await
         .map_err(|e| RunError::Start(e.to_string()))?;
-    let cluster_addr = cfg.cluster_listen.to_string();
-    if cluster.initialize_single(&cluster_addr).await.map_err(|e| RunError::Start(e.to_string()))? {
+    let cluster_addr = crate::cluster::advertised_addr(cfg.cluster_listen, cfg.endpoint.as_deref());
+    // Only the founding router initialises Raft; a joined router waits to be added by the panel.
+    if pending.is_some() && cluster.initialize_single(&cluster_addr).await.map_err(|e| RunError::Start(e.to_string()))? {
         log::info!("raft initialised as a one-voter cluster");
     }
-    if cluster.wait_for_leader(Duration::from_secs(30)).await.is_none() {
-        log::warn!("no panel (leader) elected yet; writes will fail until one is");
-    }
-    let now = http::now_ms();
-    let spec = NodeSpec { id: node_id.clone(), name: None, endpoint: cfg.endpoint.clone(), cluster_addr: Some(cluster_addr) };
+    let spec = NodeSpec { id: node_id.clone(), name: None, endpoint: cfg.endpoint.clone(), cluster_addr: Some(cluster_addr.clone()) };
     if let Some(hash) = pending {
+        if cluster.wait_for_leader(Duration::from_secs(30)).await.is_none() {
+            return Err(RunError::Start("the new one-router cluster elected no leader within 30 s".into()));
+        }
         if cluster.read(|s| s.tokens.is_empty()) {
+            let now = http::now_ms();
             let token = ApiToken { name: "admin".into(), sha256: hash, created_at: now };
-            let req = Request { at: now, user: "system".into(), cmd: Command::Bootstrap { token, node: spec.clone(), ca: None, serial: 0 } };
-            match cluster.write(req).await {
+            let ca = TlsFiles::new(&cfg.data_dir)
+                .load_ca()
+                .map_err(|e| RunError::Start(e.to_string()))?
+                .map(|ca| ClusterCa { cert_pem: ca.cert_pem().to_string(), key_pem: ca.key_pem().expose().to_string(), fingerprint: ca.fingerprint() });
+            let cmd = Command::Bootstrap { token, node: spec.clone(), ca, serial: 1 };
+            match cluster.write(Request { at: now, user: "system".into(), cmd }).await {
                 Ok(Ok(_)) => log::info!("cluster bootstrapped with this router as its first node"),
                 Ok(Err(e)) => log::warn!("bootstrap refused: {e}"),
                 Err(e) => return Err(RunError::Start(format!("bootstrap: {e}"))),
@@ -106,22 +121,44 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig) -> Result<(),
         }
         clear_pending_bootstrap(&db)?;
     }
-    if cluster.is_leader() {
-        let req = Request { at: now, user: "system".into(), cmd: Command::RegisterNode { node: spec } };
-        if let Err(e) = cluster.write(req).await {
-            log::warn!("could not register this router: {e}");
-        }
+
+    let proposer: Arc<dyn Proposer> = Arc::new(ForwardingProposer { cluster: cluster.clone(), client: Some(identity.client.clone()) });
+    // Announce this router's current endpoint and address once a panel is known (forwarded when
+    // this router is a follower), and, for a router that joined, ask to be added to Raft first.
+    actix_web::rt::spawn(announce(cluster.clone(), proposer.clone(), identity.clone(), join_peer, spec));
+    if witness {
+        log::info!("witness: this router votes in the cluster but runs no WireGuard");
     }
 
-    let assign = AssignmentActor::new(cluster.clone(), Arc::new(NoDataPlane), http::WRITE_TIMEOUT).start();
+    let assign = AssignmentActor::new(cluster.clone(), Arc::new(NoDataPlane), proposer.clone()).start();
     let audit = AuditLog::new(cluster.clone()).start();
     // dns: DNS sync (runs while this router is the panel) and its persistent retry queue.
     let dns = wgcluster_actors::dns::start(cluster.clone(), db.clone(), Default::default())
         .map_err(|e| RunError::Start(format!("dns sync: {e}")))?;
     let dns_data = web::Data::new(dns); // dns:
-    let probe = Arc::new(crate::probe::HttpProbe { timeout: Duration::from_millis(1500) });
+    let probe = Arc::new(crate::probe::TlsProbe { client: identity.client.clone(), timeout: Duration::from_millis(1500) });
     let _health = HealthMonitor::new(cluster.clone(), probe, http::now_ms).start();
-    let state = Arc::new(AppState { cluster: cluster.clone(), assign, audit, started, node_id: cfg.node_id.clone() });
+    let state = Arc::new(AppState {
+        cluster: cluster.clone(),
+        proposer,
+        identity: Some(identity.clone()),
+        cluster_addr: cluster_addr.clone(),
+        assign,
+        audit,
+        started,
+        node_id: cfg.node_id.clone(),
+    });
+    let tls = {
+        let allowed_cluster = cluster.clone();
+        let is_allowed: IsAllowed = Arc::new(move |node: &str, serial: u64| {
+            // Deny-list: every certificate from the cluster CA passes unless the replicated state
+            // says it was revoked or issued to another router (a fresh joiner's state is empty).
+            allowed_cluster.read(|s| !s.member_certs.get(&serial).is_some_and(|c| c.revoked || c.node_id.as_str() != node))
+        });
+        let f = &identity.files;
+        server_config(&f.ca_cert_pem, &f.node_cert_pem, f.node_key_pem.expose(), is_allowed)
+            .map_err(|e| RunError::Start(format!("cluster TLS: {e}")))?
+    };
 
     let sock = cfg.control_socket.clone();
     if let Some(dir) = sock.parent() {
@@ -134,6 +171,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig) -> Result<(),
             .app_data(data.clone())
             .app_data(dns_data.clone()) // dns:
             .configure(http::routes)
+            .configure(crate::cluster::server::routes)
             .default_service(web::to(http::not_found))
     })
     .workers(1)
@@ -142,9 +180,12 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig) -> Result<(),
         if conn.downcast_ref::<actix_web::rt::net::UnixStream>().is_some() {
             ext.insert(LocalConn);
         }
+        crate::cluster::server::on_connect(conn, ext);
     })
     .bind(cfg.api_listen)
     .map_err(|source| RunError::Listen { what: "api_listen", addr: cfg.api_listen.to_string(), source })?
+    .bind_rustls_0_23(cfg.cluster_listen, tls)
+    .map_err(|source| RunError::Listen { what: "cluster_listen", addr: cfg.cluster_listen.to_string(), source })?
     .listen_uds(
         std::os::unix::net::UnixListener::bind(&sock)
             .map_err(|source| RunError::Listen { what: "control_socket", addr: sock.display().to_string(), source })?,
@@ -154,7 +195,15 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig) -> Result<(),
         .map_err(|source| RunError::Listen { what: "control_socket", addr: sock.display().to_string(), source })?;
     let server = server.run();
     let handle = server.handle();
-    log::info!("wgclusterd {} node '{}' listening on {} and {}", env!("CARGO_PKG_VERSION"), cfg.node_id, cfg.api_listen, sock.display());
+    log::info!(
+        "wgclusterd {} node '{}': API {}, cluster {} (advertised {}), control {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.node_id,
+        cfg.api_listen,
+        cfg.cluster_listen,
+        cluster_addr,
+        sock.display()
+    );
 
     let signals = actix_web::rt::spawn(signals(config_path, cfg.clone(), handle));
     let res = server.await;
@@ -201,6 +250,58 @@ fn reload(path: &Path, running: &DaemonConfig) {
             if restart_needed {
                 log::warn!("listener, data_dir or node_id changes take effect after a restart");
             }
+        }
+    }
+}
+
+/// For a router that joined: asks the router it joined through (then whoever is panel) to add it
+/// to Raft, retrying until it is a member. Then announces this router's node details.
+async fn announce(cluster: ClusterHandle, proposer: Arc<dyn Proposer>, identity: Identity, join_peer: Option<String>, spec: NodeSpec) {
+    let raft_member = |c: &ClusterHandle| c.members().iter().any(|m| m.id == c.node_id.as_str());
+    if let Some(peer) = join_peer.filter(|_| !raft_member(&cluster)) {
+        // `peer` is "node_id@host:port" of the router that admitted us.
+        let (mut target_id, mut target_addr) = match peer.split_once('@') {
+            Some((id, addr)) => (id.to_string(), addr.to_string()),
+            None => (String::new(), peer.clone()),
+        };
+        let body = serde_json::json!({ "node_id": spec.id, "addr": spec.cluster_addr }).to_string();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let res = identity
+                .client
+                .request(&target_id, &target_addr, "POST", "/v1/members", body.clone().into_bytes(), Some("application/json"), Duration::from_secs(30))
+                .await;
+            match res {
+                Ok((200, _)) => {
+                    log::info!("added to the cluster by {target_id}");
+                    break;
+                }
+                Ok((503, bytes)) => {
+                    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                    if let (Some(id), Some(addr)) = (v["data"]["leader_id"].as_str(), v["data"]["leader_addr"].as_str()) {
+                        target_id = id.to_string();
+                        target_addr = addr.to_string();
+                        continue;
+                    }
+                    log::info!("waiting to be added: {}", v["message"].as_str().unwrap_or("no panel yet"));
+                }
+                Ok((status, bytes)) => log::warn!("adding this router failed ({status}): {}", String::from_utf8_lossy(&bytes)),
+                Err(e) => log::info!("waiting to be added: {e}"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+    if cluster.wait_for_leader(Duration::from_secs(3600)).await.is_none() {
+        return;
+    }
+    let changed = cluster.read(|s| {
+        s.nodes.get(&spec.id).map(|n| !n.registered || n.endpoint != spec.endpoint || n.cluster_addr != spec.cluster_addr).unwrap_or(true)
+    });
+    if changed {
+        let req = Request { at: http::now_ms(), user: "system".into(), cmd: Command::RegisterNode { node: spec } };
+        if let Err(e) = proposer.propose(req).await {
+            log::warn!("could not register this router: {e}");
         }
     }
 }

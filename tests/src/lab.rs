@@ -143,7 +143,13 @@ fn start_time(pid: u32) -> Option<u64> {
 fn sanitize(prefix: &str) -> String {
     let s: String = prefix
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .take(16)
         .collect();
     if s.is_empty() {
@@ -294,7 +300,10 @@ impl Lab {
         // From here on, Drop cleans up whatever was made.
         run_ok("ip", &["netns", "add", &inet_ns]);
         run_ok("ip", &["-n", &inet_ns, "link", "set", "lo", "up"]);
-        run_ok("ip", &["-n", &inet_ns, "link", "add", "br0", "type", "bridge"]);
+        run_ok(
+            "ip",
+            &["-n", &inet_ns, "link", "add", "br0", "type", "bridge"],
+        );
         run_ok("ip", &["-n", &inet_ns, "link", "set", "br0", "up"]);
         // /var/run/wireguard must exist as a mount point for the per-host bind mounts.
         let _ = std::fs::create_dir_all("/var/run/wireguard");
@@ -339,16 +348,40 @@ impl Lab {
         run_ok(
             "ip",
             &[
-                "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name",
-                &bridge_port, "netns", inet,
+                "link",
+                "add",
+                "eth0",
+                "netns",
+                &ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &bridge_port,
+                "netns",
+                inet,
             ],
         );
-        run_ok("ip", &["-n", inet, "link", "set", &bridge_port, "master", "br0"]);
+        run_ok(
+            "ip",
+            &["-n", inet, "link", "set", &bridge_port, "master", "br0"],
+        );
         run_ok("ip", &["-n", inet, "link", "set", &bridge_port, "up"]);
         let [a, b] = self.inner.net;
         let addr = Ipv4Addr::new(10, a, b, index);
         run_ok("ip", &["-n", &ns, "link", "set", "lo", "up"]);
-        run_ok("ip", &["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
+        run_ok(
+            "ip",
+            &[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ],
+        );
         run_ok("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
         let host = Host {
             name: name.to_string(),
@@ -366,7 +399,14 @@ impl Lab {
     pub fn cut_link(&self, host: &Host) {
         run_ok(
             "ip",
-            &["-n", &self.inner.inet_ns, "link", "set", &format!("h{}", host.index), "down"],
+            &[
+                "-n",
+                &self.inner.inet_ns,
+                "link",
+                "set",
+                &format!("h{}", host.index),
+                "down",
+            ],
         );
     }
 
@@ -374,7 +414,14 @@ impl Lab {
     pub fn restore_link(&self, host: &Host) {
         run_ok(
             "ip",
-            &["-n", &self.inner.inet_ns, "link", "set", &format!("h{}", host.index), "up"],
+            &[
+                "-n",
+                &self.inner.inet_ns,
+                "link",
+                "set",
+                &format!("h{}", host.index),
+                "up",
+            ],
         );
     }
 }
@@ -486,7 +533,9 @@ impl Host {
                             libc::kill(-pgid, libc::SIGKILL);
                         }
                     }
-                    break child.wait().unwrap_or_else(|e| panic!("lab: wait {cmd}: {e}"));
+                    break child
+                        .wait()
+                        .unwrap_or_else(|e| panic!("lab: wait {cmd}: {e}"));
                 }
             }
         };
@@ -532,7 +581,8 @@ impl Host {
 impl Drop for Lab {
     fn drop(&mut self) {
         let inner = &self.inner;
-        let procs: Vec<Proc> = std::mem::take(&mut *inner.procs.lock().unwrap_or_else(|e| e.into_inner()));
+        let procs: Vec<Proc> =
+            std::mem::take(&mut *inner.procs.lock().unwrap_or_else(|e| e.into_inner()));
         let ours = |p: &Proc| p.start.is_some() && start_time(p.pid) == p.start;
         let signal = |p: &Proc, sig: libc::c_int| {
             if let Ok(pgid) = libc::pid_t::try_from(p.pid) {
@@ -557,7 +607,10 @@ impl Drop for Lab {
             !procs.iter().any(alive)
         });
         for p in procs.iter().filter(|p| alive(p)) {
-            eprintln!("lab: {} (pid {}) ignored SIGTERM, killing it", p.what, p.pid);
+            eprintln!(
+                "lab: {} (pid {}) ignored SIGTERM, killing it",
+                p.what, p.pid
+            );
             signal(p, libc::SIGKILL);
         }
         let hosts: Vec<HostRecord> =

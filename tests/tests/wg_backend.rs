@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use wgcluster_actors::wg::{
-    clamp_private_key, diff, key_to_base64, probe_kernel_support, public_key_of, reconcile, select_backend,
-    BackendChoice, BackendRequest, InterfaceSpec, Key, PeerOp, PeerSpec, SuperviseEvent,
-    UapiBackend, UapiConfig, WgBackend,
+    clamp_private_key, diff, key_to_base64, probe_kernel_support, public_key_of, reconcile,
+    select_backend, BackendChoice, BackendRequest, InterfaceSpec, Key, PeerOp, PeerSpec,
+    SuperviseEvent, UapiBackend, UapiConfig, WgBackend,
 };
 use wgcluster_tests::lab::{self, wait_until, Host, Lab};
 
@@ -40,7 +40,11 @@ fn start_client(
     router_underlay: Ipv4Addr,
     client_tunnel: Ipv4Addr,
 ) {
-    client.spawn_with("wireguard-go", &["-f", "wg0"], &[("WG_PROCESS_FOREGROUND", "1")]);
+    client.spawn_with(
+        "wireguard-go",
+        &["-f", "wg0"],
+        &[("WG_PROCESS_FOREGROUND", "1")],
+    );
     let sock = client.uapi_dir().join("wg0.sock");
     assert!(
         wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
@@ -58,7 +62,10 @@ fn start_client(
     let path = client.dir().join("wg0.conf");
     std::fs::write(&path, conf).expect("write client config");
     client.exec_ok("wg", &["setconf", "wg0", &path.to_string_lossy()]);
-    client.exec_ok("ip", &["addr", "add", &format!("{client_tunnel}/24"), "dev", "wg0"]);
+    client.exec_ok(
+        "ip",
+        &["addr", "add", &format!("{client_tunnel}/24"), "dev", "wg0"],
+    );
     client.exec_ok("ip", &["link", "set", "wg0", "up"]);
 }
 
@@ -106,7 +113,11 @@ fn expected_dump(spec: &InterfaceSpec) -> (String, u16, BTreeSet<DumpPeer>) {
                 .preshared_key
                 .map(|k| key_to_base64(&k))
                 .unwrap_or_else(|| "(none)".into()),
-            allowed_ips: p.allowed_ips.iter().map(|n| n.trunc().to_string()).collect(),
+            allowed_ips: p
+                .allowed_ips
+                .iter()
+                .map(|n| n.trunc().to_string())
+                .collect(),
             keepalive: match p.persistent_keepalive {
                 Some(k) if k > 0 => k.to_string(),
                 _ => "off".into(),
@@ -114,7 +125,11 @@ fn expected_dump(spec: &InterfaceSpec) -> (String, u16, BTreeSet<DumpPeer>) {
         })
         .collect();
     // WireGuard reports the clamped private key (our random test keys are not pre-clamped).
-    (key_to_base64(&clamp_private_key(&spec.private_key)), spec.listen_port, peers)
+    (
+        key_to_base64(&clamp_private_key(&spec.private_key)),
+        spec.listen_port,
+        peers,
+    )
 }
 
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
@@ -166,7 +181,10 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
                 public_key: public_key_of(&genkey()),
                 preshared_key: None,
                 // Outside the interface subnet: needs a route of its own (no traffic is sent).
-                allowed_ips: vec![net(&format!("{}/32", lab.tunnel_addr(4))), net("172.31.77.0/24")],
+                allowed_ips: vec![
+                    net(&format!("{}/32", lab.tunnel_addr(4))),
+                    net("172.31.77.0/24"),
+                ],
                 endpoint: None,
                 persistent_keepalive: Some(0),
             },
@@ -184,7 +202,10 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     assert_eq!(report.link.addresses_added, 1);
     assert_eq!(report.link.routes_added, 1, "{:?}", report.link);
     assert!(report.link.mtu_set && report.link.brought_up);
-    assert_eq!(backend.list_interfaces().expect("list"), vec!["wg0".to_string()]);
+    assert_eq!(
+        backend.list_interfaces().expect("list"),
+        vec!["wg0".to_string()]
+    );
 
     // 2. `wg show` on the router matches the spec.
     assert_eq!(wg_dump(&router), expected_dump(&spec));
@@ -204,7 +225,13 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     assert!(!again.created && again.link.is_empty(), "{again:?}");
 
     // 4. Real traffic through the tunnel from a stock client.
-    start_client(&client, &client_key, &public_key_of(&router_key), router.addr, client_tun);
+    start_client(
+        &client,
+        &client_key,
+        &public_key_of(&router_key),
+        router.addr,
+        client_tun,
+    );
     assert!(
         timed("client ping through tunnel", || client
             .ping_until(router_tun, Duration::from_secs(20))),
@@ -216,7 +243,9 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
 
     // 5. Remove the client's peer with a one-op plan: traffic stops, other peers untouched.
     let mut without = spec.clone();
-    without.peers.retain(|p| p.public_key != client_peer.public_key);
+    without
+        .peers
+        .retain(|p| p.public_key != client_peer.public_key);
     let plan = diff(&without, Some(&actual));
     assert_eq!(plan.peer_ops, vec![PeerOp::Remove(client_peer.public_key)]);
     assert_eq!(
@@ -225,12 +254,16 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     );
     assert_eq!(wg_dump(&router), expected_dump(&without));
     assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), || !client
-            .ping_once(router_tun)),
+        wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            !client.ping_once(router_tun)
+        }),
         "ping still answered after the peer was removed"
     );
     for _ in 0..2 {
-        assert!(!client.ping_once(router_tun), "removed peer still reaches the router");
+        assert!(
+            !client.ping_once(router_tun),
+            "removed peer still reaches the router"
+        );
     }
 
     // 6. Re-add it: traffic restored.
@@ -270,7 +303,10 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
         reconcile(&backend, &spec).expect("reconcile after restart")
     });
     assert!(healed.identity_set && healed.peers.added == 3, "{healed:?}");
-    assert!(healed.link.addresses_added == 1 && healed.link.brought_up, "{healed:?}");
+    assert!(
+        healed.link.addresses_added == 1 && healed.link.brought_up,
+        "{healed:?}"
+    );
     assert!(
         timed("ping after restart", || client
             .ping_until(router_tun, Duration::from_secs(30))),
@@ -289,7 +325,9 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
         "wireguard-go {pid} still exists after remove_interface"
     );
     assert!(backend.list_interfaces().expect("list").is_empty());
-    backend.remove_interface("wg0").expect("removing twice is fine");
+    backend
+        .remove_interface("wg0")
+        .expect("removing twice is fine");
 }
 
 #[test]
@@ -333,15 +371,24 @@ fn routers_get_private_uapi_dirs_and_drop_stops_only_our_processes() {
             point == "/run/wireguard" || point == "/var/run/wireguard"
         })
         .collect();
-    assert!(leaked.is_empty(), "a bind mount leaked into the test's namespace: {leaked:?}");
+    assert!(
+        leaked.is_empty(),
+        "a bind mount leaked into the test's namespace: {leaked:?}"
+    );
 
     // A wireguard-go the backend did not start (here: started by the lab in r1's namespace
     // under another name) survives the backend's drop; the backend's own child does not.
-    let foreign = r1.spawn_with("wireguard-go", &["-f", "wg9"], &[("WG_PROCESS_FOREGROUND", "1")]);
+    let foreign = r1.spawn_with(
+        "wireguard-go",
+        &["-f", "wg9"],
+        &[("WG_PROCESS_FOREGROUND", "1")],
+    );
     let sock9 = r1.uapi_dir().join("wg9.sock");
-    assert!(wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
-        std::os::unix::net::UnixStream::connect(&sock9).is_ok()
-    }));
+    assert!(wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        || { std::os::unix::net::UnixStream::connect(&sock9).is_ok() }
+    ));
     assert_eq!(
         b1.list_interfaces().expect("list"),
         vec!["wg0".to_string(), "wg9".to_string()]
@@ -388,9 +435,15 @@ fn lab_links_can_be_cut_and_restored() {
     let lab = Lab::new("wg-cut");
     let a = lab.add_host("a");
     let b = lab.add_host("b");
-    assert!(a.ping_until(b.addr, Duration::from_secs(10)), "underlay ping");
+    assert!(
+        a.ping_until(b.addr, Duration::from_secs(10)),
+        "underlay ping"
+    );
     lab.cut_link(&b);
     assert!(!a.ping_once(b.addr), "ping crossed a cut link");
     lab.restore_link(&b);
-    assert!(a.ping_until(b.addr, Duration::from_secs(10)), "ping after restore");
+    assert!(
+        a.ping_until(b.addr, Duration::from_secs(10)),
+        "ping after restore"
+    );
 }

@@ -4,7 +4,7 @@
 //! least-loaded, removes the assignment and writes the audit entries. The node's reconciler removes
 //! the interface once the command is applied; DNS follows from the changed state.
 //!
-//! Owns: nothing but the handles it is given. Receives: `AssignNode`, `RemoveNodeFromConfig`,
+//! Owns: nothing but the handles it is given (state reads, a `Proposer`, a `BackupSource`). Receives: `AssignNode`, `RemoveNodeFromConfig`,
 //! `MigrateNode`. Sends: commands through `ClusterHandle::write`; backup requests to a `BackupSource`.
 
 use crate::model::{ConfigName, Millis, NodeId};
@@ -31,17 +31,39 @@ pub enum AssignError {
     Write(#[from] WriteError),
     #[error("no quorum: the write was not committed within {0:?}")]
     Timeout(Duration),
+    /// Forwarding to the panel failed.
+    #[error("{0}")]
+    Forward(String),
+}
+
+/// How a command reaches Raft: directly on the panel, forwarded to it on a follower. The daemon
+/// implements it (forwarding needs the cluster transport); tests can use `Direct`.
+pub trait Proposer: Send + Sync + 'static {
+    fn propose(&self, req: Request) -> BoxFuture<Result<Outcome, AssignError>>;
+}
+
+/// Proposes to the local Raft only (a one-router cluster, or tests).
+pub struct Direct {
+    pub cluster: ClusterHandle,
+    pub timeout: Duration,
+}
+
+impl Proposer for Direct {
+    fn propose(&self, req: Request) -> BoxFuture<Result<Outcome, AssignError>> {
+        let (cluster, t) = (self.cluster.clone(), self.timeout);
+        Box::pin(async move { submit(&cluster, t, req).await })
+    }
 }
 
 pub struct AssignmentActor {
     cluster: ClusterHandle,
     backups: Arc<dyn BackupSource>,
-    write_timeout: Duration,
+    proposer: Arc<dyn Proposer>,
 }
 
 impl AssignmentActor {
-    pub fn new(cluster: ClusterHandle, backups: Arc<dyn BackupSource>, write_timeout: Duration) -> Self {
-        Self { cluster, backups, write_timeout }
+    pub fn new(cluster: ClusterHandle, backups: Arc<dyn BackupSource>, proposer: Arc<dyn Proposer>) -> Self {
+        Self { cluster, backups, proposer }
     }
 }
 
@@ -71,11 +93,8 @@ pub struct AssignNode {
 impl Handler<AssignNode> for AssignmentActor {
     type Result = ResponseFuture<Result<Outcome, AssignError>>;
     fn handle(&mut self, m: AssignNode, _: &mut Self::Context) -> Self::Result {
-        let (cluster, t) = (self.cluster.clone(), self.write_timeout);
-        Box::pin(async move {
-            let req = Request { at: m.at, user: m.user, cmd: Command::AssignNode { config: m.config, node_id: m.node_id } };
-            submit(&cluster, t, req).await
-        })
+        let req = Request { at: m.at, user: m.user, cmd: Command::AssignNode { config: m.config, node_id: m.node_id } };
+        self.proposer.propose(req)
     }
 }
 
@@ -92,7 +111,7 @@ pub struct RemoveNodeFromConfig {
 impl Handler<RemoveNodeFromConfig> for AssignmentActor {
     type Result = ResponseFuture<Result<Outcome, AssignError>>;
     fn handle(&mut self, m: RemoveNodeFromConfig, _: &mut Self::Context) -> Self::Result {
-        let (cluster, t, backups) = (self.cluster.clone(), self.write_timeout, self.backups.clone());
+        let (cluster, proposer, backups) = (self.cluster.clone(), self.proposer.clone(), self.backups.clone());
         Box::pin(async move {
             // Refuse early (and without asking the node) what the command would refuse anyway.
             cluster.read(|s| {
@@ -113,7 +132,7 @@ impl Handler<RemoveNodeFromConfig> for AssignmentActor {
                 }
             };
             let cmd = Command::RemoveNode { config: m.config, node_id: m.node_id, backup_interface, backup_note };
-            submit(&cluster, t, Request { at: m.at, user: m.user, cmd }).await
+            proposer.propose(Request { at: m.at, user: m.user, cmd }).await
         })
     }
 }
@@ -132,10 +151,7 @@ pub struct MigrateNode {
 impl Handler<MigrateNode> for AssignmentActor {
     type Result = ResponseFuture<Result<Outcome, AssignError>>;
     fn handle(&mut self, m: MigrateNode, _: &mut Self::Context) -> Self::Result {
-        let (cluster, t) = (self.cluster.clone(), self.write_timeout);
-        Box::pin(async move {
-            let cmd = Command::MigratePeers { config: m.config, from: m.from, to: m.to };
-            submit(&cluster, t, Request { at: m.at, user: m.user, cmd }).await
-        })
+        let cmd = Command::MigratePeers { config: m.config, from: m.from, to: m.to };
+        self.proposer.propose(Request { at: m.at, user: m.user, cmd })
     }
 }

@@ -197,6 +197,12 @@ impl ClusterHandle {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
+    /// The current leader's id and cluster address, if one is known.
+    pub fn leader_node(&self) -> Option<RaftNode> {
+        let m = self.raft.metrics().borrow().clone();
+        m.current_leader.and_then(|l| m.membership_config.membership().get_node(&l).cloned())
+    }
+
     /// (leader node id, term).
     pub fn leader(&self) -> (Option<String>, u64) {
         let m = self.raft.metrics().borrow().clone();

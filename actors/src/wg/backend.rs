@@ -171,7 +171,10 @@ mod tests {
 
     #[test]
     fn transient_classification() {
-        let io = WgError::io("x", std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let io = WgError::io(
+            "x",
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        );
         assert!(io.is_transient());
         assert!(WgError::NotFound("wg0".into()).is_transient());
         assert!(WgError::Timeout("x".into()).is_transient());

@@ -26,7 +26,9 @@ use wireguard_uapi::{DeviceInterface, WgSocket};
 use super::backend::{LinkChanges, WgBackend, WgError};
 use super::netlink::{in_netns, Netlink};
 use super::plan::{Identity, PeerOp, Plan};
-use super::spec::{public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key};
+use super::spec::{
+    public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key,
+};
 
 const ZERO_KEY: Key = [0u8; 32];
 
@@ -334,7 +336,10 @@ mod tests {
         assert_eq!(update.persistent_keepalive_interval, Some(0));
         assert_eq!(update.endpoint, None);
         assert_eq!(update.allowed_ips.len(), 1);
-        assert_eq!(*update.allowed_ips[0].ipaddr, "10.8.0.0".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            *update.allowed_ips[0].ipaddr,
+            "10.8.0.0".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(update.allowed_ips[0].cidr_mask, Some(24));
 
         let add = &dev.peers[2];
@@ -345,7 +350,10 @@ mod tests {
         assert_eq!(add.allowed_ips[0].cidr_mask, Some(128));
 
         let text = format!("{req:?}");
-        assert!(!text.contains("1, 1, 1") && !text.contains("5, 5, 5"), "{text}");
+        assert!(
+            !text.contains("1, 1, 1") && !text.contains("5, 5, 5"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -286,7 +286,9 @@ fn our_route(msg: &RouteMessage, index: u32) -> Option<IpNet> {
         return None;
     }
     let dst = dst.unwrap_or(match msg.header.address_family {
-        rtnetlink::packet_route::AddressFamily::Inet6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        rtnetlink::packet_route::AddressFamily::Inet6 => {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        }
         _ => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
     });
     IpNet::new(dst, msg.header.destination_prefix_length).ok()
@@ -514,7 +516,12 @@ mod tests {
             (&[], &["10.0.0.1/24"], &[], &["10.0.0.1/24"]),
             (&["10.0.0.1/24"], &["10.0.0.1/24"], &[], &[]),
             // Same address, other prefix: replace.
-            (&["10.0.0.1/24"], &["10.0.0.1/16"], &["10.0.0.1/24"], &["10.0.0.1/16"]),
+            (
+                &["10.0.0.1/24"],
+                &["10.0.0.1/16"],
+                &["10.0.0.1/24"],
+                &["10.0.0.1/16"],
+            ),
             (
                 &["10.0.0.1/24", "fd00::1/64"],
                 &["fd00::1/64", "10.0.0.9/24"],

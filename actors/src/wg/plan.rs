@@ -322,7 +322,10 @@ mod tests {
         let cases = vec![
             Case {
                 name: "absent interface: create, identity, add all",
-                desired: spec(51820, vec![ps(1, &["10.8.0.2/32"]), ps(2, &["10.8.0.3/32"])]),
+                desired: spec(
+                    51820,
+                    vec![ps(1, &["10.8.0.2/32"]), ps(2, &["10.8.0.3/32"])],
+                ),
                 actual: None,
                 want: &["create", "identity:51820", "add:1", "add:2"],
             },
@@ -340,7 +343,10 @@ mod tests {
             },
             Case {
                 name: "identical: nothing",
-                desired: spec(51820, vec![ps(1, &["10.8.0.2/32"]), ps(2, &["10.8.0.3/32"])]),
+                desired: spec(
+                    51820,
+                    vec![ps(1, &["10.8.0.2/32"]), ps(2, &["10.8.0.3/32"])],
+                ),
                 actual: Some(actual(
                     51820,
                     Some(PRIV),
@@ -376,7 +382,11 @@ mod tests {
                 name: "one peer added among many",
                 desired: spec(
                     51820,
-                    vec![ps(1, &["10.8.0.2/32"]), ps(2, &["10.8.0.3/32"]), ps(3, &["10.8.0.4/32"])],
+                    vec![
+                        ps(1, &["10.8.0.2/32"]),
+                        ps(2, &["10.8.0.3/32"]),
+                        ps(3, &["10.8.0.4/32"]),
+                    ],
                 ),
                 actual: Some(actual(
                     51820,
@@ -397,7 +407,13 @@ mod tests {
             },
             Case {
                 name: "allowed ips changed: update that peer only",
-                desired: spec(51820, vec![ps(1, &["10.8.0.2/32", "fd00::2/128"]), ps(2, &["10.8.0.3/32"])]),
+                desired: spec(
+                    51820,
+                    vec![
+                        ps(1, &["10.8.0.2/32", "fd00::2/128"]),
+                        ps(2, &["10.8.0.3/32"]),
+                    ],
+                ),
                 actual: Some(actual(
                     51820,
                     Some(PRIV),
@@ -407,7 +423,10 @@ mod tests {
             },
             Case {
                 name: "allowed ips compared masked and as a set",
-                desired: spec(51820, vec![ps(1, &["192.168.5.7/24", "10.8.0.2/32", "10.8.0.2/32"])]),
+                desired: spec(
+                    51820,
+                    vec![ps(1, &["192.168.5.7/24", "10.8.0.2/32", "10.8.0.2/32"])],
+                ),
                 actual: Some(actual(
                     51820,
                     Some(PRIV),
@@ -421,7 +440,9 @@ mod tests {
                 actual: Some(actual(
                     51820,
                     Some(PRIV),
-                    vec![awith(ap(1, &["10.8.0.2/32"]), &|p| p.endpoint = ep("203.0.113.9:4444"))],
+                    vec![awith(ap(1, &["10.8.0.2/32"]), &|p| {
+                        p.endpoint = ep("203.0.113.9:4444")
+                    })],
                 )),
                 want: &[],
             },
@@ -429,12 +450,16 @@ mod tests {
                 name: "pinned endpoint differs",
                 desired: spec(
                     51820,
-                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| p.endpoint = ep("198.51.100.1:51820"))],
+                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| {
+                        p.endpoint = ep("198.51.100.1:51820")
+                    })],
                 ),
                 actual: Some(actual(
                     51820,
                     Some(PRIV),
-                    vec![awith(ap(1, &["10.8.0.2/32"]), &|p| p.endpoint = ep("203.0.113.9:4444"))],
+                    vec![awith(ap(1, &["10.8.0.2/32"]), &|p| {
+                        p.endpoint = ep("203.0.113.9:4444")
+                    })],
                 )),
                 want: &["update:1"],
             },
@@ -442,7 +467,9 @@ mod tests {
                 name: "keepalive none == 0",
                 desired: spec(
                     51820,
-                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| p.persistent_keepalive = Some(0))],
+                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| {
+                        p.persistent_keepalive = Some(0)
+                    })],
                 ),
                 actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"])])),
                 want: &[],
@@ -451,7 +478,9 @@ mod tests {
                 name: "keepalive differs",
                 desired: spec(
                     51820,
-                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| p.persistent_keepalive = Some(25))],
+                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| {
+                        p.persistent_keepalive = Some(25)
+                    })],
                 ),
                 actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"])])),
                 want: &["update:1"],
@@ -460,7 +489,9 @@ mod tests {
                 name: "psk added",
                 desired: spec(
                     51820,
-                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| p.preshared_key = Some(k(5)))],
+                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| {
+                        p.preshared_key = Some(k(5))
+                    })],
                 ),
                 actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"])])),
                 want: &["update:1"],
@@ -471,13 +502,18 @@ mod tests {
                 actual: Some(actual(
                     51820,
                     Some(PRIV),
-                    vec![awith(ap(1, &["10.8.0.2/32"]), &|p| p.preshared_key = Some(k(5)))],
+                    vec![awith(ap(1, &["10.8.0.2/32"]), &|p| {
+                        p.preshared_key = Some(k(5))
+                    })],
                 )),
                 want: &["update:1"],
             },
             Case {
                 name: "ordering: removes, then updates, then adds",
-                desired: spec(51820, vec![ps(3, &["10.8.0.4/32"]), ps(1, &["10.8.0.20/32"])]),
+                desired: spec(
+                    51820,
+                    vec![ps(3, &["10.8.0.4/32"]), ps(1, &["10.8.0.20/32"])],
+                ),
                 actual: Some(actual(
                     51820,
                     Some(PRIV),
@@ -487,7 +523,10 @@ mod tests {
             },
             Case {
                 name: "allowed ip moving between peers: update both, no remove",
-                desired: spec(51820, vec![ps(1, &["10.8.0.3/32"]), ps(2, &["10.8.0.2/32"])]),
+                desired: spec(
+                    51820,
+                    vec![ps(1, &["10.8.0.3/32"]), ps(2, &["10.8.0.2/32"])],
+                ),
                 actual: Some(actual(
                     51820,
                     Some(PRIV),
@@ -497,7 +536,10 @@ mod tests {
             },
             Case {
                 name: "duplicate desired peer: first wins, one op",
-                desired: spec(51820, vec![ps(1, &["10.8.0.2/32"]), ps(1, &["10.8.0.9/32"])]),
+                desired: spec(
+                    51820,
+                    vec![ps(1, &["10.8.0.2/32"]), ps(1, &["10.8.0.9/32"])],
+                ),
                 actual: Some(actual(51820, Some(PRIV), vec![])),
                 want: &["add:1"],
             },
@@ -569,7 +611,10 @@ mod tests {
         let other = ap(1, &["10.8.0.3/32"]);
         assert_eq!(diff_peer(Some(&d), None), Some(PeerOp::Add(d.clone())));
         assert_eq!(diff_peer(Some(&d), Some(&same)), None);
-        assert_eq!(diff_peer(Some(&d), Some(&other)), Some(PeerOp::Update(d.clone())));
+        assert_eq!(
+            diff_peer(Some(&d), Some(&other)),
+            Some(PeerOp::Update(d.clone()))
+        );
         assert_eq!(diff_peer(None, Some(&same)), Some(PeerOp::Remove(k(1))));
         assert_eq!(diff_peer(None, None), None);
     }
@@ -587,7 +632,10 @@ mod tests {
 
     #[test]
     fn counts_and_op_count() {
-        let desired = spec(51821, vec![ps(1, &["10.8.0.2/32"]), ps(3, &["10.8.0.4/32"])]);
+        let desired = spec(
+            51821,
+            vec![ps(1, &["10.8.0.2/32"]), ps(3, &["10.8.0.4/32"])],
+        );
         let dev = actual(
             51820,
             Some(PRIV),
@@ -621,7 +669,9 @@ mod tests {
                 .unwrap()
         };
         let desired = InterfaceSpec {
-            peers: (0..n).map(|i| PeerSpec::new(key(i), vec![addr(i)])).collect(),
+            peers: (0..n)
+                .map(|i| PeerSpec::new(key(i), vec![addr(i)]))
+                .collect(),
             ..spec(51820, vec![])
         };
         let mut dev = actual(51820, Some(PRIV), Vec::new());

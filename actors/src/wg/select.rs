@@ -173,9 +173,21 @@ mod tests {
             (R::Auto, Ok(()), C::Kernel, true, "available"),
             (R::Auto, Err("no module"), C::Userspace, true, "no module"),
             (R::Kernel, Ok(()), C::Kernel, true, "available"),
-            (R::Kernel, Err("no module"), C::Kernel, true, "probe failed (no module)"),
+            (
+                R::Kernel,
+                Err("no module"),
+                C::Kernel,
+                true,
+                "probe failed (no module)",
+            ),
             (R::Userspace, Ok(()), C::Userspace, false, "userspace"),
-            (R::Userspace, Err("no module"), C::Userspace, false, "userspace"),
+            (
+                R::Userspace,
+                Err("no module"),
+                C::Userspace,
+                false,
+                "userspace",
+            ),
         ];
         for (req, probe, want, want_called, reason_part) in cases {
             let called = Cell::new(false);
@@ -207,6 +219,9 @@ mod tests {
     fn build_backend_kinds() {
         let s = BackendSettings::default();
         assert_eq!(build_backend(BackendChoice::Kernel, &s).kind(), "kernel");
-        assert_eq!(build_backend(BackendChoice::Userspace, &s).kind(), "userspace");
+        assert_eq!(
+            build_backend(BackendChoice::Userspace, &s).kind(),
+            "userspace"
+        );
     }
 }

@@ -335,7 +335,10 @@ mod tests {
             }],
         };
         let text = format!("{actual:?}");
-        assert!(!text.contains(&private_b64) && !text.contains(&psk_b64), "{text}");
+        assert!(
+            !text.contains(&private_b64) && !text.contains(&psk_b64),
+            "{text}"
+        );
     }
 
     #[test]
@@ -355,7 +358,16 @@ mod tests {
         for ok in ["wg0", "a", "wg-cluster_1.x", "abcdefghijklmno", "a=b+c"] {
             assert!(validate_ifname(ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".", "..", "abcdefghijklmnop", "wg/0", "wg 0", "wg0\n", "wgé"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "abcdefghijklmnop",
+            "wg/0",
+            "wg 0",
+            "wg0\n",
+            "wgé",
+        ] {
             assert!(validate_ifname(bad).is_err(), "{bad:?}");
         }
     }

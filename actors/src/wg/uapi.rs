@@ -33,7 +33,7 @@ use ipnet::IpNet;
 
 use super::backend::{LinkChanges, WgBackend, WgError};
 use super::netlink::Netlink;
-use super::plan::{Plan, PeerOp};
+use super::plan::{PeerOp, Plan};
 use super::spec::{
     public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key, PeerSpec,
 };
@@ -418,9 +418,10 @@ pub fn parse_get_response<R: BufRead>(mut r: R, iface: &str) -> Result<ActualInt
                         p.preshared_key = (k != [0u8; 32]).then_some(k);
                     }
                     "endpoint" => {
-                        p.endpoint = Some(value.parse::<SocketAddr>().map_err(|_| {
-                            WgError::Protocol(format!("bad endpoint {value:?}"))
-                        })?)
+                        p.endpoint =
+                            Some(value.parse::<SocketAddr>().map_err(|_| {
+                                WgError::Protocol(format!("bad endpoint {value:?}"))
+                            })?)
                     }
                     "persistent_keepalive_interval" => {
                         let k: u16 = parse_num(key, value)?;
@@ -478,7 +479,10 @@ mod tests {
                 PeerOp::Update(PeerSpec {
                     public_key: k(3),
                     preshared_key: None,
-                    allowed_ips: vec!["10.8.0.3/32".parse().unwrap(), "10.9.0.7/16".parse().unwrap()],
+                    allowed_ips: vec![
+                        "10.8.0.3/32".parse().unwrap(),
+                        "10.9.0.7/16".parse().unwrap(),
+                    ],
                     endpoint: None,
                     persistent_keepalive: None,
                 }),

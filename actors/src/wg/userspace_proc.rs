@@ -81,7 +81,11 @@ impl SupervisorConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SuperviseEvent {
     /// The process had exited (`status` as text); it will be restarted (now or after backoff).
-    Died { iface: String, pid: u32, status: String },
+    Died {
+        iface: String,
+        pid: u32,
+        status: String,
+    },
     /// A new process runs for the interface: it has no configuration, reconcile it.
     Restarted { iface: String, pid: u32 },
     /// Starting it again failed; retried by a later `supervise` call.
@@ -219,7 +223,9 @@ impl UserspaceSupervisor {
                         }
                         m.quick_failures += 1;
                         m.next_attempt = now + backoff(m.quick_failures);
-                        log::warn!("wg: userspace data plane for {iface} (pid {pid}) died: {status}");
+                        log::warn!(
+                            "wg: userspace data plane for {iface} (pid {pid}) died: {status}"
+                        );
                         events.push(SuperviseEvent::Died {
                             iface: iface.clone(),
                             pid,
@@ -439,7 +445,10 @@ fn terminate(children: &mut [(String, Child)], timeout: Duration) {
     }
     for (iface, child) in children.iter_mut() {
         if let Ok(None) = child.try_wait() {
-            log::warn!("wg: {iface} (pid {}) ignored SIGTERM; killing it", child.id());
+            log::warn!(
+                "wg: {iface} (pid {}) ignored SIGTERM; killing it",
+                child.id()
+            );
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -482,11 +491,8 @@ mod tests {
         // A stand-in that ignores `-f IFACE` and just lives until killed.
         let script = dir.join("fake-wg.sh");
         std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
-        std::fs::set_permissions(
-            &script,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         let sup = UserspaceSupervisor::new(SupervisorConfig::new(&script, DEFAULT_UAPI_DIR));
         let (pid, started) = sup.start("wgtest0").unwrap();
         assert!(started);
@@ -514,7 +520,10 @@ mod tests {
         drop(sup);
         // The child was reaped by Drop: its /proc entry is gone (or not ours any more).
         let stat = std::fs::read_to_string(format!("/proc/{new_pid}/cmdline")).unwrap_or_default();
-        assert!(!stat.contains("sleep"), "child {new_pid} still alive: {stat:?}");
+        assert!(
+            !stat.contains("sleep"),
+            "child {new_pid} still alive: {stat:?}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

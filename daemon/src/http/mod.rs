@@ -9,10 +9,12 @@ mod audit;
 mod auth;
 pub mod body;
 mod cluster;
+pub use cluster::agent_health;
 mod configs;
 mod dns; // dns: settings, retry queue and status routes
 pub mod error;
-mod nodes;
+pub mod members;
+pub mod nodes;
 mod peers;
 mod views;
 
@@ -20,10 +22,10 @@ use actix::Addr;
 use actix_web::web;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wgcluster_actors::assign::{submit, AssignmentActor};
+use wgcluster_actors::assign::{submit, AssignError, AssignmentActor, BoxFuture, Proposer};
 use wgcluster_actors::audit::AuditLog;
 use wgcluster_actors::model::Millis;
-use wgcluster_actors::raft::ClusterHandle;
+use wgcluster_actors::raft::{ClusterHandle, WriteError};
 use wgcluster_actors::state::{Command, Outcome, Request};
 
 pub use auth::LocalConn;
@@ -37,6 +39,11 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// What every handler can reach.
 pub struct AppState {
     pub cluster: ClusterHandle,
+    pub proposer: Arc<dyn Proposer>,
+    /// This router's cluster TLS identity (None only for a data dir made before clusters existed).
+    pub identity: Option<crate::cluster::Identity>,
+    /// Where other routers reach this one.
+    pub cluster_addr: String,
     pub assign: Addr<AssignmentActor>,
     pub audit: Addr<AuditLog>,
     pub started: Instant,
@@ -50,10 +57,37 @@ pub fn now_ms() -> Millis {
 }
 
 impl AppState {
-    /// Proposes one command as `user` and returns apply's verdict.
+    /// Proposes one command as `user` and returns apply's verdict (forwarded to the panel on a
+    /// follower; see `ForwardingProposer`).
     pub async fn submit(&self, user: &str, cmd: Command) -> Result<Outcome, ApiError> {
         let req = Request { at: now_ms(), user: user.to_string(), cmd };
-        Ok(submit(&self.cluster, WRITE_TIMEOUT, req).await?)
+        Ok(self.proposer.propose(req).await?)
+    }
+}
+
+/// Proposes locally; on a follower forwards to the panel and answers once this router has applied
+/// the write, so a follower gives the same response as the panel.
+pub struct ForwardingProposer {
+    pub cluster: ClusterHandle,
+    pub client: Option<wgcluster_actors::tls::ClusterClient>,
+}
+
+impl Proposer for ForwardingProposer {
+    fn propose(&self, req: Request) -> BoxFuture<Result<Outcome, AssignError>> {
+        let (cluster, client) = (self.cluster.clone(), self.client.clone());
+        Box::pin(async move {
+            match submit(&cluster, WRITE_TIMEOUT, req.clone()).await {
+                Err(AssignError::Write(WriteError::NotLeader { leader: Some(leader) })) => {
+                    let client = client.ok_or_else(|| AssignError::Forward("not the panel".into()))?;
+                    let resp = crate::cluster::forward(&cluster, &client, &leader, &req).await.map_err(AssignError::Forward)?;
+                    Ok(resp?)
+                }
+                Err(AssignError::Write(WriteError::NotLeader { leader: None })) => Err(AssignError::Forward(
+                    "no quorum: no panel (leader) is elected right now; writes are refused".into(),
+                )),
+                other => other,
+            }
+        })
     }
 }
 
@@ -63,7 +97,7 @@ impl From<wgcluster_actors::assign::AssignError> for ApiError {
         match e {
             E::Command(c) => c.into(),
             E::Write(w) => w.into(),
-            E::Timeout(_) => ApiError::Unavailable(e.to_string()),
+            E::Timeout(_) | E::Forward(_) => ApiError::Unavailable(e.to_string()),
         }
     }
 }
@@ -81,6 +115,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/health", web::get().to(cluster::agent_health))
         .route("/metrics", web::get().to(cluster::metrics))
         .route("/api/cluster", web::get().to(cluster::cluster))
+        .route("/api/cluster/join-tokens", web::post().to(members::create_join_token))
+        .route("/api/cluster/members/{node_id}", web::delete().to(members::remove_member))
         .route("/api/backups", web::get().to(cluster::list_backups))
         .route("/api/backups/{id}", web::get().to(cluster::get_backup))
         .route("/api/audit-logs", web::get().to(audit::list))

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use wgcluster_actors::wg::{
-    diff, key_to_base64, InterfaceSpec, Key, PeerOp, PeerSpec, UapiBackend, UapiConfig,
-    WgBackend,
+    diff, diff_peer, key_to_base64, InterfaceSpec, Key, PeerOp, PeerSpec, Plan, UapiBackend,
+    UapiConfig, WgBackend,
 };
 
 fn die(msg: &str) -> ! {
@@ -43,7 +43,10 @@ fn isolate(dir: &Path) {
             std::ptr::null(),
         ) != 0
         {
-            die(&format!("make / private: {}", std::io::Error::last_os_error()));
+            die(&format!(
+                "make / private: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         let target = c"/var/run/wireguard";
         if libc::mount(
@@ -92,7 +95,10 @@ fn spec(name: &str, n: u64) -> InterfaceSpec {
 
 /// The wg(8) config file for the same interface.
 fn wg_conf(spec: &InterfaceSpec) -> String {
-    let mut s = format!("[Interface]\nPrivateKey = {}\n", key_to_base64(&spec.private_key));
+    let mut s = format!(
+        "[Interface]\nPrivateKey = {}\n",
+        key_to_base64(&spec.private_key)
+    );
     for p in &spec.peers {
         s.push_str("\n[Peer]\nPublicKey = ");
         s.push_str(&key_to_base64(&p.public_key));
@@ -149,7 +155,9 @@ fn main() {
     }
     for cmd in ["wireguard-go", "wg"] {
         if !wgcluster_tests::lab::have_command(cmd) {
-            die(&format!("{cmd} not installed (apt-get install wireguard-go wireguard-tools)"));
+            die(&format!(
+                "{cmd} not installed (apt-get install wireguard-go wireguard-tools)"
+            ));
         }
     }
     let reps: usize = std::env::var("WG_BENCH_REPS")
@@ -169,11 +177,16 @@ fn main() {
         "/var/run/wireguard",
         Some(PathBuf::from("wireguard-go")),
     ));
-    println!("wgcluster data-plane benchmark: wireguard-go {}, {reps} rep(s), median shown",
-        Command::new("wireguard-go").arg("--version").output().ok()
+    println!(
+        "wgcluster data-plane benchmark: wireguard-go {}, {reps} rep(s), median shown",
+        Command::new("wireguard-go")
+            .arg("--version")
+            .output()
+            .ok()
             .and_then(|o| String::from_utf8(o.stdout).ok())
             .and_then(|s| s.lines().next().map(str::to_string))
-            .unwrap_or_default());
+            .unwrap_or_default()
+    );
     println!();
     println!("| measure | ours | wg | ours / wg |");
     println!("|---|---|---|---|");
@@ -214,7 +227,11 @@ fn main() {
             }
             let _ = backend.remove_interface("wgw0");
         }
-        let (o, a, w) = (median(&mut ours_total), median(&mut ours_apply), median(&mut theirs));
+        let (o, a, w) = (
+            median(&mut ours_total),
+            median(&mut ours_apply),
+            median(&mut theirs),
+        );
         println!(
             "| program {n} peers into a fresh interface (read+diff+apply) | {} | {} | {:.2} |",
             ms(o),
@@ -233,7 +250,10 @@ fn main() {
     let base = spec("wgo0", n);
     fresh(&backend, "wgo0");
     backend
-        .apply("wgo0", &diff(&base, backend.read("wgo0").ok().flatten().as_ref()))
+        .apply(
+            "wgo0",
+            &diff(&base, backend.read("wgo0").ok().flatten().as_ref()),
+        )
         .unwrap_or_else(|e| die(&format!("apply: {e}")));
     let mut cached = backend
         .read("wgo0")
@@ -247,17 +267,31 @@ fn main() {
     wg(&["setconf", "wgw1", &wg_conf_path.to_string_lossy()]);
 
     let changes = 21;
-    let (mut daemon, mut apply_only, mut reread, mut theirs) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let target = 4242u64;
-    let target_b64 = key_to_base64(&key(1, target));
+    let (mut full, mut incremental, mut apply_only, mut reread, mut theirs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let target = 4242usize;
+    let target_b64 = key_to_base64(&key(1, target as u64));
+    let record = |cached: &mut wgcluster_actors::wg::ActualInterface, plan: &Plan| {
+        for op in &plan.peer_ops {
+            if let PeerOp::Update(p) = op {
+                if let Some(a) = cached
+                    .peers
+                    .iter_mut()
+                    .find(|a| a.public_key == p.public_key)
+                {
+                    a.allowed_ips = p.allowed_ips.clone();
+                }
+            }
+        }
+    };
     for r in 0..changes {
-        // Alternate the peer's allowed IP between two values so every round is a real change.
-        let new_net = if r % 2 == 0 { peer_net(n + 1) } else { peer_net(target) };
-        let mut desired = base.clone();
-        desired.peers[target as usize].allowed_ips = vec![new_net];
+        // Every round changes the peer's allowed IP to values it does not hold yet.
+        let (net_a, net_b) = (peer_net(n + 1 + (r % 2)), peer_net(n + 3 + (r % 2)));
 
-        // Inside the daemon: the last-read state is known; diff + one-op transaction.
+        // (a) In the daemon, full diff of the 10,000-peer spec against the last-read state,
+        //     then the one-op transaction.
+        let mut desired = base.clone();
+        desired.peers[target].allowed_ips = vec![net_a];
         let t = Instant::now();
         let plan = diff(&desired, Some(&cached));
         let t_apply = Instant::now();
@@ -265,15 +299,32 @@ fn main() {
             .apply("wgo0", &plan)
             .unwrap_or_else(|e| die(&format!("apply: {e}")));
         apply_only.push(t_apply.elapsed());
-        daemon.push(t.elapsed());
+        full.push(t.elapsed());
         assert_eq!(ops, 1);
-        if let Some(PeerOp::Update(p)) = plan.peer_ops.first() {
-            if let Some(a) = cached.peers.iter_mut().find(|a| a.public_key == p.public_key) {
-                a.allowed_ips = p.allowed_ips.clone();
-            }
-        }
+        record(&mut cached, &plan);
 
-        // Full reconcile from scratch: re-read all 10,000 peers, diff, apply (a no-op now).
+        // (b) In the daemon, incremental: the changed peer is known (an API edit), so only
+        //     that peer is diffed against its last-read state.
+        desired.peers[target].allowed_ips = vec![net_b];
+        let t = Instant::now();
+        let current = cached
+            .peers
+            .iter()
+            .find(|a| a.public_key == desired.peers[target].public_key);
+        let plan = Plan {
+            peer_ops: diff_peer(Some(&desired.peers[target]), current)
+                .into_iter()
+                .collect(),
+            ..Plan::default()
+        };
+        let ops = backend
+            .apply("wgo0", &plan)
+            .unwrap_or_else(|e| die(&format!("apply: {e}")));
+        incremental.push(t.elapsed());
+        assert_eq!(ops, 1);
+        record(&mut cached, &plan);
+
+        // (c) A reconcile from scratch: re-read all 10,000 peers and diff (a no-op now).
         let t = Instant::now();
         let actual = backend.read("wgo0").ok().flatten();
         let plan = diff(&desired, actual.as_ref());
@@ -281,36 +332,45 @@ fn main() {
         reread.push(t.elapsed());
         assert!(plan.is_empty());
 
+        // wg set on the other 10,000-peer interface.
         theirs.push(wg(&[
             "set",
             "wgw1",
             "peer",
             &target_b64,
             "allowed-ips",
-            &new_net.to_string(),
+            &net_a.to_string(),
         ]));
     }
-    let (d, a, rr, w) = (
-        median(&mut daemon),
+    let (f, i, a, rr, w) = (
+        median(&mut full),
+        median(&mut incremental),
         median(&mut apply_only),
         median(&mut reread),
         median(&mut theirs),
     );
+    let ratio = |x: Duration| x.as_secs_f64() / w.as_secs_f64();
     println!(
-        "| one-peer change on {n} peers: diff (cached state) + apply | {} | {} | {:.3} |",
-        ms(d),
+        "| one-peer change on {n} peers, incremental (diff_peer + apply) | {} | {} | {:.3} |",
+        ms(i),
         ms(w),
-        d.as_secs_f64() / w.as_secs_f64()
+        ratio(i)
+    );
+    println!(
+        "| one-peer change on {n} peers, full diff of cached state + apply | {} | {} | {:.3} |",
+        ms(f),
+        ms(w),
+        ratio(f)
     );
     println!(
         "| … of which the one-op `set` transaction | {} | | {:.3} |",
         ms(a),
-        a.as_secs_f64() / w.as_secs_f64()
+        ratio(a)
     );
     println!(
-        "| full re-read of {n} peers + diff (no-op) | {} | | {:.2} |",
+        "| reconcile from scratch: re-read {n} peers + diff (no-op) | {} | | {:.2} |",
         ms(rr),
-        rr.as_secs_f64() / w.as_secs_f64()
+        ratio(rr)
     );
     let _ = backend.remove_interface("wgo0");
     let _ = backend.remove_interface("wgw1");
