@@ -90,7 +90,12 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     let join_peer = init::join_peer(&db)?;
     let node_id = NodeId::parse("node_id", &cfg.node_id).map_err(|e| RunError::Config(e.to_string()))?;
     let identity = crate::cluster::Identity::load(&cfg.data_dir).map_err(|e| RunError::Start(e.to_string()))?;
-    let timing = RaftTiming { heartbeat_ms: cfg.heartbeat_ms, election_timeout_ms: cfg.election_timeout_ms, ..Default::default() };
+    let timing = RaftTiming {
+        heartbeat_ms: cfg.heartbeat_ms,
+        election_timeout_ms: cfg.election_timeout_ms,
+        snapshot_logs: cfg.snapshot_logs,
+        keep_logs: (cfg.snapshot_logs / 5).max(10),
+    };
     let transport = Arc::new(HttpsTransport { client: identity.client.clone() });
     let cluster = ClusterHandle::start(db.clone(), node_id.clone(), transport, &timing)
         .await

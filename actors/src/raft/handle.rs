@@ -22,7 +22,7 @@ use tokio::sync::watch;
 pub enum WriteError {
     #[error("this router is not the panel (leader); the panel is {}", .leader.as_ref().map(|l| l.id.as_str()).unwrap_or("unknown"))]
     NotLeader { leader: Option<RaftNode> },
-    #[error("no quorum: the cluster cannot accept writes right now ({0})")]
+    #[error("{0}")]
     NoQuorum(String),
     #[error("raft stopped: {0}")]
     Fatal(String),
@@ -34,7 +34,9 @@ pub const MAX_VOTERS: usize = 5;
 fn map_change_err(e: RaftError<u64, ClientWriteError<u64, RaftNode>>) -> WriteError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => WriteError::NotLeader { leader: f.leader_node },
-        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => WriteError::NoQuorum(e.to_string()),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            WriteError::NoQuorum(format!("membership change refused: {e}"))
+        }
         RaftError::Fatal(e) => WriteError::Fatal(e.to_string()),
     }
 }
@@ -83,6 +85,8 @@ pub struct ClusterHandle {
     pub raft_id: u64,
     shared: Arc<RwLock<Applied>>,
     versions: watch::Receiver<u64>,
+    /// How long a leader may go without a quorum's acknowledgement before writes fail fast.
+    quorum_grace_ms: u64,
 }
 
 impl ClusterHandle {
@@ -112,7 +116,7 @@ impl ClusterHandle {
         let raft = Raft::new(id, Arc::new(config), Network::new(transport), log, sm)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
-        Ok(Self { raft, node_id, raft_id: id, shared, versions })
+        Ok(Self { raft, node_id, raft_id: id, shared, versions, quorum_grace_ms: timing.election_timeout_ms * 2 })
     }
 
     /// Makes this router a one-voter cluster if Raft has never been initialised here.
@@ -148,12 +152,29 @@ impl ClusterHandle {
     /// Like `write`, also returning the log index the command was committed at (a follower that
     /// forwarded the write waits until it has applied that index before it answers).
     pub async fn write_indexed(&self, req: Request) -> Result<(Response, u64), WriteError> {
+        // Fail fast on a panel that has lost its quorum (e.g. its link was cut): without this the
+        // write would wait for a commit that cannot come.
+        {
+            let m = self.raft.metrics().borrow().clone();
+            let voters = m.membership_config.membership().voter_ids().count();
+            if m.state == ServerState::Leader && voters > 1 {
+                if let Some(ms) = m.millis_since_quorum_ack {
+                    if ms > self.quorum_grace_ms {
+                        return Err(WriteError::NoQuorum(format!(
+                            "no quorum: this router is cut off from the majority of the cluster (no acknowledgement for {ms} ms); writes are refused"
+                        )));
+                    }
+                }
+            }
+        }
         match self.raft.client_write(req).await {
             Ok(r) => Ok((r.data, r.log_id.index)),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(WriteError::NotLeader { leader: f.leader_node })
             }
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => Err(WriteError::NoQuorum(e.to_string())),
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(WriteError::NoQuorum(format!("no quorum: the cluster cannot accept writes right now ({e})")))
+            }
             Err(RaftError::Fatal(e)) => Err(WriteError::Fatal(e.to_string())),
         }
     }

@@ -81,6 +81,8 @@ pub struct DaemonConfig {
     pub election_timeout_ms: u64,
     pub heartbeat_ms: u64,
     pub resync_interval_s: u64,
+    /// Raft: build a snapshot (and allow compacting the log) after this many entries.
+    pub snapshot_logs: u64,
     /// Things worth logging that do not stop the daemon (unknown options, ignored sections).
     pub warnings: Vec<String>,
 }
@@ -117,6 +119,7 @@ impl DaemonConfig {
             election_timeout_ms: 1500,
             heartbeat_ms: 300,
             resync_interval_s: 30,
+            snapshot_logs: 1000,
             warnings: Vec::new(),
         }
     }
@@ -181,6 +184,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DaemonConfig, ConfigError> {
             }
             "heartbeat_ms" => apply(p, path, opt, parse_positive, &mut cfg.heartbeat_ms),
             "resync_interval_s" => apply(p, path, opt, parse_positive, &mut cfg.resync_interval_s),
+            "snapshot_logs" => apply(p, path, opt, parse_positive, &mut cfg.snapshot_logs),
             _ => {
                 let (line, key, section) = (opt.line, &opt.key, section.describe());
                 let msg =
@@ -603,6 +607,7 @@ mod tests {
                 },
             ),
             ("option resync_interval_s 1", |c| c.resync_interval_s = 1),
+            ("option snapshot_logs 20", |c| c.snapshot_logs = 20),
         ];
         for (body, change) in cases {
             let mut want = DaemonConfig::defaults();

@@ -24,7 +24,7 @@ pub async fn create_join_token(app: App, u: User, payload: web::Payload) -> Resu
     } else {
         let b = Body::parse(&bytes)?;
         b.only(&["ttl_s"])?;
-        b.opt_uint("ttl_s", 60, TOKEN_TTL_MAX_S)?.unwrap_or(TOKEN_TTL_S)
+        b.opt_uint("ttl_s", 1, TOKEN_TTL_MAX_S)?.unwrap_or(TOKEN_TTL_S)
     };
     let fingerprint = app.cluster.read(|s| s.cluster_ca.as_ref().map(|c| c.fingerprint.clone()));
     let fingerprint = fingerprint.ok_or_else(|| ApiError::Conflict("this cluster has no CA".into()))?;
