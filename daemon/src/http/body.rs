@@ -5,6 +5,7 @@ use super::error::ApiError;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
+#[derive(Debug)]
 pub struct Body {
     obj: Map<String, Value>,
     prefix: String,
