@@ -24,6 +24,8 @@ use wgcluster_actors::model::ClusterCa;
 use wgcluster_actors::raft::{ClusterHandle, RaftTiming};
 use wgcluster_actors::tls::store::TlsFiles;
 use wgcluster_actors::tls::{server_config, IsAllowed};
+use wgcluster_actors::wg::reconciler::{self, ReconcilerHandle};
+use wgcluster_actors::wg::WgBackend;
 use wgcluster_actors::state::{Command, NodeSpec, Request};
 use wgcluster_actors::store::{self, META};
 
@@ -41,15 +43,57 @@ pub enum RunError {
     Listen { what: &'static str, addr: String, source: std::io::Error },
 }
 
-/// Until the data-plane work lands, a node's actual interface cannot be read: the backup is
-/// skipped and the audit entry says so.
-struct NoDataPlane;
+/// Backups for the node-removal workflow: the node's actual interface from its agent route
+/// (`GET /v1/wg/{iface}/config` over the cluster's mutual TLS), or read locally for this router.
+struct AgentBackups {
+    cluster: ClusterHandle,
+    client: wgcluster_actors::tls::ClusterClient,
+    local: Option<ReconcilerHandle>,
+}
 
-impl BackupSource for NoDataPlane {
+impl BackupSource for AgentBackups {
     fn fetch(&self, node: &NodeId, iface: &ConfigName) -> BoxFuture<Result<Option<String>, String>> {
-        let why = format!("no WireGuard data plane on this build to read {iface} from node {node}");
-        Box::pin(async move { Err(why) })
+        let (node, iface) = (node.clone(), iface.clone());
+        if node == self.cluster.node_id {
+            let local = self.local.clone();
+            return Box::pin(async move {
+                let wg = local.ok_or("this router runs no WireGuard")?;
+                let name = iface.to_string();
+                let read = tokio::task::spawn_blocking(move || wg.backend.read(&name)).await.map_err(|e| e.to_string())?;
+                Ok(read.map_err(|e| e.to_string())?.map(|a| http::interface_json(&a, false).to_string()))
+            });
+        }
+        let addr = self.cluster.read(|s| s.nodes.get(&node).and_then(|n| n.cluster_addr.clone()));
+        let client = self.client.clone();
+        Box::pin(async move {
+            let addr = addr.ok_or_else(|| format!("node '{node}' has no cluster address"))?;
+            let path = format!("/v1/wg/{iface}/config");
+            match client.request(node.as_str(), &addr, "GET", &path, Vec::new(), None, Duration::from_secs(5)).await {
+                Ok((200, body)) => {
+                    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                    Ok(Some(v["data"].to_string()))
+                }
+                Ok((404, _)) => Ok(None),
+                Ok((status, _)) => Err(format!("node '{node}' answered {status}")),
+                Err(e) => Err(e.to_string()),
+            }
+        })
     }
+}
+
+/// Picks and builds the WireGuard backend (`wg_backend`), logging which and why.
+fn data_plane(cfg: &DaemonConfig) -> Arc<dyn WgBackend> {
+    use crate::config::WgBackendKind;
+    use wgcluster_actors::wg::{build_backend, probe_kernel_support, select_backend, BackendRequest, BackendSettings};
+    let request = match cfg.wg_backend {
+        WgBackendKind::Auto => BackendRequest::Auto,
+        WgBackendKind::Kernel => BackendRequest::Kernel,
+        WgBackendKind::Userspace => BackendRequest::Userspace,
+    };
+    let (choice, why) = select_backend(request, || probe_kernel_support(None));
+    log::info!("WireGuard backend: {choice:?} ({why})");
+    let settings = BackendSettings { userspace_bin: cfg.wg_userspace_bin.clone().into(), uapi_dir: cfg.uapi_dir.clone(), netns: None };
+    Arc::from(build_backend(choice, &settings))
 }
 
 fn take_pending_bootstrap(db: &redb::Database) -> Result<Option<[u8; 32]>, store::StoreError> {
@@ -135,7 +179,15 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         log::info!("witness: this router votes in the cluster but runs no WireGuard");
     }
 
-    let assign = AssignmentActor::new(cluster.clone(), Arc::new(NoDataPlane), proposer.clone()).start();
+    let wg = if witness {
+        None
+    } else {
+        let backend = data_plane(&cfg);
+        let managed = cfg.data_dir.join("managed-interfaces");
+        Some(reconciler::start(cluster.clone(), backend, managed, Duration::from_secs(cfg.resync_interval_s)))
+    };
+    let backups = Arc::new(AgentBackups { cluster: cluster.clone(), client: identity.client.clone(), local: wg.clone() });
+    let assign = AssignmentActor::new(cluster.clone(), backups, proposer.clone()).start();
     let audit = AuditLog::new(cluster.clone()).start();
     // dns: DNS sync (runs while this router is the panel) and its persistent retry queue.
     let dns = wgcluster_actors::dns::start(cluster.clone(), db.clone(), Default::default())
@@ -151,6 +203,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         assign,
         audit,
         started,
+        wg: wg.clone(),
         node_id: cfg.node_id.clone(),
     });
     let tls = {
@@ -213,6 +266,9 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     let signals = actix_web::rt::spawn(signals(config_path, cfg.clone(), handle));
     let res = server.await;
     signals.abort();
+    if let Some(w) = &wg {
+        w.kick(reconciler::Kick::Stop);
+    }
     cluster.shutdown().await;
     let _ = std::fs::remove_file(&sock);
     log::info!("stopped");

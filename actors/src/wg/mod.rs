@@ -6,6 +6,8 @@
 //! about Raft, actors or HTTP.
 
 pub mod backend;
+pub mod desired;
+pub mod reconciler;
 pub mod kernel;
 pub mod netlink;
 pub mod plan;

@@ -2,6 +2,8 @@
 //! the token's SHA-256 is compared in constant time with the stored hashes, and the token's name
 //! becomes the audit `user`. A caller on the control socket is local root: its user is the
 //! `X-Wgcluster-User` header (the rpcd bridge passes the ubus session's username) or `root`.
+//! A member router calling over the cluster listener (verified client certificate) is
+//! `router:<id>`.
 
 use super::error::ApiError;
 use super::App;
@@ -16,6 +18,13 @@ pub struct LocalConn;
 
 pub struct User(pub String);
 
+impl User {
+    /// An administrator (token, or local root on the control socket) rather than a member router.
+    pub fn is_admin(&self) -> bool {
+        !self.0.starts_with("router:")
+    }
+}
+
 fn sanitize(name: &str) -> String {
     name.chars().filter(|c| c.is_ascii_alphanumeric() || "_.@-".contains(*c)).take(64).collect()
 }
@@ -26,6 +35,12 @@ fn authorize(req: &HttpRequest) -> Result<User, ApiError> {
         return Ok(User(user.filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into())));
     }
     let app = req.app_data::<App>().ok_or_else(|| ApiError::Internal("app state missing".into()))?;
+    // A member router on the cluster listener (mutual TLS) acts as itself.
+    if req.headers().get("authorization").is_none() {
+        if let Some(peer) = req.conn_data::<wgcluster_actors::tls::PeerIdentity>() {
+            return Ok(User(format!("router:{}", peer.node_id)));
+        }
+    }
     let header = req
         .headers()
         .get("authorization")

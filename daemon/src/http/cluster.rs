@@ -18,9 +18,26 @@ pub async fn health(app: App) -> HttpResponse {
 }
 
 /// What the panel's health monitor reads: liveness and the state version applied here.
+/// What the panel's health monitor reads: liveness, the state version this router's reconciler
+/// has applied to WireGuard, and its data-plane counters.
 pub async fn agent_health(app: App) -> HttpResponse {
+    use std::sync::atomic::Ordering::Relaxed;
     let version = app.cluster.read(|s| s.version);
-    ok("ok", json!({ "node_id": app.node_id, "state_version": version, "applied_index": app.cluster.applied_index() }))
+    let wg = app.wg.as_ref().map(|w| {
+        json!({
+            "backend": w.backend.kind(),
+            "applied_version": w.stats.applied_version.load(Relaxed),
+            "passes": w.stats.passes.load(Relaxed),
+            "ops_total": w.stats.ops_total.load(Relaxed),
+            "last_pass_ops": w.stats.last_pass_ops.load(Relaxed),
+            "errors": w.stats.errors.load(Relaxed),
+            "drift_healed": w.stats.drift_healed.load(Relaxed),
+        })
+    });
+    ok(
+        "ok",
+        json!({ "node_id": app.node_id, "state_version": version, "applied_index": app.cluster.applied_index(), "wg": wg }),
+    )
 }
 
 pub async fn cluster(app: App, _u: User) -> HttpResponse {
@@ -61,5 +78,12 @@ pub async fn metrics(app: App, _u: User) -> HttpResponse {
     gauge("wgcluster_raft_applied_index", "Last Raft log index applied here.", app.cluster.applied_index().to_string());
     gauge("wgcluster_is_leader", "1 when this router is the panel.", u8::from(is_leader).to_string());
     gauge("wgcluster_uptime_seconds", "Seconds since start.", app.started.elapsed().as_secs().to_string());
+    if let Some(w) = &app.wg {
+        use std::sync::atomic::Ordering::Relaxed;
+        gauge("wgcluster_wg_applied_version", "State version applied to WireGuard here.", w.stats.applied_version.load(Relaxed).to_string());
+        gauge("wgcluster_wg_ops_total", "WireGuard operations applied since start.", w.stats.ops_total.load(Relaxed).to_string());
+        gauge("wgcluster_wg_errors_total", "Failed reconcile passes since start.", w.stats.errors.load(Relaxed).to_string());
+        gauge("wgcluster_wg_drift_healed_total", "Periodic passes that found and fixed drift.", w.stats.drift_healed.load(Relaxed).to_string());
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }

@@ -4,11 +4,13 @@
 //! The same `App` serves the TCP listener (`api_listen`, bearer token required) and the control
 //! socket (Unix, mode 0600: the caller is local root, no token needed).
 
+mod agent;
 mod assign;
 mod audit;
 mod auth;
 pub mod body;
 mod cluster;
+pub use agent::interface_json;
 pub use cluster::agent_health;
 mod configs;
 mod dns; // dns: settings, retry queue and status routes
@@ -47,6 +49,8 @@ pub struct AppState {
     pub assign: Addr<AssignmentActor>,
     pub audit: Addr<AuditLog>,
     pub started: Instant,
+    /// This router's WireGuard reconciler (None on a witness).
+    pub wg: Option<wgcluster_actors::wg::reconciler::ReconcilerHandle>,
     pub node_id: String,
 }
 
@@ -150,7 +154,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/configs/{config}/peers/{peer_id}", web::patch().to(peers::patch))
         .route("/api/configs/{config}/peers/{peer_id}", web::delete().to(peers::delete))
         .route("/api/configs/{config}/peers/{peer_id}/config", web::get().to(peers::download))
-        .route("/api/peers/{peer_id}/configs", web::get().to(peers::configs_of));
+        .route("/api/peers/{peer_id}/configs", web::get().to(peers::configs_of))
+        .route("/v1/wg/{iface}/config", web::get().to(agent::get_config))
+        .route("/v1/wg/{iface}/peers", web::post().to(agent::add_peer))
+        .route("/v1/wg/{iface}/peers/{public_key}", web::delete().to(agent::delete_peer))
+        .route("/v1/wg/{iface}", web::delete().to(agent::delete_interface));
 }
 
 /// The JSON 404 for unknown routes and the JSON 413/400 for bodies actix refuses itself.

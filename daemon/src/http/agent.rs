@@ -1,0 +1,120 @@
+//! The seed's agent routes, on every router: the actual interface config (for backups), and peer
+//! changes that become commands (a peer pinned to this router, or removed) so the reconciler never
+//! reverts them; `DELETE /v1/wg/{iface}` takes this router off that config through the
+//! node-removal workflow. Public keys in paths: standard base64 (percent-encoded) or URL-safe.
+
+use super::auth::User;
+use super::body::Body;
+use super::configs::config_name;
+use super::error::{ok, ApiError};
+use super::{now_ms, read_body, views, App};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wgcluster_actors::assign::RemoveNodeFromConfig;
+use wgcluster_actors::model::*;
+use wgcluster_actors::state::{Command, NewPeer, Outcome};
+use wgcluster_actors::wg::ActualInterface;
+
+/// JSON of an interface as the device holds it; the private key only when asked for and allowed.
+pub fn interface_json(a: &ActualInterface, include_private: bool) -> Value {
+    let b64 = |k: &[u8; 32]| WgKey(*k).to_base64();
+    let peers: Vec<Value> = a
+        .peers
+        .iter()
+        .map(|p| {
+            json!({
+                "public_key": b64(&p.public_key),
+                "has_preshared_key": p.preshared_key.is_some(),
+                "allowed_ips": p.allowed_ips,
+                "endpoint": p.endpoint.map(|e| e.to_string()),
+                "persistent_keepalive": p.persistent_keepalive,
+                "last_handshake": p.last_handshake.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+                "rx_bytes": p.rx_bytes,
+                "tx_bytes": p.tx_bytes,
+            })
+        })
+        .collect();
+    let mut v = json!({ "listen_port": a.listen_port, "public_key": a.public_key.as_ref().map(b64), "peers": peers });
+    if include_private {
+        v["private_key"] = json!(a.private_key.as_ref().map(b64));
+    }
+    v
+}
+
+/// Reads an interface through this router's backend, off the async threads.
+pub async fn read_interface(app: &App, iface: &str) -> Result<Option<ActualInterface>, ApiError> {
+    let wg = app.wg.clone().ok_or_else(|| ApiError::Conflict("this router runs no WireGuard (witness)".into()))?;
+    let name = iface.to_string();
+    web::block(move || wg.backend.read(&name))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(format!("cannot read {iface}: {e}")))
+}
+
+#[derive(Deserialize)]
+pub struct ConfigQuery {
+    include_private: Option<String>,
+}
+
+pub async fn get_config(app: App, u: User, path: web::Path<String>, q: web::Query<ConfigQuery>) -> Result<HttpResponse, ApiError> {
+    let iface = config_name(&path)?;
+    let include_private = matches!(q.include_private.as_deref(), Some("1") | Some("true"));
+    if include_private && !u.is_admin() {
+        return Err(ApiError::Unauthorized("include_private needs the admin token".into()));
+    }
+    let actual = read_interface(&app, iface.as_str()).await?;
+    let a = actual.ok_or_else(|| ApiError::NotFound(format!("interface '{iface}' does not exist on this router")))?;
+    Ok(ok("Interface retrieved successfully", interface_json(&a, include_private)))
+}
+
+fn key_from_path(s: &str) -> Result<WgKey, ApiError> {
+    Ok(WgKey::parse("public_key", s)?)
+}
+
+/// `POST /v1/wg/{iface}/peers` `{"public_key","name"?,"allowed_ips"?,"preshared_key"?}`: a peer
+/// pinned to this router.
+pub async fn add_peer(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let config = config_name(&path)?;
+    let b = Body::parse(&read_body(payload).await?)?;
+    b.only(&["public_key", "name", "allowed_ips", "preshared_key", "keepalive"])?;
+    let public_key = WgKey::parse("public_key", &b.req_str("public_key")?)?;
+    let name = b.opt_str("name")?.unwrap_or_else(|| format!("peer-{}", &public_key.to_base64()[..8]));
+    let peer = NewPeer {
+        id: PeerId::random(),
+        name,
+        public_key,
+        private_key: None,
+        preshared_key: b.opt_str("preshared_key")?.map(|k| WgKey::parse("preshared_key", &k)).transpose()?,
+        node_id: Some(NodeId::parse("node_id", &app.node_id)?),
+        allowed_ips: b.opt_cidrs("allowed_ips")?,
+        keepalive: b.opt_uint("keepalive", 0, 65535)?.map(|k| k as u16),
+        enabled: true,
+    };
+    let out = app.submit(&u.0, Command::CreatePeers { config, peers: vec![peer] }).await?;
+    let Outcome::PeersCreated { ids } = out else { return Err(ApiError::Internal(format!("unexpected outcome {out:?}"))) };
+    let v = app.cluster.read(|s| ids.first().and_then(|id| s.peers.get(id)).map(views::peer));
+    Ok(ok("Peer added", v.unwrap_or_default()))
+}
+
+pub async fn delete_peer(app: App, u: User, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (c, k) = path.into_inner();
+    let config = config_name(&c)?;
+    let key = key_from_path(&k)?;
+    let id = app.cluster.read(|s| s.peers_of(&config).find(|p| p.public_key == key).map(|p| p.id.clone()));
+    let id = id.ok_or_else(|| ApiError::NotFound(format!("no peer with public key {} in config '{config}'", key.to_base64())))?;
+    app.submit(&u.0, Command::DeletePeer { config, id }).await?;
+    Ok(ok("Peer removed", Value::Null))
+}
+
+pub async fn delete_interface(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let config = config_name(&path)?;
+    let node_id = NodeId::parse("node_id", &app.node_id)?;
+    let out = app.assign.send(RemoveNodeFromConfig { config, node_id, user: u.0, at: now_ms() }).await??;
+    match out {
+        Outcome::NodeRemoved { peers_migrated, backup_id } => {
+            Ok(ok("Node removed successfully", json!({ "peers_migrated": peers_migrated, "backup_id": backup_id })))
+        }
+        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
