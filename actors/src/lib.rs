@@ -12,3 +12,4 @@ pub mod audit;
 pub mod dns; // dns: DNS sync, providers and the retry queue
 pub mod health;
 pub mod tls;
+pub mod migration;

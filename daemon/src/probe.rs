@@ -13,14 +13,17 @@ pub struct TlsProbe {
 }
 
 impl HealthProbe for TlsProbe {
-    fn probe(&self, node: &Node) -> BoxFuture<Result<(), String>> {
+    fn probe(&self, node: &Node) -> BoxFuture<Result<Option<u64>, String>> {
         let (client, timeout, id) = (self.client.clone(), self.timeout, node.id.to_string());
         let Some(addr) = node.cluster_addr.clone() else {
             return Box::pin(async { Err("no cluster address".to_string()) });
         };
         Box::pin(async move {
             match client.request(&id, &addr, "GET", "/v1/health", Vec::new(), None, timeout).await {
-                Ok((200, _)) => Ok(()),
+                Ok((200, body)) => {
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    Ok(v["data"]["wg"]["applied_version"].as_u64())
+                }
                 Ok((status, _)) => Err(format!("{addr} answered {status}")),
                 Err(e) => Err(e.to_string()),
             }

@@ -194,7 +194,11 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         .map_err(|e| RunError::Start(format!("dns sync: {e}")))?;
     let dns_data = web::Data::new(dns); // dns:
     let probe = Arc::new(crate::probe::TlsProbe { client: identity.client.clone(), timeout: Duration::from_millis(1500) });
-    let _health = HealthMonitor::new(cluster.clone(), probe, http::now_ms).start();
+    let applied: wgcluster_actors::migration::SharedApplied = Default::default();
+    let _health = HealthMonitor::new(cluster.clone(), probe, applied.clone(), http::now_ms).start();
+    let local_wg = wg.clone();
+    let local_applied = Arc::new(move || local_wg.as_ref().map(|w| w.stats.applied_version.load(std::sync::atomic::Ordering::Relaxed)));
+    let _planner = wgcluster_actors::migration::MigrationPlanner::new(cluster.clone(), applied, local_applied, http::now_ms, Duration::from_millis(500)).start();
     let state = Arc::new(AppState {
         cluster: cluster.clone(),
         proposer,

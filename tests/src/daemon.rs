@@ -40,7 +40,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -48,7 +51,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
 /// A TCP port on 127.0.0.1 that was free a moment ago and that this process has not handed out.
 pub fn free_port() -> u16 {
     loop {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
         let mut guard = PORTS.lock().unwrap_or_else(|e| e.into_inner());
         if guard.get_or_insert_with(HashSet::new).insert(port) {
             return port;
@@ -95,8 +101,15 @@ pub struct TempDir {
 impl TempDir {
     pub fn new(tag: &str) -> Self {
         let n = DIR_COUNTER.fetch_add(1, Ordering::SeqCst);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(16).collect();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let tag: String = tag
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(16)
+            .collect();
         let path = PathBuf::from(format!("/tmp/wgc-{tag}-{}-{n}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
         Self { path }
@@ -244,8 +257,15 @@ impl Setup {
 
 /// Runs `cmd` with piped output, killing it (by PID) when it outlives `timeout`.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn wgclusterd");
-    let (mut out, mut err) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wgclusterd");
+    let (mut out, mut err) = (
+        child.stdout.take().expect("stdout"),
+        child.stderr.take().expect("stderr"),
+    );
     let t_out = std::thread::spawn(move || {
         let mut v = Vec::new();
         let _ = out.read_to_end(&mut v);
@@ -268,7 +288,11 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    Output { status, stdout: t_out.join().unwrap_or_default(), stderr: t_err.join().unwrap_or_default() }
+    Output {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    }
 }
 
 /// A raw HTTP request for hostile cases: any method, path, headers and body bytes. The admin
@@ -286,7 +310,11 @@ pub struct RawRequest {
 
 impl RawRequest {
     pub fn new(method: &str, path: &str) -> Self {
-        Self { method: method.into(), path: path.into(), ..Default::default() }
+        Self {
+            method: method.into(),
+            path: path.into(),
+            ..Default::default()
+        }
     }
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.into(), v.into()));
@@ -319,7 +347,10 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -375,18 +406,229 @@ pub fn parse_http_response(buf: &[u8]) -> Option<RawResponse> {
 pub fn assert_envelope(what: &str, code: u16, v: &Value) {
     let ok = (200..300).contains(&code);
     assert!(v.is_object(), "{what}: HTTP {code}: body is not a JSON object: {v}");
-    assert_eq!(v["status"].as_bool(), Some(ok), "{what}: HTTP {code}: 'status' must be {ok}: {v}");
-    assert!(v["message"].is_string(), "{what}: HTTP {code}: 'message' must be a string: {v}");
+    assert_eq!(
+        v["status"].as_bool(),
+        Some(ok),
+        "{what}: HTTP {code}: 'status' must be {ok}: {v}"
+    );
+    assert!(
+        v["message"].is_string(),
+        "{what}: HTTP {code}: 'message' must be a string: {v}"
+    );
     assert!(v.get("data").is_some(), "{what}: HTTP {code}: 'data' is missing: {v}");
 }
 
-/// A running `wgclusterd run`. See the module docs.
+/// Talks HTTP to one daemon's API listener: JSON calls through ureq (4xx/5xx bodies readable),
+/// raw requests over a plain TCP socket for hostile cases. Cheap to clone and `Send`, so client
+/// threads can hammer a daemon while the test holds the `Daemon` itself.
+#[derive(Clone)]
+pub struct Client {
+    pub addr: SocketAddr,
+    /// Sent as `Authorization: Bearer <token>` by the token-carrying helpers.
+    pub token: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr, token: &str) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .max_redirects(0)
+            .build()
+            .into();
+        Client {
+            addr,
+            token: token.to_string(),
+            agent,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// One request; `token` None sends no Authorization header. `Err` only when no HTTP answer
+    /// came (connection refused or reset, timeout).
+    pub fn try_call_text_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, String), String> {
+        let builder = ureq::http::Request::builder().method(method).uri(self.url(path));
+        let builder = match token {
+            Some(t) => builder.header("Authorization", format!("Bearer {t}")),
+            None => builder,
+        };
+        let result = match body {
+            Some(b) => {
+                let req = builder
+                    .header("Content-Type", "application/json")
+                    .body(b.to_string())
+                    .map_err(|e| e.to_string())?;
+                self.agent.run(req)
+            }
+            None => self.agent.run(builder.body(()).map_err(|e| e.to_string())?),
+        };
+        let mut resp = result.map_err(|e| format!("{method} {path}: {e}"))?;
+        let code = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| format!("{method} {path}: reading the body: {e}"))?;
+        Ok((code, text))
+    }
+
+    /// Like `try_call_text_as` with the token, parsing the envelope (panics when the answer is
+    /// not the JSON envelope: that is a contract violation, not a transport error).
+    pub fn try_call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+        let (code, text) = self.try_call_text_as(Some(&self.token), method, path, body)?;
+        Ok((code, envelope(method, path, code, &text)))
+    }
+
+    /// (status, text) of a request with `token`; panics when no answer came.
+    pub fn call_text_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+        self.try_call_text_as(token, method, path, body)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// (status, envelope) of a request with `token` (None: no Authorization header).
+    pub fn call_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let (code, text) = self.call_text_as(token, method, path, body);
+        (code, envelope(method, path, code, &text))
+    }
+
+    /// (status, envelope) of a request with the admin token.
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.call_as(Some(&self.token), method, path, body)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None)
+    }
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call("POST", path, Some(body))
+    }
+    pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call("PUT", path, Some(body))
+    }
+    pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call("PATCH", path, Some(body))
+    }
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        self.call("DELETE", path, None)
+    }
+
+    /// GET with the token, returning (status, text): config downloads, QR codes, metrics.
+    pub fn get_text(&self, path: &str) -> (u16, String) {
+        self.call_text_as(Some(&self.token), "GET", path, None)
+    }
+
+    /// `call`, panicking unless 2xx; returns `data`.
+    pub fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let (code, v) = self.call(method, path, body);
+        assert!(
+            (200..300).contains(&code),
+            "{method} {path} {}: HTTP {code} {v}",
+            body.map(|b| b.to_string()).unwrap_or_default()
+        );
+        v["data"].clone()
+    }
+
+    /// Sends `req` on a fresh connection (`Connection: close`) and reads the whole response.
+    pub fn raw(&self, req: &RawRequest) -> RawResponse {
+        self.try_raw(req, REQUEST_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path))
+    }
+
+    pub fn try_raw(&self, req: &RawRequest, timeout: Duration) -> Result<RawResponse, String> {
+        self.send_raw_bytes(&self.raw_bytes(req), timeout)
+    }
+
+    /// Serialises `req` as given, plus `Host`, `Connection: close`, `Content-Length` and the
+    /// token unless told otherwise. The path is sent verbatim (no normalisation, no encoding).
+    pub fn raw_bytes(&self, req: &RawRequest) -> Vec<u8> {
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            req.method, req.path, self.addr
+        );
+        let has = |name: &str| req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        if !req.no_auth && !has("authorization") {
+            head.push_str(&format!("Authorization: Bearer {}\r\n", self.token));
+        }
+        if !req.no_content_length && !has("content-length") && !has("transfer-encoding") {
+            head.push_str(&format!("Content-Length: {}\r\n", req.body.len()));
+        }
+        for (k, v) in &req.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&req.body);
+        bytes
+    }
+
+    /// Writes `bytes` to a fresh TCP connection and reads the response until the server closes
+    /// or a complete response has arrived. A write error is not fatal as long as a response can
+    /// be read (the server may answer early, e.g. 413, and stop reading).
+    pub fn send_raw_bytes(&self, bytes: &[u8], timeout: Duration) -> Result<RawResponse, String> {
+        let mut s = TcpStream::connect_timeout(&self.addr, timeout).map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+        s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+        let write_err = s.write_all(bytes).err();
+        let _ = s.flush();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        let deadline = Instant::now() + timeout;
+        loop {
+            match s.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if buf.is_empty() {
+                        return Err(format!("read: {e} (write: {write_err:?})"));
+                    }
+                    break;
+                }
+            }
+            if complete_response(&buf) || Instant::now() > deadline {
+                break;
+            }
+        }
+        parse_http_response(&buf).ok_or_else(|| {
+            format!(
+                "no complete HTTP response (write: {write_err:?}): {:?}",
+                String::from_utf8_lossy(&buf)
+            )
+        })
+    }
+}
+
+fn envelope(method: &str, path: &str, code: u16, text: &str) -> Value {
+    let v: Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("{method} {path}: HTTP {code}: body is not JSON ({e}): {text:?}"));
+    assert_envelope(&format!("{method} {path}"), code, &v);
+    v
+}
+
+/// A running `wgclusterd run` (see the module docs). Derefs to its [`Client`], so `d.get(…)`,
+/// `d.post(…)`, `d.raw(…)` talk to it with the admin token.
 pub struct Daemon {
     pub setup: Setup,
-    /// The admin token (read from `<data_dir>/admin.token`; empty when the daemon did not make one).
-    pub token: String,
+    client: Client,
     child: Option<Child>,
-    agent: ureq::Agent,
+}
+
+impl std::ops::Deref for Daemon {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
 }
 
 impl Daemon {
@@ -409,13 +651,12 @@ impl Daemon {
 
     /// Starts the daemon for `setup` without waiting for it (see `wait_ready`).
     pub fn spawn_only(setup: Setup) -> Daemon {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .max_redirects(0)
-            .build()
-            .into();
-        let mut d = Daemon { setup, token: String::new(), child: None, agent };
+        let client = Client::new(setup.api_addr, "");
+        let mut d = Daemon {
+            setup,
+            client,
+            child: None,
+        };
         d.spawn();
         d
     }
@@ -441,15 +682,15 @@ impl Daemon {
     /// the process exited or did not answer within `START_TIMEOUT`.
     pub fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
+        let probe = RawRequest::new("GET", "/api/health").no_auth();
         loop {
             if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 self.child = None;
                 return Err(format!("(exited with {st})\n{}", self.log()));
             }
-            if let Ok(r) = self.try_raw(&RawRequest::new("GET", "/api/health").no_auth(), Duration::from_secs(2)) {
-                if r.status == 200
-                    && serde_json::from_slice::<Value>(&r.body).is_ok_and(|v| v["data"]["leader"].is_string())
-                {
+            if let Ok(r) = self.client.try_raw(&probe, Duration::from_secs(2)) {
+                let leader = serde_json::from_slice::<Value>(&r.body).is_ok_and(|v| v["data"]["leader"].is_string());
+                if r.status == 200 && leader {
                     break;
                 }
             }
@@ -459,9 +700,18 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         if let Ok(t) = std::fs::read_to_string(self.setup.token_path()) {
-            self.token = t.trim().to_string();
+            self.client.token = t.trim().to_string();
         }
         Ok(())
+    }
+
+    /// A handle for other threads (same address and token).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    pub fn token(&self) -> &str {
+        &self.client.token
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -475,28 +725,27 @@ impl Daemon {
         }
     }
 
-    pub fn api_addr(&self) -> SocketAddr {
-        self.setup.api_addr
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.setup.api_addr, path)
-    }
-
     /// Everything the daemon has written to stdout and stderr (over all its runs).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.setup.log_path).unwrap_or_default()
     }
 
+    /// The last `n` lines of the log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
     fn signal(&self, sig: i32) {
         if let Some(c) = &self.child {
             // SAFETY: kill(2) on the PID of our own child, which has not been reaped yet (we
-            // hold its `Child` and only reap through it), so the PID cannot have been reused.
+            // hold its `Child` and reap only through it), so the PID cannot have been reused.
             unsafe { libc::kill(c.id() as libc::pid_t, sig) };
         }
     }
 
-    /// SIGKILL and reap: the daemon dies mid-whatever-it-was-doing.
+    /// SIGKILL and reap: the daemon dies in the middle of whatever it was doing.
     pub fn kill9(&mut self) {
         self.signal(libc::SIGKILL);
         if let Some(mut c) = self.child.take() {
@@ -517,7 +766,10 @@ impl Daemon {
             if Instant::now() > deadline {
                 let _ = c.kill();
                 let _ = c.wait();
-                panic!("wgclusterd did not exit within {STOP_TIMEOUT:?} of SIGTERM; its log:\n{}", self.log());
+                panic!(
+                    "wgclusterd did not exit within {STOP_TIMEOUT:?} of SIGTERM; its log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -526,148 +778,16 @@ impl Daemon {
     /// Stops (SIGTERM) if running, then starts again on the same data dir, ports and config.
     pub fn restart(&mut self) {
         self.stop();
+        self.start_again();
+    }
+
+    /// Starts a stopped (or killed) daemon again on the same data dir, ports and config.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "start_again: the daemon is still running");
         self.spawn();
         if let Err(log) = self.wait_ready() {
             panic!("wgclusterd did not come back within {START_TIMEOUT:?}; its log:\n{log}");
         }
-    }
-
-    // ---- HTTP over TCP with ureq (the token is sent) ----------------------------------------
-
-    /// One request with the admin token; returns (status, JSON body). Panics when the body is not
-    /// JSON or is not the `{status, message, data}` envelope.
-    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let token = self.token.clone();
-        self.call_as(Some(&token), method, path, body)
-    }
-
-    /// Like `call` with `token` (None: no Authorization header).
-    pub fn call_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let (code, text) = self.call_text_as(token, method, path, body);
-        let v: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{method} {path}: HTTP {code}: body is not JSON ({e}): {text:?}"));
-        assert_envelope(&format!("{method} {path}"), code, &v);
-        (code, v)
-    }
-
-    /// One request with `token`; returns (status, body text).
-    pub fn call_text_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-        let url = self.url(path);
-        let builder = ureq::http::Request::builder().method(method).uri(&url);
-        let builder = match token {
-            Some(t) => builder.header("Authorization", format!("Bearer {t}")),
-            None => builder,
-        };
-        let result = match body {
-            Some(b) => {
-                let req = builder
-                    .header("Content-Type", "application/json")
-                    .body(b.to_string())
-                    .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-                self.agent.run(req)
-            }
-            None => {
-                let req = builder.body(()).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-                self.agent.run(req)
-            }
-        };
-        let mut resp = result.unwrap_or_else(|e| panic!("{method} {path}: {e}\nits log:\n{}", self.log_tail(40)));
-        let code = resp.status().as_u16();
-        let text = resp.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().unwrap_or_default();
-        (code, text)
-    }
-
-    pub fn get(&self, path: &str) -> (u16, Value) {
-        self.call("GET", path, None)
-    }
-    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.call("POST", path, Some(body))
-    }
-    pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.call("PUT", path, Some(body))
-    }
-    pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.call("PATCH", path, Some(body))
-    }
-    pub fn delete(&self, path: &str) -> (u16, Value) {
-        self.call("DELETE", path, None)
-    }
-
-    /// GET with the token, returning (status, text) (config downloads, QR codes, metrics).
-    pub fn get_text(&self, path: &str) -> (u16, String) {
-        let token = self.token.clone();
-        self.call_text_as(Some(&token), "GET", path, None)
-    }
-
-    /// `call`, panicking unless 2xx; returns `data`.
-    pub fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
-        let (code, v) = self.call(method, path, body);
-        assert!((200..300).contains(&code), "{method} {path} {}: HTTP {code} {v}", body.map(|b| b.to_string()).unwrap_or_default());
-        v["data"].clone()
-    }
-
-    // ---- raw HTTP over TCP (hostile cases) ---------------------------------------------------
-
-    /// Sends `req` on a fresh connection (`Connection: close`) and reads the whole response.
-    pub fn raw(&self, req: &RawRequest) -> RawResponse {
-        self.try_raw(req, REQUEST_TIMEOUT).unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path))
-    }
-
-    /// Serialises `req` exactly as given (plus Host, Connection: close, Content-Length and the
-    /// token unless told otherwise).
-    pub fn raw_bytes(&self, req: &RawRequest) -> Vec<u8> {
-        let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", req.method, req.path, self.setup.api_addr);
-        let has = |name: &str| req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-        if !req.no_auth && !has("authorization") {
-            head.push_str(&format!("Authorization: Bearer {}\r\n", self.token));
-        }
-        if !req.no_content_length && !has("content-length") && !has("transfer-encoding") {
-            head.push_str(&format!("Content-Length: {}\r\n", req.body.len()));
-        }
-        for (k, v) in &req.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(&req.body);
-        bytes
-    }
-
-    pub fn try_raw(&self, req: &RawRequest, timeout: Duration) -> Result<RawResponse, String> {
-        self.send_raw_bytes(&self.raw_bytes(req), timeout)
-    }
-
-    /// Writes `bytes` to a fresh TCP connection and reads the response until the server closes
-    /// (or a complete response with Content-Length has arrived). A write error (the server may
-    /// answer early, e.g. 413, and close) is not fatal as long as a response can be read.
-    pub fn send_raw_bytes(&self, bytes: &[u8], timeout: Duration) -> Result<RawResponse, String> {
-        let mut s = TcpStream::connect_timeout(&self.setup.api_addr, timeout).map_err(|e| format!("connect: {e}"))?;
-        s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-        s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-        let write_err = s.write_all(bytes).err();
-        let _ = s.flush();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 16 * 1024];
-        let deadline = Instant::now() + timeout;
-        loop {
-            match s.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    if buf.is_empty() {
-                        return Err(format!("read: {e} (write: {write_err:?})"));
-                    }
-                    break;
-                }
-            }
-            if complete_response(&buf) || Instant::now() > deadline {
-                break;
-            }
-        }
-        parse_http_response(&buf).ok_or_else(|| {
-            format!("no complete HTTP response (write: {write_err:?}): {:?}", String::from_utf8_lossy(&buf))
-        })
     }
 
     // ---- the control socket (HTTP/1.0 over the Unix socket, no token) ------------------------
@@ -676,8 +796,11 @@ impl Daemon {
     pub fn control_raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
         let sock = &self.setup.control_socket;
         let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
-        s.set_read_timeout(Some(REQUEST_TIMEOUT)).expect("timeout");
-        let mut head = format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {}\r\n", body.len());
+        s.set_read_timeout(Some(REQUEST_TIMEOUT)).expect("socket timeout");
+        let mut head = format!(
+            "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         if !body.is_empty() {
             head.push_str("Content-Type: application/json\r\n");
         }
@@ -689,29 +812,26 @@ impl Daemon {
         s.write_all(body).expect("write control socket");
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).expect("read control socket");
-        parse_http_response(&buf).unwrap_or_else(|| panic!("malformed control socket answer: {:?}", String::from_utf8_lossy(&buf)))
+        parse_http_response(&buf)
+            .unwrap_or_else(|| panic!("malformed control socket answer: {:?}", String::from_utf8_lossy(&buf)))
     }
 
     /// A JSON request on the control socket; returns (status, envelope).
     pub fn control(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let r = self.control_raw(method, path, &[], &bytes);
-        let v = r.json();
-        assert_envelope(&format!("control {method} {path}"), r.status, &v);
-        (r.status, v)
-    }
-
-    /// The last `n` lines of the log.
-    pub fn log_tail(&self, n: usize) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        (
+            r.status,
+            envelope(&format!("control {method}"), path, r.status, &r.text()),
+        )
     }
 }
 
 /// True when `buf` holds a whole response (head plus Content-Length bytes, or a final chunk).
 fn complete_response(buf: &[u8]) -> bool {
-    let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
     let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
     let body = &buf[split + 4..];
     if let Some(len) = head

@@ -2,7 +2,8 @@
 //! hysteresis (`hysteresis`), and turns verdict changes into `SetNodeHealth` commands (node level
 //! and each of its config assignments; each change is audited by apply). Leaves run nothing.
 //!
-//! Owns: one `Tracker` per node (reset whenever this router gains leadership). Receives: its own
+//! Owns: one `Tracker` per node (reset whenever this router gains leadership); writes the applied
+//! versions it reads into the map the migration planner reads. Receives: its own
 //! `Tick` (interval from the replicated settings). Sends: commands through `ClusterHandle::write`;
 //! probes through a `HealthProbe`.
 //!
@@ -24,12 +25,14 @@ use std::time::Duration;
 
 /// How the panel asks a router whether it is alive.
 pub trait HealthProbe: Send + Sync + 'static {
-    /// `Ok(())` the router answered `/v1/health`; `Err(why)` it did not.
-    fn probe(&self, node: &Node) -> BoxFuture<Result<(), String>>;
+    /// `Ok(applied)` the router answered `/v1/health` (with the state version its WireGuard
+    /// reconciler has applied, when it runs one); `Err(why)` it did not.
+    fn probe(&self, node: &Node) -> BoxFuture<Result<Option<u64>, String>>;
 }
 
 pub struct HealthMonitor {
     cluster: ClusterHandle,
+    applied: crate::migration::SharedApplied,
     probe: Arc<dyn HealthProbe>,
     trackers: BTreeMap<NodeId, Tracker>,
     was_leader: bool,
@@ -38,8 +41,8 @@ pub struct HealthMonitor {
 }
 
 impl HealthMonitor {
-    pub fn new(cluster: ClusterHandle, probe: Arc<dyn HealthProbe>, clock: fn() -> Millis) -> Self {
-        Self { cluster, probe, trackers: BTreeMap::new(), was_leader: false, busy: false, clock }
+    pub fn new(cluster: ClusterHandle, probe: Arc<dyn HealthProbe>, applied: crate::migration::SharedApplied, clock: fn() -> Millis) -> Self {
+        Self { cluster, applied, probe, trackers: BTreeMap::new(), was_leader: false, busy: false, clock }
     }
 
     fn schedule(&self, ctx: &mut Context<Self>) {
@@ -62,7 +65,7 @@ struct Tick;
 /// The results of one round of probes.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Probed(Vec<(NodeId, Result<(), String>)>);
+struct Probed(Vec<(NodeId, Result<Option<u64>, String>)>);
 
 impl Handler<Tick> for HealthMonitor {
     type Result = ();
@@ -100,13 +103,20 @@ impl Handler<Probed> for HealthMonitor {
         self.busy = false;
         let t = self.cluster.read(|s| Thresholds { unhealthy_after: s.settings.unhealthy_after, healthy_after: s.settings.healthy_after });
         let mut cmds = Vec::new();
+        if let Ok(mut a) = self.applied.write() {
+            for (id, res) in &results {
+                if let Ok(Some(v)) = res {
+                    a.insert(id.clone(), *v);
+                }
+            }
+        }
         for (id, res) in results {
             let current = self.cluster.read(|s| s.nodes.get(&id).map(|n| n.healthy));
             let Some(current) = current else { continue };
             let tr = self.trackers.entry(id.clone()).or_insert_with(|| Tracker::new(current));
             if let Some(healthy) = tr.observe(res.is_ok(), t) {
                 let reason = match &res {
-                    Ok(()) => format!("{} good probes in a row", t.healthy_after),
+                    Ok(_) => format!("{} good probes in a row", t.healthy_after),
                     Err(e) => format!("{} failed probes in a row; last: {e}", t.unhealthy_after),
                 };
                 log::info!("node {id} is now {}: {reason}", if healthy { "healthy" } else { "unhealthy" });

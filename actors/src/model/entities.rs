@@ -292,3 +292,19 @@ pub struct MemberCert {
     pub serial: u64,
     pub revoked: bool,
 }
+
+/// A node being drained from a config (make-before-break): its interface stays up, carrying the
+/// peers that are moving away (Mode B) or every peer until the DNS TTL has passed (Mode A), until
+/// the panel completes the drain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drain {
+    pub config: ConfigName,
+    pub node_id: NodeId,
+    pub started_at: Millis,
+    /// The state version of the latest move: destinations must have applied it.
+    pub version: u64,
+    /// Mode A: the interface may go once this time has passed (out of DNS + TTL).
+    pub until: Option<Millis>,
+    /// True when the node was taken off the config (not just emptied of peers).
+    pub removed: bool,
+}

@@ -31,6 +31,9 @@ impl State {
             Command::UpdatePeer { config, id, patch } => self.update_peer(at, user, config, id, patch),
             Command::DeletePeer { config, id } => self.delete_peer(at, user, config, id),
             Command::MigratePeers { config, from, to } => self.migrate_peers(at, user, config, from, to.as_ref()),
+            Command::Rebalance { config } => self.rebalance(at, user, config),
+            Command::CompleteDrain { config, node_id } => self.complete_drain(at, user, config, node_id),
+            Command::ReportMigrationBlocked { config, node_id, reason } => self.report_blocked(at, user, config, node_id, reason),
             Command::SetNodeHealth { node_id, config, healthy, reason } => {
                 self.set_node_health(at, user, node_id, config.as_ref(), *healthy, reason)
             }

@@ -183,14 +183,30 @@ impl State {
         Ok(movers.into_iter().zip(homes).collect())
     }
 
-    fn move_peers(&mut self, at: Millis, moves: &[(PeerId, NodeId)]) -> BTreeMap<String, u64> {
+    /// Re-homes peers. Mode B (no endpoint group) is make-before-break: each moved peer keeps
+    /// `draining_from` = its old node, which keeps carrying it until the panel completes the drain.
+    pub(super) fn move_peers(&mut self, at: Millis, moves: &[(PeerId, NodeId)]) -> BTreeMap<String, u64> {
         let mut per_dest: BTreeMap<String, u64> = BTreeMap::new();
+        let mut drains: Vec<(ConfigName, NodeId)> = Vec::new();
         for (pid, dest) in moves {
+            let mode_a = self.peers.get(pid).map(|p| self.endpoint_groups.contains_key(&p.config)).unwrap_or(false);
             if let Some(p) = self.peers.get_mut(pid) {
-                p.node_id = Some(dest.clone());
+                let from = p.node_id.replace(dest.clone());
+                if !mode_a {
+                    if let Some(from) = from.filter(|f| f != dest) {
+                        // A peer already draining keeps its original source until that completes.
+                        if p.draining_from.is_none() {
+                            p.draining_from = Some(from.clone());
+                        }
+                        drains.push((p.config.clone(), p.draining_from.clone().unwrap_or(from)));
+                    }
+                }
                 p.updated_at = at;
                 *per_dest.entry(dest.to_string()).or_default() += 1;
             }
+        }
+        for (config, node) in drains {
+            self.start_drain(at, &config, &node, None, false);
         }
         per_dest
     }
@@ -254,8 +270,11 @@ impl State {
             let details = json!({ "config": config, "from": node_id, "count": moves.len(), "to": per_dest });
             self.audit(at, user, "peer_migrated", "config_node", &entity, details);
         }
-        // 3 unassign
+        // 3 unassign; the node drains: Mode B until the destinations have the moved peers,
+        // Mode A until it has been out of DNS for the record TTL.
         self.config_nodes.remove(&(config.clone(), node_id.clone()));
+        let until = self.endpoint_groups.get(config).map(|g| at + u64::from(g.ttl) * 1000);
+        self.start_drain(at, config, node_id, until, true);
         let entity = format!("{config}:{node_id}");
         let details = json!({ "config": config, "node_id": node_id, "config_node_id": cn_id,
                               "peers_migrated": moves.len(), "backup_id": backup_id });

@@ -49,6 +49,13 @@ pub enum Command {
     DeletePeer { config: ConfigName, id: PeerId },
     /// Re-home every peer of `config` on `from`, to `to` or least-loaded.
     MigratePeers { config: ConfigName, from: NodeId, to: Option<NodeId> },
+    /// Even out the load of `config` over its healthy nodes (by weight), make-before-break.
+    Rebalance { config: ConfigName },
+    /// The panel saw every destination apply the moves away from `node` (or, in Mode A, the TTL
+    /// pass): the drain ends, the node drops the moved peers (or the interface).
+    CompleteDrain { config: ConfigName, node_id: NodeId },
+    /// The planner could not move peers off a failed node: recorded once, peers stay.
+    ReportMigrationBlocked { config: ConfigName, node_id: NodeId, reason: String },
     /// The health monitor's verdict on a node (and, with `config`, on one assignment).
     SetNodeHealth { node_id: NodeId, config: Option<ConfigName>, healthy: bool, reason: String },
     /// Replace the Cloudflare and/or RFC 2136 credentials (a `None` part is left as it is).
@@ -146,6 +153,7 @@ pub enum Outcome {
     ConfigNodeCreated { id: u64 },
     PeersCreated { ids: Vec<PeerId> },
     PeersMigrated { count: u64 },
+    Rebalanced { moved: u64 },
     NodeRemoved { peers_migrated: u64, backup_id: u64 },
 }
 

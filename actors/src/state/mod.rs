@@ -10,6 +10,7 @@ mod apply_configs;
 mod apply_nodes;
 mod apply_ops;
 mod apply_members;
+mod apply_migration;
 mod apply_peers;
 pub mod audit_query;
 pub mod command;
@@ -50,6 +51,8 @@ pub struct State {
     /// Certificates issued to routers, by serial.
     pub member_certs: BTreeMap<u64, MemberCert>,
     pub next_cert_serial: u64,
+    /// Nodes being drained, by (config, node).
+    pub drains: BTreeMap<(ConfigName, NodeId), Drain>,
 }
 
 impl State {

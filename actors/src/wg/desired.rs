@@ -37,15 +37,13 @@ pub fn interface_for(state: &State, config: &Config, node: &NodeId) -> Interface
     }
 }
 
-/// Every interface `node` should run, by config name.
+/// Every interface `node` should run: its assigned configs, plus configs it is being drained
+/// from (the interface stays until the panel completes the drain).
 pub fn desired_interfaces(state: &State, node: &NodeId) -> Vec<InterfaceSpec> {
-    state
-        .config_nodes
-        .values()
-        .filter(|cn| &cn.node_id == node)
-        .filter_map(|cn| state.configs.get(&cn.config))
-        .map(|c| interface_for(state, c, node))
-        .collect()
+    let assigned = state.config_nodes.values().filter(|cn| &cn.node_id == node).map(|cn| &cn.config);
+    let draining = state.drains.values().filter(|d| &d.node_id == node).map(|d| &d.config);
+    let names: std::collections::BTreeSet<_> = assigned.chain(draining).collect();
+    names.into_iter().filter_map(|c| state.configs.get(c)).map(|c| interface_for(state, c, node)).collect()
 }
 
 #[cfg(test)]
@@ -112,6 +110,27 @@ mod tests {
             });
         }
         (s, ids)
+    }
+
+    #[test]
+    fn a_removed_node_keeps_its_interface_while_draining() {
+        let (mut s, ids) = state(false);
+        let b_id = ids[1].clone();
+        s.apply(&Request {
+            at: 2,
+            user: "t".into(),
+            cmd: Command::RemoveNode { config: cn("wg0"), node_id: nid("r2"), backup_interface: None, backup_note: String::new() },
+        })
+        .unwrap();
+        let on_r2 = desired_interfaces(&s, &nid("r2"));
+        assert_eq!(on_r2.len(), 1, "draining interface kept");
+        assert_eq!(on_r2[0].peers.len(), 1);
+        assert_eq!(s.peers[&b_id].node_id, Some(nid("r1")));
+        let on_r1 = desired_interfaces(&s, &nid("r1"));
+        assert_eq!(on_r1[0].peers.len(), 2, "destination already carries the moved peer");
+        s.apply(&Request { at: 3, user: "t".into(), cmd: Command::CompleteDrain { config: cn("wg0"), node_id: nid("r2") } }).unwrap();
+        assert!(desired_interfaces(&s, &nid("r2")).is_empty());
+        assert_eq!(s.peers[&b_id].draining_from, None);
     }
 
     #[test]

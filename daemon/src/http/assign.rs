@@ -136,3 +136,12 @@ pub async fn delete_group(app: App, u: User, path: web::Path<String>) -> Result<
     app.submit(&u.0, Command::DeleteEndpointGroup { config }).await?;
     Ok(ok("Endpoint group deleted successfully", serde_json::Value::Null))
 }
+
+/// `POST /api/configs/{config}/rebalance`: even out the load by weight (make-before-break).
+pub async fn rebalance(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let config = config_name(&path)?;
+    match app.submit(&u.0, Command::Rebalance { config }).await? {
+        Outcome::Rebalanced { moved } => Ok(ok("Config rebalanced", json!({ "peers_moved": moved }))),
+        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}

@@ -138,6 +138,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/configs/{config}/nodes", web::post().to(assign::assign_node))
         .route("/api/configs/{config}/nodes/{node_id}", web::delete().to(assign::remove_node))
         .route("/api/configs/{config}/nodes/{node_id}/migrate", web::post().to(assign::migrate))
+        .route("/api/configs/{config}/rebalance", web::post().to(assign::rebalance))
         .route("/api/configs/{config}/endpoint-group", web::get().to(assign::get_group))
         .route("/api/configs/{config}/endpoint-group", web::post().to(assign::set_group))
         .route("/api/configs/{config}/endpoint-group", web::delete().to(assign::delete_group))

@@ -226,6 +226,10 @@ exit 8
       if (rel.startsWith('..')) return sendFile(res, '/nonexistent');
       return sendFile(res, path.join(opts.harnessDir, rel));
     }
+    if (p === '/favicon.ico') {
+      res.writeHead(204);
+      return res.end();
+    }
     const m = /^\/cgi-bin\/luci\/admin\/services\/wgcluster(?:\/([a-z]+))?\/?$/.exec(p);
     if (m) {
       const html = page(m[1] || 'status');

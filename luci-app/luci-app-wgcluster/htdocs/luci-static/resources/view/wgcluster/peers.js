@@ -176,7 +176,7 @@ return view.extend({
 
 	handleEdit: function(peer) {
 		var config = this.data.config;
-		modalForm(_('Edit peer %s').format(peer.name), [
+		modalForm(_('Edit peer %h').format(peer.name), [
 			field(_('Name'), text('wgc-e-name', peer.name)),
 			field(_('Client allowed IPs'), text('wgc-e-allowed', (peer.allowed_ips || []).join(', '))),
 			field(_('Keepalive'), text('wgc-e-keepalive', peer.keepalive != null ? peer.keepalive : 0), _('Seconds; 0 turns it off')),
@@ -196,7 +196,7 @@ return view.extend({
 
 	handleDelete: function(peer) {
 		var config = this.data.config;
-		modalForm(_('Delete peer %s').format(peer.name), [
+		modalForm(_('Delete peer %h').format(peer.name), [
 			E('p', {}, [ _('The peer is removed from every router of %s; its client can no longer connect.').format(config) ])
 		], _('Delete'), L.bind(function() {
 			return callPeerDelete(config, peer.id).then(unwrap).then(L.bind(this.refresh, this));
@@ -216,7 +216,7 @@ return view.extend({
 			/* The SVG is made by wgclusterd from the config text, not from user input. */
 			var qr = E('div', { 'class': 'wgc-qr', 'style': 'max-width:320px;margin:0 auto' });
 			qr.innerHTML = d.qr_svg || '';
-			ui.showModal(_('Client config of %s').format(peer.name), [
+			ui.showModal(_('Client config of %h').format(peer.name), [
 				E('p', {}, [ _('Scan with the WireGuard app, or download the file.') ]),
 				qr,
 				E('pre', { 'class': 'wgc-conf', 'style': 'white-space:pre-wrap;font-size:80%' }, [ d.config || '' ]),
