@@ -20,10 +20,8 @@ cargo build --workspace --all-targets
 step "unit, property, storage-conformance and integration tests (real daemon, network lab)"
 cargo test --workspace -- --test-threads=2
 
-if [ -x tests/luci/run.sh ]; then
-  step "LuCI app: contract, syntax and headless Chromium"
-  bash tests/luci/run.sh
-fi
+step "LuCI app: contract, syntax and headless Chromium (real daemon through the real rpcd bridge)"
+WGCLUSTERD="$PWD/target/debug/wgclusterd" bash tests/luci/run.sh
 
 if [ -x cross/ci.sh ]; then
   step "cross: aarch64 musl build, .ipk, qemu smoke test"

@@ -70,7 +70,7 @@ async function startServer(opts) {
 [ "$1" = "-t" ] && shift 2
 if [ "$1 $2 $3" = "call session get" ]; then
   case "$4" in
-    *'"${opts.sid}"'*) echo '{"values":{"username":"${opts.username}"}}'; exit 0 ;;
+    '{"ubus_rpc_session":"${opts.sid}"}') echo '{"values":{"username":"${opts.username}"}}'; exit 0 ;;
   esac
   exit 6
 fi

@@ -229,7 +229,14 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     });
     await api('PUT', '/api/settings/dns', { rfc2136: { server: `127.0.0.1:${port}`, zone: 'example.test', key_name: 'wgc-key', key_secret: 'c2VjcmV0' } });
     for (let i = 0; i < 100 && !(await api('GET', '/api/dns/queue')).length; i++) await sleep(200);
+    // a second endpoint group that wants more routers than exist: fail static, "degraded"
+    await api('POST', '/api/configs', { name: 'wg1', address: '10.67.0.1/24', listen_port: 51821 });
+    await api('POST', '/api/configs/wg1/nodes', { node_id: 'luci-r1' });
+    await api('POST', '/api/configs/wg1/endpoint-group', { domain: 'vpn1.example.test', provider: 'rfc2136', min_nodes: 3 });
+    const degraded = async () => ((await api('GET', '/api/dns/status')).find((s) => s.config_name === 'wg1') || {}).degraded;
+    for (let i = 0; i < 100 && !(await degraded()); i++) await sleep(200);
     const page = await open('dns');
+    assert.match(await page.textContent('tr.wgc-record[data-config="wg1"]'), /vpn1\.example\.test.*degraded \(fail static\)/);
     await page.waitForSelector('tr.wgc-queue-entry', { timeout: 20000 });
     assert.match(await page.textContent('#wgc-dns-records'), /vpn\.example\.test/);
     assert.match(await page.textContent('#wgc-dns-records'), /failing|degraded|not synced/);

@@ -79,7 +79,7 @@ test('every method works through `wgclusterd rpcd call` against a running daemon
   const bin = path.join(d.tmpDir, 'bin');
   fs.mkdirSync(bin);
   fs.writeFileSync(path.join(bin, 'ubus'),
-    `#!/bin/sh\n[ "$1" = "-t" ] && shift 2\ncase "$4" in *'"sess-1234"'*) echo '{"values":{"username":"luci-alice"}}'; exit 0;; esac\nexit 6\n`, { mode: 0o755 });
+    `#!/bin/sh\n[ "$1" = "-t" ] && shift 2\ncase "$4" in '{"ubus_rpc_session":"sess-1234"}') echo '{"values":{"username":"luci-alice"}}'; exit 0;; esac\nexit 6\n`, { mode: 0o755 });
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
   const sid = { ubus_rpc_session: 'sess-1234' };
 

@@ -283,7 +283,7 @@ return view.extend({
 
 		var groupText = group
 			? [ E('strong', {}, [ group.domain + ':' + group.port ]), ' ',
-				_('via %s, TTL %ds, at least %d routers').format(group.provider, group.ttl, group.min_nodes) ]
+				_('via %s, TTL %ds, minimum published routers: %d').format(group.provider, group.ttl, group.min_nodes) ]
 			: [ E('em', {}, [ _('None: independent mode, each peer connects to its own router') ]) ];
 
 		return E('div', { 'class': 'cbi-section wgc-config', 'id': 'wgc-config-' + cfg.name }, [
