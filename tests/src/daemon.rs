@@ -10,6 +10,23 @@
 //!   the temporary directory; when the test is panicking the end of the daemon's log is printed
 //!   first. Set `WGC_KEEP_TEST_DIRS=1` to keep the directories.
 //! - Only `serde_json`, `ureq` and `libc`: other test crates can use this without new deps.
+//! - Every JSON helper checks the `{"status", "message", "data"}` envelope (status true exactly
+//!   for 2xx) and panics when a body is not that envelope: the contract is checked everywhere.
+//!
+//! ```no_run
+//! use serde_json::json;
+//! use wgcluster_tests::daemon::{Daemon, Options, RawRequest};
+//!
+//! let mut d = Daemon::start(Options::default().node_id("node1").uci("option log_level 'debug'"));
+//! let (code, v) = d.post("/api/nodes", &json!({ "id": "node2" }));   // with the admin token
+//! assert_eq!(code, 200, "{v}");
+//! let cfg = d.ok("GET", "/api/cluster", None);                       // `data`, or panic
+//! let r = d.raw(&RawRequest::new("GET", "/api/configs/..").no_auth()); // verbatim, no token
+//! let c = d.client();            // Send + Clone: for other threads
+//! d.kill9();
+//! d.start_again();               // same data dir, ports and token
+//! # let _ = (cfg, r, c);
+//! ```
 
 use serde_json::Value;
 use std::collections::HashSet;
@@ -77,10 +94,19 @@ pub fn binary() -> PathBuf {
     let mut tried = Vec::new();
     if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
         let t = PathBuf::from(t);
-        let t = if t.is_absolute() { t } else { workspace_root().join(t) };
+        let t = if t.is_absolute() {
+            t
+        } else {
+            workspace_root().join(t)
+        };
         tried.push(t.join("debug").join("wgclusterd"));
     }
-    tried.push(workspace_root().join("target").join("debug").join("wgclusterd"));
+    tried.push(
+        workspace_root()
+            .join("target")
+            .join("debug")
+            .join("wgclusterd"),
+    );
     if let Some(found) = tried.iter().find(|p| p.is_file()) {
         return found.clone();
     }
@@ -110,7 +136,10 @@ impl TempDir {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .take(16)
             .collect();
-        let path = PathBuf::from(format!("/tmp/wgc-{tag}-{}-{n}-{nanos:x}", std::process::id()));
+        let path = PathBuf::from(format!(
+            "/tmp/wgc-{tag}-{}-{n}-{nanos:x}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
         Self { path }
     }
@@ -218,7 +247,10 @@ impl Setup {
             // No real WireGuard unless a test asks for it (override with extra_uci).
             "option wg_userspace_bin '/bin/false'".to_string(),
             format!("option uapi_dir '{}'", self.uapi_dir.display()),
-            format!("option auto_init '{}'", if self.opts.auto_init { 1 } else { 0 }),
+            format!(
+                "option auto_init '{}'",
+                if self.opts.auto_init { 1 } else { 0 }
+            ),
         ];
         if let Some(e) = &self.opts.endpoint {
             lines.push(format!("option endpoint '{e}'"));
@@ -241,7 +273,10 @@ impl Setup {
     /// `wgclusterd ARGS… --config FILE`, ready to run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(binary());
-        c.args(args).arg("--config").arg(&self.config_path).stdin(Stdio::null());
+        c.args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .stdin(Stdio::null());
         c
     }
 
@@ -325,7 +360,8 @@ impl RawRequest {
         self
     }
     pub fn json(self, v: &Value) -> Self {
-        self.header("Content-Type", "application/json").body(v.to_string())
+        self.header("Content-Type", "application/json")
+            .body(v.to_string())
     }
     pub fn no_auth(mut self) -> Self {
         self.no_auth = true;
@@ -357,8 +393,13 @@ impl RawResponse {
     }
     /// The body as JSON; panics (showing it) when it is not.
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("HTTP {} body is not JSON ({e}): {:?}", self.status, self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "HTTP {} body is not JSON ({e}): {:?}",
+                self.status,
+                self.text()
+            )
+        })
     }
 }
 
@@ -373,9 +414,9 @@ pub fn parse_http_response(buf: &[u8]) -> Option<RawResponse> {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut body = buf[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked"));
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
+    });
     if chunked {
         let mut out = Vec::new();
         let mut rest = &body[..];
@@ -398,14 +439,21 @@ pub fn parse_http_response(buf: &[u8]) -> Option<RawResponse> {
     {
         body.truncate(len);
     }
-    Some(RawResponse { status, headers, body })
+    Some(RawResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Checks the JSON envelope of DESIGN §6: `{"status": bool, "message": str, "data": …}`, with
 /// `status` true exactly for 2xx.
 pub fn assert_envelope(what: &str, code: u16, v: &Value) {
     let ok = (200..300).contains(&code);
-    assert!(v.is_object(), "{what}: HTTP {code}: body is not a JSON object: {v}");
+    assert!(
+        v.is_object(),
+        "{what}: HTTP {code}: body is not a JSON object: {v}"
+    );
     assert_eq!(
         v["status"].as_bool(),
         Some(ok),
@@ -415,7 +463,10 @@ pub fn assert_envelope(what: &str, code: u16, v: &Value) {
         v["message"].is_string(),
         "{what}: HTTP {code}: 'message' must be a string: {v}"
     );
-    assert!(v.get("data").is_some(), "{what}: HTTP {code}: 'data' is missing: {v}");
+    assert!(
+        v.get("data").is_some(),
+        "{what}: HTTP {code}: 'data' is missing: {v}"
+    );
 }
 
 /// Talks HTTP to one daemon's API listener: JSON calls through ureq (4xx/5xx bodies readable),
@@ -457,7 +508,9 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, String), String> {
-        let builder = ureq::http::Request::builder().method(method).uri(self.url(path));
+        let builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
         let builder = match token {
             Some(t) => builder.header("Authorization", format!("Bearer {t}")),
             None => builder,
@@ -485,19 +538,36 @@ impl Client {
 
     /// Like `try_call_text_as` with the token, parsing the envelope (panics when the answer is
     /// not the JSON envelope: that is a contract violation, not a transport error).
-    pub fn try_call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+    pub fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
         let (code, text) = self.try_call_text_as(Some(&self.token), method, path, body)?;
         Ok((code, envelope(method, path, code, &text)))
     }
 
     /// (status, text) of a request with `token`; panics when no answer came.
-    pub fn call_text_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+    pub fn call_text_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, String) {
         self.try_call_text_as(token, method, path, body)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// (status, envelope) of a request with `token` (None: no Authorization header).
-    pub fn call_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    pub fn call_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let (code, text) = self.call_text_as(token, method, path, body);
         (code, envelope(method, path, code, &text))
     }
@@ -556,7 +626,11 @@ impl Client {
             "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             req.method, req.path, self.addr
         );
-        let has = |name: &str| req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        let has = |name: &str| {
+            req.headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
         if !req.no_auth && !has("authorization") {
             head.push_str(&format!("Authorization: Bearer {}\r\n", self.token));
         }
@@ -576,9 +650,12 @@ impl Client {
     /// or a complete response has arrived. A write error is not fatal as long as a response can
     /// be read (the server may answer early, e.g. 413, and stop reading).
     pub fn send_raw_bytes(&self, bytes: &[u8], timeout: Duration) -> Result<RawResponse, String> {
-        let mut s = TcpStream::connect_timeout(&self.addr, timeout).map_err(|e| format!("connect: {e}"))?;
-        s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-        s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+        let mut s =
+            TcpStream::connect_timeout(&self.addr, timeout).map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        s.set_write_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
         let write_err = s.write_all(bytes).err();
         let _ = s.flush();
         let mut buf = Vec::new();
@@ -610,8 +687,9 @@ impl Client {
 }
 
 fn envelope(method: &str, path: &str, code: u16, text: &str) -> Value {
-    let v: Value = serde_json::from_str(text)
-        .unwrap_or_else(|e| panic!("{method} {path}: HTTP {code}: body is not JSON ({e}): {text:?}"));
+    let v: Value = serde_json::from_str(text).unwrap_or_else(|e| {
+        panic!("{method} {path}: HTTP {code}: body is not JSON ({e}): {text:?}")
+    });
     assert_envelope(&format!("{method} {path}"), code, &v);
     v
 }
@@ -642,9 +720,13 @@ impl Daemon {
             match d.wait_ready() {
                 Ok(()) => return d,
                 Err(log) if attempt < 3 && log.contains("cannot listen") => {
-                    eprintln!("wgclusterd could not bind its ports, retrying with new ones:\n{log}");
+                    eprintln!(
+                        "wgclusterd could not bind its ports, retrying with new ones:\n{log}"
+                    );
                 }
-                Err(log) => panic!("wgclusterd did not come up within {START_TIMEOUT:?}; its log:\n{log}"),
+                Err(log) => {
+                    panic!("wgclusterd did not come up within {START_TIMEOUT:?}; its log:\n{log}")
+                }
             }
         }
     }
@@ -684,12 +766,17 @@ impl Daemon {
         let deadline = Instant::now() + START_TIMEOUT;
         let probe = RawRequest::new("GET", "/api/health").no_auth();
         loop {
-            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 return Err(format!("(exited with {st})\n{}", self.log()));
             }
             if let Ok(r) = self.client.try_raw(&probe, Duration::from_secs(2)) {
-                let leader = serde_json::from_slice::<Value>(&r.body).is_ok_and(|v| v["data"]["leader"].is_string());
+                let leader = serde_json::from_slice::<Value>(&r.body)
+                    .is_ok_and(|v| v["data"]["leader"].is_string());
                 if r.status == 200 && leader {
                     break;
                 }
@@ -783,7 +870,10 @@ impl Daemon {
 
     /// Starts a stopped (or killed) daemon again on the same data dir, ports and config.
     pub fn start_again(&mut self) {
-        assert!(self.child.is_none(), "start_again: the daemon is still running");
+        assert!(
+            self.child.is_none(),
+            "start_again: the daemon is still running"
+        );
         self.spawn();
         if let Err(log) = self.wait_ready() {
             panic!("wgclusterd did not come back within {START_TIMEOUT:?}; its log:\n{log}");
@@ -793,10 +883,18 @@ impl Daemon {
     // ---- the control socket (HTTP/1.0 over the Unix socket, no token) ------------------------
 
     /// One request on the control socket; returns the raw response.
-    pub fn control_raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
+    pub fn control_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
         let sock = &self.setup.control_socket;
-        let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
-        s.set_read_timeout(Some(REQUEST_TIMEOUT)).expect("socket timeout");
+        let mut s =
+            UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
+        s.set_read_timeout(Some(REQUEST_TIMEOUT))
+            .expect("socket timeout");
         let mut head = format!(
             "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {}\r\n",
             body.len()
@@ -812,8 +910,12 @@ impl Daemon {
         s.write_all(body).expect("write control socket");
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).expect("read control socket");
-        parse_http_response(&buf)
-            .unwrap_or_else(|| panic!("malformed control socket answer: {:?}", String::from_utf8_lossy(&buf)))
+        parse_http_response(&buf).unwrap_or_else(|| {
+            panic!(
+                "malformed control socket answer: {:?}",
+                String::from_utf8_lossy(&buf)
+            )
+        })
     }
 
     /// A JSON request on the control socket; returns (status, envelope).

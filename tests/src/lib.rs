@@ -3,3 +3,8 @@ pub mod lab;
 pub mod bind9;
 pub mod fake_cloudflare;
 pub mod daemon;
+// cluster tests: a multi-router cluster harness (loopback or network lab)
+pub mod cluster;
+// failover: routers in the network lab, lab DNS, client with a re-resolve watchdog
+pub mod failover;
+

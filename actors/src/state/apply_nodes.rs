@@ -108,7 +108,11 @@ impl State {
     }
 
     pub(super) fn delete_node(&mut self, at: Millis, user: &str, id: &NodeId) -> Response {
-        self.node_or_404(id)?;
+        if self.node_or_404(id)?.registered {
+            return Err(CommandError::Conflict(format!(
+                "node '{id}' is a live cluster member; remove it with DELETE /api/cluster/members/{id} first"
+            )));
+        }
         let used: Vec<String> = self.config_nodes.values().filter(|cn| &cn.node_id == id).map(|cn| cn.config.to_string()).collect();
         if !used.is_empty() {
             return Err(CommandError::Conflict(format!(

@@ -61,7 +61,7 @@ pub fn client_config(config: &Config, peer: &Peer, endpoint: &str) -> String {
     }
     let _ = writeln!(s, "AllowedIPs = {}", join(&peer.allowed_ips));
     let _ = writeln!(s, "Endpoint = {endpoint}");
-    if let Some(k) = peer.keepalive {
+    if let Some(k) = peer.keepalive.filter(|k| *k > 0) {
         let _ = writeln!(s, "PersistentKeepalive = {k}");
     }
     s

@@ -9,10 +9,10 @@ use actix_web::{HttpRequest, HttpResponse};
 use wgcluster_actors::audit::QueryAudit;
 use wgcluster_actors::state::audit_query::{AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
 
-fn parse_num(name: &str, v: &str, max: usize) -> Result<usize, ApiError> {
+fn parse_num(name: &str, v: &str, min: usize, max: usize) -> Result<usize, ApiError> {
     match v.parse::<usize>() {
-        Ok(n) if n <= max => Ok(n),
-        _ => Err(ApiError::BadRequest(format!("{name}: must be an integer from 0 to {max}, got '{}'", v.escape_debug()))),
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::BadRequest(format!("{name}: must be an integer from {min} to {max}, got '{}'", v.escape_debug()))),
     }
 }
 
@@ -26,12 +26,9 @@ pub async fn list(app: App, _u: User, req: HttpRequest) -> Result<HttpResponse, 
             "entity_id" => f.entity_id = Some(v),
             "action" => f.action = Some(v),
             "limit" => {
-                f.limit = parse_num("limit", &v, MAX_LIMIT)?;
-                if f.limit == 0 {
-                    return Err(ApiError::BadRequest(format!("limit: must be an integer from 1 to {MAX_LIMIT}, got '0'")));
-                }
+                f.limit = parse_num("limit", &v, 1, MAX_LIMIT)?;
             }
-            "offset" => f.offset = parse_num("offset", &v, u32::MAX as usize)?,
+            "offset" => f.offset = parse_num("offset", &v, 0, u32::MAX as usize)?,
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "{other}: unknown query parameter (known: entity_type, entity_id, action, limit, offset)"

@@ -115,6 +115,7 @@ impl From<actix::MailboxError> for ApiError {
 /// All routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(format!("malformed query string: {e}")).into()))
         .route("/api/health", web::get().to(cluster::health))
         .route("/v1/health", web::get().to(cluster::agent_health))
         .route("/metrics", web::get().to(cluster::metrics))

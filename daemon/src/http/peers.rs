@@ -51,7 +51,10 @@ fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
         preshared_key,
         node_id: b.opt_str("node_id")?.map(|n| NodeId::parse(&b.name("node_id"), &n)).transpose()?,
         allowed_ips: b.opt_cidrs("allowed_ips")?,
-        keepalive: b.opt_uint("keepalive", 0, 65535)?.map(|k| k as u16),
+        keepalive: match b.opt_uint("keepalive", 0, 65535)? {
+            Some(0) => Some(0),
+            other => other.map(|k| k as u16),
+        },
         enabled: b.opt_bool("enabled")?.unwrap_or(true),
     })
 }
