@@ -43,25 +43,13 @@ pub enum ClientError {
     /// No connection to the target: connect refused or timed out, name resolution failed, or
     /// TLS failed (we refused the server's certificate, or it refused ours).
     #[error("{target} at {addr} is unreachable: {reason}")]
-    Unreachable {
-        target: String,
-        addr: String,
-        reason: String,
-    },
+    Unreachable { target: String, addr: String, reason: String },
     /// The whole-request timeout passed.
     #[error("request to {target} at {addr} timed out after {after:?}")]
-    Timeout {
-        target: String,
-        addr: String,
-        after: Duration,
-    },
+    Timeout { target: String, addr: String, after: Duration },
     /// The connection broke mid-request, or the answer was not acceptable HTTP/1.1.
     #[error("request to {target} at {addr} failed: {reason}")]
-    Failed {
-        target: String,
-        addr: String,
-        reason: String,
-    },
+    Failed { target: String, addr: String, reason: String },
     /// The request itself was refused before sending (bad method, path or header).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
@@ -116,10 +104,7 @@ pub struct Response {
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -132,6 +117,8 @@ pub struct ClusterClient {
 struct Inner {
     connector: TlsConnector,
     options: ClientOptions,
+    /// Poll an idle connection before reuse (off only in tests of the re-dial path).
+    probe_idle: bool,
     /// target node id -> its one idle connection
     idle: Mutex<HashMap<String, IdleConn>>,
 }
@@ -150,9 +137,7 @@ struct Conn {
 
 impl std::fmt::Debug for ClusterClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterClient")
-            .field("options", &self.inner.options)
-            .finish_non_exhaustive()
+        f.debug_struct("ClusterClient").field("options", &self.inner.options).finish_non_exhaustive()
     }
 }
 
@@ -168,6 +153,7 @@ impl ClusterClient {
             inner: Arc::new(Inner {
                 connector: TlsConnector::from(client_config),
                 options,
+                probe_idle: true,
                 idle: Mutex::new(HashMap::new()),
             }),
         }
@@ -187,47 +173,23 @@ impl ClusterClient {
         content_type: Option<&str>,
         timeout: Duration,
     ) -> Result<(u16, Vec<u8>), ClientError> {
-        let req = Request {
-            method,
-            path,
-            headers: &[],
-            content_type,
-            body,
-        };
+        let req = Request { method, path, headers: &[], content_type, body };
         let resp = self.send(target_node_id, addr, req, timeout).await?;
         Ok((resp.status, resp.body))
     }
 
     /// [`ClusterClient::request`] with extra headers, returning the answer's headers too.
-    pub async fn send(
-        &self,
-        target_node_id: &str,
-        addr: &str,
-        req: Request<'_>,
-        timeout: Duration,
-    ) -> Result<Response, ClientError> {
+    pub async fn send(&self, target_node_id: &str, addr: &str, req: Request<'_>, timeout: Duration) -> Result<Response, ClientError> {
         let head = build_head(target_node_id, &req)?;
         let is_head = req.method == "HEAD";
         let max = self.inner.options.max_response_bytes;
         let deadline = tokio::time::Instant::now() + timeout;
-        let timed_out = || ClientError::Timeout {
-            target: target_node_id.to_string(),
-            addr: addr.to_string(),
-            after: timeout,
-        };
+        let timed_out = || ClientError::Timeout { target: target_node_id.to_string(), addr: addr.to_string(), after: timeout };
         let failed = |e: ExchangeError| {
             if e.refused {
-                ClientError::Unreachable {
-                    target: target_node_id.to_string(),
-                    addr: addr.to_string(),
-                    reason: e.reason,
-                }
+                ClientError::Unreachable { target: target_node_id.to_string(), addr: addr.to_string(), reason: e.reason }
             } else {
-                ClientError::Failed {
-                    target: target_node_id.to_string(),
-                    addr: addr.to_string(),
-                    reason: e.reason,
-                }
+                ClientError::Failed { target: target_node_id.to_string(), addr: addr.to_string(), reason: e.reason }
             }
         };
 
@@ -242,10 +204,7 @@ impl ClusterClient {
                     return Ok(resp);
                 }
                 Ok(Err(e)) if e.stale => {
-                    log::debug!(
-                        "reused connection to {target_node_id} at {addr} was dead ({}); dialling again",
-                        e.reason
-                    );
+                    log::debug!("reused connection to {target_node_id} at {addr} was dead ({}); dialling again", e.reason);
                 }
                 Ok(Err(e)) => return Err(failed(e)),
             }
@@ -253,21 +212,16 @@ impl ClusterClient {
 
         let connect_timeout = self.inner.options.connect_timeout;
         let connect_deadline = deadline.min(tokio::time::Instant::now() + connect_timeout);
-        let mut conn =
-            match tokio::time::timeout_at(connect_deadline, self.dial(target_node_id, addr)).await
-            {
-                Err(_) => {
-                    return Err(ClientError::Unreachable {
-                        target: target_node_id.to_string(),
-                        addr: addr.to_string(),
-                        reason: format!(
-                            "no TLS connection within {:?}",
-                            connect_timeout.min(timeout)
-                        ),
-                    })
-                }
-                Ok(result) => result?,
-            };
+        let mut conn = match tokio::time::timeout_at(connect_deadline, self.dial(target_node_id, addr)).await {
+            Err(_) => {
+                return Err(ClientError::Unreachable {
+                    target: target_node_id.to_string(),
+                    addr: addr.to_string(),
+                    reason: format!("no TLS connection within {:?}", connect_timeout.min(timeout)),
+                })
+            }
+            Ok(result) => result?,
+        };
         let exchange = exchange(&mut conn, &head, &req.body, is_head, max);
         match tokio::time::timeout_at(deadline, exchange).await {
             Err(_) => Err(timed_out()),
@@ -279,6 +233,16 @@ impl ClusterClient {
                 Ok(resp)
             }
         }
+    }
+
+    /// Reuses idle connections without probing them first, so a dead one is found only by
+    /// the request itself (tests of the re-dial path).
+    #[cfg(test)]
+    pub(crate) fn without_idle_probe(mut self) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.probe_idle = false;
+        }
+        self
     }
 
     /// Drops every idle connection (e.g. after the cluster's membership changed).
@@ -301,47 +265,22 @@ impl ClusterClient {
             return None;
         }
         let mut conn = idle.conn;
-        looks_alive(&mut conn).then_some(conn)
+        (!self.inner.probe_idle || looks_alive(&mut conn)).then_some(conn)
     }
 
     fn put_idle(&self, target: &str, addr: &str, conn: Conn) {
-        self.lock_idle().insert(
-            target.to_string(),
-            IdleConn {
-                addr: addr.to_string(),
-                conn,
-                since: Instant::now(),
-            },
-        );
+        self.lock_idle().insert(target.to_string(), IdleConn { addr: addr.to_string(), conn, since: Instant::now() });
     }
 
     async fn dial(&self, target: &str, addr: &str) -> Result<Conn, ClientError> {
-        let unreachable = |reason: String| ClientError::Unreachable {
-            target: target.to_string(),
-            addr: addr.to_string(),
-            reason,
-        };
-        let name = ServerName::try_from(target.to_string()).map_err(|_| {
-            ClientError::InvalidRequest(format!(
-                "'{}' is not a node id (a DNS name)",
-                target.escape_debug()
-            ))
-        })?;
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|e| unreachable(format!("connect: {e}")))?;
+        let unreachable = |reason: String| ClientError::Unreachable { target: target.to_string(), addr: addr.to_string(), reason };
+        let name = ServerName::try_from(target.to_string())
+            .map_err(|_| ClientError::InvalidRequest(format!("'{}' is not a node id (a DNS name)", target.escape_debug())))?;
+        let tcp = TcpStream::connect(addr).await.map_err(|e| unreachable(format!("connect: {e}")))?;
         // Requests are small and latency-bound: do not wait for ACKs to send.
         let _ = tcp.set_nodelay(true);
-        let stream = self
-            .inner
-            .connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| unreachable(format!("TLS: {e}")))?;
-        Ok(Conn {
-            stream,
-            buf: Vec::new(),
-        })
+        let stream = self.inner.connector.connect(name, tcp).await.map_err(|e| unreachable(format!("TLS: {e}")))?;
+        Ok(Conn { stream, buf: Vec::new() })
     }
 }
 
@@ -353,16 +292,11 @@ fn looks_alive(conn: &mut Conn) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
     let mut byte = [0u8; 1];
     let mut rb = ReadBuf::new(&mut byte);
-    matches!(
-        Pin::new(&mut conn.stream).poll_read(&mut cx, &mut rb),
-        Poll::Pending
-    )
+    matches!(Pin::new(&mut conn.stream).poll_read(&mut cx, &mut rb), Poll::Pending)
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn is_header_value(s: &str) -> bool {
@@ -371,17 +305,11 @@ fn is_header_value(s: &str) -> bool {
 
 fn build_head(target: &str, req: &Request<'_>) -> Result<Vec<u8>, ClientError> {
     let invalid = |what: String| Err(ClientError::InvalidRequest(what));
-    if req.method.is_empty()
-        || req.method.len() > 16
-        || !req.method.bytes().all(|b| b.is_ascii_uppercase())
-    {
+    if req.method.is_empty() || req.method.len() > 16 || !req.method.bytes().all(|b| b.is_ascii_uppercase()) {
         return invalid(format!("bad method '{}'", req.method.escape_debug()));
     }
     if !req.path.starts_with('/') || !req.path.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
-        return invalid(format!(
-            "bad path '{}': it must start with '/' and hold no spaces or control characters",
-            req.path.escape_debug()
-        ));
+        return invalid(format!("bad path '{}': it must start with '/' and hold no spaces or control characters", req.path.escape_debug()));
     }
     if target.is_empty() || !target.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
         return invalid(format!("bad target node id '{}'", target.escape_debug()));
@@ -399,15 +327,7 @@ fn build_head(target: &str, req: &Request<'_>) -> Result<Vec<u8>, ClientError> {
         if !is_token(name) || !is_header_value(value) {
             return invalid(format!("bad header '{}'", name.escape_debug()));
         }
-        if [
-            "host",
-            "content-length",
-            "content-type",
-            "transfer-encoding",
-            "connection",
-        ]
-        .contains(&lower.as_str())
-        {
+        if ["host", "content-length", "content-type", "transfer-encoding", "connection"].contains(&lower.as_str()) {
             return invalid(format!("header '{name}' is set by the client"));
         }
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -427,34 +347,14 @@ struct ExchangeError {
 
 impl ExchangeError {
     fn protocol(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
-            stale: false,
-            refused: false,
-        }
+        Self { reason: reason.into(), stale: false, refused: false }
     }
 
     fn io(e: io::Error, nothing_received: bool) -> Self {
-        let refused = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .is_some_and(|tls| {
-                matches!(
-                    tls,
-                    rustls::Error::AlertReceived(_)
-                        | rustls::Error::InvalidCertificate(_)
-                        | rustls::Error::NoCertificatesPresented
-                )
-            });
-        Self {
-            reason: if refused {
-                format!("TLS: {e}")
-            } else {
-                e.to_string()
-            },
-            stale: nothing_received && !refused,
-            refused,
-        }
+        let refused = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).is_some_and(|tls| {
+            matches!(tls, rustls::Error::AlertReceived(_) | rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        });
+        Self { reason: if refused { format!("TLS: {e}") } else { e.to_string() }, stale: nothing_received && !refused, refused }
     }
 }
 
@@ -493,13 +393,7 @@ pub(crate) async fn read_more<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>
 
 /// Writes one request and reads its answer. Returns the answer and whether the connection may
 /// carry another request.
-async fn exchange(
-    conn: &mut Conn,
-    head: &[u8],
-    body: &[u8],
-    is_head: bool,
-    max: usize,
-) -> Result<(Response, bool), ExchangeError> {
+async fn exchange(conn: &mut Conn, head: &[u8], body: &[u8], is_head: bool, max: usize) -> Result<(Response, bool), ExchangeError> {
     let sent = async {
         if body.len() <= COALESCE_BODY_BYTES {
             let mut all = Vec::with_capacity(head.len() + body.len());
@@ -535,11 +429,7 @@ async fn fill(conn: &mut Conn, nothing_received: bool) -> Result<(), ExchangeErr
     }
 }
 
-async fn read_response(
-    conn: &mut Conn,
-    is_head: bool,
-    max: usize,
-) -> Result<(Response, bool), ExchangeError> {
+async fn read_response(conn: &mut Conn, is_head: bool, max: usize) -> Result<(Response, bool), ExchangeError> {
     let mut received_any = false;
     let (status, headers, keep_alive) = loop {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -551,12 +441,7 @@ async fn read_response(
                 let headers: Vec<(String, String)> = parsed
                     .headers
                     .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_ascii_lowercase(),
-                            String::from_utf8_lossy(h.value).trim().to_string(),
-                        )
-                    })
+                    .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).trim().to_string()))
                     .collect();
                 conn.buf.drain(..n);
                 if (100..200).contains(&status) {
@@ -565,9 +450,7 @@ async fn read_response(
                     }
                     continue; // an interim answer: the real one follows
                 }
-                let close = headers.iter().any(|(n, v)| {
-                    n == "connection" && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
-                });
+                let close = headers.iter().any(|(n, v)| n == "connection" && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
                 break (status, headers, http11 && !close);
             }
             Ok(httparse::Status::Partial) => {
@@ -584,11 +467,7 @@ async fn read_response(
     };
 
     let framing = framing(status, &headers, is_head)?;
-    let too_large = |n: usize| {
-        ExchangeError::protocol(format!(
-            "the answer is larger than {max} bytes ({n} or more)"
-        ))
-    };
+    let too_large = |n: usize| ExchangeError::protocol(format!("the answer is larger than {max} bytes ({n} or more)"));
     let (body, reusable) = match framing {
         Framing::Empty => (Vec::new(), keep_alive),
         Framing::Length(len) => {
@@ -604,9 +483,8 @@ async fn read_response(
             loop {
                 let line = take_line(conn).await?;
                 let size_text = line.split(';').next().unwrap_or("").trim();
-                let size = usize::from_str_radix(size_text, 16).map_err(|_| {
-                    ExchangeError::protocol(format!("bad chunk size '{}'", size_text.escape_debug()))
-                })?;
+                let size = usize::from_str_radix(size_text, 16)
+                    .map_err(|_| ExchangeError::protocol(format!("bad chunk size '{}'", size_text.escape_debug())))?;
                 if size == 0 {
                     // trailers, up to the empty line
                     while !take_line(conn).await?.is_empty() {}
@@ -638,14 +516,7 @@ async fn read_response(
             (body, false)
         }
     };
-    Ok((
-        Response {
-            status,
-            headers,
-            body,
-        },
-        reusable && conn.buf.is_empty(),
-    ))
+    Ok((Response { status, headers, body }, reusable && conn.buf.is_empty()))
 }
 
 fn framing(status: u16, headers: &[(String, String)], is_head: bool) -> Result<Framing, ExchangeError> {
@@ -657,17 +528,12 @@ fn framing(status: u16, headers: &[(String, String)], is_head: bool) -> Result<F
         return if last.eq_ignore_ascii_case("chunked") && !te.contains(',') {
             Ok(Framing::Chunked)
         } else {
-            Err(ExchangeError::protocol(format!(
-                "unsupported transfer-encoding '{}'",
-                te.escape_debug()
-            )))
+            Err(ExchangeError::protocol(format!("unsupported transfer-encoding '{}'", te.escape_debug())))
         };
     }
     let mut length = None;
     for (_, v) in headers.iter().filter(|(n, _)| n == "content-length") {
-        let n: usize = v
-            .parse()
-            .map_err(|_| ExchangeError::protocol(format!("bad content-length '{}'", v.escape_debug())))?;
+        let n: usize = v.parse().map_err(|_| ExchangeError::protocol(format!("bad content-length '{}'", v.escape_debug())))?;
         if length.is_some_and(|l| l != n) {
             return Err(ExchangeError::protocol("conflicting content-length headers"));
         }
@@ -714,13 +580,7 @@ mod tests {
     use super::*;
 
     fn req<'a>(method: &'a str, path: &'a str, headers: &'a [(&'a str, &'a str)]) -> Request<'a> {
-        Request {
-            method,
-            path,
-            headers,
-            content_type: Some("application/octet-stream"),
-            body: b"abc".to_vec(),
-        }
+        Request { method, path, headers, content_type: Some("application/octet-stream"), body: b"abc".to_vec() }
     }
 
     #[test]
@@ -748,9 +608,7 @@ mod tests {
 
     #[test]
     fn framing_rules() {
-        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
-        };
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> { pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect() };
         assert!(matches!(framing(200, &h(&[("content-length", "5")]), false), Ok(Framing::Length(5))));
         assert!(matches!(framing(200, &h(&[("content-length", "5")]), true), Ok(Framing::Empty)));
         assert!(matches!(framing(204, &h(&[]), false), Ok(Framing::Empty)));

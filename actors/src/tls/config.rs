@@ -11,20 +11,18 @@
 //! (a resumed TLS 1.3 session would skip certificate verification). A connection that is already
 //! open stays open until it closes: keep the listener's keep-alive short (actix-web's default,
 //! 5 s, is fine), or, for an immediate effect, call the callback again per request with
-//! [`peer_identity`]'s serial.
+//! [`peer_identity`]'s serial. Clients can apply the same callback to servers with
+//! [`client_config_checked`].
 
 use super::pki::{self, fingerprint_of_der, node_id_of, serial_of};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{verify_server_cert_signed_by_trust_anchor, Resumption};
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, Resumption, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{NoServerSessionStorage, ParsedCertificate, WebPkiClientVerifier};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore,
-    ServerConfig, SignatureScheme,
-};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -78,10 +76,7 @@ pub struct PeerIdentity {
 /// clientAuth, validity, [`IsAllowed`]). `None` means the peer sent no certificate.
 pub fn peer_identity(peer_certs: Option<&[CertificateDer<'_>]>) -> Option<PeerIdentity> {
     let leaf = peer_certs?.first()?;
-    Some(PeerIdentity {
-        node_id: node_id_of(leaf)?,
-        serial: serial_of(leaf)?,
-    })
+    Some(PeerIdentity { node_id: node_id_of(leaf)?, serial: serial_of(leaf)? })
 }
 
 /// [`peer_identity`]'s node id.
@@ -96,17 +91,12 @@ pub fn cluster_route_allowed(path: &str, peer_node_id: Option<&str>) -> bool {
 }
 
 fn pem_certs(what: &'static str, pem: &str) -> Result<CertificateDer<'static>, TlsConfigError> {
-    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| TlsConfigError::Pem {
-        what,
-        reason: e.to_string(),
-    })
+    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| TlsConfigError::Pem { what, reason: e.to_string() })
 }
 
 fn pem_key(pem: &str) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
-    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| TlsConfigError::Pem {
-        what: "node key",
-        reason: "expected a 'PRIVATE KEY' or 'EC PRIVATE KEY' block".into(),
-    })
+    PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|_| TlsConfigError::Pem { what: "node key", reason: "expected a 'PRIVATE KEY' or 'EC PRIVATE KEY' block".into() })
 }
 
 /// Parses the three PEMs and checks the node certificate against the CA. An expired (or not yet
@@ -116,24 +106,14 @@ fn load_identity(
     ca_cert_pem: &str,
     node_cert_pem: &str,
     node_key_pem: &str,
-) -> Result<
-    (
-        CertificateDer<'static>,
-        CertificateDer<'static>,
-        PrivateKeyDer<'static>,
-    ),
-    TlsConfigError,
-> {
+) -> Result<(CertificateDer<'static>, CertificateDer<'static>, PrivateKeyDer<'static>), TlsConfigError> {
     let ca = pem_certs("CA certificate", ca_cert_pem)?;
     let leaf = pem_certs("node certificate", node_cert_pem)?;
     let key = pem_key(node_key_pem)?;
     match pki::verify_node_cert(&ca, &leaf, SystemTime::now()) {
         Ok(_) => {}
-        Err(pki::PkiError::Verify(e)) if e.contains("Expired") || e.contains("NotValidYet") => {
-            log::warn!(
-                "this router's certificate ({}) is outside its validity: {e}",
-                node_id_of(&leaf).unwrap_or_default()
-            );
+        Err(pki::PkiError::OutsideValidity(e)) => {
+            log::warn!("this router's certificate ({}) is outside its validity: {e}", node_id_of(&leaf).unwrap_or_default());
         }
         Err(e) => return Err(TlsConfigError::NodeCert(e.to_string())),
     }
@@ -171,15 +151,28 @@ pub fn server_config(
 /// The config of router-to-router clients: trusts only the cluster CA, presents this router's
 /// certificate. Connect with `ServerName` = the target's node id (the client in `tls::client`
 /// does), so the server is checked as that router whatever address it was reached at.
-pub fn client_config(
+pub fn client_config(ca_cert_pem: &str, node_cert_pem: &str, node_key_pem: &str) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    client_config_checked(ca_cert_pem, node_cert_pem, node_key_pem, allow_all())
+}
+
+/// [`client_config`] that also asks `is_allowed` about the server's certificate (node id,
+/// serial) once it verified, so a removed router cannot pose as a current one.
+pub fn client_config_checked(
     ca_cert_pem: &str,
     node_cert_pem: &str,
     node_key_pem: &str,
+    is_allowed: IsAllowed,
 ) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let (ca, leaf, key) = load_identity(ca_cert_pem, node_cert_pem, node_key_pem)?;
-    let mut config = ClientConfig::builder_with_provider(super::provider())
+    let provider = super::provider();
+    let inner = WebPkiServerVerifier::builder_with_provider(roots(&ca)?, provider.clone())
+        .build()
+        .map_err(|e| TlsConfigError::Verifier(e.to_string()))?;
+    let verifier = Arc::new(ClusterServerVerifier { inner, is_allowed });
+    let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_root_certificates(roots(&ca)?)
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(vec![leaf], key)?;
     config.resumption = Resumption::disabled();
     Ok(Arc::new(config))
@@ -200,15 +193,10 @@ pub fn client_config(
 pub fn join_client_config(ca_fingerprint: &str) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let fp = ca_fingerprint.trim().to_ascii_lowercase();
     if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(TlsConfigError::BadFingerprint(
-            ca_fingerprint.escape_debug().to_string(),
-        ));
+        return Err(TlsConfigError::BadFingerprint(ca_fingerprint.escape_debug().to_string()));
     }
     let provider = super::provider();
-    let verifier = Arc::new(PinnedCaVerifier {
-        fingerprint: fp,
-        provider: provider.clone(),
-    });
+    let verifier = Arc::new(PinnedCaVerifier { fingerprint: fp, provider: provider.clone() });
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
@@ -261,16 +249,67 @@ impl ClientCertVerifier for ClusterClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
+        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
         let (Some(node_id), Some(serial)) = (node_id_of(end_entity), serial_of(end_entity)) else {
-            return Err(rustls::Error::InvalidCertificate(
-                CertificateError::ApplicationVerificationFailure,
-            ));
+            return Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure));
         };
         if !(self.is_allowed)(&node_id, serial) {
             log::info!("refused the certificate of {node_id} (serial {serial}): not allowed");
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// WebPKI server verification against the cluster CA (name = target node id), then the hook.
+struct ClusterServerVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    is_allowed: IsAllowed,
+}
+
+impl fmt::Debug for ClusterServerVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterServerVerifier").finish_non_exhaustive()
+    }
+}
+
+impl ServerCertVerifier for ClusterServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        let (Some(node_id), Some(serial)) = (node_id_of(end_entity), serial_of(end_entity)) else {
+            return Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure));
+        };
+        if !(self.is_allowed)(&node_id, serial) {
+            log::info!("refused the server certificate of {node_id} (serial {serial}): not allowed");
             return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
         }
         Ok(verified)
@@ -315,25 +354,14 @@ impl ServerCertVerifier for PinnedCaVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(ca) = intermediates
-            .iter()
-            .find(|c| fingerprint_of_der(c) == self.fingerprint)
-        else {
+        let Some(ca) = intermediates.iter().find(|c| fingerprint_of_der(c) == self.fingerprint) else {
             log::warn!("join: the server's chain has no CA with the token's fingerprint");
-            return Err(rustls::Error::InvalidCertificate(
-                CertificateError::UnknownIssuer,
-            ));
+            return Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer));
         };
         let mut roots = RootCertStore::empty();
         roots.add(ca.clone().into_owned())?;
         let cert = ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &roots,
-            &[],
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )?;
+        verify_server_cert_signed_by_trust_anchor(&cert, &roots, &[], now, self.provider.signature_verification_algorithms.all)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -343,12 +371,7 @@ impl ServerCertVerifier for PinnedCaVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -357,18 +380,11 @@ impl ServerCertVerifier for PinnedCaVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -387,11 +403,7 @@ mod tests {
         let ca = ClusterCa::generate("test").unwrap();
         let key = NodeKey::generate().unwrap();
         let cert = ca.sign_node(id, &key.public_key(), serial).unwrap();
-        Node {
-            ca,
-            cert_pem: cert.cert_pem,
-            key_pem: key.key_pem().expose().to_string(),
-        }
+        Node { ca, cert_pem: cert.cert_pem, key_pem: key.key_pem().expose().to_string() }
     }
 
     #[test]
@@ -427,10 +439,7 @@ mod tests {
         assert!(!v.client_auth_mandatory());
         let now = UnixTime::now();
         assert!(v.verify_client_cert(&member, &[], now).is_ok());
-        assert!(matches!(
-            v.verify_client_cert(&revoked, &[], now),
-            Err(rustls::Error::InvalidCertificate(CertificateError::Revoked))
-        ));
+        assert!(matches!(v.verify_client_cert(&revoked, &[], now), Err(rustls::Error::InvalidCertificate(CertificateError::Revoked))));
         assert!(v.verify_client_cert(&foreign, &[], now).is_err());
     }
 
@@ -439,10 +448,7 @@ mod tests {
         let n = node("n1", 42);
         let der = cert_der_from_pem(&n.cert_pem).unwrap();
         let certs = vec![der];
-        assert_eq!(
-            peer_identity(Some(&certs)),
-            Some(PeerIdentity { node_id: "n1".into(), serial: 42 })
-        );
+        assert_eq!(peer_identity(Some(&certs)), Some(PeerIdentity { node_id: "n1".into(), serial: 42 }));
         assert_eq!(peer_node_id(Some(&certs)).as_deref(), Some("n1"));
         assert_eq!(peer_node_id(None), None);
         assert_eq!(peer_node_id(Some(&[])), None);

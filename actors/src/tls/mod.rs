@@ -31,13 +31,13 @@ pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-pub use client::{ClientError, ClusterClient};
+pub use client::{ClientError, ClientOptions, ClusterClient, Request, Response};
 pub use config::{
-    allow_all, client_config, cluster_route_allowed, join_client_config, peer_identity,
-    peer_node_id, server_config, IsAllowed, PeerIdentity, TlsConfigError, JOIN_SERVER_NAME,
+    allow_all, client_config, client_config_checked, cluster_route_allowed, join_client_config, peer_identity, peer_node_id, server_config,
+    IsAllowed, PeerIdentity, TlsConfigError, JOIN_SERVER_NAME, OPEN_CLUSTER_ROUTES,
 };
 pub use pki::{
-    check_node_id, fingerprint_of_der, fingerprint_of_pem, node_id_of, not_after_of, serial_of,
-    ClusterCa, JoinToken, NodeCert, NodeKey, NodePublicKey, PkiError, SecretPem, TokenError,
-    TokenSecret,
+    cert_der_from_pem, check_node_id, fingerprint_of_der, fingerprint_of_pem, node_id_of, not_after_of, now_ms, serial_of,
+    verify_node_cert, ClusterCa, JoinToken, NodeCert, NodeKey, NodePublicKey, PkiError, SecretPem, TokenError, TokenSecret,
 };
+pub use store::{NodeFiles, StoreError, TlsFiles};

@@ -40,9 +40,7 @@ pub struct TlsFiles {
 
 impl TlsFiles {
     pub fn new(data_dir: &Path) -> Self {
-        Self {
-            dir: data_dir.join("tls"),
-        }
+        Self { dir: data_dir.join("tls") }
     }
 
     pub fn dir(&self) -> &Path {
@@ -67,12 +65,7 @@ impl TlsFiles {
         let Some(key) = self.read(CA_KEY_FILE, true)? else {
             return Ok(None);
         };
-        ClusterCa::from_pem(&cert, &key)
-            .map(Some)
-            .map_err(|source| StoreError::Pki {
-                path: self.path(CA_KEY_FILE),
-                source,
-            })
+        ClusterCa::from_pem(&cert, &key).map(Some).map_err(|source| StoreError::Pki { path: self.path(CA_KEY_FILE), source })
     }
 
     /// Saves the CA certificate alone (a router that joined: it has no CA key).
@@ -89,9 +82,7 @@ impl TlsFiles {
     }
 
     pub fn load_node_key(&self) -> Result<Option<SecretPem>, StoreError> {
-        Ok(self
-            .read(NODE_KEY_FILE, true)?
-            .map(|k| SecretPem::new(k.to_string())))
+        Ok(self.read(NODE_KEY_FILE, true)?.map(|k| SecretPem::new(k.to_string())))
     }
 
     /// CA certificate, node certificate and node key; `None` unless all three exist.
@@ -100,11 +91,9 @@ impl TlsFiles {
         let cert = self.read(NODE_CERT_FILE, false)?;
         let key = self.load_node_key()?;
         Ok(match (ca, cert, key) {
-            (Some(ca), Some(cert), Some(key)) => Some(NodeFiles {
-                ca_cert_pem: ca.to_string(),
-                node_cert_pem: cert.to_string(),
-                node_key_pem: key,
-            }),
+            (Some(ca), Some(cert), Some(key)) => {
+                Some(NodeFiles { ca_cert_pem: ca.to_string(), node_cert_pem: cert.to_string(), node_key_pem: key })
+            }
             _ => None,
         })
     }
@@ -119,10 +108,7 @@ impl TlsFiles {
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
-            .map_err(|source| StoreError::Io {
-                path: self.dir.clone(),
-                source,
-            })
+            .map_err(|source| StoreError::Io { path: self.dir.clone(), source })
     }
 
     fn write(&self, file: &str, contents: &str, mode: u32) -> Result<(), StoreError> {
@@ -131,11 +117,7 @@ impl TlsFiles {
         let tmp = self.path(&format!(".{file}.tmp"));
         let result = (|| {
             let _ = fs::remove_file(&tmp);
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&tmp)?;
+            let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
             f.write_all(contents.as_bytes())?;
             f.sync_all()?;
             drop(f);
@@ -160,8 +142,7 @@ impl TlsFiles {
             let meta = fs::metadata(&path).map_err(self.io_err(file))?;
             if meta.permissions().mode() & 0o077 != 0 {
                 log::warn!("{} was readable by others; setting it to 0600", path.display());
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
-                    .map_err(self.io_err(file))?;
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(self.io_err(file))?;
             }
         }
         Ok(Some(contents))

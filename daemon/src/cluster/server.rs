@@ -23,10 +23,21 @@ impl FromRequest for Member {
     type Error = ApiError;
     type Future = Ready<Result<Member, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match req.conn_data::<PeerIdentity>() {
-            Some(p) => Ok(Member(p.clone())),
-            None => Err(ApiError::Unauthorized("this route needs a cluster member certificate".into())),
-        })
+        let Some(p) = req.conn_data::<PeerIdentity>() else {
+            return ready(Err(ApiError::Unauthorized("this route needs a cluster member certificate".into())));
+        };
+        // The handshake checked revocation, but a keep-alive connection opened before the
+        // certificate was revoked would otherwise keep working: check again on every request.
+        if let Some(app) = req.app_data::<App>() {
+            let refused = app.cluster.read(|s| {
+                s.member_certs.get(&p.serial).is_some_and(|c| c.revoked || c.node_id.as_str() != p.node_id)
+            });
+            if refused {
+                log::info!("refused a request from {} (certificate serial {}): revoked", p.node_id, p.serial);
+                return ready(Err(ApiError::Unauthorized(format!("the certificate of '{}' was revoked", p.node_id))));
+            }
+        }
+        ready(Ok(Member(p.clone())))
     }
 }
 
