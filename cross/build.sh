@@ -14,6 +14,10 @@
 # We pass it through CARGO_TARGET_<TRIPLE>_LINKER so a user's RUSTFLAGS stay
 # untouched.
 #
+# Optional targets (armv7/mips/mipsel) whose std `rustup target add` cannot
+# install are built with nightly -Zbuild-std + cargo-zigbuild when those are
+# present (see cross/README.md); they are never required.
+#
 # Environment:
 #   CARGO_TARGET_DIR   build directory (default: <repo>/target-cross)
 #   CARGO_PROFILE      cargo profile (default: release)
@@ -72,8 +76,8 @@ setup_cc() {
     if [ -n "$gcc" ] && ! command -v "$gcc" >/dev/null 2>&1 && [ -n "${pkg:-}" ] \
         && [ "${WGC_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
         log "installing $pkg (apt-get)"
-        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null \
-            || die "apt-get install $pkg failed"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg"; } \
+            >"${TMPDIR:-/tmp}/wgcluster-apt.log" 2>&1 || die "apt-get install $pkg failed (see ${TMPDIR:-/tmp}/wgcluster-apt.log)"
     fi
     if [ -n "$gcc" ] && command -v "$gcc" >/dev/null 2>&1; then
         export "CC_$tl=$gcc"

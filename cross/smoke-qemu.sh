@@ -10,6 +10,7 @@
 #                                        control socket and uapi dir in the temp dir)
 #   3. wgclusterd run --config CFG &    then poll GET /api/health until it answers
 #                                        {"status":true,...} (bounded wait)
+#   3b. wgclusterd rpcd list prints one JSON object; SIGHUP keeps it running and healthy
 #   4. SIGTERM, wait for a clean exit (status 0)
 #
 # Environment:
@@ -183,6 +184,28 @@ if ! printf '%s' "$body" | grep -Eq '"status"[[:space:]]*:[[:space:]]*true'; the
     fail "GET /api/health answered without \"status\": true: $body"
 fi
 log "step 3 ok: /api/health answered after ${elapsed}s: $(printf '%s' "$body" | head -c 200)"
+
+# ---- 3b. rpcd bridge and SIGHUP reload while running ------------------------------
+if ! run rpcd list --config "$cfg" >"$tmp/rpcd-list.json" 2>"$tmp/rpcd-list.err"; then
+    show_log "$tmp/rpcd-list.err"
+    fail "'wgclusterd rpcd list' exited non-zero"
+fi
+if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d, dict) and d, "not a non-empty JSON object"' \
+        "$tmp/rpcd-list.json" 2>"$tmp/rpcd-list.err" || { show_log "$tmp/rpcd-list.err"; fail "'wgclusterd rpcd list' did not print one JSON object"; }
+else
+    grep -q '^{' "$tmp/rpcd-list.json" || fail "'wgclusterd rpcd list' did not print a JSON object"
+fi
+log "step 3b ok: rpcd list ($(tr -cd ':' < "$tmp/rpcd-list.json" | wc -c) fields)"
+kill -HUP "$pid"
+sleep 1
+hup_deadline=$(( $(date +%s) + timeout_s ))
+while ! curl -fsS --max-time 3 "$url" 2>/dev/null | grep -Eq '"status"[[:space:]]*:[[:space:]]*true'; do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid"; rc=$?; pid=""; show_log "$tmp/run.log"; fail "'wgclusterd run' exited (status $rc) after SIGHUP"; }
+    [ "$(date +%s)" -lt "$hup_deadline" ] || { show_log "$tmp/run.log"; fail "/api/health stopped answering after SIGHUP"; }
+    sleep 0.25
+done
+log "step 3c ok: SIGHUP -> still running and healthy"
 
 # ---- 4. SIGTERM -> clean exit ----------------------------------------------------
 kill -TERM "$pid"

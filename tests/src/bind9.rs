@@ -43,22 +43,20 @@ fn under_ci() -> bool {
 /// run: panics under `CI=true` when they cannot; otherwise prints a loud SKIPPED line.
 pub fn ensure_bind9() -> bool {
     let _g = INSTALL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if named_path().is_none() || dig_path().is_none() {
-        if is_root() {
-            eprintln!("bind9: installing bind9 bind9-dnsutils");
-            let install = || {
-                Command::new("apt-get")
-                    .args(["install", "-y", "--no-install-recommends", "bind9", "bind9-dnsutils"])
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .stdout(Stdio::null())
-                    .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false)
-            };
-            if !install() {
-                let _ = Command::new("apt-get").arg("update").stdout(Stdio::null()).status();
-                install();
-            }
+    if (named_path().is_none() || dig_path().is_none()) && is_root() {
+        eprintln!("bind9: installing bind9 bind9-dnsutils");
+        let install = || {
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "bind9", "bind9-dnsutils"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        if !install() {
+            let _ = Command::new("apt-get").arg("update").stdout(Stdio::null()).status();
+            install();
         }
     }
     let mut problems = Vec::new();
@@ -156,9 +154,8 @@ zone "{ZONE}" {{
 }};
 "#
         );
-        let zone = format!(
-            "$TTL 60\n@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. ( 1 3600 600 86400 60 )\n@ IN NS ns1.{ZONE}.\nns1 IN A 127.0.0.1\n"
-        );
+        let zone =
+            format!("$TTL 60\n@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. ( 1 3600 600 86400 60 )\n@ IN NS ns1.{ZONE}.\nns1 IN A 127.0.0.1\n");
         std::fs::write(dir.join("named.conf"), conf).expect("write named.conf");
         std::fs::write(dir.join(format!("{ZONE}.zone")), zone).expect("write the zone file");
         let log = std::fs::File::create(dir.join("named.log")).expect("create named.log");
@@ -175,7 +172,9 @@ zone "{ZONE}" {{
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() && me.dig_raw(ZONE, "SOA").is_some_and(|s| !s.is_empty()) {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+                && me.dig_raw(ZONE, "SOA").is_some_and(|s| !s.is_empty())
+            {
                 break;
             }
             let exited = me.child.as_mut().and_then(|c| c.try_wait().ok().flatten());

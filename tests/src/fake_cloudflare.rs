@@ -149,9 +149,8 @@ impl Inner {
     }
 
     fn duplicate(&self, zone: &str, kind: &str, name: &str, content: &str, except: Option<&str>) -> bool {
-        self.zone_records(zone).any(|r| {
-            Some(r.id.as_str()) != except && r.kind == kind && r.name.eq_ignore_ascii_case(name) && r.content == content
-        })
+        self.zone_records(zone)
+            .any(|r| Some(r.id.as_str()) != except && r.kind == kind && r.name.eq_ignore_ascii_case(name) && r.content == content)
     }
 
     /// POST: a new record, or the error Cloudflare gives.
@@ -347,10 +346,8 @@ fn respond(stream: &mut TcpStream, status: u16, body: &Value, extra: &[(&str, St
         _ => "Status",
     };
     let text = body.to_string();
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        text.len()
-    );
+    let mut head =
+        format!("HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", text.len());
     for (k, v) in extra {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

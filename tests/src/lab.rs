@@ -488,6 +488,32 @@ impl Host {
         child
     }
 
+    /// Stops a process started with [`Host::spawn`]: SIGTERM to its process group, SIGKILL
+    /// after 3 s, then reaps it. Returns its exit status.
+    pub fn stop(&self, child: &mut Child) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        let pgid = libc::pid_t::try_from(child.id()).ok()?;
+        // SAFETY: kill(2) on the group of our own un-reaped child (group id = its PID).
+        unsafe {
+            libc::kill(-pgid, libc::SIGTERM);
+        }
+        let mut status = None;
+        wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        if status.is_none() {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+            status = child.wait().ok();
+        }
+        status
+    }
+
     /// Runs `cmd args` in this host to completion (at most 60 s) and returns its output.
     pub fn exec(&self, cmd: &str, args: &[&str]) -> Output {
         self.exec_timeout(cmd, args, Duration::from_secs(60))

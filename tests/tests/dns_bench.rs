@@ -136,8 +136,7 @@ async fn bench_rfc2136_unhealthy_to_bind() {
     }
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(20);
     rfc2136_round(rounds, DnsSyncConfig::default(), "default 300 ms coalescing window").await;
-    let mut fast = DnsSyncConfig::default();
-    fast.coalesce = Duration::ZERO;
+    let fast = DnsSyncConfig { coalesce: Duration::ZERO, ..Default::default() };
     rfc2136_round(rounds, fast, "no coalescing window (provider round trip only)").await;
 }
 

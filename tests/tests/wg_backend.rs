@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
@@ -39,8 +40,8 @@ fn start_client(
     router_pub: &Key,
     router_underlay: Ipv4Addr,
     client_tunnel: Ipv4Addr,
-) {
-    client.spawn_with(
+) -> Child {
+    let child = client.spawn_with(
         "wireguard-go",
         &["-f", "wg0"],
         &[("WG_PROCESS_FOREGROUND", "1")],
@@ -67,6 +68,7 @@ fn start_client(
         &["addr", "add", &format!("{client_tunnel}/24"), "dev", "wg0"],
     );
     client.exec_ok("ip", &["link", "set", "wg0", "up"]);
+    child
 }
 
 /// One peer line of `wg show IFACE dump`, as comparable values.
@@ -166,7 +168,8 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
         name: "wg0".into(),
         private_key: router_key,
         listen_port: ROUTER_PORT,
-        addresses: vec![net(&format!("{router_tun}/24"))],
+        // Dual stack: the IPv6 ULA lives only inside the lab namespaces.
+        addresses: vec![net(&format!("{router_tun}/24")), net("fd77:77::1/64")],
         mtu: Some(1380),
         peers: vec![
             client_peer.clone(),
@@ -184,6 +187,8 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
                 allowed_ips: vec![
                     net(&format!("{}/32", lab.tunnel_addr(4))),
                     net("172.31.77.0/24"),
+                    net("fd77:77::4/128"),
+                    net("fd77:78::/64"),
                 ],
                 endpoint: None,
                 persistent_keepalive: Some(0),
@@ -199,8 +204,9 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     assert!(report.identity_set);
     assert_eq!(report.peers.added, 3);
     assert_eq!(report.ops_applied, 4);
-    assert_eq!(report.link.addresses_added, 1);
-    assert_eq!(report.link.routes_added, 1, "{:?}", report.link);
+    assert_eq!(report.link.addresses_added, 2);
+    // 172.31.77.0/24 and fd77:78::/64; the /32 and /128 are covered by the interface subnets.
+    assert_eq!(report.link.routes_added, 2, "{:?}", report.link);
     assert!(report.link.mtu_set && report.link.brought_up);
     assert_eq!(
         backend.list_interfaces().expect("list"),
@@ -213,6 +219,8 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     assert!(link.contains("mtu 1380") && link.contains(",UP"), "{link}");
     let routes = router.exec_ok("ip", &["route", "show", "dev", "wg0"]);
     assert!(routes.contains("172.31.77.0/24 proto 87"), "{routes}");
+    let routes6 = router.exec_ok("ip", &["-6", "route", "show", "dev", "wg0"]);
+    assert!(routes6.contains("fd77:78::/64 proto 87"), "{routes6}");
 
     // 3. Nothing to do: an empty plan applies 0 ops, and a second reconcile changes nothing.
     let actual = backend.read("wg0").expect("read").expect("exists");
@@ -225,7 +233,7 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     assert!(!again.created && again.link.is_empty(), "{again:?}");
 
     // 4. Real traffic through the tunnel from a stock client.
-    start_client(
+    let mut client_wg = start_client(
         &client,
         &client_key,
         &public_key_of(&router_key),
@@ -304,7 +312,7 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     });
     assert!(healed.identity_set && healed.peers.added == 3, "{healed:?}");
     assert!(
-        healed.link.addresses_added == 1 && healed.link.brought_up,
+        healed.link.addresses_added == 2 && healed.link.brought_up,
         "{healed:?}"
     );
     assert!(
@@ -328,6 +336,7 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     backend
         .remove_interface("wg0")
         .expect("removing twice is fine");
+    assert!(client.stop(&mut client_wg).is_some());
 }
 
 #[test]
@@ -378,7 +387,7 @@ fn routers_get_private_uapi_dirs_and_drop_stops_only_our_processes() {
 
     // A wireguard-go the backend did not start (here: started by the lab in r1's namespace
     // under another name) survives the backend's drop; the backend's own child does not.
-    let foreign = r1.spawn_with(
+    let mut foreign = r1.spawn_with(
         "wireguard-go",
         &["-f", "wg9"],
         &[("WG_PROCESS_FOREGROUND", "1")],
@@ -403,8 +412,12 @@ fn routers_get_private_uapi_dirs_and_drop_stops_only_our_processes() {
         std::os::unix::net::UnixStream::connect(&sock9).is_ok(),
         "the foreign wireguard-go was affected"
     );
-    assert!(std::path::Path::new(&format!("/proc/{}", foreign.id())).exists());
+    assert!(
+        matches!(foreign.try_wait(), Ok(None)),
+        "the foreign wireguard-go died"
+    );
     drop(b2);
+    assert!(r1.stop(&mut foreign).is_some());
 }
 
 #[test]

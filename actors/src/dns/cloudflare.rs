@@ -227,7 +227,10 @@ impl Client {
             if v.is_null() && method != Method::Delete {
                 return Err(Failed {
                     status,
-                    err: ProviderError::Rejected(format!("Cloudflare answered HTTP {status} to {} {path} without a JSON body", method.as_str())),
+                    err: ProviderError::Rejected(format!(
+                        "Cloudflare answered HTTP {status} to {} {path} without a JSON body",
+                        method.as_str()
+                    )),
                 });
             }
             let result = v.get("result").cloned().unwrap_or(Value::Null);
@@ -303,7 +306,9 @@ impl Client {
             match self.batch(t, plan) {
                 Ok(()) => return Ok(requests),
                 // No batch endpoint here (an older API or a proxy): fall back to one by one.
-                Err(Failed { status: 404 | 405 | 501, err }) => log::info!("Cloudflare batch endpoint unavailable ({err}); one request per record"),
+                Err(Failed { status: 404 | 405 | 501, err }) => {
+                    log::info!("Cloudflare batch endpoint unavailable ({err}); one request per record")
+                }
                 Err(f) => return Err(f.err),
             }
             requests += self.one_by_one(t, plan)?;
@@ -374,13 +379,7 @@ impl Cloudflare {
             .build()
             .into();
         let limiter = limiter.unwrap_or_else(|| Arc::new(Mutex::new(TokenBucket::new(opts.rate, opts.burst))));
-        let client = Arc::new(Client {
-            base,
-            token: api_token.trim().to_string(),
-            agent,
-            limiter,
-            batch: AtomicBool::new(opts.batch),
-        });
+        let client = Arc::new(Client { base, token: api_token.trim().to_string(), agent, limiter, batch: AtomicBool::new(opts.batch) });
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("dns-cloudflare".into())
@@ -445,9 +444,15 @@ mod tests {
     fn errors_are_decoded_and_classified() {
         let body = json!({ "success": false, "errors": [{ "code": 81058, "message": "An identical record already exists." }] });
         let e = classify(400, &body, None);
-        assert_eq!(e, ProviderError::Duplicate("Cloudflare: the record exists already (HTTP 400): 81058: An identical record already exists.".into()));
+        assert_eq!(
+            e,
+            ProviderError::Duplicate("Cloudflare: the record exists already (HTTP 400): 81058: An identical record already exists.".into())
+        );
         let body = json!({ "success": false, "errors": [{ "code": 10000, "message": "Authentication error" }] });
-        assert_eq!(classify(401, &body, None), ProviderError::Auth("Cloudflare refused the API token (HTTP 401): 10000: Authentication error".into()));
+        assert_eq!(
+            classify(401, &body, None),
+            ProviderError::Auth("Cloudflare refused the API token (HTTP 401): 10000: Authentication error".into())
+        );
         assert!(matches!(classify(403, &body, None), ProviderError::Auth(m) if m.contains("DNS edit permission")));
         let e = classify(429, &Value::Null, Some(Duration::from_secs(7)));
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));

@@ -90,9 +90,7 @@ impl Plan {
 pub fn diff(desired: &BTreeSet<IpAddr>, ttl: u32, actual: &[ActualRecord]) -> Plan {
     let mut sorted: Vec<&ActualRecord> = actual.iter().collect();
     // Keep the record that already has the right TTL when there are duplicates, then by id.
-    sorted.sort_by(|a, b| {
-        (a.kind, a.addr(), a.ttl != ttl || a.proxied, &a.id).cmp(&(b.kind, b.addr(), b.ttl != ttl || b.proxied, &b.id))
-    });
+    sorted.sort_by(|a, b| (a.kind, a.addr(), a.ttl != ttl || a.proxied, &a.id).cmp(&(b.kind, b.addr(), b.ttl != ttl || b.proxied, &b.id)));
     let mut plan = Plan::default();
     let mut kept: BTreeSet<IpAddr> = BTreeSet::new();
     for r in sorted {

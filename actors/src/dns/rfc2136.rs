@@ -187,7 +187,10 @@ impl Inner {
         let bytes = msg.to_vec().map_err(|e| ProviderError::Rejected(format!("cannot encode the {what}: {e}")))?;
         let buf = match tokio::time::timeout(self.timeout, self.round_trip(stream, &bytes)).await {
             Err(_) => {
-                return Err(ProviderError::Transient(format!("no answer from the DNS server {} to the {what} within {:?}", self.server, self.timeout)))
+                return Err(ProviderError::Transient(format!(
+                    "no answer from the DNS server {} to the {what} within {:?}",
+                    self.server, self.timeout
+                )))
             }
             Ok(Err(e)) => return Err(ProviderError::Transient(format!("the DNS server {} dropped the {what}: {e}", self.server))),
             Ok(Ok(b)) => b,
@@ -219,7 +222,10 @@ impl Inner {
                 )))
             }
             ResponseCode::NotZone => {
-                return Err(ProviderError::Config(format!("the DNS server {} is not authoritative for zone '{zone}' (NOTZONE)", self.server)))
+                return Err(ProviderError::Config(format!(
+                    "the DNS server {} is not authoritative for zone '{zone}' (NOTZONE)",
+                    self.server
+                )))
             }
             ResponseCode::ServFail => {
                 return Err(ProviderError::Transient(format!("the DNS server {} answered SERVFAIL to the {what}", self.server)))
@@ -320,7 +326,8 @@ mod tests {
     fn settings_are_checked() {
         let t = Duration::from_secs(1);
         assert!(Rfc2136::new(&settings(), t).is_ok());
-        let cases: Vec<(fn(&mut Rfc2136Settings), &str)> = vec![
+        type Tweak = fn(&mut Rfc2136Settings);
+        let cases: Vec<(Tweak, &str)> = vec![
             (|s| s.server = "".into(), "rfc2136.server"),
             (|s| s.server = "1.2.3.4:0".into(), "rfc2136.server"),
             (|s| s.algorithm = "hmac-md5".into(), "rfc2136.algorithm"),

@@ -18,10 +18,10 @@
 //! newer desired state for the same record name supersedes the queued work.
 
 use super::backoff::BackoffPolicy;
+use super::now_ms;
 use super::plan::{self, Desired};
 use super::provider::{self, ProviderError, ProviderFactory, ProviderOptions, Providers, Target};
 use super::queue::{DnsQueue, Failure, QueueEntry};
-use super::now_ms;
 use crate::model::{ConfigName, DnsProviderKind, DnsSettings, DnsStatus, Millis};
 use crate::raft::ClusterHandle;
 use crate::state::{Command, Request, State};
@@ -128,17 +128,7 @@ pub fn start_with(
     let queue = DnsQueue::open(db)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = DnsHandle { queue: queue.clone(), tx, max_attempts: cfg.backoff.max_attempts };
-    let task = Syncer {
-        cluster,
-        queue,
-        cfg,
-        providers,
-        rx,
-        seen: HashMap::new(),
-        warned: HashSet::new(),
-        due: None,
-        due_stale: true,
-    };
+    let task = Syncer { cluster, queue, cfg, providers, rx, seen: HashMap::new(), warned: HashSet::new(), due: None, due_stale: true };
     tokio::spawn(task.run());
     Ok(handle)
 }
@@ -178,7 +168,10 @@ fn build_job(s: &State, config: &ConfigName) -> Option<Job> {
 }
 
 enum Executed {
-    Done { changed: bool, requests: usize },
+    Done {
+        changed: bool,
+        requests: usize,
+    },
     /// Leadership moved on while we worked: nothing more is done or reported.
     Fenced,
 }
@@ -300,9 +293,8 @@ impl Syncer {
     /// Looks at every endpoint group and attempts those whose work is new (or all, `force`).
     /// Work already queued with the same fingerprint waits for its backoff.
     async fn pass(&mut self, term: u64, force: bool) {
-        let live: HashMap<String, String> = self.cluster.read(|s| {
-            s.endpoint_groups.iter().map(|(c, g)| (c.as_str().to_string(), plan::record_name(g))).collect()
-        });
+        let live: HashMap<String, String> =
+            self.cluster.read(|s| s.endpoint_groups.iter().map(|(c, g)| (c.as_str().to_string(), plan::record_name(g))).collect());
         match self.queue.retain(|e| live.get(&e.config) == Some(&e.record_name)) {
             Ok(0) => {}
             Ok(n) => {

@@ -7,6 +7,9 @@
 use redb::{Database, ReadableTable, TableDefinition};
 use std::path::Path;
 
+/// redb page cache.
+const CACHE_BYTES: usize = 2 << 20;
+
 /// Bump when a stored encoding changes in a way older binaries cannot read.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -38,7 +41,11 @@ db_err!(redb::TransactionError, redb::TableError, redb::StorageError, redb::Comm
 
 /// Opens (or creates) the database and checks or stamps the schema version.
 pub fn open(path: &Path) -> Result<Database, StoreError> {
-    let db = Database::create(path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+    // A small page cache: the state lives in memory anyway, and routers have 128 MB.
+    let db = redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
     let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;

@@ -5,8 +5,10 @@
 //! - `read` sends `get=1` and parses the key=value reply;
 //! - `apply` sends ONE `set=1` request carrying every operation of the plan: the identity, then
 //!   per peer `public_key=…` followed by `remove=true` (remove), `update_only=true` +
-//!   `replace_allowed_ips=true` + fields (update), or fields + `replace_allowed_ips=true` (add).
-//!   `replace_peers` is never sent. The request is streamed through a 64 KiB buffer, so 10,000
+//!   `replace_allowed_ips=true` + fields (update), or just the fields (add: the peer was absent
+//!   when read, so this is byte for byte what `wg setconf` sends; should it have appeared in
+//!   between, the next diff sees the extra allowed IPs and replaces them). `replace_peers` is
+//!   never sent. The request is streamed through a 64 KiB buffer, so 10,000
 //!   peers cost one connection and a few hundred writes. wireguard-go applies a request line by
 //!   line: if it rejects a line (`errno≠0`), the lines before it stay applied and the next
 //!   reconcile (read + diff) finishes the job.
@@ -16,7 +18,7 @@
 //! - `configure_link` is [`Netlink::configure`] on the TUN device the process created.
 //!
 //! Known wireguard-go 0.0.20220316 quirk: within one `set`, a peer added right after a peer with
-//! a keepalive inherits a one-off "send keepalive now" (its parser does not reset that flag per
+//! a keepalive may inherit a one-off "send keepalive now" (its parser does not reset that flag per
 //! peer), which logs "no known endpoint" for a roaming client. It changes no configuration and
 //! costs at most one handshake attempt; we do not pad every add with `keepalive=0` to avoid it.
 //!
@@ -283,7 +285,9 @@ fn write_peer_fields<W: Write>(w: &mut W, p: &PeerSpec, update: bool) -> std::io
         (None, true) => w.write_all(b"persistent_keepalive_interval=0\n")?,
         (None, false) => {}
     }
-    w.write_all(b"replace_allowed_ips=true\n")?;
+    if update {
+        w.write_all(b"replace_allowed_ips=true\n")?;
+    }
     for net in &p.allowed_ips {
         writeln!(w, "allowed_ip={}", net.trunc())?;
     }
@@ -513,10 +517,8 @@ mod tests {
              preshared_key={}\n\
              endpoint=[2001:db8::1]:51820\n\
              persistent_keepalive_interval=25\n\
-             replace_allowed_ips=true\n\
              allowed_ip=fd00::4/128\n\
              public_key={}\n\
-             replace_allowed_ips=true\n\
              \n",
             hexk(1),
             hexk(2),

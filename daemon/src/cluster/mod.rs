@@ -69,7 +69,20 @@ pub async fn forward(
     let (status, bytes) = client
         .request(&leader.id, &leader.addr, "POST", "/v1/forward", body, Some("application/octet-stream"), RPC_TIMEOUT)
         .await
-        .map_err(|e| format!("cannot forward the write to the panel {}: {e}", leader.id))?;
+        .map_err(|e| match e {
+            // Nothing was sent: the panel is down or this router is cut off from it.
+            e if e.is_unreachable() => format!(
+                "no quorum: the panel {} cannot be reached from this router ({e}); the write was not sent. \
+                 This router may be cut off from the cluster, or a new panel is being elected: retry shortly",
+                leader.id
+            ),
+            e @ wgcluster_actors::tls::ClientError::Timeout { .. } => format!(
+                "no quorum: the panel {} did not answer the forwarded write ({e}); this router may be cut off \
+                 from the cluster. The write may still be applied if the panel received it",
+                leader.id
+            ),
+            e => format!("cannot forward the write to the panel {}: {e}", leader.id),
+        })?;
     if status != 200 {
         return Err(format!("the panel {} refused the forwarded write ({status})", leader.id));
     }

@@ -220,7 +220,8 @@ mod tests {
         let bad_secret = br#"{"server": "127.0.0.1:53", "zone": "example.test", "key_name": "k", "key_secret": "%%SECRET%%"}"#;
         let msg = parse_rfc2136(&Body::parse(bad_secret).unwrap(), None).unwrap_err().to_string();
         assert!(msg.contains("rfc2136.key_secret") && !msg.contains("SECRET%%"), "{msg}");
-        let bad_alg = br#"{"server": "127.0.0.1:53", "zone": "example.test", "key_name": "k", "key_secret": "c2VjcmV0", "algorithm": "hmac-md5"}"#;
+        let bad_alg =
+            br#"{"server": "127.0.0.1:53", "zone": "example.test", "key_name": "k", "key_secret": "c2VjcmV0", "algorithm": "hmac-md5"}"#;
         assert!(parse_rfc2136(&Body::parse(bad_alg).unwrap(), None).unwrap_err().to_string().contains("rfc2136.algorithm"));
         let bad_server = br#"{"server": "127.0.0.1:x", "zone": "example.test", "key_name": "k", "key_secret": "c2VjcmV0"}"#;
         assert!(parse_rfc2136(&Body::parse(bad_server).unwrap(), None).unwrap_err().to_string().contains("rfc2136.server"));

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use wgcluster_actors::wg::{
-    diff, diff_peer, key_to_base64, InterfaceSpec, Key, PeerOp, PeerSpec, Plan, UapiBackend,
-    UapiConfig, WgBackend,
+    diff, diff_peer, key_to_base64, InterfaceSpec, Key, PeerOp, PeerSpec, Plan, UapiBackend, UapiConfig, WgBackend,
 };
 
 fn die(msg: &str) -> ! {
@@ -25,8 +24,7 @@ fn die(msg: &str) -> ! {
 
 /// Private netns + private mount ns with `dir` over /var/run/wireguard (single-threaded here).
 fn isolate(dir: &Path) {
-    std::fs::create_dir_all("/var/run/wireguard")
-        .unwrap_or_else(|e| die(&format!("mkdir /var/run/wireguard: {e}")));
+    std::fs::create_dir_all("/var/run/wireguard").unwrap_or_else(|e| die(&format!("mkdir /var/run/wireguard: {e}")));
     std::fs::create_dir_all(dir).unwrap_or_else(|e| die(&format!("mkdir {}: {e}", dir.display())));
     let src = CString::new(dir.to_string_lossy().as_bytes()).unwrap_or_else(|_| die("bad dir"));
     // SAFETY: raw namespace/mount syscalls on valid C strings, before any thread is started.
@@ -35,28 +33,11 @@ fn isolate(dir: &Path) {
             die(&format!("unshare: {}", std::io::Error::last_os_error()));
         }
         let root = c"/";
-        if libc::mount(
-            std::ptr::null(),
-            root.as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) != 0
-        {
-            die(&format!(
-                "make / private: {}",
-                std::io::Error::last_os_error()
-            ));
+        if libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0 {
+            die(&format!("make / private: {}", std::io::Error::last_os_error()));
         }
         let target = c"/var/run/wireguard";
-        if libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND,
-            std::ptr::null(),
-        ) != 0
-        {
+        if libc::mount(src.as_ptr(), target.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) != 0 {
             die(&format!("bind mount: {}", std::io::Error::last_os_error()));
         }
     }
@@ -87,18 +68,13 @@ fn spec(name: &str, n: u64) -> InterfaceSpec {
         listen_port: 0,
         addresses: vec![],
         mtu: None,
-        peers: (0..n)
-            .map(|i| PeerSpec::new(key(1, i), vec![peer_net(i)]))
-            .collect(),
+        peers: (0..n).map(|i| PeerSpec::new(key(1, i), vec![peer_net(i)])).collect(),
     }
 }
 
 /// The wg(8) config file for the same interface.
 fn wg_conf(spec: &InterfaceSpec) -> String {
-    let mut s = format!(
-        "[Interface]\nPrivateKey = {}\n",
-        key_to_base64(&spec.private_key)
-    );
+    let mut s = format!("[Interface]\nPrivateKey = {}\n", key_to_base64(&spec.private_key));
     for p in &spec.peers {
         s.push_str("\n[Peer]\nPublicKey = ");
         s.push_str(&key_to_base64(&p.public_key));
@@ -112,15 +88,39 @@ fn wg_conf(spec: &InterfaceSpec) -> String {
 
 fn wg(args: &[&str]) -> Duration {
     let t = Instant::now();
-    let status = Command::new("wg")
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| die(&format!("run wg: {e}")));
+    let status = Command::new("wg").args(args).status().unwrap_or_else(|e| die(&format!("run wg: {e}")));
     let took = t.elapsed();
     if !status.success() {
         die(&format!("wg {} failed: {status}", args.join(" ")));
     }
     took
+}
+
+/// CPU time (user + system) a process has used so far, from /proc/PID/stat.
+fn proc_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
+    let f: Vec<u64> = after.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let ticks = f.iter().sum::<u64>();
+    Duration::from_micros(ticks * 1_000_000 / hz)
+}
+
+/// CPU time of this thread (`RUSAGE_THREAD`) or of all reaped children (`RUSAGE_CHILDREN`).
+fn rusage(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage fills the zeroed struct we own.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn dataplane_pid(backend: &UapiBackend, iface: &str) -> u32 {
+    backend.supervisor().and_then(|s| s.pid(iface)).unwrap_or_else(|| die("no wireguard-go pid"))
 }
 
 fn median(v: &mut [Duration]) -> Duration {
@@ -133,19 +133,12 @@ fn ms(d: Duration) -> String {
 }
 
 fn peer_count(backend: &UapiBackend, iface: &str) -> usize {
-    backend
-        .read(iface)
-        .ok()
-        .flatten()
-        .map(|a| a.peers.len())
-        .unwrap_or(0)
+    backend.read(iface).ok().flatten().map(|a| a.peers.len()).unwrap_or(0)
 }
 
 fn fresh(backend: &UapiBackend, name: &str) {
     let s = spec(name, 0);
-    backend
-        .ensure_interface(&s)
-        .unwrap_or_else(|e| die(&format!("start {name}: {e}")));
+    backend.ensure_interface(&s).unwrap_or_else(|e| die(&format!("start {name}: {e}")));
 }
 
 fn main() {
@@ -155,28 +148,16 @@ fn main() {
     }
     for cmd in ["wireguard-go", "wg"] {
         if !wgcluster_tests::lab::have_command(cmd) {
-            die(&format!(
-                "{cmd} not installed (apt-get install wireguard-go wireguard-tools)"
-            ));
+            die(&format!("{cmd} not installed (apt-get install wireguard-go wireguard-tools)"));
         }
     }
-    let reps: usize = std::env::var("WG_BENCH_REPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-        .max(1);
-    let sizes: Vec<u64> = std::env::var("WG_BENCH_SIZES")
-        .unwrap_or_else(|_| "1000,10000".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
+    let reps: usize = std::env::var("WG_BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
+    let sizes: Vec<u64> =
+        std::env::var("WG_BENCH_SIZES").unwrap_or_else(|_| "1000,10000".into()).split(',').filter_map(|s| s.trim().parse().ok()).collect();
     let dir = std::env::temp_dir().join(format!("wg-bench-{}", std::process::id()));
     isolate(&dir);
 
-    let backend = UapiBackend::new(UapiConfig::new(
-        "/var/run/wireguard",
-        Some(PathBuf::from("wireguard-go")),
-    ));
+    let backend = UapiBackend::new(UapiConfig::new("/var/run/wireguard", Some(PathBuf::from("wireguard-go"))));
     println!(
         "wgcluster data-plane benchmark: wireguard-go {}, {reps} rep(s), median shown",
         Command::new("wireguard-go")
@@ -195,53 +176,68 @@ fn main() {
         let ours_spec = spec("wgo0", n);
         let wg_spec = spec("wgw0", n);
         let conf_path = dir.join("wgw0.conf");
-        std::fs::write(&conf_path, wg_conf(&wg_spec))
-            .unwrap_or_else(|e| die(&format!("write conf: {e}")));
+        std::fs::write(&conf_path, wg_conf(&wg_spec)).unwrap_or_else(|e| die(&format!("write conf: {e}")));
         let conf = conf_path.to_string_lossy().to_string();
         let (mut ours_total, mut ours_apply, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..reps {
+        // CPU time (data-plane process + client) spent programming: independent of machine load.
+        let (mut ours_cpu, mut theirs_cpu) = (Vec::new(), Vec::new());
+        for rep in 0..reps {
             // Ours: read + diff + one set transaction, on a fresh interface.
-            fresh(&backend, "wgo0");
-            let t = Instant::now();
-            let actual = backend.read("wgo0").unwrap_or_else(|e| die(&e.to_string()));
-            let plan = diff(&ours_spec, actual.as_ref());
-            let t_apply = Instant::now();
-            let ops = backend
-                .apply("wgo0", &plan)
-                .unwrap_or_else(|e| die(&format!("apply: {e}")));
-            ours_apply.push(t_apply.elapsed());
-            ours_total.push(t.elapsed());
-            assert_eq!(ops as u64, n + 1);
-            let got = peer_count(&backend, "wgo0");
-            if got as u64 != n {
-                die(&format!("ours programmed {got} peers, want {n}"));
-            }
-            let _ = backend.remove_interface("wgo0");
-
+            let mut run_ours = || {
+                fresh(&backend, "wgo0");
+                let dp = dataplane_pid(&backend, "wgo0");
+                let (dp0, me0) = (proc_cpu(dp), rusage(libc::RUSAGE_THREAD));
+                let t = Instant::now();
+                let actual = backend.read("wgo0").unwrap_or_else(|e| die(&e.to_string()));
+                let plan = diff(&ours_spec, actual.as_ref());
+                let t_apply = Instant::now();
+                let ops = backend.apply("wgo0", &plan).unwrap_or_else(|e| die(&format!("apply: {e}")));
+                ours_apply.push(t_apply.elapsed());
+                ours_total.push(t.elapsed());
+                ours_cpu.push(proc_cpu(dp) - dp0 + (rusage(libc::RUSAGE_THREAD) - me0));
+                assert_eq!(ops as u64, n + 1);
+                let got = peer_count(&backend, "wgo0");
+                if got as u64 != n {
+                    die(&format!("ours programmed {got} peers, want {n}"));
+                }
+                let _ = backend.remove_interface("wgo0");
+            };
             // wg setconf on an equally fresh interface.
-            fresh(&backend, "wgw0");
-            theirs.push(wg(&["setconf", "wgw0", &conf]));
-            let got = peer_count(&backend, "wgw0");
-            if got as u64 != n {
-                die(&format!("wg setconf programmed {got} peers, want {n}"));
+            let mut run_wg = || {
+                fresh(&backend, "wgw0");
+                let dp = dataplane_pid(&backend, "wgw0");
+                let (dp0, ch0) = (proc_cpu(dp), rusage(libc::RUSAGE_CHILDREN));
+                theirs.push(wg(&["setconf", "wgw0", &conf]));
+                theirs_cpu.push(proc_cpu(dp) - dp0 + (rusage(libc::RUSAGE_CHILDREN) - ch0));
+                let got = peer_count(&backend, "wgw0");
+                if got as u64 != n {
+                    die(&format!("wg setconf programmed {got} peers, want {n}"));
+                }
+                let _ = backend.remove_interface("wgw0");
+            };
+            // Alternate who goes first, so neither always runs on a warmer machine.
+            if rep % 2 == 0 {
+                run_ours();
+                run_wg();
+            } else {
+                run_wg();
+                run_ours();
             }
-            let _ = backend.remove_interface("wgw0");
         }
-        let (o, a, w) = (
-            median(&mut ours_total),
-            median(&mut ours_apply),
-            median(&mut theirs),
-        );
+        let (o, a, w) = (median(&mut ours_total), median(&mut ours_apply), median(&mut theirs));
         println!(
             "| program {n} peers into a fresh interface (read+diff+apply) | {} | {} | {:.2} |",
             ms(o),
             ms(w),
             o.as_secs_f64() / w.as_secs_f64()
         );
+        println!("| … of which the one `set` transaction (apply) | {} | | {:.2} |", ms(a), a.as_secs_f64() / w.as_secs_f64());
+        let (oc, wc) = (median(&mut ours_cpu), median(&mut theirs_cpu));
         println!(
-            "| … of which the one `set` transaction (apply) | {} | | {:.2} |",
-            ms(a),
-            a.as_secs_f64() / w.as_secs_f64()
+            "| … CPU time, wireguard-go + client (load-independent) | {} | {} | {:.2} |",
+            ms(oc),
+            ms(wc),
+            oc.as_secs_f64() / wc.as_secs_f64()
         );
     }
 
@@ -249,36 +245,21 @@ fn main() {
     let n = 10_000;
     let base = spec("wgo0", n);
     fresh(&backend, "wgo0");
-    backend
-        .apply(
-            "wgo0",
-            &diff(&base, backend.read("wgo0").ok().flatten().as_ref()),
-        )
-        .unwrap_or_else(|e| die(&format!("apply: {e}")));
-    let mut cached = backend
-        .read("wgo0")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| die("read back"));
+    backend.apply("wgo0", &diff(&base, backend.read("wgo0").ok().flatten().as_ref())).unwrap_or_else(|e| die(&format!("apply: {e}")));
+    let mut cached = backend.read("wgo0").ok().flatten().unwrap_or_else(|| die("read back"));
     let wg_conf_path = dir.join("wgw1.conf");
-    std::fs::write(&wg_conf_path, wg_conf(&spec("wgw1", n)))
-        .unwrap_or_else(|e| die(&format!("write conf: {e}")));
+    std::fs::write(&wg_conf_path, wg_conf(&spec("wgw1", n))).unwrap_or_else(|e| die(&format!("write conf: {e}")));
     fresh(&backend, "wgw1");
     wg(&["setconf", "wgw1", &wg_conf_path.to_string_lossy()]);
 
     let changes = 21;
-    let (mut full, mut incremental, mut apply_only, mut reread, mut theirs) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut full, mut incremental, mut apply_only, mut reread, mut theirs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let target = 4242usize;
     let target_b64 = key_to_base64(&key(1, target as u64));
     let record = |cached: &mut wgcluster_actors::wg::ActualInterface, plan: &Plan| {
         for op in &plan.peer_ops {
             if let PeerOp::Update(p) = op {
-                if let Some(a) = cached
-                    .peers
-                    .iter_mut()
-                    .find(|a| a.public_key == p.public_key)
-                {
+                if let Some(a) = cached.peers.iter_mut().find(|a| a.public_key == p.public_key) {
                     a.allowed_ips = p.allowed_ips.clone();
                 }
             }
@@ -295,9 +276,7 @@ fn main() {
         let t = Instant::now();
         let plan = diff(&desired, Some(&cached));
         let t_apply = Instant::now();
-        let ops = backend
-            .apply("wgo0", &plan)
-            .unwrap_or_else(|e| die(&format!("apply: {e}")));
+        let ops = backend.apply("wgo0", &plan).unwrap_or_else(|e| die(&format!("apply: {e}")));
         apply_only.push(t_apply.elapsed());
         full.push(t.elapsed());
         assert_eq!(ops, 1);
@@ -307,19 +286,9 @@ fn main() {
         //     that peer is diffed against its last-read state.
         desired.peers[target].allowed_ips = vec![net_b];
         let t = Instant::now();
-        let current = cached
-            .peers
-            .iter()
-            .find(|a| a.public_key == desired.peers[target].public_key);
-        let plan = Plan {
-            peer_ops: diff_peer(Some(&desired.peers[target]), current)
-                .into_iter()
-                .collect(),
-            ..Plan::default()
-        };
-        let ops = backend
-            .apply("wgo0", &plan)
-            .unwrap_or_else(|e| die(&format!("apply: {e}")));
+        let current = cached.peers.iter().find(|a| a.public_key == desired.peers[target].public_key);
+        let plan = Plan { peer_ops: diff_peer(Some(&desired.peers[target]), current).into_iter().collect(), ..Plan::default() };
+        let ops = backend.apply("wgo0", &plan).unwrap_or_else(|e| die(&format!("apply: {e}")));
         incremental.push(t.elapsed());
         assert_eq!(ops, 1);
         record(&mut cached, &plan);
@@ -333,45 +302,14 @@ fn main() {
         assert!(plan.is_empty());
 
         // wg set on the other 10,000-peer interface.
-        theirs.push(wg(&[
-            "set",
-            "wgw1",
-            "peer",
-            &target_b64,
-            "allowed-ips",
-            &net_a.to_string(),
-        ]));
+        theirs.push(wg(&["set", "wgw1", "peer", &target_b64, "allowed-ips", &net_a.to_string()]));
     }
-    let (f, i, a, rr, w) = (
-        median(&mut full),
-        median(&mut incremental),
-        median(&mut apply_only),
-        median(&mut reread),
-        median(&mut theirs),
-    );
+    let (f, i, a, rr, w) = (median(&mut full), median(&mut incremental), median(&mut apply_only), median(&mut reread), median(&mut theirs));
     let ratio = |x: Duration| x.as_secs_f64() / w.as_secs_f64();
-    println!(
-        "| one-peer change on {n} peers, incremental (diff_peer + apply) | {} | {} | {:.3} |",
-        ms(i),
-        ms(w),
-        ratio(i)
-    );
-    println!(
-        "| one-peer change on {n} peers, full diff of cached state + apply | {} | {} | {:.3} |",
-        ms(f),
-        ms(w),
-        ratio(f)
-    );
-    println!(
-        "| … of which the one-op `set` transaction | {} | | {:.3} |",
-        ms(a),
-        ratio(a)
-    );
-    println!(
-        "| reconcile from scratch: re-read {n} peers + diff (no-op) | {} | | {:.2} |",
-        ms(rr),
-        ratio(rr)
-    );
+    println!("| one-peer change on {n} peers, incremental (diff_peer + apply) | {} | {} | {:.3} |", ms(i), ms(w), ratio(i));
+    println!("| one-peer change on {n} peers, full diff of cached state + apply | {} | {} | {:.3} |", ms(f), ms(w), ratio(f));
+    println!("| … of which the one-op `set` transaction | {} | | {:.3} |", ms(a), ratio(a));
+    println!("| reconcile from scratch: re-read {n} peers + diff (no-op) | {} | | {:.2} |", ms(rr), ratio(rr));
     let _ = backend.remove_interface("wgo0");
     let _ = backend.remove_interface("wgw1");
     drop(backend);

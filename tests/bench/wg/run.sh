@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs the WireGuard data-plane benchmark (needs root, wireguard-go and wireguard-tools).
-#   tests/bench/wg/run.sh                      # 1,000 and 10,000 peers, 3 repetitions
+#   tests/bench/wg/run.sh                      # 1,000 and 10,000 peers, 5 repetitions
 #   WG_BENCH_SIZES=1000 WG_BENCH_REPS=5 tests/bench/wg/run.sh
 set -eu
 cd "$(dirname "$0")/../../.."

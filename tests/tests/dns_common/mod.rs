@@ -1,14 +1,12 @@
 //! Shared by the `dns_*` tests: an in-process one-voter cluster on a temporary redb file (the
 //! same Raft write path as the daemon), commands to build a state with nodes, a config and an
-//! endpoint group, and a minimal `wgclusterd run` helper for daemon-level tests.
+//! endpoint group, and a thin layer over the shared daemon harness for daemon-level tests.
 //!
 //! Must not: listen anywhere but 127.0.0.1, or leave processes behind (children are killed by PID
 //! on drop).
 #![allow(dead_code)]
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Proc, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,7 +40,12 @@ pub fn fast_config() -> DnsSyncConfig {
         backoff: BackoffPolicy { base: Duration::from_millis(200), max: Duration::from_secs(1), max_attempts: 30 },
         resync_every: Duration::from_secs(600),
         write_timeout: Duration::from_secs(5),
-        providers: ProviderOptions { timeout: Duration::from_secs(2), cloudflare_rate: 100.0, cloudflare_burst: 100.0, cloudflare_batch: true },
+        providers: ProviderOptions {
+            timeout: Duration::from_secs(2),
+            cloudflare_rate: 100.0,
+            cloudflare_burst: 100.0,
+            cloudflare_batch: true,
+        },
     }
 }
 
@@ -85,9 +88,8 @@ impl TestCluster {
     }
 
     pub fn status(&self, config: &str) -> DnsStatus {
-        self.cluster.read(|s| {
-            s.endpoint_groups.iter().find(|(c, _)| c.as_str() == config).map(|(_, g)| g.dns_status.clone()).unwrap_or_default()
-        })
+        self.cluster
+            .read(|s| s.endpoint_groups.iter().find(|(c, _)| c.as_str() == config).map(|(_, g)| g.dns_status.clone()).unwrap_or_default())
     }
 
     pub fn audit(&self, action: &str) -> Vec<AuditEntry> {
@@ -173,132 +175,40 @@ pub fn sorted(v: &[&str]) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Daemon-level helper: a real `wgclusterd run` on free 127.0.0.1 ports in a temp dir.
+// Daemon-level helper: the shared harness (`wgcluster_tests::daemon`), with the few calls the DNS
+// tests make, taking owned JSON bodies and waiting with the daemon's log in the failure message.
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
-/// The `wgclusterd` binary next to this test's target dir; built with cargo when missing.
-pub fn daemon_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> -> target/<profile>/wgclusterd
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
-    let bin = profile_dir.join("wgclusterd");
-    if !bin.is_file() {
-        let target = profile_dir.parent().expect("target root");
-        let status = Proc::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "wgclusterd"])
-            .env("CARGO_TARGET_DIR", target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build -p wgclusterd");
-        assert!(status.success(), "cargo build -p wgclusterd failed");
-    }
-    assert!(bin.is_file(), "no wgclusterd binary at {}", bin.display());
-    bin
+    wgcluster_tests::daemon::free_port()
 }
 
 pub struct Daemon {
-    pub dir: PathBuf,
-    pub api: String,
-    pub config_path: PathBuf,
-    pub token: String,
-    child: Option<Child>,
+    pub inner: wgcluster_tests::daemon::Daemon,
 }
 
 impl Daemon {
-    /// Writes a UCI config (endpoint `endpoint`) and starts the daemon; waits until it answers.
+    /// Starts `wgclusterd run` (node1, endpoint `endpoint`) on free ports in a temp dir.
     pub fn start(tag: &str, endpoint: &str) -> Self {
-        let dir = temp_dir(tag);
-        let api = format!("127.0.0.1:{}", free_port());
-        let cluster = format!("127.0.0.1:{}", free_port());
-        let conf = format!(
-            "config daemon 'main'\n\toption node_id 'node1'\n\toption data_dir '{d}/data'\n\toption api_listen '{api}'\n\
-             \toption cluster_listen '{cluster}'\n\toption control_socket '{d}/wgcluster.sock'\n\toption endpoint '{endpoint}'\n\
-             \toption wg_backend 'userspace'\n\toption wg_userspace_bin '/bin/false'\n\toption uapi_dir '{d}/wireguard'\n\
-             \toption auto_init '1'\n\toption log_level 'info'\n",
-            d = dir.display()
-        );
-        let config_path = dir.join("wgcluster");
-        std::fs::write(&config_path, conf).expect("write config");
-        let mut d = Self { dir, api, config_path, token: String::new(), child: None };
-        d.spawn();
-        d.token = std::fs::read_to_string(d.dir.join("data/admin.token")).expect("admin token").trim().to_string();
-        d
+        let opts = wgcluster_tests::daemon::Options::default().tag(tag).endpoint(Some(endpoint));
+        Self { inner: wgcluster_tests::daemon::Daemon::start(opts) }
     }
 
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("daemon.log")).expect("log file");
-        let log2 = log.try_clone().expect("dup log");
-        let child = Proc::new(daemon_binary())
-            .args(["run", "--config"])
-            .arg(&self.config_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .expect("spawn wgclusterd");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(mut r) = ureq::get(&format!("http://{}/api/health", self.api)).call() {
-                let v: Value = r.body_mut().read_json().unwrap_or(Value::Null);
-                if v["data"]["leader"].is_string() {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "wgclusterd did not come up; log:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    pub fn api(&self) -> String {
+        self.inner.setup.api_addr.to_string()
     }
 
     /// SIGTERM, wait for the exit, start again on the same data dir.
     pub fn restart(&mut self) {
-        self.stop();
-        self.spawn();
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) on the PID of a child we still own (not yet waited for).
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    panic!("wgclusterd did not stop within 15 s of SIGTERM; log:\n{}", self.log());
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        self.inner.restart();
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+        self.inner.log()
     }
 
     /// (HTTP status, JSON body).
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(20))).build().into();
-        let url = format!("http://{}{}", self.api, path);
-        let auth = format!("Bearer {}", self.token);
-        let resp = match method {
-            "GET" => agent.get(&url).header("Authorization", &auth).call(),
-            "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
-            "POST" => agent.post(&url).header("Authorization", &auth).send_json(body.unwrap_or(json!({}))),
-            "PUT" => agent.put(&url).header("Authorization", &auth).send_json(body.unwrap_or(json!({}))),
-            "PATCH" => agent.patch(&url).header("Authorization", &auth).send_json(body.unwrap_or(json!({}))),
-            m => panic!("method {m}"),
-        };
-        let mut resp = resp.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = resp.status().as_u16();
-        (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+        self.inner.call(method, path, body.as_ref())
     }
 
     /// Like `call`, panicking unless the answer is 2xx; returns `data`.
@@ -308,11 +218,11 @@ impl Daemon {
         v["data"].clone()
     }
 
-    /// Polls `f` until true; panics with the daemon log after `timeout`.
+    /// Polls `f` until true; panics with the daemon log after `timeout`. Returns the time taken.
     pub fn wait(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Duration {
         let start = Instant::now();
         while !f() {
-            assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}; daemon log:\n{}", self.log());
+            assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}; daemon log:\n{}", self.inner.log_tail(80));
             std::thread::sleep(Duration::from_millis(25));
         }
         start.elapsed()
@@ -332,69 +242,5 @@ impl Daemon {
         for (id, _, _) in others {
             self.ok("POST", "/api/configs/wg0/nodes", Some(json!({ "node_id": id })));
         }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::env::var("WGC_KEEP_TEST_DIRS").is_err() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// A tiny `/v1/health` responder standing in for another router, stoppable (then it is dead).
-pub struct FakeRouter {
-    pub addr: String,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl FakeRouter {
-    pub fn start() -> Self {
-        use std::io::{Read, Write};
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind fake router");
-        let addr = l.local_addr().expect("addr").to_string();
-        l.set_nonblocking(true).expect("nonblocking");
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
-                match l.accept() {
-                    Ok((mut s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                        let mut buf = [0u8; 2048];
-                        let _ = s.read(&mut buf);
-                        let body = r#"{"status":true,"message":"ok","data":{"node_id":"fake","state_version":0,"applied_index":0}}"#;
-                        let _ = write!(
-                            s,
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        Self { addr, stop, thread: Some(thread) }
-    }
-
-    /// Stops answering: the health monitor will see misses (connection refused).
-    pub fn kill(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for FakeRouter {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
