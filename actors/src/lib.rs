@@ -2,14 +2,14 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
-pub mod model;
-pub mod state;
-pub mod wg;
-pub mod raft;
-pub mod store;
 pub mod assign;
 pub mod audit;
 pub mod dns; // dns: DNS sync, providers and the retry queue
 pub mod health;
-pub mod tls;
 pub mod migration;
+pub mod model;
+pub mod raft;
+pub mod state;
+pub mod store;
+pub mod tls;
+pub mod wg;

@@ -7,8 +7,8 @@ mod control;
 mod http;
 mod init;
 mod logging;
-mod rpcd; // rpcd bridge (luci)
 mod probe;
+mod rpcd; // rpcd bridge (luci)
 mod startup;
 mod status;
 

@@ -57,10 +57,7 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
         if let Some(v) = check() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -68,10 +65,7 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
 /// A TCP port on 127.0.0.1 that was free a moment ago and that this process has not handed out.
 pub fn free_port() -> u16 {
     loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("bind 127.0.0.1:0")
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port();
         let mut guard = PORTS.lock().unwrap_or_else(|e| e.into_inner());
         if guard.get_or_insert_with(HashSet::new).insert(port) {
             return port;
@@ -94,19 +88,10 @@ pub fn binary() -> PathBuf {
     let mut tried = Vec::new();
     if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
         let t = PathBuf::from(t);
-        let t = if t.is_absolute() {
-            t
-        } else {
-            workspace_root().join(t)
-        };
+        let t = if t.is_absolute() { t } else { workspace_root().join(t) };
         tried.push(t.join("debug").join("wgclusterd"));
     }
-    tried.push(
-        workspace_root()
-            .join("target")
-            .join("debug")
-            .join("wgclusterd"),
-    );
+    tried.push(workspace_root().join("target").join("debug").join("wgclusterd"));
     if let Some(found) = tried.iter().find(|p| p.is_file()) {
         return found.clone();
     }
@@ -127,19 +112,9 @@ pub struct TempDir {
 impl TempDir {
     pub fn new(tag: &str) -> Self {
         let n = DIR_COUNTER.fetch_add(1, Ordering::SeqCst);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let tag: String = tag
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .take(16)
-            .collect();
-        let path = PathBuf::from(format!(
-            "/tmp/wgc-{tag}-{}-{n}-{nanos:x}",
-            std::process::id()
-        ));
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(16).collect();
+        let path = PathBuf::from(format!("/tmp/wgc-{tag}-{}-{n}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
         Self { path }
     }
@@ -168,13 +143,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            node_id: "node1".into(),
-            endpoint: Some("192.0.2.1".into()),
-            auto_init: true,
-            extra_uci: Vec::new(),
-            tag: "daemon".into(),
-        }
+        Self { node_id: "node1".into(), endpoint: Some("192.0.2.1".into()), auto_init: true, extra_uci: Vec::new(), tag: "daemon".into() }
     }
 }
 
@@ -247,10 +216,7 @@ impl Setup {
             // No real WireGuard unless a test asks for it (override with extra_uci).
             "option wg_userspace_bin '/bin/false'".to_string(),
             format!("option uapi_dir '{}'", self.uapi_dir.display()),
-            format!(
-                "option auto_init '{}'",
-                if self.opts.auto_init { 1 } else { 0 }
-            ),
+            format!("option auto_init '{}'", if self.opts.auto_init { 1 } else { 0 }),
         ];
         if let Some(e) = &self.opts.endpoint {
             lines.push(format!("option endpoint '{e}'"));
@@ -266,17 +232,13 @@ impl Setup {
     }
 
     pub fn write_config(&self) {
-        std::fs::write(&self.config_path, self.config_text())
-            .unwrap_or_else(|e| panic!("write {}: {e}", self.config_path.display()));
+        std::fs::write(&self.config_path, self.config_text()).unwrap_or_else(|e| panic!("write {}: {e}", self.config_path.display()));
     }
 
     /// `wgclusterd ARGS… --config FILE`, ready to run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(binary());
-        c.args(args)
-            .arg("--config")
-            .arg(&self.config_path)
-            .stdin(Stdio::null());
+        c.args(args).arg("--config").arg(&self.config_path).stdin(Stdio::null());
         c
     }
 
@@ -292,15 +254,8 @@ impl Setup {
 
 /// Runs `cmd` with piped output, killing it (by PID) when it outlives `timeout`.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wgclusterd");
-    let (mut out, mut err) = (
-        child.stdout.take().expect("stdout"),
-        child.stderr.take().expect("stderr"),
-    );
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn wgclusterd");
+    let (mut out, mut err) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
     let t_out = std::thread::spawn(move || {
         let mut v = Vec::new();
         let _ = out.read_to_end(&mut v);
@@ -323,11 +278,7 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    Output {
-        status,
-        stdout: t_out.join().unwrap_or_default(),
-        stderr: t_err.join().unwrap_or_default(),
-    }
+    Output { status, stdout: t_out.join().unwrap_or_default(), stderr: t_err.join().unwrap_or_default() }
 }
 
 /// A raw HTTP request for hostile cases: any method, path, headers and body bytes. The admin
@@ -345,11 +296,7 @@ pub struct RawRequest {
 
 impl RawRequest {
     pub fn new(method: &str, path: &str) -> Self {
-        Self {
-            method: method.into(),
-            path: path.into(),
-            ..Default::default()
-        }
+        Self { method: method.into(), path: path.into(), ..Default::default() }
     }
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.into(), v.into()));
@@ -360,8 +307,7 @@ impl RawRequest {
         self
     }
     pub fn json(self, v: &Value) -> Self {
-        self.header("Content-Type", "application/json")
-            .body(v.to_string())
+        self.header("Content-Type", "application/json").body(v.to_string())
     }
     pub fn no_auth(mut self) -> Self {
         self.no_auth = true;
@@ -383,23 +329,14 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     /// The body as JSON; panics (showing it) when it is not.
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "HTTP {} body is not JSON ({e}): {:?}",
-                self.status,
-                self.text()
-            )
-        })
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("HTTP {} body is not JSON ({e}): {:?}", self.status, self.text()))
     }
 }
 
@@ -409,14 +346,10 @@ pub fn parse_http_response(buf: &[u8]) -> Option<RawResponse> {
     let head = std::str::from_utf8(&buf[..split]).ok()?;
     let mut lines = head.split("\r\n");
     let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
     let mut body = buf[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
-    });
+    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked"));
     if chunked {
         let mut out = Vec::new();
         let mut rest = &body[..];
@@ -432,41 +365,22 @@ pub fn parse_http_response(buf: &[u8]) -> Option<RawResponse> {
             rest = rest.get(size + 2..)?;
         }
         body = out;
-    } else if let Some(len) = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok())
+    } else if let Some(len) =
+        headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse::<usize>().ok())
     {
         body.truncate(len);
     }
-    Some(RawResponse {
-        status,
-        headers,
-        body,
-    })
+    Some(RawResponse { status, headers, body })
 }
 
 /// Checks the JSON envelope of DESIGN §6: `{"status": bool, "message": str, "data": …}`, with
 /// `status` true exactly for 2xx.
 pub fn assert_envelope(what: &str, code: u16, v: &Value) {
     let ok = (200..300).contains(&code);
-    assert!(
-        v.is_object(),
-        "{what}: HTTP {code}: body is not a JSON object: {v}"
-    );
-    assert_eq!(
-        v["status"].as_bool(),
-        Some(ok),
-        "{what}: HTTP {code}: 'status' must be {ok}: {v}"
-    );
-    assert!(
-        v["message"].is_string(),
-        "{what}: HTTP {code}: 'message' must be a string: {v}"
-    );
-    assert!(
-        v.get("data").is_some(),
-        "{what}: HTTP {code}: 'data' is missing: {v}"
-    );
+    assert!(v.is_object(), "{what}: HTTP {code}: body is not a JSON object: {v}");
+    assert_eq!(v["status"].as_bool(), Some(ok), "{what}: HTTP {code}: 'status' must be {ok}: {v}");
+    assert!(v["message"].is_string(), "{what}: HTTP {code}: 'message' must be a string: {v}");
+    assert!(v.get("data").is_some(), "{what}: HTTP {code}: 'data' is missing: {v}");
 }
 
 /// Talks HTTP to one daemon's API listener: JSON calls through ureq (4xx/5xx bodies readable),
@@ -482,17 +396,9 @@ pub struct Client {
 
 impl Client {
     pub fn new(addr: SocketAddr, token: &str) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .max_redirects(0)
-            .build()
-            .into();
-        Client {
-            addr,
-            token: token.to_string(),
-            agent,
-        }
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(REQUEST_TIMEOUT)).max_redirects(0).build().into();
+        Client { addr, token: token.to_string(), agent }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -501,26 +407,15 @@ impl Client {
 
     /// One request; `token` None sends no Authorization header. `Err` only when no HTTP answer
     /// came (connection refused or reset, timeout).
-    pub fn try_call_text_as(
-        &self,
-        token: Option<&str>,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, String), String> {
-        let builder = ureq::http::Request::builder()
-            .method(method)
-            .uri(self.url(path));
+    pub fn try_call_text_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, String), String> {
+        let builder = ureq::http::Request::builder().method(method).uri(self.url(path));
         let builder = match token {
             Some(t) => builder.header("Authorization", format!("Bearer {t}")),
             None => builder,
         };
         let result = match body {
             Some(b) => {
-                let req = builder
-                    .header("Content-Type", "application/json")
-                    .body(b.to_string())
-                    .map_err(|e| e.to_string())?;
+                let req = builder.header("Content-Type", "application/json").body(b.to_string()).map_err(|e| e.to_string())?;
                 self.agent.run(req)
             }
             None => self.agent.run(builder.body(()).map_err(|e| e.to_string())?),
@@ -538,36 +433,18 @@ impl Client {
 
     /// Like `try_call_text_as` with the token, parsing the envelope (panics when the answer is
     /// not the JSON envelope: that is a contract violation, not a transport error).
-    pub fn try_call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, Value), String> {
+    pub fn try_call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
         let (code, text) = self.try_call_text_as(Some(&self.token), method, path, body)?;
         Ok((code, envelope(method, path, code, &text)))
     }
 
     /// (status, text) of a request with `token`; panics when no answer came.
-    pub fn call_text_as(
-        &self,
-        token: Option<&str>,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (u16, String) {
-        self.try_call_text_as(token, method, path, body)
-            .unwrap_or_else(|e| panic!("{e}"))
+    pub fn call_text_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+        self.try_call_text_as(token, method, path, body).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// (status, envelope) of a request with `token` (None: no Authorization header).
-    pub fn call_as(
-        &self,
-        token: Option<&str>,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
+    pub fn call_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let (code, text) = self.call_text_as(token, method, path, body);
         (code, envelope(method, path, code, &text))
     }
@@ -601,18 +478,13 @@ impl Client {
     /// `call`, panicking unless 2xx; returns `data`.
     pub fn ok(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let (code, v) = self.call(method, path, body);
-        assert!(
-            (200..300).contains(&code),
-            "{method} {path} {}: HTTP {code} {v}",
-            body.map(|b| b.to_string()).unwrap_or_default()
-        );
+        assert!((200..300).contains(&code), "{method} {path} {}: HTTP {code} {v}", body.map(|b| b.to_string()).unwrap_or_default());
         v["data"].clone()
     }
 
     /// Sends `req` on a fresh connection (`Connection: close`) and reads the whole response.
     pub fn raw(&self, req: &RawRequest) -> RawResponse {
-        self.try_raw(req, REQUEST_TIMEOUT)
-            .unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path))
+        self.try_raw(req, REQUEST_TIMEOUT).unwrap_or_else(|e| panic!("{} {}: {e}", req.method, req.path))
     }
 
     pub fn try_raw(&self, req: &RawRequest, timeout: Duration) -> Result<RawResponse, String> {
@@ -622,15 +494,8 @@ impl Client {
     /// Serialises `req` as given, plus `Host`, `Connection: close`, `Content-Length` and the
     /// token unless told otherwise. The path is sent verbatim (no normalisation, no encoding).
     pub fn raw_bytes(&self, req: &RawRequest) -> Vec<u8> {
-        let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            req.method, req.path, self.addr
-        );
-        let has = |name: &str| {
-            req.headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case(name))
-        };
+        let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", req.method, req.path, self.addr);
+        let has = |name: &str| req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
         if !req.no_auth && !has("authorization") {
             head.push_str(&format!("Authorization: Bearer {}\r\n", self.token));
         }
@@ -650,12 +515,9 @@ impl Client {
     /// or a complete response has arrived. A write error is not fatal as long as a response can
     /// be read (the server may answer early, e.g. 413, and stop reading).
     pub fn send_raw_bytes(&self, bytes: &[u8], timeout: Duration) -> Result<RawResponse, String> {
-        let mut s =
-            TcpStream::connect_timeout(&self.addr, timeout).map_err(|e| format!("connect: {e}"))?;
-        s.set_read_timeout(Some(timeout))
-            .map_err(|e| e.to_string())?;
-        s.set_write_timeout(Some(timeout))
-            .map_err(|e| e.to_string())?;
+        let mut s = TcpStream::connect_timeout(&self.addr, timeout).map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+        s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
         let write_err = s.write_all(bytes).err();
         let _ = s.flush();
         let mut buf = Vec::new();
@@ -677,19 +539,13 @@ impl Client {
                 break;
             }
         }
-        parse_http_response(&buf).ok_or_else(|| {
-            format!(
-                "no complete HTTP response (write: {write_err:?}): {:?}",
-                String::from_utf8_lossy(&buf)
-            )
-        })
+        parse_http_response(&buf)
+            .ok_or_else(|| format!("no complete HTTP response (write: {write_err:?}): {:?}", String::from_utf8_lossy(&buf)))
     }
 }
 
 fn envelope(method: &str, path: &str, code: u16, text: &str) -> Value {
-    let v: Value = serde_json::from_str(text).unwrap_or_else(|e| {
-        panic!("{method} {path}: HTTP {code}: body is not JSON ({e}): {text:?}")
-    });
+    let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{method} {path}: HTTP {code}: body is not JSON ({e}): {text:?}"));
     assert_envelope(&format!("{method} {path}"), code, &v);
     v
 }
@@ -720,9 +576,7 @@ impl Daemon {
             match d.wait_ready() {
                 Ok(()) => return d,
                 Err(log) if attempt < 3 && log.contains("cannot listen") => {
-                    eprintln!(
-                        "wgclusterd could not bind its ports, retrying with new ones:\n{log}"
-                    );
+                    eprintln!("wgclusterd could not bind its ports, retrying with new ones:\n{log}");
                 }
                 Err(log) => {
                     panic!("wgclusterd did not come up within {START_TIMEOUT:?}; its log:\n{log}")
@@ -734,11 +588,7 @@ impl Daemon {
     /// Starts the daemon for `setup` without waiting for it (see `wait_ready`).
     pub fn spawn_only(setup: Setup) -> Daemon {
         let client = Client::new(setup.api_addr, "");
-        let mut d = Daemon {
-            setup,
-            client,
-            child: None,
-        };
+        let mut d = Daemon { setup, client, child: None };
         d.spawn();
         d
     }
@@ -750,13 +600,8 @@ impl Daemon {
             .open(&self.setup.log_path)
             .unwrap_or_else(|e| panic!("open {}: {e}", self.setup.log_path.display()));
         let log2 = log.try_clone().expect("dup log file");
-        let child = self
-            .setup
-            .command(&["run"])
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", binary().display()));
+        let child =
+            self.setup.command(&["run"]).stdout(log).stderr(log2).spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", binary().display()));
         self.child = Some(child);
     }
 
@@ -766,17 +611,12 @@ impl Daemon {
         let deadline = Instant::now() + START_TIMEOUT;
         let probe = RawRequest::new("GET", "/api/health").no_auth();
         loop {
-            if let Some(st) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 self.child = None;
                 return Err(format!("(exited with {st})\n{}", self.log()));
             }
             if let Ok(r) = self.client.try_raw(&probe, Duration::from_secs(2)) {
-                let leader = serde_json::from_slice::<Value>(&r.body)
-                    .is_ok_and(|v| v["data"]["leader"].is_string());
+                let leader = serde_json::from_slice::<Value>(&r.body).is_ok_and(|v| v["data"]["leader"].is_string());
                 if r.status == 200 && leader {
                     break;
                 }
@@ -853,10 +693,7 @@ impl Daemon {
             if Instant::now() > deadline {
                 let _ = c.kill();
                 let _ = c.wait();
-                panic!(
-                    "wgclusterd did not exit within {STOP_TIMEOUT:?} of SIGTERM; its log:\n{}",
-                    self.log()
-                );
+                panic!("wgclusterd did not exit within {STOP_TIMEOUT:?} of SIGTERM; its log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -870,10 +707,7 @@ impl Daemon {
 
     /// Starts a stopped (or killed) daemon again on the same data dir, ports and config.
     pub fn start_again(&mut self) {
-        assert!(
-            self.child.is_none(),
-            "start_again: the daemon is still running"
-        );
+        assert!(self.child.is_none(), "start_again: the daemon is still running");
         self.spawn();
         if let Err(log) = self.wait_ready() {
             panic!("wgclusterd did not come back within {START_TIMEOUT:?}; its log:\n{log}");
@@ -883,22 +717,11 @@ impl Daemon {
     // ---- the control socket (HTTP/1.0 over the Unix socket, no token) ------------------------
 
     /// One request on the control socket; returns the raw response.
-    pub fn control_raw(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> RawResponse {
+    pub fn control_raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
         let sock = &self.setup.control_socket;
-        let mut s =
-            UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
-        s.set_read_timeout(Some(REQUEST_TIMEOUT))
-            .expect("socket timeout");
-        let mut head = format!(
-            "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {}\r\n",
-            body.len()
-        );
+        let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
+        s.set_read_timeout(Some(REQUEST_TIMEOUT)).expect("socket timeout");
+        let mut head = format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {}\r\n", body.len());
         if !body.is_empty() {
             head.push_str("Content-Type: application/json\r\n");
         }
@@ -910,22 +733,14 @@ impl Daemon {
         s.write_all(body).expect("write control socket");
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).expect("read control socket");
-        parse_http_response(&buf).unwrap_or_else(|| {
-            panic!(
-                "malformed control socket answer: {:?}",
-                String::from_utf8_lossy(&buf)
-            )
-        })
+        parse_http_response(&buf).unwrap_or_else(|| panic!("malformed control socket answer: {:?}", String::from_utf8_lossy(&buf)))
     }
 
     /// A JSON request on the control socket; returns (status, envelope).
     pub fn control(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let r = self.control_raw(method, path, &[], &bytes);
-        (
-            r.status,
-            envelope(&format!("control {method}"), path, r.status, &r.text()),
-        )
+        (r.status, envelope(&format!("control {method}"), path, r.status, &r.text()))
     }
 }
 
@@ -936,11 +751,7 @@ fn complete_response(buf: &[u8]) -> bool {
     };
     let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
     let body = &buf[split + 4..];
-    if let Some(len) = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
+    if let Some(len) = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()) {
         return body.len() >= len;
     }
     if head.contains("transfer-encoding: chunked") {

@@ -1,10 +1,9 @@
 pub mod lab;
 // dns tests: the fake Cloudflare API and a real BIND9 for RFC 2136
 pub mod bind9;
-pub mod fake_cloudflare;
 pub mod daemon;
+pub mod fake_cloudflare;
 // cluster tests: a multi-router cluster harness (loopback or network lab)
 pub mod cluster;
 // failover: routers in the network lab, lab DNS, client with a re-resolve watchdog
 pub mod failover;
-

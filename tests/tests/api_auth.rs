@@ -30,10 +30,7 @@ fn routes_from_source() -> BTreeSet<(String, String)> {
             let pattern = rest[..end].to_string();
             let after = &rest[end..];
             let Some(m) = after.find("web::") else { break };
-            let method: String = after[m + 5..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphabetic())
-                .collect();
+            let method: String = after[m + 5..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
             out.insert((method.to_uppercase(), pattern));
         }
     }
@@ -48,11 +45,7 @@ fn fill(pattern: &str, values: &[(&str, &str)]) -> String {
         out.push_str(&rest[..i]);
         let end = rest[i..].find('}').map(|e| i + e).expect("closing brace");
         let name = &rest[i + 1..end];
-        let v = values
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| *v)
-            .unwrap_or("x");
+        let v = values.iter().find(|(k, _)| *k == name).map(|(_, v)| *v).unwrap_or("x");
         out.push_str(v);
         rest = &rest[end + 1..];
     }
@@ -91,12 +84,8 @@ fn request(method: &str, path: &str, body: Option<&Value>) -> RawRequest {
 
 fn snapshot(d: &Daemon) -> Value {
     let audit = d.ok("GET", "/api/audit-logs?limit=1000", None);
-    let user_entries: Vec<&Value> = audit
-        .as_array()
-        .expect("audit")
-        .iter()
-        .filter(|e| e["user"] != "dns-sync" && e["user"] != "system")
-        .collect();
+    let user_entries: Vec<&Value> =
+        audit.as_array().expect("audit").iter().filter(|e| e["user"] != "dns-sync" && e["user"] != "system").collect();
     json!({
         "configs": d.ok("GET", "/api/configs", None),
         "nodes": d.ok("GET", "/api/nodes", None),
@@ -119,58 +108,22 @@ fn every_route_needs_the_token() {
         ("GET", "/api/health"),
         ("GET", "/v1/health"),
     ] {
-        assert!(
-            routes.contains(&(known.0.to_string(), known.1.to_string())),
-            "route {known:?} not found in daemon/src/http: {routes:?}"
-        );
+        assert!(routes.contains(&(known.0.to_string(), known.1.to_string())), "route {known:?} not found in daemon/src/http: {routes:?}");
     }
-    assert!(
-        routes.len() >= 30,
-        "only {} routes parsed: {routes:?}",
-        routes.len()
-    );
+    assert!(routes.len() >= 30, "only {} routes parsed: {routes:?}", routes.len());
 
     let d = Daemon::start(Options::default().tag("auth"));
-    d.ok(
-        "POST",
-        "/api/configs",
-        Some(&json!({ "name": "wg0", "address": "10.0.0.1/24", "listen_port": 51820 })),
-    );
+    d.ok("POST", "/api/configs", Some(&json!({ "name": "wg0", "address": "10.0.0.1/24", "listen_port": 51820 })));
     for n in ["node2", "node3"] {
-        d.ok(
-            "POST",
-            "/api/nodes",
-            Some(&json!({ "id": n, "endpoint": "192.0.2.2" })),
-        );
+        d.ok("POST", "/api/nodes", Some(&json!({ "id": n, "endpoint": "192.0.2.2" })));
     }
-    d.ok(
-        "POST",
-        "/api/configs/wg0/nodes",
-        Some(&json!({ "node_id": "node1" })),
-    );
-    d.ok(
-        "POST",
-        "/api/configs/wg0/nodes",
-        Some(&json!({ "node_id": "node2" })),
-    );
-    d.ok(
-        "POST",
-        "/api/configs/wg0/endpoint-group",
-        Some(&json!({ "domain": "vpn.example.com", "provider": "rfc2136" })),
-    );
-    let peers = d.ok(
-        "POST",
-        "/api/configs/wg0/peers",
-        Some(&json!([{ "name": "a" }, { "name": "b" }])),
-    );
+    d.ok("POST", "/api/configs/wg0/nodes", Some(&json!({ "node_id": "node1" })));
+    d.ok("POST", "/api/configs/wg0/nodes", Some(&json!({ "node_id": "node2" })));
+    d.ok("POST", "/api/configs/wg0/endpoint-group", Some(&json!({ "domain": "vpn.example.com", "provider": "rfc2136" })));
+    let peers = d.ok("POST", "/api/configs/wg0/peers", Some(&json!([{ "name": "a" }, { "name": "b" }])));
     let peer = peers[0]["id"].as_str().expect("peer id").to_string();
     // Real names, so a request that got through would hit real entities.
-    let real = [
-        ("config", "wg0"),
-        ("node_id", "node2"),
-        ("peer_id", peer.as_str()),
-        ("id", "1"),
-    ];
+    let real = [("config", "wg0"), ("node_id", "node2"), ("peer_id", peer.as_str()), ("id", "1")];
 
     let token = d.token().to_string();
     let mut wrong = token.clone();
@@ -183,22 +136,13 @@ fn every_route_needs_the_token() {
     let bad_auth: Vec<(&str, Option<String>)> = vec![
         ("no Authorization header", None),
         ("a wrong token", Some("Bearer wrong".to_string())),
-        (
-            "the token with its last character changed",
-            Some(format!("Bearer {wrong}")),
-        ),
+        ("the token with its last character changed", Some(format!("Bearer {wrong}"))),
         ("the token with a suffix", Some(format!("Bearer {token}x"))),
-        (
-            "a token prefix",
-            Some(format!("Bearer {}", &token[..token.len() / 2])),
-        ),
+        ("a token prefix", Some(format!("Bearer {}", &token[..token.len() / 2]))),
         ("an empty bearer", Some("Bearer ".to_string())),
         ("the bare token without a scheme", Some(token.clone())),
         ("Basic credentials", Some(format!("Basic {b64_basic}"))),
-        (
-            "the token as a second value",
-            Some(format!("Bearer wrong, Bearer {token}")),
-        ),
+        ("the token as a second value", Some(format!("Bearer wrong, Bearer {token}"))),
     ];
 
     let before = snapshot(&d);
@@ -207,18 +151,11 @@ fn every_route_needs_the_token() {
         let v: Value = match serde_json::from_slice(&r.body) {
             Ok(v) => v,
             Err(_) => {
-                failures.push(format!(
-                    "{what}: HTTP {}: body is not JSON: {:?}",
-                    r.status,
-                    r.text()
-                ));
+                failures.push(format!("{what}: HTTP {}: body is not JSON: {:?}", r.status, r.text()));
                 return None;
             }
         };
-        if !v.is_object()
-            || v["status"].as_bool() != Some((200..300).contains(&r.status))
-            || !v["message"].is_string()
-        {
+        if !v.is_object() || v["status"].as_bool() != Some((200..300).contains(&r.status)) || !v["message"].is_string() {
             failures.push(format!("{what}: HTTP {}: not the envelope: {v}", r.status));
         }
         Some(v)
@@ -247,47 +184,30 @@ fn every_route_needs_the_token() {
                 } else {
                     ""
                 };
-                failures.push(format!(
-                    "{what}: HTTP {}, want 401{stale}: {}",
-                    r.status,
-                    r.text()
-                ));
+                failures.push(format!("{what}: HTTP {}, want 401{stale}: {}", r.status, r.text()));
                 continue;
             }
             if let Some(v) = check(&r, &what, &mut failures) {
                 let msg = v["message"].as_str().unwrap_or_default().to_lowercase();
                 if !(msg.contains("token") || msg.contains("authorization")) {
-                    failures.push(format!(
-                        "{what}: the 401 message does not say what is missing: {msg}"
-                    ));
+                    failures.push(format!("{what}: the 401 message does not say what is missing: {msg}"));
                 }
             }
-            if r.header("www-authenticate")
-                .is_none_or(|h| !h.starts_with("Bearer"))
-            {
+            if r.header("www-authenticate").is_none_or(|h| !h.starts_with("Bearer")) {
                 failures.push(format!("{what}: 401 without 'WWW-Authenticate: Bearer'"));
             }
         }
     }
     let after = snapshot(&d);
-    assert_eq!(
-        before, after,
-        "a request without a valid token changed the state"
-    );
+    assert_eq!(before, after, "a request without a valid token changed the state");
 
     // With the right token no route says 401. Names that do not exist keep this harmless.
-    let harmless = [
-        ("config", "nosuch"),
-        ("node_id", "nosuch"),
-        ("peer_id", "0123456789abcdef"),
-        ("id", "999999"),
-    ];
+    let harmless = [("config", "nosuch"), ("node_id", "nosuch"), ("peer_id", "0123456789abcdef"), ("id", "999999")];
     for (method, pattern) in &routes {
         let path = fill(pattern, &harmless);
         let body = plausible_body(method, pattern).map(|_| json!({}));
         for scheme in ["Bearer", "bearer"] {
-            let req = request(method, &path, body.as_ref())
-                .header("Authorization", &format!("{scheme} {token}"));
+            let req = request(method, &path, body.as_ref()).header("Authorization", &format!("{scheme} {token}"));
             let r = d.raw(&req);
             let what = format!("{method} {path} with the right token ({scheme})");
             if r.status == 401 {
@@ -307,13 +227,7 @@ fn every_route_needs_the_token() {
     let (code, metrics) = d.get_text("/metrics");
     assert_eq!(code, 200);
     assert!(metrics.contains("wgcluster_peers 2"), "{metrics}");
-    assert!(
-        failures.is_empty(),
-        "{} problems over {} routes:\n{}",
-        failures.len(),
-        routes.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} problems over {} routes:\n{}", failures.len(), routes.len(), failures.join("\n"));
 }
 
 #[test]
@@ -321,17 +235,8 @@ fn control_socket_needs_no_token_and_is_private() {
     let mut d = Daemon::start(Options::default().tag("control"));
     let sock = d.setup.control_socket.clone();
     let meta = std::fs::metadata(&sock).expect("control socket exists");
-    assert!(
-        meta.file_type().is_socket(),
-        "{} is not a socket",
-        sock.display()
-    );
-    assert_eq!(
-        meta.permissions().mode() & 0o777,
-        0o600,
-        "control socket mode is {:o}",
-        meta.permissions().mode() & 0o777
-    );
+    assert!(meta.file_type().is_socket(), "{} is not a socket", sock.display());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "control socket mode is {:o}", meta.permissions().mode() & 0o777);
 
     let (code, v) = d.control("GET", "/api/cluster", None);
     assert_eq!(code, 200, "{v}");
@@ -339,19 +244,10 @@ fn control_socket_needs_no_token_and_is_private() {
     assert_eq!(v["data"]["node_id"], "node1", "{v}");
 
     // Writes work too, audited as the local root user or the user the rpcd bridge names.
-    let (code, v) = d.control(
-        "POST",
-        "/api/configs",
-        Some(&json!({ "name": "wg0", "address": "10.0.0.1/24", "listen_port": 51820 })),
-    );
+    let (code, v) = d.control("POST", "/api/configs", Some(&json!({ "name": "wg0", "address": "10.0.0.1/24", "listen_port": 51820 })));
     assert_eq!(code, 200, "{v}");
     let body = json!({ "id": "node2" }).to_string();
-    let r = d.control_raw(
-        "POST",
-        "/api/nodes",
-        &[("X-Wgcluster-User", "alice")],
-        body.as_bytes(),
-    );
+    let r = d.control_raw("POST", "/api/nodes", &[("X-Wgcluster-User", "alice")], body.as_bytes());
     assert_eq!(r.status, 200, "{}", r.text());
     let entries = d.ok("GET", "/api/audit-logs?action=config_created", None);
     assert_eq!(entries[0]["user"], "root", "{entries}");
@@ -365,15 +261,8 @@ fn control_socket_needs_no_token_and_is_private() {
     // `wgclusterd status` goes through the socket and prints the leader.
     let out = d.setup.run(&["status"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "status failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let panel = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("panel:"))
-        .unwrap_or_else(|| panic!("no 'panel:' line in:\n{stdout}"));
+    assert!(out.status.success(), "status failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let panel = stdout.lines().find_map(|l| l.strip_prefix("panel:")).unwrap_or_else(|| panic!("no 'panel:' line in:\n{stdout}"));
     assert_eq!(panel.trim(), "node1", "{stdout}");
     assert!(stdout.contains("node1"), "{stdout}");
 

@@ -36,13 +36,7 @@ struct Case {
 }
 
 fn case(method: &'static str, path: &str, body: Body, status: u16, needles: &[&str]) -> Case {
-    Case {
-        method,
-        path: path.to_string(),
-        body,
-        status,
-        needles: needles.iter().map(|s| s.to_string()).collect(),
-    }
+    Case { method, path: path.to_string(), body, status, needles: needles.iter().map(|s| s.to_string()).collect() }
 }
 
 fn j(v: Value) -> Body {
@@ -53,11 +47,7 @@ fn send(d: &Daemon, c: &Case) -> (u16, Value) {
     let r = match &c.body {
         Body::None => d.raw(&RawRequest::new(c.method, &c.path)),
         Body::Json(v) => d.raw(&RawRequest::new(c.method, &c.path).json(v)),
-        Body::Bytes(b) => d.raw(
-            &RawRequest::new(c.method, &c.path)
-                .header("Content-Type", "application/json")
-                .body(b.clone()),
-        ),
+        Body::Bytes(b) => d.raw(&RawRequest::new(c.method, &c.path).header("Content-Type", "application/json").body(b.clone())),
         Body::Chunked(b) => {
             let mut body = Vec::new();
             for chunk in b.chunks(64 * 1024) {
@@ -104,12 +94,7 @@ fn snapshot(d: &Daemon) -> Value {
         o.retain(|k, _| !k.starts_with("dns") && k != "last_sync" && k != "published");
     }
     let audit = data(d, "/api/audit-logs?limit=1000");
-    let admin_entries = audit
-        .as_array()
-        .expect("audit")
-        .iter()
-        .filter(|e| e["user"] == "admin")
-        .count();
+    let admin_entries = audit.as_array().expect("audit").iter().filter(|e| e["user"] == "admin").count();
     json!({
         "configs": configs,
         "per_config": per_config,
@@ -125,62 +110,22 @@ fn every_bad_input_is_refused_and_changes_nothing() {
     let d = Daemon::start(Options::default().tag("badinput"));
 
     // The state the cases run against.
-    let wg0 = d.ok(
-        "POST",
-        "/api/configs",
-        Some(&json!({ "name": "wg0", "address": "10.0.0.1/24", "listen_port": 51820 })),
-    );
-    d.ok(
-        "POST",
-        "/api/configs",
-        Some(&json!({ "name": "tiny", "address": "10.9.9.1/30", "listen_port": 51821 })),
-    );
-    d.ok(
-        "POST",
-        "/api/configs",
-        Some(&json!({ "name": "solo", "address": "10.8.0.1/24", "listen_port": 51822 })),
-    );
+    let wg0 = d.ok("POST", "/api/configs", Some(&json!({ "name": "wg0", "address": "10.0.0.1/24", "listen_port": 51820 })));
+    d.ok("POST", "/api/configs", Some(&json!({ "name": "tiny", "address": "10.9.9.1/30", "listen_port": 51821 })));
+    d.ok("POST", "/api/configs", Some(&json!({ "name": "solo", "address": "10.8.0.1/24", "listen_port": 51822 })));
     for n in ["node2", "node3"] {
-        d.ok(
-            "POST",
-            "/api/nodes",
-            Some(&json!({ "id": n, "endpoint": "192.0.2.9" })),
-        );
+        d.ok("POST", "/api/nodes", Some(&json!({ "id": n, "endpoint": "192.0.2.9" })));
     }
-    for (c, n) in [
-        ("wg0", "node1"),
-        ("wg0", "node2"),
-        ("tiny", "node1"),
-        ("solo", "node1"),
-    ] {
-        d.ok(
-            "POST",
-            &format!("/api/configs/{c}/nodes"),
-            Some(&json!({ "node_id": n })),
-        );
+    for (c, n) in [("wg0", "node1"), ("wg0", "node2"), ("tiny", "node1"), ("solo", "node1")] {
+        d.ok("POST", &format!("/api/configs/{c}/nodes"), Some(&json!({ "node_id": n })));
     }
-    d.ok(
-        "POST",
-        "/api/configs/wg0/endpoint-group",
-        Some(&json!({ "domain": "vpn.example.com", "provider": "rfc2136" })),
-    );
+    d.ok("POST", "/api/configs/wg0/endpoint-group", Some(&json!({ "domain": "vpn.example.com", "provider": "rfc2136" })));
     let key1 = b64(&[7u8; 32]);
-    let peers = d.ok(
-        "POST",
-        "/api/configs/wg0/peers",
-        Some(&json!([{ "name": "a", "public_key": key1 }, { "name": "b" }, { "name": "c" }])),
-    );
+    let peers =
+        d.ok("POST", "/api/configs/wg0/peers", Some(&json!([{ "name": "a", "public_key": key1 }, { "name": "b" }, { "name": "c" }])));
     let p = peers[0]["id"].as_str().expect("peer id").to_string();
-    d.ok(
-        "POST",
-        "/api/configs/tiny/peers",
-        Some(&json!({ "name": "only" })),
-    );
-    d.ok(
-        "POST",
-        "/api/configs/solo/peers",
-        Some(&json!({ "name": "alone" })),
-    );
+    d.ok("POST", "/api/configs/tiny/peers", Some(&json!({ "name": "only" })));
+    d.ok("POST", "/api/configs/solo/peers", Some(&json!({ "name": "alone" })));
     let wg0_key = wg0["public_key"].as_str().expect("config key").to_string();
 
     let cases = table(&p, &key1, &wg0_key);
@@ -188,11 +133,7 @@ fn every_bad_input_is_refused_and_changes_nothing() {
     let mut before = snapshot(&d);
     let mut failures = Vec::new();
     for c in &cases {
-        let what = format!(
-            "{} {}",
-            c.method,
-            c.path.chars().take(80).collect::<String>()
-        );
+        let what = format!("{} {}", c.method, c.path.chars().take(80).collect::<String>());
         let (code, v) = send(&d, c);
         let msg = v["message"].as_str().unwrap_or_default().to_lowercase();
         if code != c.status {
@@ -205,40 +146,20 @@ fn every_bad_input_is_refused_and_changes_nothing() {
         }
         let after = snapshot(&d);
         if after != before {
-            failures.push(format!(
-                "{what}: the state changed:\nbefore: {before}\nafter:  {after}"
-            ));
+            failures.push(format!("{what}: the state changed:\nbefore: {before}\nafter:  {after}"));
             before = after;
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 
     // The limit itself is fine: a body of exactly 1 MiB is read, one byte more is refused.
     let mut edge = br#"[{"name":"edge"}]"#.to_vec();
     edge.resize(MIB, b' ');
-    let c = case(
-        "POST",
-        "/api/configs/wg0/peers",
-        Body::Bytes(edge.clone()),
-        200,
-        &[],
-    );
+    let c = case("POST", "/api/configs/wg0/peers", Body::Bytes(edge.clone()), 200, &[]);
     let (code, v) = send(&d, &c);
     assert_eq!(code, 200, "a body of exactly {MIB} bytes: {v}");
     edge.push(b' ');
-    let c = case(
-        "POST",
-        "/api/configs/wg0/peers",
-        Body::Bytes(edge),
-        413,
-        &[],
-    );
+    let c = case("POST", "/api/configs/wg0/peers", Body::Bytes(edge), 413, &[]);
     let (code, v) = send(&d, &c);
     assert_eq!(code, 413, "a body of {MIB} + 1 bytes: {v}");
 }
@@ -253,10 +174,7 @@ fn deleting_a_cluster_member_is_refused() {
     let c = case("DELETE", "/api/nodes/node1", Body::None, 409, &["node1"]);
     let (code, v) = send(&d, &c);
     assert_eq!(code, 409, "{v}");
-    assert!(
-        v["message"].as_str().unwrap_or_default().contains("node1"),
-        "{v}"
-    );
+    assert!(v["message"].as_str().unwrap_or_default().contains("node1"), "{v}");
     assert_eq!(before, snapshot_nodes(&d));
     let cluster = d.ok("GET", "/api/cluster", None);
     assert_eq!(cluster["leader"], "node1");

@@ -41,7 +41,12 @@ pub struct HealthMonitor {
 }
 
 impl HealthMonitor {
-    pub fn new(cluster: ClusterHandle, probe: Arc<dyn HealthProbe>, applied: crate::migration::SharedApplied, clock: fn() -> Millis) -> Self {
+    pub fn new(
+        cluster: ClusterHandle,
+        probe: Arc<dyn HealthProbe>,
+        applied: crate::migration::SharedApplied,
+        clock: fn() -> Millis,
+    ) -> Self {
         Self { cluster, applied, probe, trackers: BTreeMap::new(), was_leader: false, busy: false, clock }
     }
 
@@ -80,9 +85,8 @@ impl Handler<Tick> for HealthMonitor {
             return;
         }
         let me = self.cluster.node_id.clone();
-        let targets: Vec<Node> = self.cluster.read(|s| {
-            s.nodes.values().filter(|n| n.id != me && (n.registered || n.cluster_addr.is_some())).cloned().collect()
-        });
+        let targets: Vec<Node> =
+            self.cluster.read(|s| s.nodes.values().filter(|n| n.id != me && (n.registered || n.cluster_addr.is_some())).cloned().collect());
         if targets.is_empty() {
             return;
         }

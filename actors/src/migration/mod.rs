@@ -69,9 +69,8 @@ impl MigrationPlanner {
         let now = (self.clock)();
         let d = self.cluster.read(|s| decide(s, &applied, now, &self.blocked));
         // A blocked pair that is no longer blocked may be reported again later.
-        let still: BTreeSet<_> = self
-            .cluster
-            .read(|s| self.blocked.iter().filter(|(c, n)| s.candidates(c, Some(n)).is_empty()).cloned().collect());
+        let still: BTreeSet<_> =
+            self.cluster.read(|s| self.blocked.iter().filter(|(c, n)| s.candidates(c, Some(n)).is_empty()).cloned().collect());
         self.blocked = still;
         self.blocked.extend(d.newly_blocked);
         if d.commands.is_empty() {

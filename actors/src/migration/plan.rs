@@ -91,21 +91,32 @@ mod tests {
     fn state(three: bool, mode_a: bool) -> State {
         let mut s = State::default();
         let spec = |id: &str| NodeSpec { id: nid(id), name: None, endpoint: None, cluster_addr: None };
-        run(&mut s, Command::Bootstrap { token: ApiToken { name: "a".into(), sha256: [0; 32], created_at: 0 }, node: spec("r1"), ca: None, serial: 0 });
+        run(
+            &mut s,
+            Command::Bootstrap {
+                token: ApiToken { name: "a".into(), sha256: [0; 32], created_at: 0 },
+                node: spec("r1"),
+                ca: None,
+                serial: 0,
+            },
+        );
         run(&mut s, Command::CreateNode { node: spec("r2"), weight: 1 });
         run(&mut s, Command::CreateNode { node: spec("r3"), weight: 1 });
-        run(&mut s, Command::CreateConfig {
-            config: NewConfig {
-                name: cn("wg0"),
-                private_key: generate_keypair().0,
-                addresses: vec!["10.0.0.1/24".parse().unwrap()],
-                listen_port: 1,
-                mtu: None,
-                dns: vec![],
-                peer_allowed_ips: vec![],
-                peer_keepalive: None,
+        run(
+            &mut s,
+            Command::CreateConfig {
+                config: NewConfig {
+                    name: cn("wg0"),
+                    private_key: generate_keypair().0,
+                    addresses: vec!["10.0.0.1/24".parse().unwrap()],
+                    listen_port: 1,
+                    mtu: None,
+                    dns: vec![],
+                    peer_allowed_ips: vec![],
+                    peer_keepalive: None,
+                },
             },
-        });
+        );
         for n in ["r1", "r2"].iter().chain(three.then_some(&"r3")) {
             run(&mut s, Command::AssignNode { config: cn("wg0"), node_id: nid(n) });
         }
@@ -124,20 +135,23 @@ mod tests {
             .collect();
         run(&mut s, Command::CreatePeers { config: cn("wg0"), peers });
         if mode_a {
-            run(&mut s, Command::SetEndpointGroup {
-                group: EndpointGroupSpec {
-                    config: cn("wg0"),
-                    domain: "vpn.example.com".into(),
-                    port: 1,
-                    provider: DnsProviderKind::Cloudflare,
-                    cloudflare_zone_id: None,
-                    cloudflare_record_name: None,
-                    ttl: 60,
-                    auto_migrate: true,
-                    publish_only_healthy: true,
-                    min_nodes: 1,
+            run(
+                &mut s,
+                Command::SetEndpointGroup {
+                    group: EndpointGroupSpec {
+                        config: cn("wg0"),
+                        domain: "vpn.example.com".into(),
+                        port: 1,
+                        provider: DnsProviderKind::Cloudflare,
+                        cloudflare_zone_id: None,
+                        cloudflare_record_name: None,
+                        ttl: 60,
+                        auto_migrate: true,
+                        publish_only_healthy: true,
+                        min_nodes: 1,
+                    },
                 },
-            });
+            );
         }
         s
     }

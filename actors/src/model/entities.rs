@@ -187,13 +187,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            probe_interval_ms: 2000,
-            unhealthy_after: 3,
-            healthy_after: 2,
-            auto_migrate_independent: true,
-            dns: DnsSettings::default(),
-        }
+        Self { probe_interval_ms: 2000, unhealthy_after: 3, healthy_after: 2, auto_migrate_independent: true, dns: DnsSettings::default() }
     }
 }
 

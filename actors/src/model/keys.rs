@@ -19,9 +19,9 @@ impl WgKey {
             .decode(s)
             .or_else(|_| URL_SAFE.decode(s))
             .map_err(|_| InvalidField::new(field, "is not valid base64 (expected a WireGuard key of 32 bytes)"))?;
-        let arr: [u8; 32] = bytes.try_into().map_err(|v: Vec<u8>| {
-            InvalidField::new(field, format!("decodes to {} bytes; a WireGuard key is 32 bytes", v.len()))
-        })?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|v: Vec<u8>| InvalidField::new(field, format!("decodes to {} bytes; a WireGuard key is 32 bytes", v.len())))?;
         Ok(Self(arr))
     }
 

@@ -68,10 +68,7 @@ impl NodeId {
             return Err(InvalidField::new(field, format!("'{}' must start with a letter or digit", s.escape_debug())));
         }
         if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(*c))) {
-            return Err(InvalidField::new(
-                field,
-                format!("'{}' contains {:?}; allowed are letters, digits and _.-", s.escape_debug(), c),
-            ));
+            return Err(InvalidField::new(field, format!("'{}' contains {:?}; allowed are letters, digits and _.-", s.escape_debug(), c)));
         }
         Ok(Self(s.to_string()))
     }

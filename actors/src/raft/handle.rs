@@ -34,9 +34,7 @@ pub const MAX_VOTERS: usize = 5;
 fn map_change_err(e: RaftError<u64, ClientWriteError<u64, RaftNode>>) -> WriteError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => WriteError::NotLeader { leader: f.leader_node },
-        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
-            WriteError::NoQuorum(format!("membership change refused: {e}"))
-        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => WriteError::NoQuorum(format!("membership change refused: {e}")),
         RaftError::Fatal(e) => WriteError::Fatal(e.to_string()),
     }
 }
@@ -113,9 +111,7 @@ impl ClusterHandle {
         let shared = sm.shared();
         let versions = sm.subscribe();
         let id = raft_id(&node_id);
-        let raft = Raft::new(id, Arc::new(config), Network::new(transport), log, sm)
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft = Raft::new(id, Arc::new(config), Network::new(transport), log, sm).await.map_err(|e| StartError::Raft(e.to_string()))?;
         Ok(Self { raft, node_id, raft_id: id, shared, versions, quorum_grace_ms: timing.election_timeout_ms * 2 })
     }
 
@@ -169,9 +165,7 @@ impl ClusterHandle {
         }
         match self.raft.client_write(req).await {
             Ok(r) => Ok((r.data, r.log_id.index)),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(WriteError::NotLeader { leader: f.leader_node })
-            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(WriteError::NotLeader { leader: f.leader_node }),
             Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
                 Err(WriteError::NoQuorum(format!("no quorum: the cluster cannot accept writes right now ({e})")))
             }

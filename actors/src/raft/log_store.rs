@@ -3,8 +3,8 @@
 //! acknowledged write survives `kill -9` and power loss; the committed id is written with
 //! `Durability::None` (it rides along with the next durable commit, and Raft can recover it).
 
-use super::types::TypeConfig;
 use super::io_err;
+use super::types::TypeConfig;
 use crate::store::{RAFT_LOG, RAFT_META};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};

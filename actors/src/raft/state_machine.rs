@@ -12,8 +12,7 @@ use crate::state::{Outcome, Response, State};
 use crate::store::SNAPSHOT;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError,
-    StoredMembership,
+    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
 use redb::Database;
 use std::io::Cursor;
@@ -158,11 +157,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(
-        &mut self,
-        meta: &SnapshotMeta<u64, RaftNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<(), SErr> {
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta<u64, RaftNode>, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), SErr> {
         let data = snapshot.into_inner();
         let state: State = postcard::from_bytes(&data).map_err(read_err)?;
         self.store_snapshot(meta, &data)?;

@@ -53,7 +53,8 @@ impl State {
         if cands.is_empty() {
             return Err(CommandError::Conflict(format!("config '{config}' has no healthy, enabled node to balance over")));
         }
-        let total: u64 = self.peers_of(config).filter(|p| p.node_id.as_ref().is_some_and(|n| cands.iter().any(|c| &c.id == n))).count() as u64;
+        let total: u64 =
+            self.peers_of(config).filter(|p| p.node_id.as_ref().is_some_and(|n| cands.iter().any(|c| &c.id == n))).count() as u64;
         let wsum: u64 = cands.iter().map(|c| u64::from(c.weight.max(1))).sum();
         let mut targets: Vec<(NodeId, u64)> = cands.iter().map(|c| (c.id.clone(), total * u64::from(c.weight.max(1)) / wsum)).collect();
         let mut rest = total - targets.iter().map(|t| t.1).sum::<u64>();

@@ -154,8 +154,7 @@ impl State {
 
     /// Where each peer of `config` on `from` goes; refuses when some peer has nowhere to go.
     fn plan_moves(&self, config: &ConfigName, from: &NodeId, to: Option<&NodeId>) -> Result<Vec<(PeerId, NodeId)>, CommandError> {
-        let movers: Vec<PeerId> =
-            self.peers_of(config).filter(|p| p.node_id.as_ref() == Some(from)).map(|p| p.id.clone()).collect();
+        let movers: Vec<PeerId> = self.peers_of(config).filter(|p| p.node_id.as_ref() == Some(from)).map(|p| p.id.clone()).collect();
         if movers.is_empty() {
             return Ok(Vec::new());
         }

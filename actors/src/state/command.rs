@@ -20,51 +20,137 @@ pub struct Request {
 pub enum Command {
     /// First command of a new cluster: the admin token, the founding router, the cluster CA and
     /// the founder's certificate serial.
-    Bootstrap { token: ApiToken, node: NodeSpec, ca: Option<ClusterCa>, serial: u64 },
+    Bootstrap {
+        token: ApiToken,
+        node: NodeSpec,
+        ca: Option<ClusterCa>,
+        serial: u64,
+    },
     /// A single-use join token (only its hash), valid until `expires_at`.
-    IssueJoinToken { sha256: String, expires_at: Millis },
+    IssueJoinToken {
+        sha256: String,
+        expires_at: Millis,
+    },
     /// Admit a router that presented a valid join token: consume the token, record its
     /// certificate serial, register the node.
-    AdmitNode { token_sha256: String, node: NodeSpec, serial: u64 },
+    AdmitNode {
+        token_sha256: String,
+        node: NodeSpec,
+        serial: u64,
+    },
     /// Remove a router from the cluster: revoke its certificates (the membership change itself is
     /// a Raft membership entry).
-    RevokeMember { node_id: NodeId },
+    RevokeMember {
+        node_id: NodeId,
+    },
     /// A router announces itself at start-up (creates or refreshes its own node).
-    RegisterNode { node: NodeSpec },
+    RegisterNode {
+        node: NodeSpec,
+    },
     /// Pre-register another router by id (`POST /api/nodes`).
-    CreateNode { node: NodeSpec, weight: u32 },
-    UpdateNode { id: NodeId, patch: NodePatch },
-    DeleteNode { id: NodeId },
-    CreateConfig { config: NewConfig },
-    UpdateConfig { name: ConfigName, patch: ConfigPatch },
-    DeleteConfig { name: ConfigName, force: bool },
-    AssignNode { config: ConfigName, node_id: NodeId },
+    CreateNode {
+        node: NodeSpec,
+        weight: u32,
+    },
+    UpdateNode {
+        id: NodeId,
+        patch: NodePatch,
+    },
+    DeleteNode {
+        id: NodeId,
+    },
+    CreateConfig {
+        config: NewConfig,
+    },
+    UpdateConfig {
+        name: ConfigName,
+        patch: ConfigPatch,
+    },
+    DeleteConfig {
+        name: ConfigName,
+        force: bool,
+    },
+    AssignNode {
+        config: ConfigName,
+        node_id: NodeId,
+    },
     /// The node-removal workflow's state change: backup record, peers re-homed, assignment removed.
-    RemoveNode { config: ConfigName, node_id: NodeId, backup_interface: Option<String>, backup_note: String },
-    SetEndpointGroup { group: EndpointGroupSpec },
-    DeleteEndpointGroup { config: ConfigName },
+    RemoveNode {
+        config: ConfigName,
+        node_id: NodeId,
+        backup_interface: Option<String>,
+        backup_note: String,
+    },
+    SetEndpointGroup {
+        group: EndpointGroupSpec,
+    },
+    DeleteEndpointGroup {
+        config: ConfigName,
+    },
     /// One or many peers, all or nothing.
-    CreatePeers { config: ConfigName, peers: Vec<NewPeer> },
-    UpdatePeer { config: ConfigName, id: PeerId, patch: PeerPatch },
-    DeletePeer { config: ConfigName, id: PeerId },
+    CreatePeers {
+        config: ConfigName,
+        peers: Vec<NewPeer>,
+    },
+    UpdatePeer {
+        config: ConfigName,
+        id: PeerId,
+        patch: PeerPatch,
+    },
+    DeletePeer {
+        config: ConfigName,
+        id: PeerId,
+    },
     /// Re-home every peer of `config` on `from`, to `to` or least-loaded.
-    MigratePeers { config: ConfigName, from: NodeId, to: Option<NodeId> },
+    MigratePeers {
+        config: ConfigName,
+        from: NodeId,
+        to: Option<NodeId>,
+    },
     /// Even out the load of `config` over its healthy nodes (by weight), make-before-break.
-    Rebalance { config: ConfigName },
+    Rebalance {
+        config: ConfigName,
+    },
     /// The panel saw every destination apply the moves away from `node` (or, in Mode A, the TTL
     /// pass): the drain ends, the node drops the moved peers (or the interface).
-    CompleteDrain { config: ConfigName, node_id: NodeId },
+    CompleteDrain {
+        config: ConfigName,
+        node_id: NodeId,
+    },
     /// The planner could not move peers off a failed node: recorded once, peers stay.
-    ReportMigrationBlocked { config: ConfigName, node_id: NodeId, reason: String },
+    ReportMigrationBlocked {
+        config: ConfigName,
+        node_id: NodeId,
+        reason: String,
+    },
     /// The health monitor's verdict on a node (and, with `config`, on one assignment).
-    SetNodeHealth { node_id: NodeId, config: Option<ConfigName>, healthy: bool, reason: String },
+    SetNodeHealth {
+        node_id: NodeId,
+        config: Option<ConfigName>,
+        healthy: bool,
+        reason: String,
+    },
     /// Replace the Cloudflare and/or RFC 2136 credentials (a `None` part is left as it is).
-    SetDnsSettings { cloudflare: Option<CloudflareSettings>, rfc2136: Option<Rfc2136Settings> },
+    SetDnsSettings {
+        cloudflare: Option<CloudflareSettings>,
+        rfc2136: Option<Rfc2136Settings>,
+    },
     /// DNS sync's report for an endpoint group: records changed (`dns_updated`), or failed
     /// (`dns_failed`, with `error`). `degraded` marks fail-static.
-    RecordDnsSync { config: ConfigName, published: Vec<String>, degraded: bool, changed: bool, error: Option<String> },
+    RecordDnsSync {
+        config: ConfigName,
+        published: Vec<String>,
+        degraded: bool,
+        changed: bool,
+        error: Option<String>,
+    },
     /// Health thresholds (`None` leaves a value as it is).
-    SetHealthSettings { probe_interval_ms: Option<u64>, unhealthy_after: Option<u32>, healthy_after: Option<u32>, auto_migrate_independent: Option<bool> },
+    SetHealthSettings {
+        probe_interval_ms: Option<u64>,
+        unhealthy_after: Option<u32>,
+        healthy_after: Option<u32>,
+        auto_migrate_independent: Option<bool>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,11 +236,22 @@ pub enum Outcome {
     Done,
     /// Nothing needed changing (e.g. a router re-registering with the same details).
     Unchanged,
-    ConfigNodeCreated { id: u64 },
-    PeersCreated { ids: Vec<PeerId> },
-    PeersMigrated { count: u64 },
-    Rebalanced { moved: u64 },
-    NodeRemoved { peers_migrated: u64, backup_id: u64 },
+    ConfigNodeCreated {
+        id: u64,
+    },
+    PeersCreated {
+        ids: Vec<PeerId>,
+    },
+    PeersMigrated {
+        count: u64,
+    },
+    Rebalanced {
+        moved: u64,
+    },
+    NodeRemoved {
+        peers_migrated: u64,
+        backup_id: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -7,10 +7,10 @@
 
 mod apply;
 mod apply_configs;
-mod apply_nodes;
-mod apply_ops;
 mod apply_members;
 mod apply_migration;
+mod apply_nodes;
+mod apply_ops;
 mod apply_peers;
 pub mod audit_query;
 pub mod command;

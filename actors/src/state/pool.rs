@@ -52,13 +52,7 @@ fn next_free(net: &IpNet, used: &HashSet<IpAddr>) -> Option<IpAddr> {
     }
 }
 
-fn scan(
-    first: u128,
-    last: u128,
-    budget: u128,
-    make: impl Fn(u128) -> IpAddr,
-    used: &HashSet<IpAddr>,
-) -> Option<IpAddr> {
+fn scan(first: u128, last: u128, budget: u128, make: impl Fn(u128) -> IpAddr, used: &HashSet<IpAddr>) -> Option<IpAddr> {
     let mut v = first;
     let mut steps = 0u128;
     while v <= last && steps <= budget {

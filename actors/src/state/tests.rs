@@ -75,15 +75,11 @@ fn refused_commands_change_nothing() {
         ("unknown config", Command::AssignNode { config: cn("nope"), node_id: nid("node1") }, |e| {
             matches!(e, CommandError::NotFound { .. })
         }),
-        ("unknown node", Command::AssignNode { config: cn("wg0"), node_id: nid("ghost") }, |e| {
-            matches!(e, CommandError::NotFound { .. })
-        }),
+        ("unknown node", Command::AssignNode { config: cn("wg0"), node_id: nid("ghost") }, |e| matches!(e, CommandError::NotFound { .. })),
         ("duplicate assignment", Command::AssignNode { config: cn("wg0"), node_id: nid("node1") }, |e| {
             matches!(e, CommandError::Conflict(_))
         }),
-        ("duplicate public key", Command::CreatePeers { config: cn("wg0"), peers: vec![dup] }, |e| {
-            matches!(e, CommandError::Conflict(_))
-        }),
+        ("duplicate public key", Command::CreatePeers { config: cn("wg0"), peers: vec![dup] }, |e| matches!(e, CommandError::Conflict(_))),
         (
             "pool exhausted (all or nothing)",
             Command::CreatePeers { config: cn("wg0"), peers: (0..4).map(|i| new_peer(&format!("p{i}"), None)).collect() },
@@ -93,15 +89,20 @@ fn refused_commands_change_nothing() {
             matches!(e, CommandError::Conflict(_))
         }),
         ("delete node in use", Command::DeleteNode { id: nid("node1") }, |e| matches!(e, CommandError::Conflict(_))),
-        ("delete config in use", Command::DeleteConfig { name: cn("wg0"), force: false }, |e| {
-            matches!(e, CommandError::Conflict(_))
-        }),
+        ("delete config in use", Command::DeleteConfig { name: cn("wg0"), force: false }, |e| matches!(e, CommandError::Conflict(_))),
         ("migrate to unassigned", Command::MigratePeers { config: cn("wg0"), from: nid("node1"), to: Some(nid("node3")) }, |e| {
             matches!(e, CommandError::Conflict(_))
         }),
-        ("bootstrap twice", Command::Bootstrap { token: ApiToken { name: "x".into(), sha256: [1; 32], created_at: 0 }, node: spec("n9"), ca: None, serial: 0 }, |e| {
-            matches!(e, CommandError::Conflict(_))
-        }),
+        (
+            "bootstrap twice",
+            Command::Bootstrap {
+                token: ApiToken { name: "x".into(), sha256: [1; 32], created_at: 0 },
+                node: spec("n9"),
+                ca: None,
+                serial: 0,
+            },
+            |e| matches!(e, CommandError::Conflict(_)),
+        ),
         ("zero weight", Command::UpdateNode { id: nid("node2"), patch: NodePatch { weight: Some(0), ..Default::default() } }, |e| {
             matches!(e, CommandError::Invalid { .. })
         }),
@@ -121,7 +122,12 @@ fn removing_a_node_migrates_its_peers_and_audits() {
     let mut s = fixture();
     let audit_before = s.audit.len();
     let out = s
-        .apply(&req(Command::RemoveNode { config: cn("wg0"), node_id: nid("node1"), backup_interface: None, backup_note: "skipped".into() }))
+        .apply(&req(Command::RemoveNode {
+            config: cn("wg0"),
+            node_id: nid("node1"),
+            backup_interface: None,
+            backup_note: "skipped".into(),
+        }))
         .unwrap();
     assert_eq!(out, Outcome::NodeRemoved { peers_migrated: 2, backup_id: 1 });
     assert!(s.peers.values().all(|p| p.node_id == Some(nid("node2"))));

@@ -50,10 +50,9 @@ pub fn open(path: &Path) -> Result<Database, StoreError> {
     {
         let mut meta = txn.open_table(META)?;
         let found = match meta.get("schema_version")? {
-            Some(v) => Some(decode_u32(v.value()).ok_or_else(|| StoreError::Corrupt {
-                key: "schema_version".into(),
-                reason: "not 4 bytes".into(),
-            })?),
+            Some(v) => Some(
+                decode_u32(v.value()).ok_or_else(|| StoreError::Corrupt { key: "schema_version".into(), reason: "not 4 bytes".into() })?,
+            ),
             None => None,
         };
         match found {

@@ -70,10 +70,7 @@ impl WgError {
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        WgError::Io {
-            context: context.into(),
-            source,
-        }
+        WgError::Io { context: context.into(), source }
     }
 }
 
@@ -139,10 +136,7 @@ pub struct ReconcileReport {
 
 /// Makes the interface match `spec`: read, diff, create if absent, apply the plan in one
 /// transaction, then configure the link. Idempotent; a second call reports no changes.
-pub fn reconcile(
-    backend: &dyn WgBackend,
-    spec: &InterfaceSpec,
-) -> Result<ReconcileReport, WgError> {
+pub fn reconcile(backend: &dyn WgBackend, spec: &InterfaceSpec) -> Result<ReconcileReport, WgError> {
     spec.validate()?;
     let mut actual = backend.read(&spec.name)?;
     let mut created = false;
@@ -156,13 +150,7 @@ pub fn reconcile(
     let plan = diff(spec, actual.as_ref());
     let ops_applied = backend.apply(&spec.name, &plan)?;
     let link = backend.configure_link(spec)?;
-    Ok(ReconcileReport {
-        created,
-        identity_set: plan.set_identity.is_some(),
-        peers: plan.counts(),
-        ops_applied,
-        link,
-    })
+    Ok(ReconcileReport { created, identity_set: plan.set_identity.is_some(), peers: plan.counts(), ops_applied, link })
 }
 
 #[cfg(test)]
@@ -171,24 +159,13 @@ mod tests {
 
     #[test]
     fn transient_classification() {
-        let io = WgError::io(
-            "x",
-            std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
-        );
+        let io = WgError::io("x", std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert!(io.is_transient());
         assert!(WgError::NotFound("wg0".into()).is_transient());
         assert!(WgError::Timeout("x".into()).is_transient());
         assert!(!WgError::InvalidName("a/b".into()).is_transient());
-        assert!(!WgError::Rejected {
-            iface: "wg0".into(),
-            errno: 22
-        }
-        .is_transient());
+        assert!(!WgError::Rejected { iface: "wg0".into(), errno: 22 }.is_transient());
         assert!(!WgError::Unsupported("x".into()).is_transient());
-        assert!(WgError::Netlink {
-            message: "busy".into(),
-            transient: true
-        }
-        .is_transient());
+        assert!(WgError::Netlink { message: "busy".into(), transient: true }.is_transient());
     }
 }

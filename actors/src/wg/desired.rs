@@ -63,7 +63,12 @@ mod tests {
         let mut s = State::default();
         let mut run = |cmd| s.apply(&Request { at: 1, user: "t".into(), cmd }).unwrap();
         let spec = |id: &str| NodeSpec { id: nid(id), name: None, endpoint: None, cluster_addr: None };
-        run(Command::Bootstrap { token: ApiToken { name: "a".into(), sha256: [0; 32], created_at: 0 }, node: spec("r1"), ca: None, serial: 0 });
+        run(Command::Bootstrap {
+            token: ApiToken { name: "a".into(), sha256: [0; 32], created_at: 0 },
+            node: spec("r1"),
+            ca: None,
+            serial: 0,
+        });
         run(Command::CreateNode { node: spec("r2"), weight: 1 });
         run(Command::CreateConfig {
             config: NewConfig {

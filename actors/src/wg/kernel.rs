@@ -26,9 +26,7 @@ use wireguard_uapi::{DeviceInterface, WgSocket};
 use super::backend::{LinkChanges, WgBackend, WgError};
 use super::netlink::{in_netns, Netlink};
 use super::plan::{Identity, PeerOp, Plan};
-use super::spec::{
-    public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key,
-};
+use super::spec::{public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key};
 
 const ZERO_KEY: Key = [0u8; 32];
 
@@ -65,10 +63,7 @@ impl fmt::Debug for KernelPeer {
 
 impl fmt::Debug for KernelSetRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KernelSetRequest")
-            .field("identity", &self.identity)
-            .field("peers", &self.peers)
-            .finish()
+        f.debug_struct("KernelSetRequest").field("identity", &self.identity).field("peers", &self.peers).finish()
     }
 }
 
@@ -115,10 +110,7 @@ impl KernelSetRequest {
                 },
             })
             .collect();
-        KernelSetRequest {
-            identity: plan.set_identity.clone(),
-            peers,
-        }
+        KernelSetRequest { identity: plan.set_identity.clone(), peers }
     }
 
     /// The crate's borrowed request for interface `iface`.
@@ -141,15 +133,7 @@ impl KernelSetRequest {
                     if let Some(k) = p.persistent_keepalive {
                         peer = peer.persistent_keepalive_interval(k);
                     }
-                    peer.allowed_ips(
-                        p.allowed_ips
-                            .iter()
-                            .map(|(ip, len)| set::AllowedIp {
-                                ipaddr: ip,
-                                cidr_mask: Some(*len),
-                            })
-                            .collect(),
-                    )
+                    peer.allowed_ips(p.allowed_ips.iter().map(|(ip, len)| set::AllowedIp { ipaddr: ip, cidr_mask: Some(*len) }).collect())
                 })
                 .collect(),
         )
@@ -163,19 +147,17 @@ pub fn device_to_actual(dev: &get::Device) -> Result<ActualInterface, WgError> {
     for p in &dev.peers {
         let mut allowed_ips = Vec::with_capacity(p.allowed_ips.len());
         for a in &p.allowed_ips {
-            allowed_ips.push(IpNet::new(a.ipaddr, a.cidr_mask).map_err(|_| {
-                WgError::Protocol(format!("bad allowed ip {}/{}", a.ipaddr, a.cidr_mask))
-            })?);
+            allowed_ips.push(
+                IpNet::new(a.ipaddr, a.cidr_mask).map_err(|_| WgError::Protocol(format!("bad allowed ip {}/{}", a.ipaddr, a.cidr_mask)))?,
+            );
         }
         peers.push(ActualPeer {
             public_key: p.public_key,
             preshared_key: (p.preshared_key != ZERO_KEY).then_some(p.preshared_key),
             allowed_ips,
             endpoint: p.endpoint,
-            persistent_keepalive: (p.persistent_keepalive_interval != 0)
-                .then_some(p.persistent_keepalive_interval),
-            last_handshake: (p.last_handshake_time != Duration::ZERO)
-                .then(|| UNIX_EPOCH + p.last_handshake_time),
+            persistent_keepalive: (p.persistent_keepalive_interval != 0).then_some(p.persistent_keepalive_interval),
+            last_handshake: (p.last_handshake_time != Duration::ZERO).then(|| UNIX_EPOCH + p.last_handshake_time),
             rx_bytes: p.rx_bytes,
             tx_bytes: p.tx_bytes,
         });
@@ -183,10 +165,7 @@ pub fn device_to_actual(dev: &get::Device) -> Result<ActualInterface, WgError> {
     Ok(ActualInterface {
         listen_port: dev.listen_port,
         private_key,
-        public_key: dev
-            .public_key
-            .filter(|k| *k != ZERO_KEY)
-            .or_else(|| private_key.as_ref().map(public_key_of)),
+        public_key: dev.public_key.filter(|k| *k != ZERO_KEY).or_else(|| private_key.as_ref().map(public_key_of)),
         peers,
     })
 }
@@ -199,18 +178,12 @@ pub struct KernelBackend {
 impl KernelBackend {
     /// `netns`: namespace file to operate in (`None`: the daemon's own).
     pub fn new(netns: Option<PathBuf>) -> Self {
-        KernelBackend {
-            netlink: Netlink::new(netns),
-        }
+        KernelBackend { netlink: Netlink::new(netns) }
     }
 
-    fn with_socket<T: Send>(
-        &self,
-        f: impl FnOnce(&mut WgSocket) -> Result<T, WgError> + Send,
-    ) -> Result<T, WgError> {
+    fn with_socket<T: Send>(&self, f: impl FnOnce(&mut WgSocket) -> Result<T, WgError> + Send) -> Result<T, WgError> {
         in_netns(self.netlink.netns(), move || {
-            let mut sock = WgSocket::connect()
-                .map_err(|e| WgError::Unsupported(format!("WireGuard generic netlink: {e}")))?;
+            let mut sock = WgSocket::connect().map_err(|e| WgError::Unsupported(format!("WireGuard generic netlink: {e}")))?;
             f(&mut sock)
         })
     }
@@ -230,19 +203,14 @@ impl WgBackend for KernelBackend {
         match self.netlink.link(iface)? {
             None => return Ok(None),
             Some(link) if link.kind.as_deref() != Some("wireguard") => {
-                return Err(WgError::InvalidSpec(format!(
-                    "{iface} exists but is not a wireguard link"
-                )))
+                return Err(WgError::InvalidSpec(format!("{iface} exists but is not a wireguard link")))
             }
             Some(_) => {}
         }
         let name = iface.to_string();
         let dev = self.with_socket(move |s| {
             s.get_device(DeviceInterface::from_name(name.as_str()))
-                .map_err(|e| WgError::Netlink {
-                    message: format!("get device {name}: {e}"),
-                    transient: true,
-                })
+                .map_err(|e| WgError::Netlink { message: format!("get device {name}: {e}"), transient: true })
         })?;
         device_to_actual(&dev).map(Some)
     }
@@ -266,10 +234,7 @@ impl WgBackend for KernelBackend {
         let name = iface.to_string();
         self.with_socket(move |s| {
             s.set_device(request.device(&name))
-                .map_err(|e| WgError::Netlink {
-                    message: format!("set device {name}: {e}"),
-                    transient: false,
-                })
+                .map_err(|e| WgError::Netlink { message: format!("set device {name}: {e}"), transient: false })
         })?;
         Ok(ops)
     }
@@ -297,10 +262,7 @@ mod tests {
     fn request_from_plan_sets_flags_per_op() {
         let plan = Plan {
             create_interface: false,
-            set_identity: Some(Identity {
-                private_key: k(1),
-                listen_port: 51820,
-            }),
+            set_identity: Some(Identity { private_key: k(1), listen_port: 51820 }),
             peer_ops: vec![
                 PeerOp::Remove(k(2)),
                 PeerOp::Update(PeerSpec::new(k(3), vec!["10.8.0.3/24".parse().unwrap()])),
@@ -328,18 +290,12 @@ mod tests {
 
         let update = &dev.peers[1];
         assert_eq!(update.public_key, &k(3));
-        assert_eq!(
-            update.flags,
-            vec![WgPeerF::UpdateOnly, WgPeerF::ReplaceAllowedIps]
-        );
+        assert_eq!(update.flags, vec![WgPeerF::UpdateOnly, WgPeerF::ReplaceAllowedIps]);
         assert_eq!(update.preshared_key, Some(&ZERO_KEY));
         assert_eq!(update.persistent_keepalive_interval, Some(0));
         assert_eq!(update.endpoint, None);
         assert_eq!(update.allowed_ips.len(), 1);
-        assert_eq!(
-            *update.allowed_ips[0].ipaddr,
-            "10.8.0.0".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(*update.allowed_ips[0].ipaddr, "10.8.0.0".parse::<IpAddr>().unwrap());
         assert_eq!(update.allowed_ips[0].cidr_mask, Some(24));
 
         let add = &dev.peers[2];
@@ -350,10 +306,7 @@ mod tests {
         assert_eq!(add.allowed_ips[0].cidr_mask, Some(128));
 
         let text = format!("{req:?}");
-        assert!(
-            !text.contains("1, 1, 1") && !text.contains("5, 5, 5"),
-            "{text}"
-        );
+        assert!(!text.contains("1, 1, 1") && !text.contains("5, 5, 5"), "{text}");
     }
 
     #[test]
@@ -417,10 +370,7 @@ mod tests {
         let b = &actual.peers[1];
         assert_eq!(b.preshared_key, Some(k(9)));
         assert_eq!(b.persistent_keepalive, Some(25));
-        assert_eq!(
-            b.last_handshake,
-            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-        );
+        assert_eq!(b.last_handshake, Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
         assert_eq!(b.endpoint, Some("198.51.100.3:51820".parse().unwrap()));
 
         // The parsed device diffs clean against the spec it came from.

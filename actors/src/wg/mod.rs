@@ -7,10 +7,10 @@
 
 pub mod backend;
 pub mod desired;
-pub mod reconciler;
 pub mod kernel;
 pub mod netlink;
 pub mod plan;
+pub mod reconciler;
 pub mod select;
 pub mod spec;
 pub mod uapi;
@@ -19,16 +19,11 @@ pub mod userspace_proc;
 pub use backend::{reconcile, LinkChanges, ReconcileReport, WgBackend, WgError};
 pub use kernel::{device_to_actual, KernelBackend, KernelSetRequest};
 pub use netlink::{desired_routes, LinkState, Netlink, ROUTE_PROTO};
-pub use plan::{
-    diff, diff_peer, normalize_allowed_ips, peer_matches, Identity, PeerOp, Plan, PlanCounts,
-};
-pub use select::{
-    build_backend, probe_kernel_support, select_backend, BackendChoice, BackendRequest,
-    BackendSettings,
-};
+pub use plan::{diff, diff_peer, normalize_allowed_ips, peer_matches, Identity, PeerOp, Plan, PlanCounts};
+pub use select::{build_backend, probe_kernel_support, select_backend, BackendChoice, BackendRequest, BackendSettings};
 pub use spec::{
-    clamp_private_key, key_from_base64, key_to_base64, public_key_of, validate_ifname,
-    ActualInterface, ActualPeer, InterfaceSpec, Key, PeerSpec,
+    clamp_private_key, key_from_base64, key_to_base64, public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key,
+    PeerSpec,
 };
 pub use uapi::{parse_get_response, write_set_request, UapiBackend, UapiConfig};
 pub use userspace_proc::{SuperviseEvent, SupervisorConfig, UserspaceSupervisor, DEFAULT_UAPI_DIR};

@@ -28,9 +28,7 @@ use futures_util::stream::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
-};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::{Handle, LinkUnspec, LinkWireguard, RouteMessageBuilder};
 
 use super::backend::{LinkChanges, WgError};
@@ -80,8 +78,7 @@ impl Netlink {
                 .build()
                 .map_err(|e| WgError::io("cannot build netlink runtime", e))?;
             rt.block_on(async move {
-                let (conn, handle, _) = rtnetlink::new_connection()
-                    .map_err(|e| WgError::io("cannot open rtnetlink socket", e))?;
+                let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| WgError::io("cannot open rtnetlink socket", e))?;
                 let task = tokio::spawn(conn);
                 let result = f(handle).await;
                 task.abort();
@@ -102,11 +99,7 @@ impl Netlink {
         validate_ifname(name)?;
         let name = name.to_string();
         self.run(move |h| async move {
-            h.link()
-                .add(LinkWireguard::new(&name).build())
-                .execute()
-                .await
-                .map_err(|e| nl_err(&format!("create wireguard link {name}"), e))
+            h.link().add(LinkWireguard::new(&name).build()).execute().await.map_err(|e| nl_err(&format!("create wireguard link {name}"), e))
         })
     }
 
@@ -131,11 +124,7 @@ impl Netlink {
         self.run(|h| async move {
             let mut names = Vec::new();
             let mut links = h.link().get().execute();
-            while let Some(msg) = links
-                .try_next()
-                .await
-                .map_err(|e| nl_err("list links", e))?
-            {
+            while let Some(msg) = links.try_next().await.map_err(|e| nl_err("list links", e))? {
                 let state = link_state(&msg);
                 if state.kind.as_deref() == Some("wireguard") {
                     if let Some(name) = link_name(&msg) {
@@ -165,24 +154,15 @@ where
     std::thread::scope(|s| {
         let worker = s.spawn(move || {
             if let Some(path) = netns {
-                let file = std::fs::File::open(path)
-                    .map_err(|e| WgError::io(format!("open netns {}", path.display()), e))?;
+                let file = std::fs::File::open(path).map_err(|e| WgError::io(format!("open netns {}", path.display()), e))?;
                 // SAFETY: setns(2) on a valid fd; it only changes this (new) thread's namespace.
                 if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(WgError::io(
-                        format!("enter netns {}", path.display()),
-                        std::io::Error::last_os_error(),
-                    ));
+                    return Err(WgError::io(format!("enter netns {}", path.display()), std::io::Error::last_os_error()));
                 }
             }
             f()
         });
-        worker.join().unwrap_or_else(|_| {
-            Err(WgError::Netlink {
-                message: "netlink worker thread panicked".into(),
-                transient: false,
-            })
-        })
+        worker.join().unwrap_or_else(|_| Err(WgError::Netlink { message: "netlink worker thread panicked".into(), transient: false }))
     })
 }
 
@@ -195,10 +175,7 @@ fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
 
 fn nl_err(context: &str, e: rtnetlink::Error) -> WgError {
     let transient = match errno_of(&e) {
-        Some(code) => matches!(
-            code,
-            libc::EBUSY | libc::EAGAIN | libc::ENOBUFS | libc::EINTR | libc::ENOMEM
-        ),
+        Some(code) => matches!(code, libc::EBUSY | libc::EAGAIN | libc::ENOBUFS | libc::EINTR | libc::ENOMEM),
         None => matches!(e, rtnetlink::Error::RequestFailed),
     };
     let message = match errno_of(&e) {
@@ -216,12 +193,7 @@ fn link_name(msg: &LinkMessage) -> Option<String> {
 }
 
 fn link_state(msg: &LinkMessage) -> LinkState {
-    let mut state = LinkState {
-        index: msg.header.index,
-        mtu: None,
-        up: msg.header.flags.contains(LinkFlags::Up),
-        kind: None,
-    };
+    let mut state = LinkState { index: msg.header.index, mtu: None, up: msg.header.flags.contains(LinkFlags::Up), kind: None };
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::Mtu(m) => state.mtu = Some(*m),
@@ -286,9 +258,7 @@ fn our_route(msg: &RouteMessage, index: u32) -> Option<IpNet> {
         return None;
     }
     let dst = dst.unwrap_or(match msg.header.address_family {
-        rtnetlink::packet_route::AddressFamily::Inet6 => {
-            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-        }
+        rtnetlink::packet_route::AddressFamily::Inet6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
         _ => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
     });
     IpNet::new(dst, msg.header.destination_prefix_length).ok()
@@ -297,30 +267,14 @@ fn our_route(msg: &RouteMessage, index: u32) -> Option<IpNet> {
 /// PURE: the routes the spec needs on its interface (see module doc).
 pub fn desired_routes(spec: &InterfaceSpec) -> Vec<IpNet> {
     let own: Vec<IpNet> = spec.addresses.iter().map(IpNet::trunc).collect();
-    let all: Vec<IpNet> = spec
-        .peers
-        .iter()
-        .flat_map(|p| p.allowed_ips.iter().copied())
-        .collect();
-    normalize_allowed_ips(&all)
-        .into_iter()
-        .filter(|net| net.prefix_len() > 0)
-        .filter(|net| !own.iter().any(|o| o.contains(net)))
-        .collect()
+    let all: Vec<IpNet> = spec.peers.iter().flat_map(|p| p.allowed_ips.iter().copied()).collect();
+    normalize_allowed_ips(&all).into_iter().filter(|net| net.prefix_len() > 0).filter(|net| !own.iter().any(|o| o.contains(net))).collect()
 }
 
 /// PURE: (to add, to remove) so that `current` becomes `desired`, as sets.
 pub fn set_diff(desired: &[IpNet], current: &[IpNet]) -> (Vec<IpNet>, Vec<IpNet>) {
-    let add = desired
-        .iter()
-        .filter(|d| !current.contains(d))
-        .copied()
-        .collect();
-    let remove = current
-        .iter()
-        .filter(|c| !desired.contains(c))
-        .copied()
-        .collect();
+    let add = desired.iter().filter(|d| !current.contains(d)).copied().collect();
+    let remove = current.iter().filter(|c| !desired.contains(c)).copied().collect();
     (add, remove)
 }
 
@@ -334,44 +288,26 @@ fn is_link_local(net: &IpNet) -> bool {
 
 async fn configure(h: &Handle, spec: &InterfaceSpec) -> Result<LinkChanges, WgError> {
     let name = &spec.name;
-    let link = get_link(h, name)
-        .await?
-        .ok_or_else(|| WgError::NotFound(name.clone()))?;
+    let link = get_link(h, name).await?.ok_or_else(|| WgError::NotFound(name.clone()))?;
     let mut changes = LinkChanges::default();
 
     if let Some(mtu) = spec.mtu {
         if link.mtu != Some(mtu) {
             let msg = LinkUnspec::new_with_index(link.index).mtu(mtu).build();
-            h.link()
-                .set(msg)
-                .execute()
-                .await
-                .map_err(|e| nl_err(&format!("set mtu {mtu} on {name}"), e))?;
+            h.link().set(msg).execute().await.map_err(|e| nl_err(&format!("set mtu {mtu} on {name}"), e))?;
             changes.mtu_set = true;
         }
     }
     if !link.up {
         let msg = LinkUnspec::new_with_index(link.index).up().build();
-        h.link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|e| nl_err(&format!("set {name} up"), e))?;
+        h.link().set(msg).execute().await.map_err(|e| nl_err(&format!("set {name} up"), e))?;
         changes.brought_up = true;
     }
 
     // Addresses.
     let mut current: Vec<(IpNet, AddressMessage)> = Vec::new();
-    let mut addrs = h
-        .address()
-        .get()
-        .set_link_index_filter(link.index)
-        .execute();
-    while let Some(msg) = addrs
-        .try_next()
-        .await
-        .map_err(|e| nl_err(&format!("list addresses of {name}"), e))?
-    {
+    let mut addrs = h.address().get().set_link_index_filter(link.index).execute();
+    while let Some(msg) = addrs.try_next().await.map_err(|e| nl_err(&format!("list addresses of {name}"), e))? {
         if msg.header.index != link.index {
             continue;
         }
@@ -386,21 +322,12 @@ async fn configure(h: &Handle, spec: &InterfaceSpec) -> Result<LinkChanges, WgEr
             continue;
         }
         if let Some((_, msg)) = current.iter().find(|(n, _)| *n == net) {
-            h.address()
-                .del(msg.clone())
-                .execute()
-                .await
-                .map_err(|e| nl_err(&format!("remove address {net} from {name}"), e))?;
+            h.address().del(msg.clone()).execute().await.map_err(|e| nl_err(&format!("remove address {net} from {name}"), e))?;
             changes.addresses_removed += 1;
         }
     }
     for net in add {
-        match h
-            .address()
-            .add(link.index, net.addr(), net.prefix_len())
-            .execute()
-            .await
-        {
+        match h.address().add(link.index, net.addr(), net.prefix_len()).execute().await {
             Ok(()) => changes.addresses_added += 1,
             Err(e) if errno_of(&e) == Some(libc::EEXIST) => {}
             Err(e) => return Err(nl_err(&format!("add address {net} to {name}"), e)),
@@ -416,11 +343,7 @@ async fn configure(h: &Handle, spec: &InterfaceSpec) -> Result<LinkChanges, WgEr
             RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
         };
         let mut routes = h.route().get(query).execute();
-        while let Some(msg) = routes
-            .try_next()
-            .await
-            .map_err(|e| nl_err(&format!("list routes of {name}"), e))?
-        {
+        while let Some(msg) = routes.try_next().await.map_err(|e| nl_err(&format!("list routes of {name}"), e))? {
             if let Some(net) = our_route(&msg, link.index) {
                 ours.push((net, msg));
             }
@@ -438,11 +361,7 @@ async fn configure(h: &Handle, spec: &InterfaceSpec) -> Result<LinkChanges, WgEr
         }
     }
     for net in add {
-        let scope = if net.addr().is_ipv4() {
-            RouteScope::Link
-        } else {
-            RouteScope::Universe
-        };
+        let scope = if net.addr().is_ipv4() { RouteScope::Link } else { RouteScope::Universe };
         let msg = RouteMessageBuilder::<IpAddr>::new()
             .destination_prefix(net.addr(), net.prefix_len())
             .map_err(|e| WgError::InvalidSpec(format!("route {net}: {e}")))?
@@ -476,11 +395,7 @@ mod tests {
             listen_port: 51820,
             addresses: nets(addresses),
             mtu: None,
-            peers: peers
-                .iter()
-                .enumerate()
-                .map(|(i, ips)| PeerSpec::new([i as u8 + 2; 32], nets(ips)))
-                .collect(),
+            peers: peers.iter().enumerate().map(|(i, ips)| PeerSpec::new([i as u8 + 2; 32], nets(ips))).collect(),
         }
     }
 
@@ -494,10 +409,7 @@ mod tests {
                 &["172.16.9.1/32", "fd01::/48"],
             ],
         );
-        assert_eq!(
-            desired_routes(&s),
-            nets(&["172.16.9.1/32", "192.168.50.0/24", "fd01::/48"])
-        );
+        assert_eq!(desired_routes(&s), nets(&["172.16.9.1/32", "192.168.50.0/24", "fd01::/48"]));
     }
 
     #[test]
@@ -516,18 +428,8 @@ mod tests {
             (&[], &["10.0.0.1/24"], &[], &["10.0.0.1/24"]),
             (&["10.0.0.1/24"], &["10.0.0.1/24"], &[], &[]),
             // Same address, other prefix: replace.
-            (
-                &["10.0.0.1/24"],
-                &["10.0.0.1/16"],
-                &["10.0.0.1/24"],
-                &["10.0.0.1/16"],
-            ),
-            (
-                &["10.0.0.1/24", "fd00::1/64"],
-                &["fd00::1/64", "10.0.0.9/24"],
-                &["10.0.0.1/24"],
-                &["10.0.0.9/24"],
-            ),
+            (&["10.0.0.1/24"], &["10.0.0.1/16"], &["10.0.0.1/24"], &["10.0.0.1/16"]),
+            (&["10.0.0.1/24", "fd00::1/64"], &["fd00::1/64", "10.0.0.9/24"], &["10.0.0.1/24"], &["10.0.0.9/24"]),
         ];
         for (desired, current, add, remove) in cases {
             let (a, r) = set_diff(&nets(desired), &nets(current));

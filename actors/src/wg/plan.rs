@@ -18,9 +18,7 @@ use std::fmt;
 
 use ipnet::IpNet;
 
-use super::spec::{
-    clamp_private_key, key_to_base64, ActualInterface, ActualPeer, InterfaceSpec, Key, PeerSpec,
-};
+use super::spec::{clamp_private_key, key_to_base64, ActualInterface, ActualPeer, InterfaceSpec, Key, PeerSpec};
 
 /// The interface identity to (re)program: private key and listen port.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,10 +29,7 @@ pub struct Identity {
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity")
-            .field("private_key", &format_args!("<redacted>"))
-            .field("listen_port", &self.listen_port)
-            .finish()
+        f.debug_struct("Identity").field("private_key", &format_args!("<redacted>")).field("listen_port", &self.listen_port).finish()
     }
 }
 
@@ -65,10 +60,7 @@ impl fmt::Debug for PeerOp {
         match self {
             PeerOp::Add(p) => f.debug_tuple("Add").field(p).finish(),
             PeerOp::Update(p) => f.debug_tuple("Update").field(p).finish(),
-            PeerOp::Remove(k) => f
-                .debug_tuple("Remove")
-                .field(&format_args!("{}", key_to_base64(k)))
-                .finish(),
+            PeerOp::Remove(k) => f.debug_tuple("Remove").field(&format_args!("{}", key_to_base64(k))).finish(),
         }
     }
 }
@@ -129,12 +121,7 @@ pub fn normalize_allowed_ips(ips: &[IpNet]) -> Vec<IpNet> {
 /// Allowed-IP sets equal after masking. Fast path without allocation when both lists are in
 /// the same order (the usual case: the device reports them as they were programmed).
 fn same_allowed_ips(desired: &[IpNet], actual: &[IpNet]) -> bool {
-    if desired.len() == actual.len()
-        && desired
-            .iter()
-            .zip(actual)
-            .all(|(d, a)| d.trunc() == a.trunc())
-    {
+    if desired.len() == actual.len() && desired.iter().zip(actual).all(|(d, a)| d.trunc() == a.trunc()) {
         return true;
     }
     normalize_allowed_ips(desired) == normalize_allowed_ips(actual)
@@ -166,36 +153,22 @@ pub fn diff_peer(desired: Option<&PeerSpec>, actual: Option<&ActualPeer>) -> Opt
 /// Linear in the number of peers: one hash map over the device's peers, no allocation per
 /// unchanged peer.
 pub fn diff(desired: &InterfaceSpec, actual: Option<&ActualInterface>) -> Plan {
-    let identity = Identity {
-        private_key: clamp_private_key(&desired.private_key),
-        listen_port: desired.listen_port,
-    };
+    let identity = Identity { private_key: clamp_private_key(&desired.private_key), listen_port: desired.listen_port };
     let Some(actual) = actual else {
         let mut seen = HashSet::with_capacity(desired.peers.len());
         return Plan {
             create_interface: true,
             set_identity: Some(identity),
-            peer_ops: desired
-                .peers
-                .iter()
-                .filter(|p| seen.insert(p.public_key))
-                .map(|p| PeerOp::Add(p.clone()))
-                .collect(),
+            peer_ops: desired.peers.iter().filter(|p| seen.insert(p.public_key)).map(|p| PeerOp::Add(p.clone())).collect(),
         };
     };
 
-    let key_differs =
-        actual.private_key.map(|k| clamp_private_key(&k)) != Some(identity.private_key);
+    let key_differs = actual.private_key.map(|k| clamp_private_key(&k)) != Some(identity.private_key);
     let port_differs = desired.listen_port != 0 && actual.listen_port != desired.listen_port;
     let set_identity = (key_differs || port_differs).then_some(identity);
 
     // Key -> index of its (last) entry on the device; `matched` marks the ones still wanted.
-    let index: HashMap<&Key, usize> = actual
-        .peers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (&p.public_key, i))
-        .collect();
+    let index: HashMap<&Key, usize> = actual.peers.iter().enumerate().map(|(i, p)| (&p.public_key, i)).collect();
     let mut matched = vec![false; actual.peers.len()];
     let mut added: HashSet<&Key> = HashSet::new();
     let mut updates = Vec::new();
@@ -226,11 +199,7 @@ pub fn diff(desired: &InterfaceSpec, actual: Option<&ActualInterface>) -> Plan {
         .collect();
     peer_ops.append(&mut updates);
     peer_ops.append(&mut adds);
-    Plan {
-        create_interface: false,
-        set_identity,
-        peer_ops,
-    }
+    Plan { create_interface: false, set_identity, peer_ops }
 }
 
 #[cfg(test)]
@@ -266,22 +235,10 @@ mod tests {
         }
     }
     fn spec(port: u16, peers: Vec<PeerSpec>) -> InterfaceSpec {
-        InterfaceSpec {
-            name: "wg0".into(),
-            private_key: PRIV,
-            listen_port: port,
-            addresses: nets(&["10.8.0.1/24"]),
-            mtu: None,
-            peers,
-        }
+        InterfaceSpec { name: "wg0".into(), private_key: PRIV, listen_port: port, addresses: nets(&["10.8.0.1/24"]), mtu: None, peers }
     }
     fn actual(port: u16, private: Option<Key>, peers: Vec<ActualPeer>) -> ActualInterface {
-        ActualInterface {
-            listen_port: port,
-            private_key: private,
-            public_key: None,
-            peers,
-        }
+        ActualInterface { listen_port: port, private_key: private, public_key: None, peers }
     }
 
     /// Compact rendering of a plan for table comparisons.
@@ -322,10 +279,7 @@ mod tests {
         let cases = vec![
             Case {
                 name: "absent interface: create, identity, add all",
-                desired: spec(
-                    51820,
-                    vec![ps(1, &["10.8.0.2/32"]), ps(2, &["10.8.0.3/32"])],
-                ),
+                desired: spec(51820, vec![ps(1, &["10.8.0.2/32"]), ps(2, &["10.8.0.3/32"])]),
                 actual: None,
                 want: &["create", "identity:51820", "add:1", "add:2"],
             },
@@ -343,15 +297,8 @@ mod tests {
             },
             Case {
                 name: "identical: nothing",
-                desired: spec(
-                    51820,
-                    vec![ps(1, &["10.8.0.2/32"]), ps(2, &["10.8.0.3/32"])],
-                ),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![ap(2, &["10.8.0.3/32"]), ap(1, &["10.8.0.2/32"])],
-                )),
+                desired: spec(51820, vec![ps(1, &["10.8.0.2/32"]), ps(2, &["10.8.0.3/32"])]),
+                actual: Some(actual(51820, Some(PRIV), vec![ap(2, &["10.8.0.3/32"]), ap(1, &["10.8.0.2/32"])])),
                 want: &[],
             },
             Case {
@@ -380,177 +327,86 @@ mod tests {
             },
             Case {
                 name: "one peer added among many",
-                desired: spec(
-                    51820,
-                    vec![
-                        ps(1, &["10.8.0.2/32"]),
-                        ps(2, &["10.8.0.3/32"]),
-                        ps(3, &["10.8.0.4/32"]),
-                    ],
-                ),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![ap(1, &["10.8.0.2/32"]), ap(3, &["10.8.0.4/32"])],
-                )),
+                desired: spec(51820, vec![ps(1, &["10.8.0.2/32"]), ps(2, &["10.8.0.3/32"]), ps(3, &["10.8.0.4/32"])]),
+                actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"]), ap(3, &["10.8.0.4/32"])])),
                 want: &["add:2"],
             },
             Case {
                 name: "one peer removed, others untouched",
                 desired: spec(51820, vec![ps(1, &["10.8.0.2/32"])]),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![ap(1, &["10.8.0.2/32"]), ap(9, &["10.8.0.9/32"])],
-                )),
+                actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"]), ap(9, &["10.8.0.9/32"])])),
                 want: &["remove:9"],
             },
             Case {
                 name: "allowed ips changed: update that peer only",
-                desired: spec(
-                    51820,
-                    vec![
-                        ps(1, &["10.8.0.2/32", "fd00::2/128"]),
-                        ps(2, &["10.8.0.3/32"]),
-                    ],
-                ),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![ap(1, &["10.8.0.2/32"]), ap(2, &["10.8.0.3/32"])],
-                )),
+                desired: spec(51820, vec![ps(1, &["10.8.0.2/32", "fd00::2/128"]), ps(2, &["10.8.0.3/32"])]),
+                actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"]), ap(2, &["10.8.0.3/32"])])),
                 want: &["update:1"],
             },
             Case {
                 name: "allowed ips compared masked and as a set",
-                desired: spec(
-                    51820,
-                    vec![ps(1, &["192.168.5.7/24", "10.8.0.2/32", "10.8.0.2/32"])],
-                ),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![ap(1, &["10.8.0.2/32", "192.168.5.0/24"])],
-                )),
+                desired: spec(51820, vec![ps(1, &["192.168.5.7/24", "10.8.0.2/32", "10.8.0.2/32"])]),
+                actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32", "192.168.5.0/24"])])),
                 want: &[],
             },
             Case {
                 name: "learned endpoint is not a difference",
                 desired: spec(51820, vec![ps(1, &["10.8.0.2/32"])]),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![awith(ap(1, &["10.8.0.2/32"]), &|p| {
-                        p.endpoint = ep("203.0.113.9:4444")
-                    })],
-                )),
+                actual: Some(actual(51820, Some(PRIV), vec![awith(ap(1, &["10.8.0.2/32"]), &|p| p.endpoint = ep("203.0.113.9:4444"))])),
                 want: &[],
             },
             Case {
                 name: "pinned endpoint differs",
-                desired: spec(
-                    51820,
-                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| {
-                        p.endpoint = ep("198.51.100.1:51820")
-                    })],
-                ),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![awith(ap(1, &["10.8.0.2/32"]), &|p| {
-                        p.endpoint = ep("203.0.113.9:4444")
-                    })],
-                )),
+                desired: spec(51820, vec![with(ps(1, &["10.8.0.2/32"]), &|p| p.endpoint = ep("198.51.100.1:51820"))]),
+                actual: Some(actual(51820, Some(PRIV), vec![awith(ap(1, &["10.8.0.2/32"]), &|p| p.endpoint = ep("203.0.113.9:4444"))])),
                 want: &["update:1"],
             },
             Case {
                 name: "keepalive none == 0",
-                desired: spec(
-                    51820,
-                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| {
-                        p.persistent_keepalive = Some(0)
-                    })],
-                ),
+                desired: spec(51820, vec![with(ps(1, &["10.8.0.2/32"]), &|p| p.persistent_keepalive = Some(0))]),
                 actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"])])),
                 want: &[],
             },
             Case {
                 name: "keepalive differs",
-                desired: spec(
-                    51820,
-                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| {
-                        p.persistent_keepalive = Some(25)
-                    })],
-                ),
+                desired: spec(51820, vec![with(ps(1, &["10.8.0.2/32"]), &|p| p.persistent_keepalive = Some(25))]),
                 actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"])])),
                 want: &["update:1"],
             },
             Case {
                 name: "psk added",
-                desired: spec(
-                    51820,
-                    vec![with(ps(1, &["10.8.0.2/32"]), &|p| {
-                        p.preshared_key = Some(k(5))
-                    })],
-                ),
+                desired: spec(51820, vec![with(ps(1, &["10.8.0.2/32"]), &|p| p.preshared_key = Some(k(5)))]),
                 actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"])])),
                 want: &["update:1"],
             },
             Case {
                 name: "psk removed",
                 desired: spec(51820, vec![ps(1, &["10.8.0.2/32"])]),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![awith(ap(1, &["10.8.0.2/32"]), &|p| {
-                        p.preshared_key = Some(k(5))
-                    })],
-                )),
+                actual: Some(actual(51820, Some(PRIV), vec![awith(ap(1, &["10.8.0.2/32"]), &|p| p.preshared_key = Some(k(5)))])),
                 want: &["update:1"],
             },
             Case {
                 name: "ordering: removes, then updates, then adds",
-                desired: spec(
-                    51820,
-                    vec![ps(3, &["10.8.0.4/32"]), ps(1, &["10.8.0.20/32"])],
-                ),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![ap(1, &["10.8.0.2/32"]), ap(2, &["10.8.0.3/32"])],
-                )),
+                desired: spec(51820, vec![ps(3, &["10.8.0.4/32"]), ps(1, &["10.8.0.20/32"])]),
+                actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"]), ap(2, &["10.8.0.3/32"])])),
                 want: &["remove:2", "update:1", "add:3"],
             },
             Case {
                 name: "allowed ip moving between peers: update both, no remove",
-                desired: spec(
-                    51820,
-                    vec![ps(1, &["10.8.0.3/32"]), ps(2, &["10.8.0.2/32"])],
-                ),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![ap(1, &["10.8.0.2/32"]), ap(2, &["10.8.0.3/32"])],
-                )),
+                desired: spec(51820, vec![ps(1, &["10.8.0.3/32"]), ps(2, &["10.8.0.2/32"])]),
+                actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"]), ap(2, &["10.8.0.3/32"])])),
                 want: &["update:1", "update:2"],
             },
             Case {
                 name: "duplicate desired peer: first wins, one op",
-                desired: spec(
-                    51820,
-                    vec![ps(1, &["10.8.0.2/32"]), ps(1, &["10.8.0.9/32"])],
-                ),
+                desired: spec(51820, vec![ps(1, &["10.8.0.2/32"]), ps(1, &["10.8.0.9/32"])]),
                 actual: Some(actual(51820, Some(PRIV), vec![])),
                 want: &["add:1"],
             },
             Case {
                 name: "empty desired: remove all",
                 desired: spec(51820, vec![]),
-                actual: Some(actual(
-                    51820,
-                    Some(PRIV),
-                    vec![ap(1, &["10.8.0.2/32"]), ap(2, &["10.8.0.3/32"])],
-                )),
+                actual: Some(actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"]), ap(2, &["10.8.0.3/32"])])),
                 want: &["remove:1", "remove:2"],
             },
         ];
@@ -611,10 +467,7 @@ mod tests {
         let other = ap(1, &["10.8.0.3/32"]);
         assert_eq!(diff_peer(Some(&d), None), Some(PeerOp::Add(d.clone())));
         assert_eq!(diff_peer(Some(&d), Some(&same)), None);
-        assert_eq!(
-            diff_peer(Some(&d), Some(&other)),
-            Some(PeerOp::Update(d.clone()))
-        );
+        assert_eq!(diff_peer(Some(&d), Some(&other)), Some(PeerOp::Update(d.clone())));
         assert_eq!(diff_peer(None, Some(&same)), Some(PeerOp::Remove(k(1))));
         assert_eq!(diff_peer(None, None), None);
     }
@@ -622,34 +475,16 @@ mod tests {
     #[test]
     fn duplicate_keys_on_the_device_never_remove_a_wanted_peer() {
         let desired = spec(51820, vec![ps(1, &["10.8.0.2/32"])]);
-        let dev = actual(
-            51820,
-            Some(PRIV),
-            vec![ap(1, &["10.8.0.2/32"]), ap(1, &["10.8.0.2/32"]), ap(2, &[])],
-        );
+        let dev = actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.2/32"]), ap(1, &["10.8.0.2/32"]), ap(2, &[])]);
         assert_eq!(render(&diff(&desired, Some(&dev))), vec!["remove:2"]);
     }
 
     #[test]
     fn counts_and_op_count() {
-        let desired = spec(
-            51821,
-            vec![ps(1, &["10.8.0.2/32"]), ps(3, &["10.8.0.4/32"])],
-        );
-        let dev = actual(
-            51820,
-            Some(PRIV),
-            vec![ap(1, &["10.8.0.5/32"]), ap(2, &["10.8.0.3/32"])],
-        );
+        let desired = spec(51821, vec![ps(1, &["10.8.0.2/32"]), ps(3, &["10.8.0.4/32"])]);
+        let dev = actual(51820, Some(PRIV), vec![ap(1, &["10.8.0.5/32"]), ap(2, &["10.8.0.3/32"])]);
         let plan = diff(&desired, Some(&dev));
-        assert_eq!(
-            plan.counts(),
-            PlanCounts {
-                added: 1,
-                updated: 1,
-                removed: 1
-            }
-        );
+        assert_eq!(plan.counts(), PlanCounts { added: 1, updated: 1, removed: 1 });
         assert_eq!(plan.op_count(), 4);
         assert!(!format!("{plan:?}").contains("42, 42"));
     }
@@ -663,17 +498,8 @@ mod tests {
             key[31] = 1;
             key
         };
-        let addr = |i: u32| -> IpNet {
-            format!("10.{}.{}.{}/32", 100 + (i >> 16), (i >> 8) & 255, i & 255)
-                .parse()
-                .unwrap()
-        };
-        let desired = InterfaceSpec {
-            peers: (0..n)
-                .map(|i| PeerSpec::new(key(i), vec![addr(i)]))
-                .collect(),
-            ..spec(51820, vec![])
-        };
+        let addr = |i: u32| -> IpNet { format!("10.{}.{}.{}/32", 100 + (i >> 16), (i >> 8) & 255, i & 255).parse().unwrap() };
+        let desired = InterfaceSpec { peers: (0..n).map(|i| PeerSpec::new(key(i), vec![addr(i)])).collect(), ..spec(51820, vec![]) };
         let mut dev = actual(51820, Some(PRIV), Vec::new());
         dev.peers = (0..n)
             .map(|i| ActualPeer {

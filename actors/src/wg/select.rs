@@ -44,9 +44,7 @@ impl FromStr for BackendRequest {
             "auto" => Ok(BackendRequest::Auto),
             "kernel" => Ok(BackendRequest::Kernel),
             "userspace" => Ok(BackendRequest::Userspace),
-            other => Err(format!(
-                "wg_backend must be auto, kernel or userspace, not {other:?}"
-            )),
+            other => Err(format!("wg_backend must be auto, kernel or userspace, not {other:?}")),
         }
     }
 }
@@ -72,34 +70,19 @@ impl fmt::Display for BackendChoice {
 
 /// PURE: which backend to use, and a one-line reason for the log and `/v1/health`.
 /// `kernel_supported` is called at most once (never for `userspace`).
-pub fn select_backend(
-    requested: BackendRequest,
-    kernel_supported: impl FnOnce() -> Result<(), String>,
-) -> (BackendChoice, String) {
+pub fn select_backend(requested: BackendRequest, kernel_supported: impl FnOnce() -> Result<(), String>) -> (BackendChoice, String) {
     match requested {
-        BackendRequest::Userspace => (
-            BackendChoice::Userspace,
-            "wg_backend=userspace".to_string(),
-        ),
+        BackendRequest::Userspace => (BackendChoice::Userspace, "wg_backend=userspace".to_string()),
         BackendRequest::Kernel => match kernel_supported() {
-            Ok(()) => (
-                BackendChoice::Kernel,
-                "wg_backend=kernel; kernel WireGuard available".to_string(),
-            ),
+            Ok(()) => (BackendChoice::Kernel, "wg_backend=kernel; kernel WireGuard available".to_string()),
             Err(why) => (
                 BackendChoice::Kernel,
                 format!("wg_backend=kernel although the probe failed ({why}); interfaces will fail until the module is loaded"),
             ),
         },
         BackendRequest::Auto => match kernel_supported() {
-            Ok(()) => (
-                BackendChoice::Kernel,
-                "wg_backend=auto; kernel WireGuard available".to_string(),
-            ),
-            Err(why) => (
-                BackendChoice::Userspace,
-                format!("wg_backend=auto; kernel WireGuard unavailable ({why}), using userspace"),
-            ),
+            Ok(()) => (BackendChoice::Kernel, "wg_backend=auto; kernel WireGuard available".to_string()),
+            Err(why) => (BackendChoice::Userspace, format!("wg_backend=auto; kernel WireGuard unavailable ({why}), using userspace")),
         },
     }
 }
@@ -115,13 +98,8 @@ pub fn probe_kernel_support(netns: Option<&Path>) -> Result<(), String> {
             let _ = netlink.delete_link(&name);
         }
     }
-    netlink
-        .create_wireguard_link(&name)
-        .map_err(|e| e.to_string())?;
-    netlink
-        .delete_link(&name)
-        .map(|_| ())
-        .map_err(|e| format!("probe link {name} created but not deleted: {e}"))
+    netlink.create_wireguard_link(&name).map_err(|e| e.to_string())?;
+    netlink.delete_link(&name).map(|_| ()).map_err(|e| format!("probe link {name} created but not deleted: {e}"))
 }
 
 /// Everything needed to build either backend.
@@ -150,8 +128,7 @@ pub fn build_backend(choice: BackendChoice, settings: &BackendSettings) -> Box<d
     match choice {
         BackendChoice::Kernel => Box::new(KernelBackend::new(settings.netns.clone())),
         BackendChoice::Userspace => {
-            let mut config =
-                UapiConfig::new(&settings.uapi_dir, Some(settings.userspace_bin.clone()));
+            let mut config = UapiConfig::new(&settings.uapi_dir, Some(settings.userspace_bin.clone()));
             config.netns = settings.netns.clone();
             Box::new(UapiBackend::new(config))
         }
@@ -173,21 +150,9 @@ mod tests {
             (R::Auto, Ok(()), C::Kernel, true, "available"),
             (R::Auto, Err("no module"), C::Userspace, true, "no module"),
             (R::Kernel, Ok(()), C::Kernel, true, "available"),
-            (
-                R::Kernel,
-                Err("no module"),
-                C::Kernel,
-                true,
-                "probe failed (no module)",
-            ),
+            (R::Kernel, Err("no module"), C::Kernel, true, "probe failed (no module)"),
             (R::Userspace, Ok(()), C::Userspace, false, "userspace"),
-            (
-                R::Userspace,
-                Err("no module"),
-                C::Userspace,
-                false,
-                "userspace",
-            ),
+            (R::Userspace, Err("no module"), C::Userspace, false, "userspace"),
         ];
         for (req, probe, want, want_called, reason_part) in cases {
             let called = Cell::new(false);
@@ -209,19 +174,13 @@ mod tests {
         assert!("Kernel".parse::<BackendRequest>().is_err());
         assert!("".parse::<BackendRequest>().is_err());
         assert_eq!(BackendRequest::default(), BackendRequest::Auto);
-        assert_eq!(
-            serde_json::to_string(&BackendChoice::Userspace).unwrap(),
-            "\"userspace\""
-        );
+        assert_eq!(serde_json::to_string(&BackendChoice::Userspace).unwrap(), "\"userspace\"");
     }
 
     #[test]
     fn build_backend_kinds() {
         let s = BackendSettings::default();
         assert_eq!(build_backend(BackendChoice::Kernel, &s).kind(), "kernel");
-        assert_eq!(
-            build_backend(BackendChoice::Userspace, &s).kind(),
-            "userspace"
-        );
+        assert_eq!(build_backend(BackendChoice::Userspace, &s).kind(), "userspace");
     }
 }

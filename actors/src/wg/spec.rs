@@ -92,11 +92,8 @@ pub fn key_to_base64(key: &Key) -> String {
 
 /// Parses a base64 WireGuard key.
 pub fn key_from_base64(text: &str) -> Result<Key, WgError> {
-    let bytes = B64
-        .decode(text.trim())
-        .map_err(|e| WgError::InvalidSpec(format!("bad base64 key: {e}")))?;
-    <Key>::try_from(bytes.as_slice())
-        .map_err(|_| WgError::InvalidSpec(format!("key must be 32 bytes, got {}", bytes.len())))
+    let bytes = B64.decode(text.trim()).map_err(|e| WgError::InvalidSpec(format!("bad base64 key: {e}")))?;
+    <Key>::try_from(bytes.as_slice()).map_err(|_| WgError::InvalidSpec(format!("key must be 32 bytes, got {}", bytes.len())))
 }
 
 /// The public key that belongs to `private_key` (X25519, as WireGuard computes it).
@@ -118,9 +115,7 @@ pub fn clamp_private_key(key: &Key) -> Key {
 /// Checks a Linux interface name: 1–15 chars of `[A-Za-z0-9_=+.-]`, and not `.` or `..`.
 /// (The name also becomes a file name in the UAPI directory, so this is a safety check too.)
 pub fn validate_ifname(name: &str) -> Result<(), WgError> {
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'=' | b'+' | b'.' | b'-'));
+    let ok_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'=' | b'+' | b'.' | b'-'));
     if name.is_empty() || name.len() > 15 || !ok_chars || name == "." || name == ".." {
         return Err(WgError::InvalidName(name.to_string()));
     }
@@ -144,16 +139,10 @@ impl InterfaceSpec {
                 return Err(WgError::InvalidSpec("peer with all-zero public key".into()));
             }
             if peer.public_key == own {
-                return Err(WgError::InvalidSpec(format!(
-                    "peer {} has the interface's own public key",
-                    key_to_base64(&peer.public_key)
-                )));
+                return Err(WgError::InvalidSpec(format!("peer {} has the interface's own public key", key_to_base64(&peer.public_key))));
             }
             if !seen.insert(peer.public_key) {
-                return Err(WgError::InvalidSpec(format!(
-                    "peer {} listed twice",
-                    key_to_base64(&peer.public_key)
-                )));
+                return Err(WgError::InvalidSpec(format!("peer {} listed twice", key_to_base64(&peer.public_key))));
             }
         }
         Ok(())
@@ -163,13 +152,7 @@ impl InterfaceSpec {
 impl PeerSpec {
     /// A peer with just a key and allowed IPs (the usual server-side client entry).
     pub fn new(public_key: Key, allowed_ips: Vec<IpNet>) -> Self {
-        PeerSpec {
-            public_key,
-            preshared_key: None,
-            allowed_ips,
-            endpoint: None,
-            persistent_keepalive: None,
-        }
+        PeerSpec { public_key, preshared_key: None, allowed_ips, endpoint: None, persistent_keepalive: None }
     }
 }
 
@@ -280,8 +263,7 @@ mod opt_key_b64 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Key>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| key_from_base64(&t).map_err(serde::de::Error::custom))
-            .transpose()
+        text.map(|t| key_from_base64(&t).map_err(serde::de::Error::custom)).transpose()
     }
 }
 
@@ -335,10 +317,7 @@ mod tests {
             }],
         };
         let text = format!("{actual:?}");
-        assert!(
-            !text.contains(&private_b64) && !text.contains(&psk_b64),
-            "{text}"
-        );
+        assert!(!text.contains(&private_b64) && !text.contains(&psk_b64), "{text}");
     }
 
     #[test]
@@ -358,16 +337,7 @@ mod tests {
         for ok in ["wg0", "a", "wg-cluster_1.x", "abcdefghijklmno", "a=b+c"] {
             assert!(validate_ifname(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            ".",
-            "..",
-            "abcdefghijklmnop",
-            "wg/0",
-            "wg 0",
-            "wg0\n",
-            "wgé",
-        ] {
+        for bad in ["", ".", "..", "abcdefghijklmnop", "wg/0", "wg 0", "wg0\n", "wgé"] {
             assert!(validate_ifname(bad).is_err(), "{bad:?}");
         }
     }

@@ -28,8 +28,8 @@ pub async fn serve_join(app: App, payload: web::Payload) -> Result<HttpResponse,
     let node_id = NodeId::parse("node_id", &b.req_str("node_id")?)?;
     let cluster_addr = crate::http::nodes::parse_endpoint("cluster_addr", &b.req_str("cluster_addr")?)?;
     let endpoint = b.opt_str("endpoint")?.map(|e| crate::http::nodes::parse_endpoint("endpoint", &e)).transpose()?;
-    let public_key = NodePublicKey::from_pem(&b.req_str("public_key_pem")?)
-        .map_err(|e| ApiError::BadRequest(format!("public_key_pem: {e}")))?;
+    let public_key =
+        NodePublicKey::from_pem(&b.req_str("public_key_pem")?).map_err(|e| ApiError::BadRequest(format!("public_key_pem: {e}")))?;
     let now = now_ms();
     let hash = token.secret_hash();
     let (ca, known) = app.cluster.read(|s| {

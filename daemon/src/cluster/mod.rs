@@ -38,9 +38,7 @@ pub struct Identity {
 
 impl Identity {
     pub fn load(data_dir: &Path) -> Result<Self, IdentityError> {
-        let files = TlsFiles::new(data_dir)
-            .load_node()?
-            .ok_or_else(|| IdentityError::Missing(data_dir.display().to_string()))?;
+        let files = TlsFiles::new(data_dir).load_node()?.ok_or_else(|| IdentityError::Missing(data_dir.display().to_string()))?;
         let cfg = client_config(&files.ca_cert_pem, &files.node_cert_pem, files.node_key_pem.expose())
             .map_err(|e| IdentityError::Tls(e.to_string()))?;
         Ok(Self { files: Arc::new(files), client: ClusterClient::new(cfg) })

@@ -29,9 +29,7 @@ impl FromRequest for Member {
         // The handshake checked revocation, but a keep-alive connection opened before the
         // certificate was revoked would otherwise keep working: check again on every request.
         if let Some(app) = req.app_data::<App>() {
-            let refused = app.cluster.read(|s| {
-                s.member_certs.get(&p.serial).is_some_and(|c| c.revoked || c.node_id.as_str() != p.node_id)
-            });
+            let refused = app.cluster.read(|s| s.member_certs.get(&p.serial).is_some_and(|c| c.revoked || c.node_id.as_str() != p.node_id));
             if refused {
                 log::info!("refused a request from {} (certificate serial {}): revoked", p.node_id, p.serial);
                 return ready(Err(ApiError::Unauthorized(format!("the certificate of '{}' was revoked", p.node_id))));
@@ -129,4 +127,3 @@ async fn remove_member(app: App, _m: Member, payload: web::Payload) -> Result<Ht
     crate::http::members::remove_on_leader(&app, &user, &node).await?;
     Ok(crate::http::error::ok("Member removed", json!({ "node_id": node })))
 }
-

@@ -14,10 +14,8 @@ impl RaftTransport for HttpsTransport {
         Box::pin(async move {
             // Snapshots can be large; everything else is small and should be quick.
             let timeout = if kind == RpcKind::InstallSnapshot { RPC_TIMEOUT * 6 } else { RPC_TIMEOUT };
-            let res = self
-                .client
-                .request(&target.id, &target.addr, "POST", kind.path(), body, Some("application/octet-stream"), timeout)
-                .await;
+            let res =
+                self.client.request(&target.id, &target.addr, "POST", kind.path(), body, Some("application/octet-stream"), timeout).await;
             match res {
                 Ok((200, bytes)) => Ok(bytes),
                 Ok((status, bytes)) => Err(TransportError::Failed(

@@ -93,10 +93,7 @@ pub enum ConfigError {
     #[error("{}: config file not found", .path.display())]
     NotFound { path: PathBuf },
     #[error("{}: cannot read config file: {source}", .path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{}", .0.join("\n"))]
     Invalid(Vec<String>),
 }
@@ -135,13 +132,8 @@ impl Default for DaemonConfig {
 pub fn load(path: &Path) -> Result<DaemonConfig, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(path, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(ConfigError::NotFound { path: path.into() })
-        }
-        Err(source) => Err(ConfigError::Read {
-            path: path.into(),
-            source,
-        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::NotFound { path: path.into() }),
+        Err(source) => Err(ConfigError::Read { path: path.into(), source }),
     }
 }
 
@@ -149,17 +141,13 @@ pub fn load(path: &Path) -> Result<DaemonConfig, ConfigError> {
 pub fn parse(path: &Path, text: &str) -> Result<DaemonConfig, ConfigError> {
     let (sections, syntax) = uci::parse_all(path, text);
     if !syntax.is_empty() {
-        return Err(ConfigError::Invalid(
-            syntax.iter().map(ToString::to_string).collect(),
-        ));
+        return Err(ConfigError::Invalid(syntax.iter().map(ToString::to_string).collect()));
     }
     let file = path.display();
     let mut cfg = DaemonConfig::defaults();
     let mut problems = Vec::new();
     let Some(section) = pick_section(path, &sections, &mut cfg.warnings) else {
-        cfg.warnings.push(format!(
-            "{file}: no 'config {SECTION_TYPE} '{SECTION_NAME}'' section; using defaults"
-        ));
+        cfg.warnings.push(format!("{file}: no 'config {SECTION_TYPE} '{SECTION_NAME}'' section; using defaults"));
         warn_default_node_id(path, &mut cfg);
         return Ok(cfg);
     };
@@ -179,16 +167,13 @@ pub fn parse(path: &Path, text: &str) -> Result<DaemonConfig, ConfigError> {
             "uapi_dir" => apply(p, path, opt, parse_dir, &mut cfg.uapi_dir),
             "auto_init" => apply(p, path, opt, parse_bool, &mut cfg.auto_init),
             "log_level" => apply(p, path, opt, parse_log_level, &mut cfg.log_level),
-            "election_timeout_ms" => {
-                apply(p, path, opt, parse_positive, &mut cfg.election_timeout_ms)
-            }
+            "election_timeout_ms" => apply(p, path, opt, parse_positive, &mut cfg.election_timeout_ms),
             "heartbeat_ms" => apply(p, path, opt, parse_positive, &mut cfg.heartbeat_ms),
             "resync_interval_s" => apply(p, path, opt, parse_positive, &mut cfg.resync_interval_s),
             "snapshot_logs" => apply(p, path, opt, parse_positive, &mut cfg.snapshot_logs),
             _ => {
                 let (line, key, section) = (opt.line, &opt.key, section.describe());
-                let msg =
-                    format!("{file}:{line}: unknown option '{key}' in section {section} (ignored)");
+                let msg = format!("{file}:{line}: unknown option '{key}' in section {section} (ignored)");
                 cfg.warnings.push(msg);
                 true
             }
@@ -202,11 +187,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DaemonConfig, ConfigError> {
     let min_election = cfg.heartbeat_ms.saturating_mul(3);
     let timing_ok = [election, heartbeat].iter().flatten().all(|(_, ok)| *ok);
     // The defaults are consistent, so a failure means at least one of the two was set.
-    if let (true, true, Some((opt, _))) = (
-        timing_ok,
-        cfg.election_timeout_ms < min_election,
-        election.or(heartbeat),
-    ) {
+    if let (true, true, Some((opt, _))) = (timing_ok, cfg.election_timeout_ms < min_election, election.or(heartbeat)) {
         let msg = format!(
             "election_timeout_ms ({}) must be at least 3 times heartbeat_ms ({}), i.e. >= {min_election}",
             cfg.election_timeout_ms, cfg.heartbeat_ms
@@ -223,30 +204,17 @@ pub fn parse(path: &Path, text: &str) -> Result<DaemonConfig, ConfigError> {
 }
 
 /// The first `daemon 'main'` or unnamed `daemon` section; warns about every other section.
-fn pick_section<'a>(
-    path: &Path,
-    sections: &'a [UciSection],
-    warnings: &mut Vec<String>,
-) -> Option<&'a UciSection> {
+fn pick_section<'a>(path: &Path, sections: &'a [UciSection], warnings: &mut Vec<String>) -> Option<&'a UciSection> {
     let file = path.display();
     let mut chosen: Option<&UciSection> = None;
     for s in sections {
         let line = s.line;
         if s.kind != SECTION_TYPE {
-            warnings.push(format!(
-                "{file}:{line}: unknown section type '{}' (ignored)",
-                s.kind
-            ));
+            warnings.push(format!("{file}:{line}: unknown section type '{}' (ignored)", s.kind));
         } else if s.name.as_deref().is_some_and(|n| n != SECTION_NAME) {
-            warnings.push(format!(
-                "{file}:{line}: section {} ignored (expected '{SECTION_NAME}')",
-                s.describe()
-            ));
+            warnings.push(format!("{file}:{line}: section {} ignored (expected '{SECTION_NAME}')", s.describe()));
         } else if let Some(first) = chosen {
-            warnings.push(format!(
-                "{file}:{line}: second '{SECTION_TYPE}' section ignored (using the one at line {})",
-                first.line
-            ));
+            warnings.push(format!("{file}:{line}: second '{SECTION_TYPE}' section ignored (using the one at line {})", first.line));
         } else {
             chosen = Some(s);
         }
@@ -256,21 +224,12 @@ fn pick_section<'a>(
 
 fn warn_default_node_id(path: &Path, cfg: &mut DaemonConfig) {
     if hostname_node_id().is_none() {
-        cfg.warnings.push(format!(
-            "{}: node_id not set and the hostname is not a valid node id; using '{}'",
-            path.display(),
-            cfg.node_id
-        ));
+        cfg.warnings.push(format!("{}: node_id not set and the hostname is not a valid node id; using '{}'", path.display(), cfg.node_id));
     }
 }
 
 fn problem(path: &Path, opt: &UciOption, msg: &str) -> String {
-    format!(
-        "{}:{}: option '{}': {msg}",
-        path.display(),
-        opt.line,
-        opt.key
-    )
+    format!("{}:{}: option '{}': {msg}", path.display(), opt.line, opt.key)
 }
 
 /// Parses the option's single value into `slot`, or records the problem; returns whether it was good.
@@ -310,17 +269,14 @@ pub fn is_valid_node_id(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 fn parse_node_id(v: &str) -> Result<String, String> {
     if is_valid_node_id(v) {
         Ok(v.to_string())
     } else {
-        Err(format!(
-            "'{v}' is not a valid node id (1-63 letters, digits, '_', '.', '-', starting with a letter or digit)"
-        ))
+        Err(format!("'{v}' is not a valid node id (1-63 letters, digits, '_', '.', '-', starting with a letter or digit)"))
     }
 }
 
@@ -349,8 +305,7 @@ fn parse_abs_path(v: &str, max_len: Option<usize>) -> Result<PathBuf, String> {
 }
 
 fn parse_socket_addr(v: &str) -> Result<SocketAddr, String> {
-    v.parse()
-        .map_err(|_| format!("'{v}' is not an address:port (e.g. 127.0.0.1:10086 or [::1]:10086)"))
+    v.parse().map_err(|_| format!("'{v}' is not an address:port (e.g. 127.0.0.1:10086 or [::1]:10086)"))
 }
 
 /// IPv4, IPv6 (bare, `[v6]` or `[v6]:port`) or a DNS hostname, optionally with `:port` (1-65535).
@@ -360,11 +315,7 @@ fn parse_endpoint(v: &str) -> Result<Option<String>, String> {
     }
     let bad = |why: &str| Err(format!("'{v}' is not a valid endpoint ({why})"));
     if let Ok(addr) = v.parse::<SocketAddr>() {
-        return if addr.port() == 0 {
-            bad("port 0")
-        } else {
-            Ok(Some(v.to_string()))
-        };
+        return if addr.port() == 0 { bad("port 0") } else { Ok(Some(v.to_string())) };
     }
     if v.parse::<IpAddr>().is_ok() {
         return Ok(Some(v.to_string()));
@@ -407,10 +358,7 @@ fn is_valid_hostname(host: &str) -> bool {
             && !l.ends_with('-')
             && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
     });
-    let last_numeric = host
-        .rsplit('.')
-        .next()
-        .is_some_and(|l| l.bytes().all(|c| c.is_ascii_digit()));
+    let last_numeric = host.rsplit('.').next().is_some_and(|l| l.bytes().all(|c| c.is_ascii_digit()));
     labels_ok && !last_numeric
 }
 
@@ -419,10 +367,7 @@ fn parse_program(v: &str) -> Result<String, String> {
     if v.is_empty() {
         Err("empty program name".into())
     } else if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Err(format!(
-            "'{}' must be a program name or path without spaces",
-            v.escape_debug()
-        ))
+        Err(format!("'{}' must be a program name or path without spaces", v.escape_debug()))
     } else {
         Ok(v.to_string())
     }
@@ -433,9 +378,7 @@ fn parse_bool(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "yes" | "on" | "true" | "enabled" => Ok(true),
         "0" | "no" | "off" | "false" | "disabled" => Ok(false),
-        _ => Err(format!(
-            "'{v}' is not a boolean (1/0, yes/no, on/off, true/false, enabled/disabled)"
-        )),
+        _ => Err(format!("'{v}' is not a boolean (1/0, yes/no, on/off, true/false, enabled/disabled)")),
     }
 }
 
@@ -447,9 +390,7 @@ fn parse_log_level(v: &str) -> Result<LevelFilter, String> {
         "info" => Ok(LevelFilter::Info),
         "debug" => Ok(LevelFilter::Debug),
         "trace" => Ok(LevelFilter::Trace),
-        _ => Err(format!(
-            "'{v}' is not one of error, warn, info, debug, trace, off"
-        )),
+        _ => Err(format!("'{v}' is not one of error, warn, info, debug, trace, off")),
     }
 }
 
@@ -487,10 +428,7 @@ mod tests {
     fn default_values() {
         let d = DaemonConfig::defaults();
         assert!(is_valid_node_id(&d.node_id), "{}", d.node_id);
-        assert_eq!(
-            d.node_id,
-            hostname_node_id().unwrap_or_else(|| "router".into())
-        );
+        assert_eq!(d.node_id, hostname_node_id().unwrap_or_else(|| "router".into()));
         assert_eq!(d.data_dir, Path::new("/etc/wgcluster"));
         assert_eq!(d.api_listen.to_string(), "127.0.0.1:10086");
         assert_eq!(d.cluster_listen.to_string(), "0.0.0.0:10087");
@@ -501,10 +439,7 @@ mod tests {
         assert_eq!(d.uapi_dir, Path::new("/var/run/wireguard"));
         assert!(!d.auto_init);
         assert_eq!(d.log_level, LevelFilter::Info);
-        assert_eq!(
-            (d.election_timeout_ms, d.heartbeat_ms, d.resync_interval_s),
-            (1500, 300, 30)
-        );
+        assert_eq!((d.election_timeout_ms, d.heartbeat_ms, d.resync_interval_s), (1500, 300, 30));
         assert!(d.warnings.is_empty());
         assert_eq!(DaemonConfig::default(), d);
         // An empty section gives exactly the defaults.
@@ -519,58 +454,24 @@ mod tests {
             ("option node_id 'r1'", |c| c.node_id = "r1".into()),
             ("option node_id 'A.b_c-9'", |c| c.node_id = "A.b_c-9".into()),
             ("option node_id 9lives", |c| c.node_id = "9lives".into()),
-            ("option data_dir '/srv/wg cluster'", |c| {
-                c.data_dir = "/srv/wg cluster".into()
-            }),
-            ("option api_listen '0.0.0.0:80'", |c| {
-                c.api_listen = "0.0.0.0:80".parse().expect("addr")
-            }),
-            ("option api_listen '[::1]:10086'", |c| {
-                c.api_listen = "[::1]:10086".parse().expect("addr")
-            }),
-            ("option cluster_listen '[::]:1'", |c| {
-                c.cluster_listen = "[::]:1".parse().expect("addr")
-            }),
-            ("option control_socket /tmp/x.sock", |c| {
-                c.control_socket = "/tmp/x.sock".into()
-            }),
-            ("option endpoint '203.0.113.7'", |c| {
-                c.endpoint = Some("203.0.113.7".into())
-            }),
-            ("option endpoint '203.0.113.7:51820'", |c| {
-                c.endpoint = Some("203.0.113.7:51820".into())
-            }),
-            ("option endpoint '2001:db8::1'", |c| {
-                c.endpoint = Some("2001:db8::1".into())
-            }),
-            ("option endpoint '[2001:db8::1]'", |c| {
-                c.endpoint = Some("[2001:db8::1]".into())
-            }),
-            ("option endpoint '[2001:db8::1]:443'", |c| {
-                c.endpoint = Some("[2001:db8::1]:443".into())
-            }),
-            ("option endpoint 'vpn.example.com'", |c| {
-                c.endpoint = Some("vpn.example.com".into())
-            }),
-            ("option endpoint 'vpn.example.com.:65535'", |c| {
-                c.endpoint = Some("vpn.example.com.:65535".into())
-            }),
-            ("option endpoint 'router-1'", |c| {
-                c.endpoint = Some("router-1".into())
-            }),
+            ("option data_dir '/srv/wg cluster'", |c| c.data_dir = "/srv/wg cluster".into()),
+            ("option api_listen '0.0.0.0:80'", |c| c.api_listen = "0.0.0.0:80".parse().expect("addr")),
+            ("option api_listen '[::1]:10086'", |c| c.api_listen = "[::1]:10086".parse().expect("addr")),
+            ("option cluster_listen '[::]:1'", |c| c.cluster_listen = "[::]:1".parse().expect("addr")),
+            ("option control_socket /tmp/x.sock", |c| c.control_socket = "/tmp/x.sock".into()),
+            ("option endpoint '203.0.113.7'", |c| c.endpoint = Some("203.0.113.7".into())),
+            ("option endpoint '203.0.113.7:51820'", |c| c.endpoint = Some("203.0.113.7:51820".into())),
+            ("option endpoint '2001:db8::1'", |c| c.endpoint = Some("2001:db8::1".into())),
+            ("option endpoint '[2001:db8::1]'", |c| c.endpoint = Some("[2001:db8::1]".into())),
+            ("option endpoint '[2001:db8::1]:443'", |c| c.endpoint = Some("[2001:db8::1]:443".into())),
+            ("option endpoint 'vpn.example.com'", |c| c.endpoint = Some("vpn.example.com".into())),
+            ("option endpoint 'vpn.example.com.:65535'", |c| c.endpoint = Some("vpn.example.com.:65535".into())),
+            ("option endpoint 'router-1'", |c| c.endpoint = Some("router-1".into())),
             ("option endpoint ''", |c| c.endpoint = None),
-            ("option wg_backend auto", |c| {
-                c.wg_backend = WgBackendKind::Auto
-            }),
-            ("option wg_backend kernel", |c| {
-                c.wg_backend = WgBackendKind::Kernel
-            }),
-            ("option wg_backend userspace", |c| {
-                c.wg_backend = WgBackendKind::Userspace
-            }),
-            ("option wg_userspace_bin /usr/bin/boringtun", |c| {
-                c.wg_userspace_bin = "/usr/bin/boringtun".into()
-            }),
+            ("option wg_backend auto", |c| c.wg_backend = WgBackendKind::Auto),
+            ("option wg_backend kernel", |c| c.wg_backend = WgBackendKind::Kernel),
+            ("option wg_backend userspace", |c| c.wg_backend = WgBackendKind::Userspace),
+            ("option wg_userspace_bin /usr/bin/boringtun", |c| c.wg_userspace_bin = "/usr/bin/boringtun".into()),
             ("option uapi_dir /tmp/wg", |c| c.uapi_dir = "/tmp/wg".into()),
             ("option auto_init 1", |c| c.auto_init = true),
             ("option auto_init yes", |c| c.auto_init = true),
@@ -583,29 +484,18 @@ mod tests {
             ("option auto_init off", |c| c.auto_init = false),
             ("option auto_init false", |c| c.auto_init = false),
             ("option auto_init disabled", |c| c.auto_init = false),
-            ("option log_level error", |c| {
-                c.log_level = LevelFilter::Error
-            }),
+            ("option log_level error", |c| c.log_level = LevelFilter::Error),
             ("option log_level warn", |c| c.log_level = LevelFilter::Warn),
             ("option log_level info", |c| c.log_level = LevelFilter::Info),
-            ("option log_level debug", |c| {
-                c.log_level = LevelFilter::Debug
-            }),
-            ("option log_level Trace", |c| {
-                c.log_level = LevelFilter::Trace
-            }),
+            ("option log_level debug", |c| c.log_level = LevelFilter::Debug),
+            ("option log_level Trace", |c| c.log_level = LevelFilter::Trace),
             ("option log_level off", |c| c.log_level = LevelFilter::Off),
-            ("option election_timeout_ms 900", |c| {
-                c.election_timeout_ms = 900
-            }),
+            ("option election_timeout_ms 900", |c| c.election_timeout_ms = 900),
             ("option heartbeat_ms 500", |c| c.heartbeat_ms = 500),
-            (
-                "option heartbeat_ms 100\noption election_timeout_ms 300",
-                |c| {
-                    c.heartbeat_ms = 100;
-                    c.election_timeout_ms = 300;
-                },
-            ),
+            ("option heartbeat_ms 100\noption election_timeout_ms 300", |c| {
+                c.heartbeat_ms = 100;
+                c.election_timeout_ms = 300;
+            }),
             ("option resync_interval_s 1", |c| c.resync_interval_s = 1),
             ("option snapshot_logs 20", |c| c.snapshot_logs = 20),
         ];
@@ -628,121 +518,52 @@ mod tests {
             ("node_id", "'r/1'", "'r/1' is not a valid node id"),
             ("node_id", &long_id, "is not a valid node id"),
             ("data_dir", "''", "empty path"),
-            (
-                "data_dir",
-                "relative/dir",
-                "'relative/dir' is not an absolute path",
-            ),
-            (
-                "api_listen",
-                "'127.0.0.1'",
-                "'127.0.0.1' is not an address:port",
-            ),
-            (
-                "api_listen",
-                "'localhost:80'",
-                "'localhost:80' is not an address:port",
-            ),
+            ("data_dir", "relative/dir", "'relative/dir' is not an absolute path"),
+            ("api_listen", "'127.0.0.1'", "'127.0.0.1' is not an address:port"),
+            ("api_listen", "'localhost:80'", "'localhost:80' is not an address:port"),
             ("api_listen", "'::1:80'", "'::1:80' is not an address:port"),
-            (
-                "cluster_listen",
-                "'0.0.0.0:70000'",
-                "'0.0.0.0:70000' is not an address:port",
-            ),
-            (
-                "control_socket",
-                "wg.sock",
-                "'wg.sock' is not an absolute path",
-            ),
+            ("cluster_listen", "'0.0.0.0:70000'", "'0.0.0.0:70000' is not an address:port"),
+            ("control_socket", "wg.sock", "'wg.sock' is not an absolute path"),
             ("control_socket", &long_socket, "is longer than 107 bytes"),
-            (
-                "endpoint",
-                "'example.com:0'",
-                "'example.com:0' is not a valid endpoint (port must be 1-65535)",
-            ),
-            (
-                "endpoint",
-                "'1.2.3.4:0'",
-                "'1.2.3.4:0' is not a valid endpoint (port 0)",
-            ),
+            ("endpoint", "'example.com:0'", "'example.com:0' is not a valid endpoint (port must be 1-65535)"),
+            ("endpoint", "'1.2.3.4:0'", "'1.2.3.4:0' is not a valid endpoint (port 0)"),
             ("endpoint", "'example.com:x'", "(port must be 1-65535)"),
-            (
-                "endpoint",
-                "'1.2.3.999'",
-                "'1.2.3.999' is not a valid endpoint (expected an IP address",
-            ),
+            ("endpoint", "'1.2.3.999'", "'1.2.3.999' is not a valid endpoint (expected an IP address"),
             ("endpoint", "'a..b'", "'a..b' is not a valid endpoint"),
             ("endpoint", "'-a.com'", "'-a.com' is not a valid endpoint"),
             ("endpoint", "'a b'", "'a b' is not a valid endpoint"),
-            (
-                "endpoint",
-                "'http://a.com'",
-                "'http://a.com' is not a valid endpoint",
-            ),
+            ("endpoint", "'http://a.com'", "'http://a.com' is not a valid endpoint"),
             ("endpoint", "'[2001:db8::1'", "(expected [IPv6]:port)"),
             ("endpoint", "'[1.2.3.4]:80'", "(expected [IPv6]:port)"),
             ("endpoint", "'[::1]x'", "(expected [IPv6]:port)"),
-            (
-                "wg_backend",
-                "Kernel",
-                "'Kernel' is not one of auto, kernel, userspace",
-            ),
+            ("wg_backend", "Kernel", "'Kernel' is not one of auto, kernel, userspace"),
             ("wg_userspace_bin", "''", "empty program name"),
-            (
-                "wg_userspace_bin",
-                "'wireguard-go -f'",
-                "must be a program name or path without spaces",
-            ),
+            ("wg_userspace_bin", "'wireguard-go -f'", "must be a program name or path without spaces"),
             ("uapi_dir", "run/wg", "'run/wg' is not an absolute path"),
             ("auto_init", "2", "'2' is not a boolean"),
             ("auto_init", "''", "'' is not a boolean"),
-            (
-                "log_level",
-                "verbose",
-                "'verbose' is not one of error, warn, info, debug, trace, off",
-            ),
+            ("log_level", "verbose", "'verbose' is not one of error, warn, info, debug, trace, off"),
             ("election_timeout_ms", "-1", "'-1' is not a whole number"),
             ("election_timeout_ms", "1.5", "'1.5' is not a whole number"),
-            (
-                "election_timeout_ms",
-                "600",
-                "election_timeout_ms (600) must be at least 3 times heartbeat_ms (300)",
-            ),
+            ("election_timeout_ms", "600", "election_timeout_ms (600) must be at least 3 times heartbeat_ms (300)"),
             ("heartbeat_ms", "0", "0 is too small (minimum 1)"),
-            (
-                "heartbeat_ms",
-                "501",
-                "election_timeout_ms (1500) must be at least 3 times heartbeat_ms (501)",
-            ),
+            ("heartbeat_ms", "501", "election_timeout_ms (1500) must be at least 3 times heartbeat_ms (501)"),
             ("resync_interval_s", "0", "0 is too small (minimum 1)"),
-            (
-                "resync_interval_s",
-                "99999999999999999999",
-                "is not a whole number",
-            ),
+            ("resync_interval_s", "99999999999999999999", "is not a whole number"),
         ];
         for (key, value, msg) in cases {
             let body = format!("option {key} {value}");
             let got = problems(&daemon(&body));
             let prefix = format!("{FILE}:2: option '{key}': ");
             assert_eq!(got.len(), 1, "{body:?}: {got:?}");
-            assert!(
-                got[0].starts_with(&prefix) && got[0].contains(msg),
-                "{body:?}: {}",
-                got[0]
-            );
+            assert!(got[0].starts_with(&prefix) && got[0].contains(msg), "{body:?}: {}", got[0]);
         }
     }
 
     #[test]
     fn list_for_a_single_option_is_an_error() {
         let got = problems(&daemon("list api_listen '127.0.0.1:1'"));
-        assert_eq!(
-            got,
-            vec![format!(
-                "{FILE}:2: option 'api_listen': must be set with 'option', not 'list'"
-            )]
-        );
+        assert_eq!(got, vec![format!("{FILE}:2: option 'api_listen': must be set with 'option', not 'list'")]);
     }
 
     #[test]
@@ -758,87 +579,46 @@ mod tests {
         let want = [
             format!("{FILE}:4: option 'api_listen': '127.0.0.1' is not an address:port (e.g. 127.0.0.1:10086 or [::1]:10086)"),
             format!("{FILE}:5: option 'wg_backend': 'tun' is not one of auto, kernel, userspace"),
-            format!(
-                "{FILE}:7: option 'auto_init': 'maybe' is not a boolean (1/0, yes/no, on/off, true/false, enabled/disabled)"
-            ),
+            format!("{FILE}:7: option 'auto_init': 'maybe' is not a boolean (1/0, yes/no, on/off, true/false, enabled/disabled)"),
         ];
         assert_eq!(err.to_string(), want.join("\n"));
         // Syntax errors are all reported too, before any value is looked at.
-        let got =
-            problems("config daemon 'main'\noption data_dir '/x\noption api_listen bad\nbogus\n");
+        let got = problems("config daemon 'main'\noption data_dir '/x\noption api_listen bad\nbogus\n");
         assert_eq!(
             got,
             vec![
                 format!("{FILE}:2: unterminated quote in option 'data_dir'"),
-                format!(
-                    "{FILE}:4: unknown keyword 'bogus' (expected 'config', 'option' or 'list')"
-                ),
+                format!("{FILE}:4: unknown keyword 'bogus' (expected 'config', 'option' or 'list')"),
             ]
         );
     }
 
     #[test]
     fn timing_check_skipped_when_a_timing_value_is_bad() {
-        let got = problems(&daemon(
-            "option heartbeat_ms 1000\noption election_timeout_ms x",
-        ));
-        assert_eq!(
-            got,
-            vec![format!(
-                "{FILE}:3: option 'election_timeout_ms': 'x' is not a whole number"
-            )]
-        );
+        let got = problems(&daemon("option heartbeat_ms 1000\noption election_timeout_ms x"));
+        assert_eq!(got, vec![format!("{FILE}:3: option 'election_timeout_ms': 'x' is not a whole number")]);
     }
 
     #[test]
     fn warnings() {
         let cases: &[(&str, &[&str])] = &[
-            (
-                "config daemon 'main'\n\toption colour 'blue'\n",
-                &["2: unknown option 'colour' in section daemon 'main' (ignored)"],
-            ),
-            (
-                "config daemon\n\tlist colour 'blue'\n",
-                &["2: unknown option 'colour' in section daemon (unnamed) (ignored)"],
-            ),
-            (
-                "config daemon 'main'\nconfig peer 'p1'\n",
-                &["2: unknown section type 'peer' (ignored)"],
-            ),
-            (
-                "config daemon 'main'\nconfig daemon\n",
-                &["2: second 'daemon' section ignored (using the one at line 1)"],
-            ),
-            (
-                "config daemon 'main'\nconfig daemon 'main'\n",
-                &["2: second 'daemon' section ignored (using the one at line 1)"],
-            ),
-            (
-                "config daemon 'other'\nconfig daemon 'main'\n",
-                &["1: section daemon 'other' ignored (expected 'main')"],
-            ),
-            (
-                "config peer\n",
-                &[
-                    "1: unknown section type 'peer' (ignored)",
-                    " no 'config daemon 'main'' section; using defaults",
-                ],
-            ),
+            ("config daemon 'main'\n\toption colour 'blue'\n", &["2: unknown option 'colour' in section daemon 'main' (ignored)"]),
+            ("config daemon\n\tlist colour 'blue'\n", &["2: unknown option 'colour' in section daemon (unnamed) (ignored)"]),
+            ("config daemon 'main'\nconfig peer 'p1'\n", &["2: unknown section type 'peer' (ignored)"]),
+            ("config daemon 'main'\nconfig daemon\n", &["2: second 'daemon' section ignored (using the one at line 1)"]),
+            ("config daemon 'main'\nconfig daemon 'main'\n", &["2: second 'daemon' section ignored (using the one at line 1)"]),
+            ("config daemon 'other'\nconfig daemon 'main'\n", &["1: section daemon 'other' ignored (expected 'main')"]),
+            ("config peer\n", &["1: unknown section type 'peer' (ignored)", " no 'config daemon 'main'' section; using defaults"]),
             ("", &[" no 'config daemon 'main'' section; using defaults"]),
         ];
         for (text, want) in cases {
             let cfg = parse_text(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
             let want: Vec<String> = want.iter().map(|w| format!("{FILE}:{w}")).collect();
-            let got: Vec<&String> = cfg
-                .warnings
-                .iter()
-                .filter(|w| !w.contains("node_id not set"))
-                .collect();
+            let got: Vec<&String> = cfg.warnings.iter().filter(|w| !w.contains("node_id not set")).collect();
             assert_eq!(got, want.iter().collect::<Vec<_>>(), "{text:?}");
         }
         // Options of ignored sections are not used.
-        let cfg = parse_text("config daemon 'main'\nconfig daemon\noption auto_init 1\n")
-            .expect("parses");
+        let cfg = parse_text("config daemon 'main'\nconfig daemon\noption auto_init 1\n").expect("parses");
         assert!(!cfg.auto_init);
     }
 
@@ -847,17 +627,7 @@ mod tests {
         let max = "a".repeat(63);
         let good = ["a", "Z", "0", "r1", "router.lan", "a_b-c.d", max.as_str()];
         let too_long = "a".repeat(64);
-        let bad = [
-            "",
-            "_a",
-            ".a",
-            "-a",
-            "a b",
-            "a/b",
-            "a:b",
-            "ä",
-            too_long.as_str(),
-        ];
+        let bad = ["", "_a", ".a", "-a", "a b", "a/b", "a:b", "ä", too_long.as_str()];
         for id in good {
             assert!(is_valid_node_id(id), "{id:?}");
         }
@@ -871,39 +641,22 @@ mod tests {
         let missing = Path::new("/nonexistent/wgcluster-test/config");
         let err = load(missing).expect_err("missing file");
         assert!(matches!(err, ConfigError::NotFound { .. }));
-        assert_eq!(
-            err.to_string(),
-            "/nonexistent/wgcluster-test/config: config file not found"
-        );
+        assert_eq!(err.to_string(), "/nonexistent/wgcluster-test/config: config file not found");
 
-        let dir =
-            std::env::temp_dir().join(format!("wgcluster-config-test-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("wgcluster-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("wgcluster");
-        std::fs::write(
-            &file,
-            "config daemon 'main'\n\toption node_id 'r7'\n\toption auto_init '1'\n",
-        )
-        .expect("write");
+        std::fs::write(&file, "config daemon 'main'\n\toption node_id 'r7'\n\toption auto_init '1'\n").expect("write");
         let cfg = load(&file).expect("loads");
         assert_eq!((cfg.node_id.as_str(), cfg.auto_init), ("r7", true));
 
         std::fs::write(&file, "config daemon 'main'\n\toption log_level 'loud'\n").expect("write");
         let err = load(&file).expect_err("bad value").to_string();
-        assert_eq!(
-            err,
-            format!(
-                "{}:2: option 'log_level': 'loud' is not one of error, warn, info, debug, trace, off",
-                file.display()
-            )
-        );
+        assert_eq!(err, format!("{}:2: option 'log_level': 'loud' is not one of error, warn, info, debug, trace, off", file.display()));
 
         // A directory is not a file: a read error naming the path.
         let err = load(&dir).expect_err("directory").to_string();
-        assert!(
-            err.starts_with(&format!("{}: cannot read config file: ", dir.display())),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("{}: cannot read config file: ", dir.display())), "{err}");
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -52,50 +52,22 @@ impl UciSection {
 pub enum UciError {
     /// `context` is e.g. `option 'data_dir'` or `section header`.
     #[error("{}:{line}: unterminated quote in {context}", .path.display())]
-    UnterminatedQuote {
-        path: PathBuf,
-        line: usize,
-        context: String,
-    },
+    UnterminatedQuote { path: PathBuf, line: usize, context: String },
     /// `what` is e.g. `value for option 'data_dir'` or `section type after 'config'`.
     #[error("{}:{line}: missing {what}", .path.display())]
-    MissingValue {
-        path: PathBuf,
-        line: usize,
-        what: String,
-    },
+    MissingValue { path: PathBuf, line: usize, what: String },
     #[error("{}:{line}: {keyword} '{key}' appears before any 'config' section", .path.display())]
-    OutsideSection {
-        path: PathBuf,
-        line: usize,
-        keyword: String,
-        key: String,
-    },
+    OutsideSection { path: PathBuf, line: usize, keyword: String, key: String },
     #[error(
         "{}:{line}: unknown keyword '{keyword}' (expected 'config', 'option' or 'list')",
         .path.display()
     )]
-    BadKeyword {
-        path: PathBuf,
-        line: usize,
-        keyword: String,
-    },
+    BadKeyword { path: PathBuf, line: usize, keyword: String },
     /// `what` is e.g. `option name` or `section type`; `rule` says what is allowed.
     #[error("{}:{line}: invalid {what} '{value}' ({rule})", .path.display())]
-    InvalidIdentifier {
-        path: PathBuf,
-        line: usize,
-        what: &'static str,
-        value: String,
-        rule: &'static str,
-    },
+    InvalidIdentifier { path: PathBuf, line: usize, what: &'static str, value: String, rule: &'static str },
     #[error("{}:{line}: unexpected text '{text}' after {context}", .path.display())]
-    TrailingText {
-        path: PathBuf,
-        line: usize,
-        text: String,
-        context: String,
-    },
+    TrailingText { path: PathBuf, line: usize, text: String, context: String },
 }
 
 /// Parses `text` and stops at the first syntax error. `path` is only used in messages.
@@ -129,11 +101,7 @@ pub fn parse_all(path: &Path, text: &str) -> (Vec<UciSection>, Vec<UciError>) {
                 if words.first().map(String::as_str) == Some("config") {
                     section_ok = false;
                 }
-                errors.push(UciError::UnterminatedQuote {
-                    path: path.into(),
-                    line,
-                    context,
-                });
+                errors.push(UciError::UnterminatedQuote { path: path.into(), line, context });
                 continue;
             }
         };
@@ -153,30 +121,19 @@ pub fn parse_all(path: &Path, text: &str) -> (Vec<UciSection>, Vec<UciError>) {
             },
             kw @ ("option" | "list") => {
                 let is_list = kw == "list";
-                let result = option_line(&at, kw, &words).and_then(|(key, value)| {
-                    match sections.last_mut() {
-                        Some(section) if section_ok => {
-                            set_option(section, key, value, is_list, line);
-                            Ok(())
-                        }
-                        Some(_) => Ok(()),
-                        None => Err(UciError::OutsideSection {
-                            path: path.into(),
-                            line,
-                            keyword: kw.to_string(),
-                            key,
-                        }),
+                let result = option_line(&at, kw, &words).and_then(|(key, value)| match sections.last_mut() {
+                    Some(section) if section_ok => {
+                        set_option(section, key, value, is_list, line);
+                        Ok(())
                     }
+                    Some(_) => Ok(()),
+                    None => Err(UciError::OutsideSection { path: path.into(), line, keyword: kw.to_string(), key }),
                 });
                 if let Err(e) = result {
                     errors.push(e);
                 }
             }
-            other => errors.push(UciError::BadKeyword {
-                path: path.into(),
-                line,
-                keyword: other.to_string(),
-            }),
+            other => errors.push(UciError::BadKeyword { path: path.into(), line, keyword: other.to_string() }),
         }
     }
     (sections, errors)
@@ -189,21 +146,14 @@ struct Loc<'a> {
 
 impl Loc<'_> {
     fn missing(&self, what: String) -> UciError {
-        UciError::MissingValue {
-            path: self.path.into(),
-            line: self.line,
-            what,
-        }
+        UciError::MissingValue { path: self.path.into(), line: self.line, what }
     }
 
     fn trailing(&self, words: &[String], from: usize, context: String) -> Result<(), UciError> {
         match words.get(from..) {
-            Some(rest) if !rest.is_empty() => Err(UciError::TrailingText {
-                path: self.path.into(),
-                line: self.line,
-                text: rest.join(" "),
-                context,
-            }),
+            Some(rest) if !rest.is_empty() => {
+                Err(UciError::TrailingText { path: self.path.into(), line: self.line, text: rest.join(" "), context })
+            }
             _ => Ok(()),
         }
     }
@@ -211,56 +161,34 @@ impl Loc<'_> {
     /// Section types follow libuci `uci_validate_type`, names `uci_validate_name`.
     fn ident(&self, what: &'static str, value: &str, is_type: bool) -> Result<(), UciError> {
         let (ok, rule) = if is_type {
-            (
-                value.bytes().all(|b| b.is_ascii_graphic()),
-                "printable characters without spaces",
-            )
+            (value.bytes().all(|b| b.is_ascii_graphic()), "printable characters without spaces")
         } else {
-            let ok = value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let ok = value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             (ok, "letters, digits and '_' only")
         };
         if ok && !value.is_empty() {
             return Ok(());
         }
         let (path, line, value) = (self.path.into(), self.line, value.into());
-        Err(UciError::InvalidIdentifier {
-            path,
-            line,
-            what,
-            value,
-            rule,
-        })
+        Err(UciError::InvalidIdentifier { path, line, what, value, rule })
     }
 }
 
 fn section_header(at: &Loc, words: &[String]) -> Result<UciSection, UciError> {
-    let kind = words
-        .get(1)
-        .ok_or_else(|| at.missing("section type after 'config'".into()))?;
+    let kind = words.get(1).ok_or_else(|| at.missing("section type after 'config'".into()))?;
     at.ident("section type", kind, true)?;
     let name = words.get(2).cloned();
     if let Some(name) = &name {
         at.ident("section name", name, false)?;
     }
     at.trailing(words, 3, "section header".into())?;
-    Ok(UciSection {
-        kind: kind.clone(),
-        name,
-        line: at.line,
-        options: Vec::new(),
-    })
+    Ok(UciSection { kind: kind.clone(), name, line: at.line, options: Vec::new() })
 }
 
 fn option_line(at: &Loc, keyword: &str, words: &[String]) -> Result<(String, String), UciError> {
-    let key = words
-        .get(1)
-        .ok_or_else(|| at.missing(format!("option name after '{keyword}'")))?;
+    let key = words.get(1).ok_or_else(|| at.missing(format!("option name after '{keyword}'")))?;
     at.ident("option name", key, false)?;
-    let value = words
-        .get(2)
-        .ok_or_else(|| at.missing(format!("value for {keyword} '{key}'")))?;
+    let value = words.get(2).ok_or_else(|| at.missing(format!("value for {keyword} '{key}'")))?;
     at.trailing(words, 3, format!("value of {keyword} '{key}'"))?;
     Ok((key.clone(), value.clone()))
 }
@@ -277,11 +205,7 @@ fn set_option(section: &mut UciSection, key: String, value: String, is_list: boo
             UciValue::Single(old) => opt.value = UciValue::List(vec![std::mem::take(old), value]),
         },
         (None, _) => {
-            let value = if is_list {
-                UciValue::List(vec![value])
-            } else {
-                UciValue::Single(value)
-            };
+            let value = if is_list { UciValue::List(vec![value]) } else { UciValue::Single(value) };
             section.options.push(UciOption { key, value, line });
         }
     }
@@ -399,19 +323,11 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(value_of(line), single(want), "{line:?}");
         }
-        let text =
-            "# header\n\n   \n\t# indented\nconfig daemon 'main' # trailing\n\n  option a '1'\n";
+        let text = "# header\n\n   \n\t# indented\nconfig daemon 'main' # trailing\n\n  option a '1'\n";
         let sections = parse(Path::new(FILE), text).expect("parses");
         assert_eq!(sections.len(), 1);
         assert_eq!(sections[0].line, 5);
-        assert_eq!(
-            sections[0].options,
-            vec![UciOption {
-                key: "a".into(),
-                value: single("1"),
-                line: 7
-            }]
-        );
+        assert_eq!(sections[0].options, vec![UciOption { key: "a".into(), value: single("1"), line: 7 }]);
     }
 
     #[test]
@@ -437,131 +353,54 @@ mod tests {
                     name: Some("main".into()),
                     line: 2,
                     options: vec![
-                        UciOption {
-                            key: "node_id".into(),
-                            value: single("r1"),
-                            line: 3
-                        },
-                        UciOption {
-                            key: "peer".into(),
-                            value: list(&["a", "b c"]),
-                            line: 4
-                        },
+                        UciOption { key: "node_id".into(), value: single("r1"), line: 3 },
+                        UciOption { key: "peer".into(), value: list(&["a", "b c"]), line: 4 },
                     ],
                 },
                 UciSection {
                     kind: "daemon".into(),
                     name: None,
                     line: 6,
-                    options: vec![UciOption {
-                        key: "node_id".into(),
-                        value: single("r3"),
-                        line: 8
-                    }],
+                    options: vec![UciOption { key: "node_id".into(), value: single("r3"), line: 8 }],
                 },
                 UciSection {
                     kind: "peer".into(),
                     name: Some("x_1".into()),
                     line: 9,
-                    options: vec![UciOption {
-                        key: "k".into(),
-                        value: list(&["v", "w"]),
-                        line: 10
-                    }],
+                    options: vec![UciOption { key: "k".into(), value: list(&["v", "w"]), line: 10 }],
                 },
             ]
         );
         assert_eq!(sections[0].describe(), "daemon 'main'");
         assert_eq!(sections[1].describe(), "daemon (unnamed)");
         assert_eq!(sections[0].option("peer").map(|o| o.line), Some(4));
-        assert!(parse(Path::new(FILE), "")
-            .expect("empty file parses")
-            .is_empty());
+        assert!(parse(Path::new(FILE), "").expect("empty file parses").is_empty());
     }
 
     #[test]
     fn syntax_errors() {
         let f = FILE;
         let cases: &[(&str, String)] = &[
-            (
-                "config daemon 'main'\noption data_dir '/etc",
-                format!("{f}:2: unterminated quote in option 'data_dir'"),
-            ),
-            (
-                "config daemon 'main'\nlist peer \"a",
-                format!("{f}:2: unterminated quote in list 'peer'"),
-            ),
-            (
-                "config daemon 'main'\noption k \"a\\",
-                format!("{f}:2: unterminated quote in option 'k'"),
-            ),
-            (
-                "config daemon 'main",
-                format!("{f}:1: unterminated quote in section header"),
-            ),
+            ("config daemon 'main'\noption data_dir '/etc", format!("{f}:2: unterminated quote in option 'data_dir'")),
+            ("config daemon 'main'\nlist peer \"a", format!("{f}:2: unterminated quote in list 'peer'")),
+            ("config daemon 'main'\noption k \"a\\", format!("{f}:2: unterminated quote in option 'k'")),
+            ("config daemon 'main", format!("{f}:1: unterminated quote in section header")),
             ("option 'k", format!("{f}:1: unterminated quote in line")),
-            (
-                "option k v",
-                format!("{f}:1: option 'k' appears before any 'config' section"),
-            ),
-            (
-                "\n\nlist k v",
-                format!("{f}:3: list 'k' appears before any 'config' section"),
-            ),
-            (
-                "config daemon\noption k",
-                format!("{f}:2: missing value for option 'k'"),
-            ),
-            (
-                "config daemon\nlist k # c",
-                format!("{f}:2: missing value for list 'k'"),
-            ),
-            (
-                "config daemon\noption",
-                format!("{f}:2: missing option name after 'option'"),
-            ),
-            (
-                "config",
-                format!("{f}:1: missing section type after 'config'"),
-            ),
-            (
-                "package x",
-                format!("{f}:1: unknown keyword 'package' (expected 'config', 'option' or 'list')"),
-            ),
-            (
-                "configure daemon",
-                format!(
-                    "{f}:1: unknown keyword 'configure' (expected 'config', 'option' or 'list')"
-                ),
-            ),
-            (
-                "config daemon\n  opt k v",
-                format!("{f}:2: unknown keyword 'opt' (expected 'config', 'option' or 'list')"),
-            ),
-            (
-                "config daemon\noption data-dir x",
-                format!("{f}:2: invalid option name 'data-dir' (letters, digits and '_' only)"),
-            ),
-            (
-                "config daemon\noption '' x",
-                format!("{f}:2: invalid option name '' (letters, digits and '_' only)"),
-            ),
-            (
-                "config daemon 'ma in'",
-                format!("{f}:1: invalid section name 'ma in' (letters, digits and '_' only)"),
-            ),
-            (
-                "config 'a b'",
-                format!("{f}:1: invalid section type 'a b' (printable characters without spaces)"),
-            ),
-            (
-                "config daemon main extra",
-                format!("{f}:1: unexpected text 'extra' after section header"),
-            ),
-            (
-                "config daemon\noption k a b",
-                format!("{f}:2: unexpected text 'b' after value of option 'k'"),
-            ),
+            ("option k v", format!("{f}:1: option 'k' appears before any 'config' section")),
+            ("\n\nlist k v", format!("{f}:3: list 'k' appears before any 'config' section")),
+            ("config daemon\noption k", format!("{f}:2: missing value for option 'k'")),
+            ("config daemon\nlist k # c", format!("{f}:2: missing value for list 'k'")),
+            ("config daemon\noption", format!("{f}:2: missing option name after 'option'")),
+            ("config", format!("{f}:1: missing section type after 'config'")),
+            ("package x", format!("{f}:1: unknown keyword 'package' (expected 'config', 'option' or 'list')")),
+            ("configure daemon", format!("{f}:1: unknown keyword 'configure' (expected 'config', 'option' or 'list')")),
+            ("config daemon\n  opt k v", format!("{f}:2: unknown keyword 'opt' (expected 'config', 'option' or 'list')")),
+            ("config daemon\noption data-dir x", format!("{f}:2: invalid option name 'data-dir' (letters, digits and '_' only)")),
+            ("config daemon\noption '' x", format!("{f}:2: invalid option name '' (letters, digits and '_' only)")),
+            ("config daemon 'ma in'", format!("{f}:1: invalid section name 'ma in' (letters, digits and '_' only)")),
+            ("config 'a b'", format!("{f}:1: invalid section type 'a b' (printable characters without spaces)")),
+            ("config daemon main extra", format!("{f}:1: unexpected text 'extra' after section header")),
+            ("config daemon\noption k a b", format!("{f}:2: unexpected text 'b' after value of option 'k'")),
         ];
         for (text, want) in cases {
             assert_eq!(&error_of(text), want, "{text:?}");
@@ -572,19 +411,9 @@ mod tests {
     fn parse_all_reports_every_error_and_keeps_going() {
         let text = "option a b\nconfig daemon 'main'\noption x 'y\noption ok 1\nconfig 'bad name' n\noption lost 1\n";
         let (sections, errors) = parse_all(Path::new(FILE), text);
-        let lines: Vec<String> = errors
-            .iter()
-            .map(|e| e.to_string()[FILE.len()..][..3].to_string())
-            .collect();
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()[FILE.len()..][..3].to_string()).collect();
         assert_eq!(lines, vec![":1:", ":3:", ":5:"]);
         assert_eq!(sections.len(), 1);
-        assert_eq!(
-            sections[0].options,
-            vec![UciOption {
-                key: "ok".into(),
-                value: single("1"),
-                line: 4
-            }]
-        );
+        assert_eq!(sections[0].options, vec![UciOption { key: "ok".into(), value: single("1"), line: 4 }]);
     }
 }

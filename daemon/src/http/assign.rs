@@ -43,10 +43,9 @@ pub async fn remove_node(app: App, u: User, path: web::Path<(String, String)>) -
     let node_id = NodeId::parse("node_id", &n)?;
     let out = app.assign.send(RemoveNodeFromConfig { config, node_id, user: u.0, at: now_ms() }).await??;
     match out {
-        Outcome::NodeRemoved { peers_migrated, backup_id } => Ok(ok(
-            "Node removed successfully",
-            json!({ "peers_migrated": peers_migrated, "backup_id": backup_id }),
-        )),
+        Outcome::NodeRemoved { peers_migrated, backup_id } => {
+            Ok(ok("Node removed successfully", json!({ "peers_migrated": peers_migrated, "backup_id": backup_id })))
+        }
         other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
     }
 }
@@ -96,8 +95,16 @@ pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web:
     let config = config_name(&path)?;
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&[
-        "domain", "port", "provider", "cloudflare_zone_id", "cloudflare_record_name", "ttl", "proxied", "auto_migrate",
-        "publish_only_healthy", "min_nodes",
+        "domain",
+        "port",
+        "provider",
+        "cloudflare_zone_id",
+        "cloudflare_record_name",
+        "ttl",
+        "proxied",
+        "auto_migrate",
+        "publish_only_healthy",
+        "min_nodes",
     ])?;
     let domain_name = domain("domain", &b.req_str("domain")?)?;
     let default_port = app.cluster.read(|s| s.configs.get(&config).map(|c| c.listen_port));

@@ -4,8 +4,8 @@ use super::auth::User;
 use super::error::{ok, ApiError};
 use super::{views, App};
 use actix_web::web;
-use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse};
+use std::collections::BTreeMap;
 use wgcluster_actors::audit::QueryAudit;
 use wgcluster_actors::state::audit_query::{AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
 

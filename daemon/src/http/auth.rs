@@ -41,10 +41,8 @@ fn authorize(req: &HttpRequest) -> Result<User, ApiError> {
             return Ok(User(format!("router:{}", peer.node_id)));
         }
     }
-    let header = req
-        .headers()
-        .get("authorization")
-        .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token> header".into()))?;
+    let header =
+        req.headers().get("authorization").ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token> header".into()))?;
     let value = header.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
     let token = value
         .strip_prefix("Bearer ")

@@ -54,11 +54,7 @@ impl Body {
     /// Refuses fields other than `allowed`.
     pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
         if let Some(k) = self.obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(ApiError::BadRequest(format!(
-                "{}: unknown field (known: {})",
-                self.name(k),
-                allowed.join(", ")
-            )));
+            return Err(ApiError::BadRequest(format!("{}: unknown field (known: {})", self.name(k), allowed.join(", "))));
         }
         Ok(())
     }
@@ -115,9 +111,7 @@ impl Body {
     pub fn opt_list(&self, key: &str) -> Result<Option<Vec<String>>, ApiError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) => {
-                Ok(Some(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()))
-            }
+            Some(Value::String(s)) => Ok(Some(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())),
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()

@@ -34,10 +34,7 @@ pub async fn agent_health(app: App) -> HttpResponse {
             "drift_healed": w.stats.drift_healed.load(Relaxed),
         })
     });
-    ok(
-        "ok",
-        json!({ "node_id": app.node_id, "state_version": version, "applied_index": app.cluster.applied_index(), "wg": wg }),
-    )
+    ok("ok", json!({ "node_id": app.node_id, "state_version": version, "applied_index": app.cluster.applied_index(), "wg": wg }))
 }
 
 pub async fn cluster(app: App, _u: User) -> HttpResponse {
@@ -80,10 +77,18 @@ pub async fn metrics(app: App, _u: User) -> HttpResponse {
     gauge("wgcluster_uptime_seconds", "Seconds since start.", app.started.elapsed().as_secs().to_string());
     if let Some(w) = &app.wg {
         use std::sync::atomic::Ordering::Relaxed;
-        gauge("wgcluster_wg_applied_version", "State version applied to WireGuard here.", w.stats.applied_version.load(Relaxed).to_string());
+        gauge(
+            "wgcluster_wg_applied_version",
+            "State version applied to WireGuard here.",
+            w.stats.applied_version.load(Relaxed).to_string(),
+        );
         gauge("wgcluster_wg_ops_total", "WireGuard operations applied since start.", w.stats.ops_total.load(Relaxed).to_string());
         gauge("wgcluster_wg_errors_total", "Failed reconcile passes since start.", w.stats.errors.load(Relaxed).to_string());
-        gauge("wgcluster_wg_drift_healed_total", "Periodic passes that found and fixed drift.", w.stats.drift_healed.load(Relaxed).to_string());
+        gauge(
+            "wgcluster_wg_drift_healed_total",
+            "Periodic passes that found and fixed drift.",
+            w.stats.drift_healed.load(Relaxed).to_string(),
+        );
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }

@@ -70,9 +70,8 @@ pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResp
     let listen_port = b.req_uint("listen_port", 1, 65535)? as u16;
     let mtu = b.opt_uint("mtu", 1280, 9000)?.map(|m| m as u16);
     let dns = dns_list(&b)?.unwrap_or_default();
-    let peer_allowed_ips = b
-        .opt_cidrs("peer_allowed_ips")?
-        .unwrap_or_else(|| vec!["0.0.0.0/0".parse().expect("literal"), "::/0".parse().expect("literal")]);
+    let peer_allowed_ips =
+        b.opt_cidrs("peer_allowed_ips")?.unwrap_or_else(|| vec!["0.0.0.0/0".parse().expect("literal"), "::/0".parse().expect("literal")]);
     let peer_keepalive = match b.opt_uint("peer_keepalive", 0, 65535)? {
         Some(0) => None,
         Some(k) => Some(k as u16),

@@ -31,10 +31,7 @@ pub async fn create_join_token(app: App, u: User, payload: web::Payload) -> Resu
     let expires_at = now_ms() + ttl * 1000;
     let token = JoinToken::new(&fingerprint, &app.cluster_addr, expires_at).map_err(|e| ApiError::Internal(e.to_string()))?;
     app.submit(&u.0, Command::IssueJoinToken { sha256: token.secret_hash(), expires_at }).await?;
-    Ok(ok(
-        "Join token created; it works once",
-        json!({ "token": token.encode(), "expires_at": expires_at, "issuer": app.cluster_addr }),
-    ))
+    Ok(ok("Join token created; it works once", json!({ "token": token.encode(), "expires_at": expires_at, "issuer": app.cluster_addr })))
 }
 
 /// On the panel: leave Raft, then revoke (so the router cannot talk to the cluster any more).

@@ -86,9 +86,9 @@ impl Proposer for ForwardingProposer {
                     let resp = crate::cluster::forward(&cluster, &client, &leader, &req).await.map_err(AssignError::Forward)?;
                     Ok(resp?)
                 }
-                Err(AssignError::Write(WriteError::NotLeader { leader: None })) => Err(AssignError::Forward(
-                    "no quorum: no panel (leader) is elected right now; writes are refused".into(),
-                )),
+                Err(AssignError::Write(WriteError::NotLeader { leader: None })) => {
+                    Err(AssignError::Forward("no quorum: no panel (leader) is elected right now; writes are refused".into()))
+                }
                 other => other,
             }
         })

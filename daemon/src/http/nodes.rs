@@ -27,9 +27,7 @@ pub fn parse_endpoint(field: &str, s: &str) -> Result<String, InvalidField> {
     let ok_host = host.parse::<std::net::IpAddr>().is_ok()
         || (!host.is_empty()
             && host.len() <= 253
-            && host.split('.').all(|l| {
-                !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            }));
+            && host.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
     if !ok_host {
         return Err(InvalidField::new(field, format!("'{}' is not an IP address or host name", s.escape_debug())));
     }

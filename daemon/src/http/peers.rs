@@ -143,9 +143,10 @@ fn client_endpoint(s: &State, cfg: &Config, peer: &Peer, node: Option<&NodeId>) 
         .or(peer.node_id.as_ref())
         .ok_or_else(|| ApiError::Conflict(format!("peer '{}' has no node yet: assign a node to config '{}'", peer.id, cfg.name)))?;
     let node = s.nodes.get(node_id).ok_or_else(|| ApiError::NotFound(format!("node '{node_id}' not found")))?;
-    let host = node.endpoint.as_deref().ok_or_else(|| {
-        ApiError::Conflict(format!("node '{node_id}' has no endpoint; set it with PATCH /api/nodes/{node_id}"))
-    })?;
+    let host = node
+        .endpoint
+        .as_deref()
+        .ok_or_else(|| ApiError::Conflict(format!("node '{node_id}' has no endpoint; set it with PATCH /api/nodes/{node_id}")))?;
     Ok((render::endpoint(render::endpoint_host(host), cfg.listen_port), "independent"))
 }
 

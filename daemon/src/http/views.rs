@@ -53,6 +53,8 @@ pub fn endpoint_group(g: &EndpointGroup) -> Value {
         "ttl": g.ttl, "proxied": g.proxied, "auto_migrate": g.auto_migrate,
         "publish_only_healthy": g.publish_only_healthy, "min_nodes": g.min_nodes,
         "created_at": g.created_at, "updated_at": g.updated_at,
+        "last_sync": g.dns_status.last_sync, "published": g.dns_status.published,
+        "degraded": g.dns_status.degraded, "last_error": g.dns_status.last_error,
     })
 }
 
