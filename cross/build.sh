@@ -2,7 +2,8 @@
 # cross/build.sh [TARGET...]
 #
 # Builds the `wgclusterd` release binary for router targets with the stable
-# toolchain, linking with rust-lld (no C cross toolchain, no OpenWrt SDK).
+# toolchain, linking with rust-lld (no OpenWrt SDK, no cross linker; a C cross
+# compiler only for crates that compile C for the target, i.e. ring).
 #
 #   default targets: x86_64-unknown-linux-musl aarch64-unknown-linux-musl
 #   output:          $CARGO_TARGET_DIR/<target>/release/wgclusterd
@@ -53,7 +54,7 @@ upper() { echo "$1" | tr '[:lower:]-' '[:upper:]_'; }
 lower_() { echo "$1" | tr '-' '_'; }
 
 # A C compiler for the target is only needed when some crate in the graph
-# compiles C (cc-rs) for it. Today none does; rustls+ring would.
+# compiles C (cc-rs) for it: today ring (rustls, rcgen, hickory dnssec-ring).
 setup_cc() {
     local t="$1" tl
     tl="$(lower_ "$t")"
