@@ -23,9 +23,7 @@ cargo test --workspace -- --test-threads=2
 step "LuCI app: contract, syntax and headless Chromium (real daemon through the real rpcd bridge)"
 WGCLUSTERD="$PWD/target/debug/wgclusterd" bash tests/luci/run.sh
 
-if [ -x cross/ci.sh ]; then
-  step "cross: aarch64 musl build, .ipk, qemu smoke test"
-  bash cross/ci.sh
-fi
+step "cross: x86_64 + aarch64 musl release builds, .ipk check, qemu-aarch64 smoke test"
+CARGO_TARGET_DIR="$PWD/target/cross" bash cross/all.sh
 
 step "done"

@@ -3,7 +3,10 @@
 //! the HTTP listeners (TCP API and the 0600 control socket), and handles signals: SIGHUP reloads
 //! the config (log level; listener changes need a restart and say so), SIGTERM/SIGINT stop cleanly.
 
+use crate::cluster::transport::HttpsTransport;
+use crate::cluster::Identity;
 use crate::config::{self, DaemonConfig};
+use crate::http::ForwardingProposer;
 use crate::http::{self, AppState, LocalConn};
 use crate::init::{self, PENDING_BOOTSTRAP};
 use actix::Actor;
@@ -12,22 +15,19 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wgcluster_actors::assign::Proposer;
 use wgcluster_actors::assign::{AssignmentActor, BackupSource, BoxFuture};
 use wgcluster_actors::audit::AuditLog;
 use wgcluster_actors::health::HealthMonitor;
-use wgcluster_actors::model::{ApiToken, ConfigName, NodeId};
-use crate::cluster::transport::HttpsTransport;
-use crate::cluster::Identity;
-use crate::http::ForwardingProposer;
-use wgcluster_actors::assign::Proposer;
 use wgcluster_actors::model::ClusterCa;
+use wgcluster_actors::model::{ApiToken, ConfigName, NodeId};
 use wgcluster_actors::raft::{ClusterHandle, RaftTiming};
+use wgcluster_actors::state::{Command, NodeSpec, Request};
+use wgcluster_actors::store::{self, META};
 use wgcluster_actors::tls::store::TlsFiles;
 use wgcluster_actors::tls::{server_config, IsAllowed};
 use wgcluster_actors::wg::reconciler::{self, ReconcilerHandle};
 use wgcluster_actors::wg::WgBackend;
-use wgcluster_actors::state::{Command, NodeSpec, Request};
-use wgcluster_actors::store::{self, META};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -141,9 +141,8 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         keep_logs: (cfg.snapshot_logs / 5).max(10),
     };
     let transport = Arc::new(HttpsTransport { client: identity.client.clone() });
-    let cluster = ClusterHandle::start(db.clone(), node_id.clone(), transport, &timing)
-        .await
-        .map_err(|e| RunError::Start(e.to_string()))?;
+    let cluster =
+        ClusterHandle::start(db.clone(), node_id.clone(), transport, &timing).await.map_err(|e| RunError::Start(e.to_string()))?;
     let cluster_addr = crate::cluster::advertised_addr(cfg.cluster_listen, cfg.endpoint.as_deref());
     // Only the founding router initialises Raft; a joined router waits to be added by the panel.
     if pending.is_some() && cluster.initialize_single(&cluster_addr).await.map_err(|e| RunError::Start(e.to_string()))? {
@@ -157,10 +156,11 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         if cluster.read(|s| s.tokens.is_empty()) {
             let now = http::now_ms();
             let token = ApiToken { name: "admin".into(), sha256: hash, created_at: now };
-            let ca = TlsFiles::new(&cfg.data_dir)
-                .load_ca()
-                .map_err(|e| RunError::Start(e.to_string()))?
-                .map(|ca| ClusterCa { cert_pem: ca.cert_pem().to_string(), key_pem: ca.key_pem().expose().to_string(), fingerprint: ca.fingerprint() });
+            let ca = TlsFiles::new(&cfg.data_dir).load_ca().map_err(|e| RunError::Start(e.to_string()))?.map(|ca| ClusterCa {
+                cert_pem: ca.cert_pem().to_string(),
+                key_pem: ca.key_pem().expose().to_string(),
+                fingerprint: ca.fingerprint(),
+            });
             let cmd = Command::Bootstrap { token, node: spec.clone(), ca, serial: 1 };
             match cluster.write(Request { at: now, user: "system".into(), cmd }).await {
                 Ok(Ok(_)) => log::info!("cluster bootstrapped with this router as its first node"),
@@ -198,7 +198,14 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     let _health = HealthMonitor::new(cluster.clone(), probe, applied.clone(), http::now_ms).start();
     let local_wg = wg.clone();
     let local_applied = Arc::new(move || local_wg.as_ref().map(|w| w.stats.applied_version.load(std::sync::atomic::Ordering::Relaxed)));
-    let _planner = wgcluster_actors::migration::MigrationPlanner::new(cluster.clone(), applied, local_applied, http::now_ms, Duration::from_millis(500)).start();
+    let _planner = wgcluster_actors::migration::MigrationPlanner::new(
+        cluster.clone(),
+        applied,
+        local_applied,
+        http::now_ms,
+        Duration::from_millis(500),
+    )
+    .start();
     let state = Arc::new(AppState {
         cluster: cluster.clone(),
         proposer,
@@ -248,13 +255,17 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     .map_err(|source| RunError::Listen { what: "api_listen", addr: cfg.api_listen.to_string(), source })?
     .bind_rustls_0_23(cfg.cluster_listen, tls)
     .map_err(|source| RunError::Listen { what: "cluster_listen", addr: cfg.cluster_listen.to_string(), source })?
-    .listen_uds(
-        std::os::unix::net::UnixListener::bind(&sock)
-            .map_err(|source| RunError::Listen { what: "control_socket", addr: sock.display().to_string(), source })?,
-    )
+    .listen_uds(std::os::unix::net::UnixListener::bind(&sock).map_err(|source| RunError::Listen {
+        what: "control_socket",
+        addr: sock.display().to_string(),
+        source,
+    })?)
     .map_err(|source| RunError::Listen { what: "control_socket", addr: sock.display().to_string(), source })?;
-    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
-        .map_err(|source| RunError::Listen { what: "control_socket", addr: sock.display().to_string(), source })?;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).map_err(|source| RunError::Listen {
+        what: "control_socket",
+        addr: sock.display().to_string(),
+        source,
+    })?;
     let server = server.run();
     let handle = server.handle();
     log::info!(
@@ -334,7 +345,15 @@ async fn announce(cluster: ClusterHandle, proposer: Arc<dyn Proposer>, identity:
         loop {
             let res = identity
                 .client
-                .request(&target_id, &target_addr, "POST", "/v1/members", body.clone().into_bytes(), Some("application/json"), Duration::from_secs(30))
+                .request(
+                    &target_id,
+                    &target_addr,
+                    "POST",
+                    "/v1/members",
+                    body.clone().into_bytes(),
+                    Some("application/json"),
+                    Duration::from_secs(30),
+                )
                 .await;
             match res {
                 Ok((200, _)) => {

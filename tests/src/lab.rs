@@ -31,12 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Commands the WireGuard lab needs, with the Debian package that ships each.
-pub const WG_LAB_PREREQS: &[(&str, &str)] = &[
-    ("wireguard-go", "wireguard-go"),
-    ("wg", "wireguard-tools"),
-    ("ip", "iproute2"),
-    ("ping", "iputils-ping"),
-];
+pub const WG_LAB_PREREQS: &[(&str, &str)] =
+    &[("wireguard-go", "wireguard-go"), ("wg", "wireguard-tools"), ("ip", "iproute2"), ("ping", "iputils-ping")];
 
 static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 static PREREQ_LOCK: Mutex<()> = Mutex::new(());
@@ -49,10 +45,7 @@ fn is_root() -> bool {
 /// Whether `cmd` is on PATH (or in the sbin directories root normally has).
 pub fn have_command(cmd: &str) -> bool {
     let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-        .any(|dir| Path::new(dir).join(cmd).is_file());
+    let found = path.split(':').chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]).any(|dir| Path::new(dir).join(cmd).is_file());
     found
 }
 
@@ -67,11 +60,7 @@ pub fn ensure_prereqs() -> bool {
 pub fn ensure_prereqs_for(cmds: &[(&str, &str)]) -> bool {
     let _guard = PREREQ_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let missing = |cmds: &[(&str, &str)]| -> Vec<String> {
-        let mut m: Vec<String> = cmds
-            .iter()
-            .filter(|(c, _)| !have_command(c))
-            .map(|(_, p)| p.to_string())
-            .collect();
+        let mut m: Vec<String> = cmds.iter().filter(|(c, _)| !have_command(c)).map(|(_, p)| p.to_string()).collect();
         m.dedup();
         m
     };
@@ -93,10 +82,7 @@ pub fn ensure_prereqs_for(cmds: &[(&str, &str)]) -> bool {
                     .unwrap_or(false)
             };
             if !install(&pkgs) {
-                let _ = Command::new("apt-get")
-                    .arg("update")
-                    .stdout(Stdio::null())
-                    .status();
+                let _ = Command::new("apt-get").arg("update").stdout(Stdio::null()).status();
                 install(&pkgs);
             }
         }
@@ -141,17 +127,7 @@ fn start_time(pid: u32) -> Option<u64> {
 }
 
 fn sanitize(prefix: &str) -> String {
-    let s: String = prefix
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .take(16)
-        .collect();
+    let s: String = prefix.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).take(16).collect();
     if s.is_empty() {
         "lab".into()
     } else {
@@ -161,10 +137,7 @@ fn sanitize(prefix: &str) -> String {
 
 /// Runs a command to completion, failing the test with its output when it fails.
 fn run_ok(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("lab: cannot run {cmd}: {e}"));
+    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("lab: cannot run {cmd}: {e}"));
     assert!(
         out.status.success(),
         "lab: {cmd} {} failed: {}{}",
@@ -184,20 +157,14 @@ fn delete_namespace(name: &str) {
         return;
     }
     if let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() {
-        for pid in String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .filter_map(|p| p.parse::<libc::pid_t>().ok())
-        {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()) {
             // SAFETY: kill(2); the PID was just listed as living in our lab namespace.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
     }
-    let _ = Command::new("ip")
-        .args(["netns", "del", name])
-        .stderr(Stdio::null())
-        .status();
+    let _ = Command::new("ip").args(["netns", "del", name]).stderr(Stdio::null()).status();
 }
 
 /// Deletes namespaces and directories of earlier labs whose process no longer exists.
@@ -300,10 +267,7 @@ impl Lab {
         // From here on, Drop cleans up whatever was made.
         run_ok("ip", &["netns", "add", &inet_ns]);
         run_ok("ip", &["-n", &inet_ns, "link", "set", "lo", "up"]);
-        run_ok(
-            "ip",
-            &["-n", &inet_ns, "link", "add", "br0", "type", "bridge"],
-        );
+        run_ok("ip", &["-n", &inet_ns, "link", "add", "br0", "type", "bridge"]);
         run_ok("ip", &["-n", &inet_ns, "link", "set", "br0", "up"]);
         // /var/run/wireguard must exist as a mount point for the per-host bind mounts.
         let _ = std::fs::create_dir_all("/var/run/wireguard");
@@ -341,88 +305,28 @@ impl Lab {
         let bridge_port = format!("h{index}");
         let inet = &self.inner.inet_ns;
         run_ok("ip", &["netns", "add", &ns]);
-        hosts.push(HostRecord {
-            ns: ns.clone(),
-            bridge_port: bridge_port.clone(),
-        });
-        run_ok(
-            "ip",
-            &[
-                "link",
-                "add",
-                "eth0",
-                "netns",
-                &ns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &bridge_port,
-                "netns",
-                inet,
-            ],
-        );
-        run_ok(
-            "ip",
-            &["-n", inet, "link", "set", &bridge_port, "master", "br0"],
-        );
+        hosts.push(HostRecord { ns: ns.clone(), bridge_port: bridge_port.clone() });
+        run_ok("ip", &["link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &bridge_port, "netns", inet]);
+        run_ok("ip", &["-n", inet, "link", "set", &bridge_port, "master", "br0"]);
         run_ok("ip", &["-n", inet, "link", "set", &bridge_port, "up"]);
         let [a, b] = self.inner.net;
         let addr = Ipv4Addr::new(10, a, b, index);
         run_ok("ip", &["-n", &ns, "link", "set", "lo", "up"]);
-        run_ok(
-            "ip",
-            &[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                "eth0",
-            ],
-        );
+        run_ok("ip", &["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
         run_ok("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
-        let host = Host {
-            name: name.to_string(),
-            ns,
-            addr,
-            index,
-            lab: self.inner.clone(),
-        };
-        std::fs::create_dir_all(host.uapi_dir())
-            .unwrap_or_else(|e| panic!("uapi dir {}: {e}", host.uapi_dir().display()));
+        let host = Host { name: name.to_string(), ns, addr, index, lab: self.inner.clone() };
+        std::fs::create_dir_all(host.uapi_dir()).unwrap_or_else(|e| panic!("uapi dir {}: {e}", host.uapi_dir().display()));
         host
     }
 
     /// Takes the host's cable out: its port on the bridge goes down.
     pub fn cut_link(&self, host: &Host) {
-        run_ok(
-            "ip",
-            &[
-                "-n",
-                &self.inner.inet_ns,
-                "link",
-                "set",
-                &format!("h{}", host.index),
-                "down",
-            ],
-        );
+        run_ok("ip", &["-n", &self.inner.inet_ns, "link", "set", &format!("h{}", host.index), "down"]);
     }
 
     /// Plugs the host's cable back in.
     pub fn restore_link(&self, host: &Host) {
-        run_ok(
-            "ip",
-            &[
-                "-n",
-                &self.inner.inet_ns,
-                "link",
-                "set",
-                &format!("h{}", host.index),
-                "up",
-            ],
-        );
+        run_ok("ip", &["-n", &self.inner.inet_ns, "link", "set", &format!("h{}", host.index), "up"]);
     }
 }
 
@@ -444,29 +348,15 @@ impl Host {
 
     /// The command line that runs `cmd args` in this host: its netns, its `/var/run/wireguard`.
     fn command(&self, cmd: &str, args: &[&str]) -> Command {
-        let script = format!(
-            "mount --bind '{}' /var/run/wireguard && exec \"$@\"",
-            self.uapi_dir().display()
-        );
+        let script = format!("mount --bind '{}' /var/run/wireguard && exec \"$@\"", self.uapi_dir().display());
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns, "sh", "-c", &script, "sh", cmd])
-            .args(args)
-            .stdin(Stdio::null())
-            .process_group(0);
+        c.args(["netns", "exec", &self.ns, "sh", "-c", &script, "sh", cmd]).args(args).stdin(Stdio::null()).process_group(0);
         c
     }
 
     fn record(&self, child: &Child, what: String) {
         let pid = child.id();
-        self.lab
-            .procs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Proc {
-                pid,
-                start: start_time(pid),
-                what,
-            });
+        self.lab.procs.lock().unwrap_or_else(|e| e.into_inner()).push(Proc { pid, start: start_time(pid), what });
     }
 
     /// Starts `cmd args` in this host (its own process group); the lab kills it on drop.
@@ -481,9 +371,7 @@ impl Host {
         for (k, v) in env {
             c.env(k, v);
         }
-        let child = c
-            .spawn()
-            .unwrap_or_else(|e| panic!("lab: cannot spawn {cmd} in {}: {e}", self.ns));
+        let child = c.spawn().unwrap_or_else(|e| panic!("lab: cannot spawn {cmd} in {}: {e}", self.ns));
         self.record(&child, format!("{cmd} {}", args.join(" ")));
         child
     }
@@ -549,9 +437,7 @@ impl Host {
         let status: ExitStatus = loop {
             match child.try_wait() {
                 Ok(Some(s)) => break s,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
                 _ => {
                     if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
                         // SAFETY: kill(2) on the group of our own un-reaped child.
@@ -559,17 +445,11 @@ impl Host {
                             libc::kill(-pgid, libc::SIGKILL);
                         }
                     }
-                    break child
-                        .wait()
-                        .unwrap_or_else(|e| panic!("lab: wait {cmd}: {e}"));
+                    break child.wait().unwrap_or_else(|e| panic!("lab: wait {cmd}: {e}"));
                 }
             }
         };
-        Output {
-            status,
-            stdout: out_reader.join().unwrap_or_default(),
-            stderr: err_reader.join().unwrap_or_default(),
-        }
+        Output { status, stdout: out_reader.join().unwrap_or_default(), stderr: err_reader.join().unwrap_or_default() }
     }
 
     /// Runs a command and panics with its output unless it succeeds; returns stdout.
@@ -589,13 +469,7 @@ impl Host {
 
     /// One ping with a 1 s reply timeout; true when answered.
     pub fn ping_once(&self, addr: Ipv4Addr) -> bool {
-        self.exec_timeout(
-            "ping",
-            &["-n", "-q", "-c", "1", "-W", "1", &addr.to_string()],
-            Duration::from_secs(5),
-        )
-        .status
-        .success()
+        self.exec_timeout("ping", &["-n", "-q", "-c", "1", "-W", "1", &addr.to_string()], Duration::from_secs(5)).status.success()
     }
 
     /// Pings until answered or `timeout` passes.
@@ -607,8 +481,7 @@ impl Host {
 impl Drop for Lab {
     fn drop(&mut self) {
         let inner = &self.inner;
-        let procs: Vec<Proc> =
-            std::mem::take(&mut *inner.procs.lock().unwrap_or_else(|e| e.into_inner()));
+        let procs: Vec<Proc> = std::mem::take(&mut *inner.procs.lock().unwrap_or_else(|e| e.into_inner()));
         let ours = |p: &Proc| p.start.is_some() && start_time(p.pid) == p.start;
         let signal = |p: &Proc, sig: libc::c_int| {
             if let Ok(pgid) = libc::pid_t::try_from(p.pid) {
@@ -623,29 +496,16 @@ impl Drop for Lab {
         for p in procs.iter().filter(|p| ours(p)) {
             signal(p, libc::SIGTERM);
         }
-        let alive = |p: &Proc| {
-            ours(p)
-                && std::fs::read_to_string(format!("/proc/{}/stat", p.pid))
-                    .map(|s| !s.contains(") Z "))
-                    .unwrap_or(false)
-        };
-        wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
-            !procs.iter().any(alive)
-        });
+        let alive =
+            |p: &Proc| ours(p) && std::fs::read_to_string(format!("/proc/{}/stat", p.pid)).map(|s| !s.contains(") Z ")).unwrap_or(false);
+        wait_until(Duration::from_secs(3), Duration::from_millis(20), || !procs.iter().any(alive));
         for p in procs.iter().filter(|p| alive(p)) {
-            eprintln!(
-                "lab: {} (pid {}) ignored SIGTERM, killing it",
-                p.what, p.pid
-            );
+            eprintln!("lab: {} (pid {}) ignored SIGTERM, killing it", p.what, p.pid);
             signal(p, libc::SIGKILL);
         }
-        let hosts: Vec<HostRecord> =
-            std::mem::take(&mut *inner.hosts.lock().unwrap_or_else(|e| e.into_inner()));
+        let hosts: Vec<HostRecord> = std::mem::take(&mut *inner.hosts.lock().unwrap_or_else(|e| e.into_inner()));
         for h in &hosts {
-            let _ = Command::new("ip")
-                .args(["-n", &inner.inet_ns, "link", "del", &h.bridge_port])
-                .stderr(Stdio::null())
-                .status();
+            let _ = Command::new("ip").args(["-n", &inner.inet_ns, "link", "del", &h.bridge_port]).stderr(Stdio::null()).status();
             delete_namespace(&h.ns);
         }
         delete_namespace(&inner.inet_ns);

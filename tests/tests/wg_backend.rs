@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use wgcluster_actors::wg::{
-    clamp_private_key, diff, key_to_base64, probe_kernel_support, public_key_of, reconcile,
-    select_backend, BackendChoice, BackendRequest, InterfaceSpec, Key, PeerOp, PeerSpec,
-    SuperviseEvent, UapiBackend, UapiConfig, WgBackend,
+    clamp_private_key, diff, key_to_base64, probe_kernel_support, public_key_of, reconcile, select_backend, BackendChoice, BackendRequest,
+    InterfaceSpec, Key, PeerOp, PeerSpec, SuperviseEvent, UapiBackend, UapiConfig, WgBackend,
 };
 use wgcluster_tests::lab::{self, wait_until, Host, Lab};
 
@@ -34,23 +33,11 @@ fn net(s: &str) -> IpNet {
 }
 
 /// Brings the client up with the stock tools only: wireguard-go, `wg setconf`, `ip`.
-fn start_client(
-    client: &Host,
-    client_key: &Key,
-    router_pub: &Key,
-    router_underlay: Ipv4Addr,
-    client_tunnel: Ipv4Addr,
-) -> Child {
-    let child = client.spawn_with(
-        "wireguard-go",
-        &["-f", "wg0"],
-        &[("WG_PROCESS_FOREGROUND", "1")],
-    );
+fn start_client(client: &Host, client_key: &Key, router_pub: &Key, router_underlay: Ipv4Addr, client_tunnel: Ipv4Addr) -> Child {
+    let child = client.spawn_with("wireguard-go", &["-f", "wg0"], &[("WG_PROCESS_FOREGROUND", "1")]);
     let sock = client.uapi_dir().join("wg0.sock");
     assert!(
-        wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
-            std::os::unix::net::UnixStream::connect(&sock).is_ok()
-        }),
+        wait_until(Duration::from_secs(10), Duration::from_millis(10), || { std::os::unix::net::UnixStream::connect(&sock).is_ok() }),
         "client wireguard-go socket did not appear"
     );
     let conf = format!(
@@ -63,10 +50,7 @@ fn start_client(
     let path = client.dir().join("wg0.conf");
     std::fs::write(&path, conf).expect("write client config");
     client.exec_ok("wg", &["setconf", "wg0", &path.to_string_lossy()]);
-    client.exec_ok(
-        "ip",
-        &["addr", "add", &format!("{client_tunnel}/24"), "dev", "wg0"],
-    );
+    client.exec_ok("ip", &["addr", "add", &format!("{client_tunnel}/24"), "dev", "wg0"]);
     client.exec_ok("ip", &["link", "set", "wg0", "up"]);
     child
 }
@@ -92,11 +76,7 @@ fn wg_dump(host: &Host) -> (String, u16, BTreeSet<DumpPeer>) {
             DumpPeer {
                 public_key: f[0].to_string(),
                 preshared_key: f[1].to_string(),
-                allowed_ips: f[3]
-                    .split(',')
-                    .filter(|s| *s != "(none)")
-                    .map(str::to_string)
-                    .collect(),
+                allowed_ips: f[3].split(',').filter(|s| *s != "(none)").map(str::to_string).collect(),
                 keepalive: f[7].to_string(),
             }
         })
@@ -111,15 +91,8 @@ fn expected_dump(spec: &InterfaceSpec) -> (String, u16, BTreeSet<DumpPeer>) {
         .iter()
         .map(|p| DumpPeer {
             public_key: key_to_base64(&p.public_key),
-            preshared_key: p
-                .preshared_key
-                .map(|k| key_to_base64(&k))
-                .unwrap_or_else(|| "(none)".into()),
-            allowed_ips: p
-                .allowed_ips
-                .iter()
-                .map(|n| n.trunc().to_string())
-                .collect(),
+            preshared_key: p.preshared_key.map(|k| key_to_base64(&k)).unwrap_or_else(|| "(none)".into()),
+            allowed_ips: p.allowed_ips.iter().map(|n| n.trunc().to_string()).collect(),
             keepalive: match p.persistent_keepalive {
                 Some(k) if k > 0 => k.to_string(),
                 _ => "off".into(),
@@ -127,11 +100,7 @@ fn expected_dump(spec: &InterfaceSpec) -> (String, u16, BTreeSet<DumpPeer>) {
         })
         .collect();
     // WireGuard reports the clamped private key (our random test keys are not pre-clamped).
-    (
-        key_to_base64(&clamp_private_key(&spec.private_key)),
-        spec.listen_port,
-        peers,
-    )
+    (key_to_base64(&clamp_private_key(&spec.private_key)), spec.listen_port, peers)
 }
 
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
@@ -197,9 +166,7 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     };
 
     // 1. Program the router from nothing.
-    let report = timed("first reconcile (start wireguard-go + program)", || {
-        reconcile(&backend, &spec).expect("first reconcile")
-    });
+    let report = timed("first reconcile (start wireguard-go + program)", || reconcile(&backend, &spec).expect("first reconcile"));
     assert!(report.created);
     assert!(report.identity_set);
     assert_eq!(report.peers.added, 3);
@@ -208,10 +175,7 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     // 172.31.77.0/24 and fd77:78::/64; the /32 and /128 are covered by the interface subnets.
     assert_eq!(report.link.routes_added, 2, "{:?}", report.link);
     assert!(report.link.mtu_set && report.link.brought_up);
-    assert_eq!(
-        backend.list_interfaces().expect("list"),
-        vec!["wg0".to_string()]
-    );
+    assert_eq!(backend.list_interfaces().expect("list"), vec!["wg0".to_string()]);
 
     // 2. `wg show` on the router matches the spec.
     assert_eq!(wg_dump(&router), expected_dump(&spec));
@@ -233,16 +197,9 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     assert!(!again.created && again.link.is_empty(), "{again:?}");
 
     // 4. Real traffic through the tunnel from a stock client.
-    let mut client_wg = start_client(
-        &client,
-        &client_key,
-        &public_key_of(&router_key),
-        router.addr,
-        client_tun,
-    );
+    let mut client_wg = start_client(&client, &client_key, &public_key_of(&router_key), router.addr, client_tun);
     assert!(
-        timed("client ping through tunnel", || client
-            .ping_until(router_tun, Duration::from_secs(20))),
+        timed("client ping through tunnel", || client.ping_until(router_tun, Duration::from_secs(20))),
         "ping through the tunnel failed"
     );
     let actual = backend.read("wg0").expect("read").expect("exists");
@@ -251,35 +208,24 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
 
     // 5. Remove the client's peer with a one-op plan: traffic stops, other peers untouched.
     let mut without = spec.clone();
-    without
-        .peers
-        .retain(|p| p.public_key != client_peer.public_key);
+    without.peers.retain(|p| p.public_key != client_peer.public_key);
     let plan = diff(&without, Some(&actual));
     assert_eq!(plan.peer_ops, vec![PeerOp::Remove(client_peer.public_key)]);
-    assert_eq!(
-        timed("apply remove", || backend.apply("wg0", &plan)).expect("apply"),
-        1
-    );
+    assert_eq!(timed("apply remove", || backend.apply("wg0", &plan)).expect("apply"), 1);
     assert_eq!(wg_dump(&router), expected_dump(&without));
     assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
-            !client.ping_once(router_tun)
-        }),
+        wait_until(Duration::from_secs(5), Duration::from_millis(10), || { !client.ping_once(router_tun) }),
         "ping still answered after the peer was removed"
     );
     for _ in 0..2 {
-        assert!(
-            !client.ping_once(router_tun),
-            "removed peer still reaches the router"
-        );
+        assert!(!client.ping_once(router_tun), "removed peer still reaches the router");
     }
 
     // 6. Re-add it: traffic restored.
     let back = reconcile(&backend, &spec).expect("re-add");
     assert_eq!((back.peers.added, back.ops_applied), (1, 1), "{back:?}");
     assert!(
-        timed("ping after re-add", || client
-            .ping_until(router_tun, Duration::from_secs(20))),
+        timed("ping after re-add", || client.ping_until(router_tun, Duration::from_secs(20))),
         "ping not restored after re-adding the peer"
     );
     assert_eq!(wg_dump(&router), expected_dump(&spec));
@@ -307,17 +253,11 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     );
     eprintln!("  restart noticed after {:?}", t.elapsed());
     assert_ne!(restarted, Some(pid));
-    let healed = timed("reconcile after restart", || {
-        reconcile(&backend, &spec).expect("reconcile after restart")
-    });
+    let healed = timed("reconcile after restart", || reconcile(&backend, &spec).expect("reconcile after restart"));
     assert!(healed.identity_set && healed.peers.added == 3, "{healed:?}");
+    assert!(healed.link.addresses_added == 2 && healed.link.brought_up, "{healed:?}");
     assert!(
-        healed.link.addresses_added == 2 && healed.link.brought_up,
-        "{healed:?}"
-    );
-    assert!(
-        timed("ping after restart", || client
-            .ping_until(router_tun, Duration::from_secs(30))),
+        timed("ping after restart", || client.ping_until(router_tun, Duration::from_secs(30))),
         "ping not restored after the data plane restart"
     );
     assert_eq!(wg_dump(&router), expected_dump(&spec));
@@ -328,14 +268,9 @@ fn uapi_backend_programs_real_wireguard_go_end_to_end() {
     assert!(backend.read("wg0").expect("read").is_none());
     assert!(!router.uapi_dir().join("wg0.sock").exists());
     assert!(sup.pid("wg0").is_none());
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "wireguard-go {pid} still exists after remove_interface"
-    );
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "wireguard-go {pid} still exists after remove_interface");
     assert!(backend.list_interfaces().expect("list").is_empty());
-    backend
-        .remove_interface("wg0")
-        .expect("removing twice is fine");
+    backend.remove_interface("wg0").expect("removing twice is fine");
     assert!(client.stop(&mut client_wg).is_some());
 }
 
@@ -380,42 +315,19 @@ fn routers_get_private_uapi_dirs_and_drop_stops_only_our_processes() {
             point == "/run/wireguard" || point == "/var/run/wireguard"
         })
         .collect();
-    assert!(
-        leaked.is_empty(),
-        "a bind mount leaked into the test's namespace: {leaked:?}"
-    );
+    assert!(leaked.is_empty(), "a bind mount leaked into the test's namespace: {leaked:?}");
 
     // A wireguard-go the backend did not start (here: started by the lab in r1's namespace
     // under another name) survives the backend's drop; the backend's own child does not.
-    let mut foreign = r1.spawn_with(
-        "wireguard-go",
-        &["-f", "wg9"],
-        &[("WG_PROCESS_FOREGROUND", "1")],
-    );
+    let mut foreign = r1.spawn_with("wireguard-go", &["-f", "wg9"], &[("WG_PROCESS_FOREGROUND", "1")]);
     let sock9 = r1.uapi_dir().join("wg9.sock");
-    assert!(wait_until(
-        Duration::from_secs(10),
-        Duration::from_millis(10),
-        || { std::os::unix::net::UnixStream::connect(&sock9).is_ok() }
-    ));
-    assert_eq!(
-        b1.list_interfaces().expect("list"),
-        vec!["wg0".to_string(), "wg9".to_string()]
-    );
+    assert!(wait_until(Duration::from_secs(10), Duration::from_millis(10), || { std::os::unix::net::UnixStream::connect(&sock9).is_ok() }));
+    assert_eq!(b1.list_interfaces().expect("list"), vec!["wg0".to_string(), "wg9".to_string()]);
     let ours = b1.supervisor().and_then(|s| s.pid("wg0")).expect("our pid");
     drop(b1);
-    assert!(
-        !std::path::Path::new(&format!("/proc/{ours}")).exists(),
-        "our wireguard-go {ours} survived the backend's drop"
-    );
-    assert!(
-        std::os::unix::net::UnixStream::connect(&sock9).is_ok(),
-        "the foreign wireguard-go was affected"
-    );
-    assert!(
-        matches!(foreign.try_wait(), Ok(None)),
-        "the foreign wireguard-go died"
-    );
+    assert!(!std::path::Path::new(&format!("/proc/{ours}")).exists(), "our wireguard-go {ours} survived the backend's drop");
+    assert!(std::os::unix::net::UnixStream::connect(&sock9).is_ok(), "the foreign wireguard-go was affected");
+    assert!(matches!(foreign.try_wait(), Ok(None)), "the foreign wireguard-go died");
     drop(b2);
     assert!(r1.stop(&mut foreign).is_some());
 }
@@ -448,15 +360,9 @@ fn lab_links_can_be_cut_and_restored() {
     let lab = Lab::new("wg-cut");
     let a = lab.add_host("a");
     let b = lab.add_host("b");
-    assert!(
-        a.ping_until(b.addr, Duration::from_secs(10)),
-        "underlay ping"
-    );
+    assert!(a.ping_until(b.addr, Duration::from_secs(10)), "underlay ping");
     lab.cut_link(&b);
     assert!(!a.ping_once(b.addr), "ping crossed a cut link");
     lab.restore_link(&b);
-    assert!(
-        a.ping_until(b.addr, Duration::from_secs(10)),
-        "ping after restore"
-    );
+    assert!(a.ping_until(b.addr, Duration::from_secs(10)), "ping after restore");
 }

@@ -72,7 +72,14 @@ pub fn start(cluster: ClusterHandle, backend: Arc<dyn WgBackend>, managed_file: 
     let managed: BTreeSet<String> = std::fs::read_to_string(&managed_file)
         .map(|s| s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
         .unwrap_or_default();
-    let r = Reconciler { node: cluster.node_id.clone(), cluster: cluster.clone(), backend: backend.clone(), managed_file, managed, stats: stats.clone() };
+    let r = Reconciler {
+        node: cluster.node_id.clone(),
+        cluster: cluster.clone(),
+        backend: backend.clone(),
+        managed_file,
+        managed,
+        stats: stats.clone(),
+    };
     let spawned = std::thread::Builder::new().name("wg-reconciler".into()).spawn(move || r.run(rx, resync));
     if let Err(e) = spawned {
         log::error!("cannot start the WireGuard reconciler thread: {e}");

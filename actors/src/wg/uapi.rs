@@ -36,9 +36,7 @@ use ipnet::IpNet;
 use super::backend::{LinkChanges, WgBackend, WgError};
 use super::netlink::Netlink;
 use super::plan::{PeerOp, Plan};
-use super::spec::{
-    public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key, PeerSpec,
-};
+use super::spec::{public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key, PeerSpec};
 use super::userspace_proc::{SuperviseEvent, SupervisorConfig, UserspaceSupervisor};
 
 /// Settings of the userspace backend.
@@ -94,11 +92,7 @@ impl UapiBackend {
             })
         });
         let netlink = Netlink::new(config.netns.clone());
-        UapiBackend {
-            config,
-            supervisor,
-            netlink,
-        }
+        UapiBackend { config, supervisor, netlink }
     }
 
     pub fn config(&self) -> &UapiConfig {
@@ -126,14 +120,7 @@ impl UapiBackend {
                     .map_err(|e| WgError::io(format!("configure {}", path.display()), e))?;
                 Ok(Some(s))
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) =>
-            {
-                Ok(None)
-            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => Ok(None),
             Err(e) => Err(WgError::io(format!("connect {}", path.display()), e)),
         }
     }
@@ -171,9 +158,7 @@ impl WgBackend for UapiBackend {
             return Ok(None);
         };
         let ctx = || format!("get {}", self.socket_path(iface).display());
-        (&stream)
-            .write_all(b"get=1\n\n")
-            .map_err(|e| WgError::io(ctx(), e))?;
+        (&stream).write_all(b"get=1\n\n").map_err(|e| WgError::io(ctx(), e))?;
         let reader = BufReader::with_capacity(64 * 1024, &stream);
         parse_get_response(reader, iface).map(Some)
     }
@@ -214,10 +199,7 @@ impl WgBackend for UapiBackend {
         let answer = read_errno(&mut reader);
         match (written, answer) {
             (_, Ok(0)) => Ok(ops),
-            (_, Ok(errno)) => Err(WgError::Rejected {
-                iface: iface.to_string(),
-                errno,
-            }),
+            (_, Ok(errno)) => Err(WgError::Rejected { iface: iface.to_string(), errno }),
             (Err(e), Err(_)) => Err(WgError::io(ctx(), e)),
             (Ok(()), Err(e)) => Err(e),
         }
@@ -244,10 +226,7 @@ impl WgBackend for UapiBackend {
     }
 
     fn supervise(&self) -> Vec<SuperviseEvent> {
-        self.supervisor
-            .as_ref()
-            .map(UserspaceSupervisor::supervise)
-            .unwrap_or_default()
+        self.supervisor.as_ref().map(UserspaceSupervisor::supervise).unwrap_or_default()
     }
 }
 
@@ -264,8 +243,7 @@ fn hex_key<'b>(key: &Key, buf: &'b mut [u8; 64]) -> &'b str {
 
 fn parse_hex_key(value: &str) -> Result<Key, WgError> {
     let mut key = [0u8; 32];
-    hex::decode_to_slice(value, &mut key)
-        .map_err(|e| WgError::Protocol(format!("bad hex key: {e}")))?;
+    hex::decode_to_slice(value, &mut key).map_err(|e| WgError::Protocol(format!("bad hex key: {e}")))?;
     Ok(key)
 }
 
@@ -319,14 +297,9 @@ pub fn write_set_request<W: Write>(w: &mut W, plan: &Plan) -> std::io::Result<()
 /// Reads the `errno=N` line and the blank line that end every answer.
 fn read_errno<R: BufRead>(r: &mut R) -> Result<i64, WgError> {
     let mut line = String::new();
-    let n = r
-        .read_line(&mut line)
-        .map_err(|e| WgError::io("read UAPI answer", e))?;
+    let n = r.read_line(&mut line).map_err(|e| WgError::io("read UAPI answer", e))?;
     if n == 0 {
-        return Err(WgError::io(
-            "read UAPI answer",
-            std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
-        ));
+        return Err(WgError::io("read UAPI answer", std::io::Error::from(std::io::ErrorKind::UnexpectedEof)));
     }
     let errno = line
         .trim_end()
@@ -337,19 +310,12 @@ fn read_errno<R: BufRead>(r: &mut R) -> Result<i64, WgError> {
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, WgError> {
-    value
-        .parse()
-        .map_err(|_| WgError::Protocol(format!("bad value for {key}: {value:?}")))
+    value.parse().map_err(|_| WgError::Protocol(format!("bad value for {key}: {value:?}")))
 }
 
 /// PURE: parses the answer to `get=1` (up to and including `errno=N` and the blank line).
 pub fn parse_get_response<R: BufRead>(mut r: R, iface: &str) -> Result<ActualInterface, WgError> {
-    let mut dev = ActualInterface {
-        listen_port: 0,
-        private_key: None,
-        public_key: None,
-        peers: Vec::new(),
-    };
+    let mut dev = ActualInterface { listen_port: 0, private_key: None, public_key: None, peers: Vec::new() };
     let mut peer: Option<ActualPeer> = None;
     let mut hs_sec: u64 = 0;
     let mut hs_nsec: u32 = 0;
@@ -364,13 +330,9 @@ pub fn parse_get_response<R: BufRead>(mut r: R, iface: &str) -> Result<ActualInt
     let mut line = String::new();
     loop {
         line.clear();
-        let n = r
-            .read_line(&mut line)
-            .map_err(|e| WgError::io(format!("read UAPI answer of {iface}"), e))?;
+        let n = r.read_line(&mut line).map_err(|e| WgError::io(format!("read UAPI answer of {iface}"), e))?;
         if n == 0 {
-            return Err(WgError::Protocol(format!(
-                "answer of {iface} ended without errno"
-            )));
+            return Err(WgError::Protocol(format!("answer of {iface} ended without errno")));
         }
         let text = line.trim_end_matches('\n');
         let Some((key, value)) = text.split_once('=') else {
@@ -380,10 +342,7 @@ pub fn parse_get_response<R: BufRead>(mut r: R, iface: &str) -> Result<ActualInt
             "errno" => {
                 let errno: i64 = parse_num(key, value)?;
                 if errno != 0 {
-                    return Err(WgError::Rejected {
-                        iface: iface.to_string(),
-                        errno,
-                    });
+                    return Err(WgError::Rejected { iface: iface.to_string(), errno });
                 }
                 finish(peer.take(), hs_sec, hs_nsec, &mut dev);
                 return Ok(dev);
@@ -422,20 +381,15 @@ pub fn parse_get_response<R: BufRead>(mut r: R, iface: &str) -> Result<ActualInt
                         p.preshared_key = (k != [0u8; 32]).then_some(k);
                     }
                     "endpoint" => {
-                        p.endpoint =
-                            Some(value.parse::<SocketAddr>().map_err(|_| {
-                                WgError::Protocol(format!("bad endpoint {value:?}"))
-                            })?)
+                        p.endpoint = Some(value.parse::<SocketAddr>().map_err(|_| WgError::Protocol(format!("bad endpoint {value:?}")))?)
                     }
                     "persistent_keepalive_interval" => {
                         let k: u16 = parse_num(key, value)?;
                         p.persistent_keepalive = (k != 0).then_some(k);
                     }
-                    "allowed_ip" => p.allowed_ips.push(
-                        value
-                            .parse::<IpNet>()
-                            .map_err(|_| WgError::Protocol(format!("bad allowed_ip {value:?}")))?,
-                    ),
+                    "allowed_ip" => {
+                        p.allowed_ips.push(value.parse::<IpNet>().map_err(|_| WgError::Protocol(format!("bad allowed_ip {value:?}")))?)
+                    }
                     "last_handshake_time_sec" => hs_sec = parse_num(key, value)?,
                     "last_handshake_time_nsec" => hs_nsec = parse_num(key, value)?,
                     "rx_bytes" => p.rx_bytes = parse_num(key, value)?,
@@ -474,19 +428,13 @@ mod tests {
     fn set_request_for_each_op_kind() {
         let plan = Plan {
             create_interface: false,
-            set_identity: Some(Identity {
-                private_key: k(1),
-                listen_port: 51820,
-            }),
+            set_identity: Some(Identity { private_key: k(1), listen_port: 51820 }),
             peer_ops: vec![
                 PeerOp::Remove(k(2)),
                 PeerOp::Update(PeerSpec {
                     public_key: k(3),
                     preshared_key: None,
-                    allowed_ips: vec![
-                        "10.8.0.3/32".parse().unwrap(),
-                        "10.9.0.7/16".parse().unwrap(),
-                    ],
+                    allowed_ips: vec!["10.8.0.3/32".parse().unwrap(), "10.9.0.7/16".parse().unwrap()],
                     endpoint: None,
                     persistent_keepalive: None,
                 }),
@@ -578,19 +526,10 @@ mod tests {
         assert_eq!(a.public_key, k(2));
         assert_eq!(a.preshared_key, None);
         assert_eq!(a.endpoint, Some("192.0.2.1:4500".parse().unwrap()));
-        assert_eq!(
-            a.last_handshake,
-            Some(UNIX_EPOCH + Duration::new(1_700_000_000, 5))
-        );
+        assert_eq!(a.last_handshake, Some(UNIX_EPOCH + Duration::new(1_700_000_000, 5)));
         assert_eq!((a.tx_bytes, a.rx_bytes), (100, 200));
         assert_eq!(a.persistent_keepalive, None);
-        assert_eq!(
-            a.allowed_ips,
-            vec![
-                "10.8.0.2/32".parse::<IpNet>().unwrap(),
-                "fd00::2/128".parse().unwrap()
-            ]
-        );
+        assert_eq!(a.allowed_ips, vec!["10.8.0.2/32".parse::<IpNet>().unwrap(), "fd00::2/128".parse().unwrap()]);
         let b = &dev.peers[1];
         assert_eq!(b.preshared_key, Some(k(4)));
         assert_eq!(b.last_handshake, None);
@@ -603,18 +542,9 @@ mod tests {
         let dev = parse_get_response(&b"listen_port=0\nerrno=0\n\n"[..], "wg0").unwrap();
         assert_eq!(dev.private_key, None);
         assert!(dev.peers.is_empty());
-        assert!(matches!(
-            parse_get_response(&b"errno=5\n\n"[..], "wg0"),
-            Err(WgError::Rejected { errno: 5, .. })
-        ));
-        assert!(matches!(
-            parse_get_response(&b"listen_port=1\n"[..], "wg0"),
-            Err(WgError::Protocol(_))
-        ));
-        assert!(matches!(
-            parse_get_response(&b"public_key=zz\nerrno=0\n\n"[..], "wg0"),
-            Err(WgError::Protocol(_))
-        ));
+        assert!(matches!(parse_get_response(&b"errno=5\n\n"[..], "wg0"), Err(WgError::Rejected { errno: 5, .. })));
+        assert!(matches!(parse_get_response(&b"listen_port=1\n"[..], "wg0"), Err(WgError::Protocol(_))));
+        assert!(matches!(parse_get_response(&b"public_key=zz\nerrno=0\n\n"[..], "wg0"), Err(WgError::Protocol(_))));
     }
 
     /// A fake UAPI server on a socketpair-backed listener: the backend's request goes over a real
@@ -652,9 +582,7 @@ mod tests {
             listen_port: 51820,
             addresses: vec![],
             mtu: None,
-            peers: (10..13)
-                .map(|n| PeerSpec::new(k(n), vec![format!("10.8.0.{n}/32").parse().unwrap()]))
-                .collect(),
+            peers: (10..13).map(|n| PeerSpec::new(k(n), vec![format!("10.8.0.{n}/32").parse().unwrap()])).collect(),
         };
         let plan = diff(&spec, None);
         assert_eq!(backend.apply("wgf0", &plan).unwrap(), 4);
@@ -665,14 +593,8 @@ mod tests {
         assert_eq!(backend.apply("wgf0", &Plan::default()).unwrap(), 0);
         assert_eq!(backend.list_interfaces().unwrap(), Vec::<String>::new());
         assert!(backend.read("nosuch0").unwrap().is_none());
-        assert!(matches!(
-            backend.apply("nosuch0", &plan),
-            Err(WgError::NotFound(_))
-        ));
-        assert!(matches!(
-            backend.read("../etc"),
-            Err(WgError::InvalidName(_))
-        ));
+        assert!(matches!(backend.apply("nosuch0", &plan), Err(WgError::NotFound(_))));
+        assert!(matches!(backend.read("../etc"), Err(WgError::InvalidName(_))));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -81,11 +81,7 @@ impl SupervisorConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SuperviseEvent {
     /// The process had exited (`status` as text); it will be restarted (now or after backoff).
-    Died {
-        iface: String,
-        pid: u32,
-        status: String,
-    },
+    Died { iface: String, pid: u32, status: String },
     /// A new process runs for the interface: it has no configuration, reconcile it.
     Restarted { iface: String, pid: u32 },
     /// Starting it again failed; retried by a later `supervise` call.
@@ -107,10 +103,7 @@ pub struct UserspaceSupervisor {
 
 impl UserspaceSupervisor {
     pub fn new(config: SupervisorConfig) -> Self {
-        UserspaceSupervisor {
-            config,
-            children: Mutex::new(HashMap::new()),
-        }
+        UserspaceSupervisor { config, children: Mutex::new(HashMap::new()) }
     }
 
     pub fn config(&self) -> &SupervisorConfig {
@@ -141,12 +134,8 @@ impl UserspaceSupervisor {
         let child = self.spawn(iface)?;
         let pid = child.id();
         let now = Instant::now();
-        let entry = children.entry(iface.to_string()).or_insert(Managed {
-            child: None,
-            started: now,
-            quick_failures: 0,
-            next_attempt: now,
-        });
+        let entry =
+            children.entry(iface.to_string()).or_insert(Managed { child: None, started: now, quick_failures: 0, next_attempt: now });
         entry.child = Some(child);
         entry.started = now;
         log::info!("wg: started userspace data plane for {iface} (pid {pid})");
@@ -177,10 +166,7 @@ impl UserspaceSupervisor {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(WgError::Timeout(format!(
-                    "UAPI socket {} did not come up within {timeout:?}",
-                    path.display()
-                )));
+                return Err(WgError::Timeout(format!("UAPI socket {} did not come up within {timeout:?}", path.display())));
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(50));
@@ -223,14 +209,8 @@ impl UserspaceSupervisor {
                         }
                         m.quick_failures += 1;
                         m.next_attempt = now + backoff(m.quick_failures);
-                        log::warn!(
-                            "wg: userspace data plane for {iface} (pid {pid}) died: {status}"
-                        );
-                        events.push(SuperviseEvent::Died {
-                            iface: iface.clone(),
-                            pid,
-                            status: status.to_string(),
-                        });
+                        log::warn!("wg: userspace data plane for {iface} (pid {pid}) died: {status}");
+                        events.push(SuperviseEvent::Died { iface: iface.clone(), pid, status: status.to_string() });
                     }
                     Err(e) => {
                         log::warn!("wg: cannot check userspace process of {iface}: {e}");
@@ -245,18 +225,12 @@ impl UserspaceSupervisor {
                         m.child = Some(child);
                         m.started = Instant::now();
                         log::info!("wg: restarted userspace data plane for {iface} (pid {pid})");
-                        events.push(SuperviseEvent::Restarted {
-                            iface: iface.clone(),
-                            pid,
-                        });
+                        events.push(SuperviseEvent::Restarted { iface: iface.clone(), pid });
                     }
                     Err(e) => {
                         m.quick_failures += 1;
                         m.next_attempt = now + backoff(m.quick_failures);
-                        events.push(SuperviseEvent::RestartFailed {
-                            iface: iface.clone(),
-                            error: e.to_string(),
-                        });
+                        events.push(SuperviseEvent::RestartFailed { iface: iface.clone(), error: e.to_string() });
                     }
                 }
             }
@@ -268,10 +242,7 @@ impl UserspaceSupervisor {
     /// Returns whether a process was running. Unknown interfaces are a no-op.
     pub fn stop(&self, iface: &str) -> Result<bool, WgError> {
         let managed = self.lock().remove(iface);
-        let Some(Managed {
-            child: Some(child), ..
-        }) = managed
-        else {
+        let Some(Managed { child: Some(child), .. }) = managed else {
             return Ok(false);
         };
         let mut list = vec![(iface.to_string(), child)];
@@ -283,10 +254,7 @@ impl UserspaceSupervisor {
     /// Stops every child (used by `Drop`).
     pub fn stop_all(&self) {
         let drained: Vec<(String, Managed)> = self.lock().drain().collect();
-        let mut list: Vec<(String, Child)> = drained
-            .into_iter()
-            .filter_map(|(iface, m)| m.child.map(|c| (iface, c)))
-            .collect();
+        let mut list: Vec<(String, Child)> = drained.into_iter().filter_map(|(iface, m)| m.child.map(|c| (iface, c))).collect();
         let names: Vec<String> = list.iter().map(|(n, _)| n.clone()).collect();
         terminate(&mut list, self.config.stop_timeout);
         for name in names {
@@ -304,43 +272,24 @@ impl UserspaceSupervisor {
     }
 
     fn spawn(&self, iface: &str) -> Result<Child, WgError> {
-        let perr = |message: String| WgError::Process {
-            iface: iface.to_string(),
-            message,
-        };
-        std::fs::create_dir_all(&self.config.uapi_dir).map_err(|e| {
-            perr(format!(
-                "cannot create uapi_dir {}: {e}",
-                self.config.uapi_dir.display()
-            ))
-        })?;
+        let perr = |message: String| WgError::Process { iface: iface.to_string(), message };
+        std::fs::create_dir_all(&self.config.uapi_dir)
+            .map_err(|e| perr(format!("cannot create uapi_dir {}: {e}", self.config.uapi_dir.display())))?;
         let bind_source = if needs_private_mount(&self.config.uapi_dir) {
-            std::fs::create_dir_all(DEFAULT_UAPI_DIR)
-                .map_err(|e| perr(format!("cannot create {DEFAULT_UAPI_DIR}: {e}")))?;
-            let dir = std::fs::canonicalize(&self.config.uapi_dir)
-                .map_err(|e| perr(format!("uapi_dir: {e}")))?;
-            Some(
-                CString::new(dir.as_os_str().as_bytes())
-                    .map_err(|_| perr("uapi_dir contains a NUL byte".into()))?,
-            )
+            std::fs::create_dir_all(DEFAULT_UAPI_DIR).map_err(|e| perr(format!("cannot create {DEFAULT_UAPI_DIR}: {e}")))?;
+            let dir = std::fs::canonicalize(&self.config.uapi_dir).map_err(|e| perr(format!("uapi_dir: {e}")))?;
+            Some(CString::new(dir.as_os_str().as_bytes()).map_err(|_| perr("uapi_dir contains a NUL byte".into()))?)
         } else {
             None
         };
         let netns = match &self.config.netns {
-            Some(path) => Some(
-                File::open(path)
-                    .map_err(|e| perr(format!("cannot open netns {}: {e}", path.display())))?,
-            ),
+            Some(path) => Some(File::open(path).map_err(|e| perr(format!("cannot open netns {}: {e}", path.display())))?),
             None => None,
         };
         let netns_fd = netns.as_ref().map(|f| f.as_raw_fd());
 
         let mut cmd = Command::new(&self.config.bin);
-        cmd.arg("-f")
-            .arg(iface)
-            .env("WG_PROCESS_FOREGROUND", "1")
-            .env("LOG_LEVEL", &self.config.log_level)
-            .stdin(Stdio::null());
+        cmd.arg("-f").arg(iface).env("WG_PROCESS_FOREGROUND", "1").env("LOG_LEVEL", &self.config.log_level).stdin(Stdio::null());
         let target = c"/var/run/wireguard";
         // SAFETY: the closure runs in the forked child before exec and only makes raw system
         // calls (setns, unshare, mount) on data prepared before the fork; it allocates nothing.
@@ -356,36 +305,19 @@ impl UserspaceSupervisor {
                         return Err(std::io::Error::last_os_error());
                     }
                     let root = c"/";
-                    if libc::mount(
-                        std::ptr::null(),
-                        root.as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_REC | libc::MS_PRIVATE,
-                        std::ptr::null(),
-                    ) != 0
+                    if libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null())
+                        != 0
                     {
                         return Err(std::io::Error::last_os_error());
                     }
-                    if libc::mount(
-                        src.as_ptr(),
-                        target.as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_BIND,
-                        std::ptr::null(),
-                    ) != 0
-                    {
+                    if libc::mount(src.as_ptr(), target.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| {
-            perr(format!(
-                "cannot start {} -f {iface}: {e}",
-                self.config.bin.display()
-            ))
-        })?;
+        let child = cmd.spawn().map_err(|e| perr(format!("cannot start {} -f {iface}: {e}", self.config.bin.display())))?;
         drop(netns);
         Ok(child)
     }
@@ -445,10 +377,7 @@ fn terminate(children: &mut [(String, Child)], timeout: Duration) {
     }
     for (iface, child) in children.iter_mut() {
         if let Ok(None) = child.try_wait() {
-            log::warn!(
-                "wg: {iface} (pid {}) ignored SIGTERM; killing it",
-                child.id()
-            );
+            log::warn!("wg: {iface} (pid {}) ignored SIGTERM; killing it", child.id());
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -491,8 +420,7 @@ mod tests {
         // A stand-in that ignores `-f IFACE` and just lives until killed.
         let script = dir.join("fake-wg.sh");
         std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let sup = UserspaceSupervisor::new(SupervisorConfig::new(&script, DEFAULT_UAPI_DIR));
         let (pid, started) = sup.start("wgtest0").unwrap();
         assert!(started);
@@ -505,10 +433,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let new_pid = loop {
             let events = sup.supervise();
-            if let Some(SuperviseEvent::Restarted { pid, .. }) = events
-                .iter()
-                .find(|e| matches!(e, SuperviseEvent::Restarted { .. }))
-            {
+            if let Some(SuperviseEvent::Restarted { pid, .. }) = events.iter().find(|e| matches!(e, SuperviseEvent::Restarted { .. })) {
                 break *pid;
             }
             assert!(Instant::now() < deadline, "no restart");
@@ -520,10 +445,7 @@ mod tests {
         drop(sup);
         // The child was reaped by Drop: its /proc entry is gone (or not ours any more).
         let stat = std::fs::read_to_string(format!("/proc/{new_pid}/cmdline")).unwrap_or_default();
-        assert!(
-            !stat.contains("sleep"),
-            "child {new_pid} still alive: {stat:?}"
-        );
+        assert!(!stat.contains("sleep"), "child {new_pid} still alive: {stat:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
