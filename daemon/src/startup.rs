@@ -148,7 +148,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     if pending.is_some() && cluster.initialize_single(&cluster_addr).await.map_err(|e| RunError::Start(e.to_string()))? {
         log::info!("raft initialised as a one-voter cluster");
     }
-    let spec = NodeSpec { id: node_id.clone(), name: None, endpoint: cfg.endpoint.clone(), cluster_addr: Some(cluster_addr.clone()) };
+    let spec = NodeSpec { id: node_id.clone(), name: None, endpoint: cfg.endpoint.clone(), cluster_addr: Some(cluster_addr.clone()), witness };
     if let Some(hash) = pending {
         if cluster.wait_for_leader(Duration::from_secs(30)).await.is_none() {
             return Err(RunError::Start("the new one-router cluster elected no leader within 30 s".into()));
@@ -281,9 +281,12 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     let signals = actix_web::rt::spawn(signals(config_path, cfg.clone(), handle));
     let res = server.await;
     signals.abort();
-    if let Some(w) = &wg {
-        w.kick(reconciler::Kick::Stop);
+    // dataplane: stop the reconciler and leave the userspace data plane running: it keeps
+    // forwarding while the daemon is down, and the next start adopts it (no interface re-created).
+    if let Some(w) = wg.clone() {
+        let _ = tokio::task::spawn_blocking(move || w.shutdown(Duration::from_secs(5))).await;
     }
+    // end dataplane
     cluster.shutdown().await;
     let _ = std::fs::remove_file(&sock);
     log::info!("stopped");
@@ -380,7 +383,10 @@ async fn announce(cluster: ClusterHandle, proposer: Arc<dyn Proposer>, identity:
         return;
     }
     let changed = cluster.read(|s| {
-        s.nodes.get(&spec.id).map(|n| !n.registered || n.endpoint != spec.endpoint || n.cluster_addr != spec.cluster_addr).unwrap_or(true)
+        s.nodes
+            .get(&spec.id)
+            .map(|n| !n.registered || n.endpoint != spec.endpoint || n.cluster_addr != spec.cluster_addr || n.witness != spec.witness)
+            .unwrap_or(true)
     });
     if changed {
         let req = Request { at: http::now_ms(), user: "system".into(), cmd: Command::RegisterNode { node: spec } };

@@ -342,6 +342,7 @@ mod tests {
                     enabled: true,
                     healthy: true,
                     registered: true,
+                    witness: false,
                     created_at: 0,
                     updated_at: 0,
                 },

@@ -118,8 +118,15 @@ impl Handler<Probed> for HealthMonitor {
             let current = self.cluster.read(|s| s.nodes.get(&id).map(|n| n.healthy));
             let Some(current) = current else { continue };
             let tr = self.trackers.entry(id.clone()).or_insert_with(|| Tracker::new(current));
-            if let Some(healthy) = tr.observe(res.is_ok(), t) {
+            let flipped = tr.observe(res.is_ok(), t);
+            // Without a flip, the tracker and the replicated verdict still disagree when an
+            // earlier verdict was never written (its write failed in a leadership blip shorter
+            // than a tick, so the trackers were kept): propose it again rather than lose it for
+            // good. A duplicate of a verdict still in flight is applied as `Unchanged`.
+            let verdict = flipped.or_else(|| (tr.healthy != current).then_some(tr.healthy));
+            if let Some(healthy) = verdict {
                 let reason = match &res {
+                    _ if flipped.is_none() => "re-proposed: the earlier verdict was not recorded".to_string(),
                     Ok(_) => format!("{} good probes in a row", t.healthy_after),
                     Err(e) => format!("{} failed probes in a row; last: {e}", t.unhealthy_after),
                 };

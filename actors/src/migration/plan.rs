@@ -90,7 +90,7 @@ mod tests {
     /// wg0 on r1, r2 (and r3 when `three`), 4 peers on r1.
     fn state(three: bool, mode_a: bool) -> State {
         let mut s = State::default();
-        let spec = |id: &str| NodeSpec { id: nid(id), name: None, endpoint: None, cluster_addr: None };
+        let spec = |id: &str| NodeSpec { id: nid(id), name: None, endpoint: None, cluster_addr: None, witness: false };
         run(
             &mut s,
             Command::Bootstrap {

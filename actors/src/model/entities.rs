@@ -22,6 +22,8 @@ pub struct Node {
     pub healthy: bool,
     /// True once the router itself has registered (pre-registered nodes are not live yet).
     pub registered: bool,
+    /// A Raft voter that runs no WireGuard; it can never be assigned a config.
+    pub witness: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

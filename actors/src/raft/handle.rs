@@ -98,8 +98,12 @@ impl ClusterHandle {
         let config = Config {
             cluster_name: "wgcluster".into(),
             heartbeat_interval: timing.heartbeat_ms,
-            election_timeout_min: timing.election_timeout_ms,
-            election_timeout_max: timing.election_timeout_ms * 2,
+            // openraft 0.9: a follower that had a leader first waits out the leader lease
+            // (= election_timeout_max), then its own random timeout; a dead panel is replaced after
+            // about max + [min, max). With min/max at 0.4/0.6 of `election_timeout_ms` that sums to
+            // about 1–1.2 × the configured value (1.5–1.8 s by default).
+            election_timeout_min: (timing.election_timeout_ms * 2 / 5).max(timing.heartbeat_ms + 1),
+            election_timeout_max: (timing.election_timeout_ms * 3 / 5).max(timing.heartbeat_ms + 2),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(timing.snapshot_logs),
             max_in_snapshot_log_to_keep: timing.keep_logs,
             ..Default::default()
@@ -216,6 +220,12 @@ impl ClusterHandle {
     pub fn leader_node(&self) -> Option<RaftNode> {
         let m = self.raft.metrics().borrow().clone();
         m.current_leader.and_then(|l| m.membership_config.membership().get_node(&l).cloned())
+    }
+
+    /// (snapshot index, purged index) of the local log, for metrics.
+    pub fn log_indexes(&self) -> (Option<u64>, Option<u64>) {
+        let m = self.raft.metrics().borrow().clone();
+        (m.snapshot.map(|l| l.index), m.purged.map(|l| l.index))
     }
 
     /// (leader node id, term).

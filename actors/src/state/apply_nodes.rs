@@ -40,6 +40,7 @@ impl State {
                 enabled: true,
                 healthy: true,
                 registered,
+                witness: spec.witness,
                 created_at: at,
                 updated_at: at,
             },
@@ -56,9 +57,16 @@ impl State {
             Some(n) => {
                 let endpoint = spec.endpoint.clone().or_else(|| n.endpoint.clone());
                 let cluster_addr = spec.cluster_addr.clone().or_else(|| n.cluster_addr.clone());
-                if n.registered && n.endpoint == endpoint && n.cluster_addr == cluster_addr {
+                if n.registered && n.endpoint == endpoint && n.cluster_addr == cluster_addr && n.witness == spec.witness {
                     return Ok(Outcome::Unchanged);
                 }
+                if spec.witness && self.config_nodes.values().any(|cn| cn.node_id == spec.id) {
+                    return Err(CommandError::Conflict(format!(
+                        "router '{}' runs as a witness but is assigned to configs; remove it from them first",
+                        spec.id
+                    )));
+                }
+                n.witness = spec.witness;
                 n.endpoint = endpoint;
                 n.cluster_addr = cluster_addr;
                 n.registered = true;
@@ -127,7 +135,9 @@ impl State {
 
     pub(super) fn assign_node(&mut self, at: Millis, user: &str, config: &ConfigName, node_id: &NodeId) -> Response {
         self.config_or_404(config)?;
-        self.node_or_404(node_id)?;
+        if self.node_or_404(node_id)?.witness {
+            return Err(CommandError::Conflict(format!("node '{node_id}' is a witness (runs no WireGuard) and cannot carry a config")));
+        }
         if self.is_assigned(config, node_id) {
             return Err(CommandError::Conflict(format!("node '{node_id}' is already assigned to config '{config}'")));
         }

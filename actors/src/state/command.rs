@@ -159,6 +159,8 @@ pub struct NodeSpec {
     pub name: Option<String>,
     pub endpoint: Option<String>,
     pub cluster_addr: Option<String>,
+    /// A voter that runs no WireGuard (`run --witness`): never assigned a config.
+    pub witness: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

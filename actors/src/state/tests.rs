@@ -13,7 +13,7 @@ fn req(cmd: Command) -> Request {
     Request { at: 1000, user: "admin".into(), cmd }
 }
 fn spec(id: &str) -> NodeSpec {
-    NodeSpec { id: nid(id), name: None, endpoint: Some("192.0.2.1".into()), cluster_addr: None }
+    NodeSpec { id: nid(id), name: None, endpoint: Some("192.0.2.1".into()), cluster_addr: None, witness: false }
 }
 fn new_config(name: &str, addr: &str, port: u16) -> Command {
     Command::CreateConfig {

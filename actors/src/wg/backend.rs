@@ -122,6 +122,14 @@ pub trait WgBackend: Send + Sync {
     fn supervise(&self) -> Vec<SuperviseEvent> {
         Vec::new()
     }
+
+    /// The daemon is shutting down: leave the data plane running so it keeps forwarding (the
+    /// next start adopts it). Userspace: forget the processes instead of stopping them; kernel
+    /// interfaces outlive the daemon anyway (the default, a no-op). Returns how many processes
+    /// were left running.
+    fn detach(&self) -> usize {
+        0
+    }
 }
 
 /// What one [`reconcile`] call did.

@@ -62,7 +62,7 @@ mod tests {
     fn state(mode_a: bool) -> (State, Vec<PeerId>) {
         let mut s = State::default();
         let mut run = |cmd| s.apply(&Request { at: 1, user: "t".into(), cmd }).unwrap();
-        let spec = |id: &str| NodeSpec { id: nid(id), name: None, endpoint: None, cluster_addr: None };
+        let spec = |id: &str| NodeSpec { id: nid(id), name: None, endpoint: None, cluster_addr: None, witness: false };
         run(Command::Bootstrap {
             token: ApiToken { name: "a".into(), sha256: [0; 32], created_at: 0 },
             node: spec("r1"),

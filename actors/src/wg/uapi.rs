@@ -13,6 +13,9 @@
 //!   line: if it rejects a line (`errno≠0`), the lines before it stay applied and the next
 //!   reconcile (read + diff) finishes the job.
 //! - `ensure_interface` starts `wg_userspace_bin -f IFACE` and waits (bounded) for its socket;
+//!   a socket that already answers (a process left running by an earlier daemon) is adopted
+//!   instead and supervised from then on (see `userspace_proc.rs`); the reconciler calls it once
+//!   per interface it manages, so an interface it never made is never adopted;
 //!   `remove_interface` stops the process (or, for a process we did not start, deletes its
 //!   socket, which makes wireguard-go exit — the documented way to take one down);
 //! - `configure_link` is [`Netlink::configure`] on the TUN device the process created.
@@ -37,7 +40,7 @@ use super::backend::{LinkChanges, WgBackend, WgError};
 use super::netlink::Netlink;
 use super::plan::{PeerOp, Plan};
 use super::spec::{public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key, PeerSpec};
-use super::userspace_proc::{SuperviseEvent, SupervisorConfig, UserspaceSupervisor};
+use super::userspace_proc::{peer_pid, SuperviseEvent, SupervisorConfig, UserspaceSupervisor};
 
 /// Settings of the userspace backend.
 #[derive(Clone, Debug)]
@@ -109,6 +112,18 @@ impl UapiBackend {
         self.config.uapi_dir.join(format!("{iface}.sock"))
     }
 
+    /// A live socket of an interface the supervisor does not run (a process an earlier daemon
+    /// started and left running): supervise it from now on, by the PID listening on it.
+    fn adopt_if_unknown(&self, iface: &str, stream: &UnixStream) {
+        if let Some(sup) = &self.supervisor {
+            if !sup.knows(iface) {
+                if let Some(pid) = peer_pid(stream) {
+                    sup.adopt(iface, pid);
+                }
+            }
+        }
+    }
+
     /// Connects to the interface's socket; `None` when there is no live socket.
     fn connect(&self, iface: &str) -> Result<Option<UnixStream>, WgError> {
         validate_ifname(iface)?;
@@ -165,7 +180,8 @@ impl WgBackend for UapiBackend {
 
     fn ensure_interface(&self, spec: &InterfaceSpec) -> Result<bool, WgError> {
         validate_ifname(&spec.name)?;
-        if self.connect(&spec.name)?.is_some() {
+        if let Some(stream) = self.connect(&spec.name)? {
+            self.adopt_if_unknown(&spec.name, &stream);
             return Ok(false);
         }
         let Some(sup) = &self.supervisor else {
@@ -223,6 +239,10 @@ impl WgBackend for UapiBackend {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(WgError::io(format!("remove {}", path.display()), e)),
         }
+    }
+
+    fn detach(&self) -> usize {
+        self.supervisor.as_ref().map(|s| s.detach_all().len()).unwrap_or(0)
     }
 
     fn supervise(&self) -> Vec<SuperviseEvent> {

@@ -23,9 +23,32 @@
 //! entered with `setns` in the same `pre_exec`, so the TUN device appears in that namespace: this
 //! is how the network lab runs one "router" per namespace from a single test process.
 //!
-//! Children inherit stdout/stderr (wireguard-go logs there; `LOG_LEVEL` defaults to `error`).
-//! `PR_SET_PDEATHSIG` is deliberately not used: it fires when the *thread* that spawned the child
-//! exits, and callers spawn from short-lived blocking-pool threads.
+//! ## Outliving the daemon
+//! The data plane must keep forwarding while the daemon restarts (kernel interfaces do), so a
+//! child is made to survive its parent:
+//! - it runs in a session (and process group) of its own (`setsid` in `pre_exec`): a SIGTERM or
+//!   SIGINT sent to the daemon's process group (a service manager, `kill -- -PGID`, Ctrl-C in a
+//!   terminal) does not reach it, and it has no controlling terminal whose hang-up could SIGHUP
+//!   it; SIGHUP is ignored as well (Go keeps an inherited SIG_IGN for SIGHUP);
+//! - its stdout (wireguard-go's log; `LOG_LEVEL` defaults to `error`) and stderr are the daemon's
+//!   own only when those are a file, a terminal or `/dev/null`. A pipe or a socket (procd's log
+//!   pipe, `wgclusterd run | logger`) loses its reader when the daemon exits, and Go kills a
+//!   program whose write to fd 1 or 2 fails with EPIPE, so then they go to `uapi_dir/IFACE.log`
+//!   (truncated at each start) instead;
+//! - `PR_SET_PDEATHSIG` is not used (it would kill the child with its parent; it also fires when
+//!   the *thread* that spawned the child exits, and callers spawn from short-lived threads).
+//!
+//! [`UserspaceSupervisor::detach_all`] (the daemon's shutdown) forgets the children without
+//! signalling them; the next start finds their sockets answering and adopts them (nothing is
+//! created, the diff is empty). [`UserspaceSupervisor::adopt`] records an adopted process by the
+//! PID that listens on its socket (`SO_PEERCRED`) and start time: it is not our child (no
+//! `waitpid`), so `supervise` notices its death through `/proc` — confirmed by its socket no
+//! longer answering, so a wrong PID (a process that forked after `listen`) never causes a second
+//! process — and starts a new child in its place. Failing that, the next full reconcile finds the
+//! socket dead and starts one. An adopted process is never signalled: it is stopped by deleting
+//! its socket (see `uapi.rs`).
+//! `Drop` still stops every child it holds, unless `detach_all` was called: then a child started
+//! afterwards (a reconcile racing the shutdown) is left running too.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -36,6 +59,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -88,6 +112,12 @@ pub enum SuperviseEvent {
     RestartFailed { iface: String, error: String },
 }
 
+/// A process found running (started by an earlier daemon), watched through `/proc`.
+struct Adopted {
+    pid: u32,
+    start_time: u64,
+}
+
 struct Managed {
     child: Option<Child>,
     started: Instant,
@@ -99,11 +129,20 @@ struct Managed {
 pub struct UserspaceSupervisor {
     config: SupervisorConfig,
     children: Mutex<HashMap<String, Managed>>,
+    /// Set by `detach_all`: `Drop` then leaves children running.
+    detached: AtomicBool,
+    /// Interfaces served by processes we did not start. Never locked together with `children`.
+    adopted: Mutex<HashMap<String, Adopted>>,
 }
 
 impl UserspaceSupervisor {
     pub fn new(config: SupervisorConfig) -> Self {
-        UserspaceSupervisor { config, children: Mutex::new(HashMap::new()) }
+        UserspaceSupervisor {
+            config,
+            children: Mutex::new(HashMap::new()),
+            detached: AtomicBool::new(false),
+            adopted: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn config(&self) -> &SupervisorConfig {
@@ -123,6 +162,8 @@ impl UserspaceSupervisor {
     /// it was started by this call.
     pub fn start(&self, iface: &str) -> Result<(u32, bool), WgError> {
         validate_ifname(iface)?;
+        // A process we adopted is gone if we are asked to start one (its socket is dead).
+        self.lock_adopted().remove(iface);
         let mut children = self.lock();
         if let Some(m) = children.get_mut(iface) {
             if let Some(child) = m.child.as_mut() {
@@ -183,11 +224,70 @@ impl UserspaceSupervisor {
         }
     }
 
-    /// Interfaces this supervisor is responsible for (running or waiting for a restart).
+    /// Interfaces this supervisor is responsible for (running, adopted or waiting for a restart).
     pub fn interfaces(&self) -> Vec<String> {
         let mut names: Vec<String> = self.lock().keys().cloned().collect();
+        names.extend(self.lock_adopted().keys().cloned());
         names.sort();
+        names.dedup();
         names
+    }
+
+    fn lock_adopted(&self) -> MutexGuard<'_, HashMap<String, Adopted>> {
+        self.adopted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the interface has a process of ours or an adopted one (or awaits a restart).
+    pub fn knows(&self, iface: &str) -> bool {
+        self.lock().contains_key(iface) || self.lock_adopted().contains_key(iface)
+    }
+
+    /// PID of the adopted process of an interface.
+    pub fn adopted_pid(&self, iface: &str) -> Option<u32> {
+        self.lock_adopted().get(iface).map(|a| a.pid)
+    }
+
+    /// Takes charge of a running process we did not start (found by its answering socket;
+    /// `pid` from `SO_PEERCRED`): from now on `supervise` restarts the interface when it dies.
+    /// Returns false (and records nothing) when we already run a process for it or `pid` is not
+    /// alive.
+    pub fn adopt(&self, iface: &str, pid: u32) -> bool {
+        if validate_ifname(iface).is_err() || self.lock().contains_key(iface) {
+            return false;
+        }
+        let Some(start_time) = live_start_time(pid) else { return false };
+        let mut adopted = self.lock_adopted();
+        if adopted.get(iface).is_some_and(|a| a.pid == pid && a.start_time == start_time) {
+            return false;
+        }
+        log::info!("wg: adopted the running userspace data plane for {iface} (pid {pid})");
+        adopted.insert(iface.to_string(), Adopted { pid, start_time });
+        true
+    }
+
+    /// Adopted processes that are gone (their PID is dead or reused, and their socket no longer
+    /// answers) become entries waiting for a restart. A socket that still answers means someone
+    /// else serves the interface: it is no longer watched, and nothing is started.
+    fn reap_adopted(&self, events: &mut Vec<SuperviseEvent>) {
+        let gone: Vec<(String, u32)> = {
+            let mut adopted = self.lock_adopted();
+            let dead: Vec<(String, u32)> =
+                adopted.iter().filter(|(_, a)| live_start_time(a.pid) != Some(a.start_time)).map(|(i, a)| (i.clone(), a.pid)).collect();
+            for (iface, _) in &dead {
+                adopted.remove(iface);
+            }
+            dead
+        };
+        for (iface, pid) in gone {
+            if UnixStream::connect(self.socket_path(&iface)).is_ok() {
+                log::info!("wg: {iface} is served by another process than pid {pid}; no longer watching it");
+                continue;
+            }
+            log::warn!("wg: adopted userspace data plane for {iface} (pid {pid}) is gone");
+            events.push(SuperviseEvent::Died { iface: iface.clone(), pid, status: "adopted process exited".into() });
+            let now = Instant::now();
+            self.lock().entry(iface).or_insert(Managed { child: None, started: now, quick_failures: 1, next_attempt: now });
+        }
     }
 
     /// Checks every child; restarts the dead ones (immediately after a long run, with
@@ -195,6 +295,7 @@ impl UserspaceSupervisor {
     /// interface is empty: reconcile it after a `Restarted` event.
     pub fn supervise(&self) -> Vec<SuperviseEvent> {
         let mut events = Vec::new();
+        self.reap_adopted(&mut events);
         let mut children = self.lock();
         let now = Instant::now();
         for (iface, m) in children.iter_mut() {
@@ -241,6 +342,9 @@ impl UserspaceSupervisor {
     /// Stops the interface's process (SIGTERM, SIGKILL after `stop_timeout`) and forgets it.
     /// Returns whether a process was running. Unknown interfaces are a no-op.
     pub fn stop(&self, iface: &str) -> Result<bool, WgError> {
+        // An adopted process is not ours to signal: forgotten here, stopped by the caller
+        // deleting its socket.
+        self.lock_adopted().remove(iface);
         let managed = self.lock().remove(iface);
         let Some(Managed { child: Some(child), .. }) = managed else {
             return Ok(false);
@@ -249,6 +353,32 @@ impl UserspaceSupervisor {
         terminate(&mut list, self.config.stop_timeout);
         self.remove_stale_socket(iface);
         Ok(true)
+    }
+
+    /// Lets go of every child without signalling it: the processes keep running (and forwarding)
+    /// after this supervisor and the daemon are gone; the next start adopts them through their
+    /// sockets. From now on `Drop` detaches instead of stopping. Returns `(iface, pid)` of the
+    /// processes left running. Used by the daemon's shutdown.
+    pub fn detach_all(&self) -> Vec<(String, u32)> {
+        self.detached.store(true, Ordering::SeqCst);
+        self.lock_adopted().clear();
+        let drained: Vec<(String, Managed)> = self.lock().drain().collect();
+        let mut left = Vec::new();
+        for (iface, m) in drained {
+            let Some(mut child) = m.child else { continue };
+            // Dropping a `Child` neither signals nor waits for the process.
+            if let Ok(None) = child.try_wait() {
+                log::info!("wg: leaving the userspace data plane for {iface} running (pid {})", child.id());
+                left.push((iface, child.id()));
+            }
+        }
+        left.sort();
+        left
+    }
+
+    /// Whether `detach_all` was called.
+    pub fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::SeqCst)
     }
 
     /// Stops every child (used by `Drop`).
@@ -263,12 +393,13 @@ impl UserspaceSupervisor {
     }
 
     /// Deletes `uapi_dir/IFACE.sock` if nothing listens on it any more (a SIGKILLed process
-    /// leaves it behind).
+    /// leaves it behind), and the output file of the process we stopped (if any).
     fn remove_stale_socket(&self, iface: &str) {
         let path = self.socket_path(iface);
         if path.exists() && UnixStream::connect(&path).is_err() {
             let _ = std::fs::remove_file(&path);
         }
+        let _ = std::fs::remove_file(self.config.uapi_dir.join(format!("{iface}.log")));
     }
 
     fn spawn(&self, iface: &str) -> Result<Child, WgError> {
@@ -288,13 +419,27 @@ impl UserspaceSupervisor {
         };
         let netns_fd = netns.as_ref().map(|f| f.as_raw_fd());
 
+        let (stdout, stderr) = self.child_output(iface)?;
         let mut cmd = Command::new(&self.config.bin);
-        cmd.arg("-f").arg(iface).env("WG_PROCESS_FOREGROUND", "1").env("LOG_LEVEL", &self.config.log_level).stdin(Stdio::null());
+        cmd.arg("-f")
+            .arg(iface)
+            .env("WG_PROCESS_FOREGROUND", "1")
+            .env("LOG_LEVEL", &self.config.log_level)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
         let target = c"/var/run/wireguard";
         // SAFETY: the closure runs in the forked child before exec and only makes raw system
-        // calls (setns, unshare, mount) on data prepared before the fork; it allocates nothing.
+        // calls (setsid, signal, setns, unshare, mount) on data prepared before the fork; it
+        // allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
+                // A session of its own: signals to the daemon's process group and a terminal
+                // hang-up do not reach the data plane (see the module doc).
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
                 if let Some(fd) = netns_fd {
                     if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                         return Err(std::io::Error::last_os_error());
@@ -325,8 +470,63 @@ impl UserspaceSupervisor {
 
 impl Drop for UserspaceSupervisor {
     fn drop(&mut self) {
-        self.stop_all();
+        if self.is_detached() {
+            self.detach_all();
+        } else {
+            self.stop_all();
+        }
     }
+}
+
+impl UserspaceSupervisor {
+    /// stdout and stderr for a child: the daemon's own when they cannot break under a process
+    /// that outlives the daemon (a file, a terminal, `/dev/null`), else `uapi_dir/IFACE.log`.
+    fn child_output(&self, iface: &str) -> Result<(Stdio, Stdio), WgError> {
+        if !breaks_without_reader(libc::STDOUT_FILENO) && !breaks_without_reader(libc::STDERR_FILENO) {
+            return Ok((Stdio::inherit(), Stdio::inherit()));
+        }
+        let perr = |message: String| WgError::Process { iface: iface.to_string(), message };
+        let path = self.config.uapi_dir.join(format!("{iface}.log"));
+        let file = File::create(&path).map_err(|e| perr(format!("cannot create {}: {e}", path.display())))?;
+        let copy = file.try_clone().map_err(|e| perr(format!("cannot duplicate {}: {e}", path.display())))?;
+        log::debug!("wg: output of the {iface} data plane goes to {} (the daemon's is a pipe or socket)", path.display());
+        Ok((Stdio::from(file), Stdio::from(copy)))
+    }
+}
+
+/// Whether writing to `fd` fails with EPIPE (which kills a Go program writing to fd 1 or 2) once
+/// the daemon is gone: a pipe or a socket. A closed descriptor counts too.
+fn breaks_without_reader(fd: libc::c_int) -> bool {
+    // SAFETY: fstat(2) into a zeroed stat buffer we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return true;
+    }
+    matches!(st.st_mode & libc::S_IFMT, libc::S_IFIFO | libc::S_IFSOCK)
+}
+
+/// Start time (field 22 of `/proc/PID/stat`) of a live process; `None` when the PID is gone or a
+/// zombie. PID plus start time names one process, whatever reuses the PID later.
+pub fn live_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = after_comm.split_whitespace();
+    if matches!(fields.next()?, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// PID of the process that listens on the other end of a connected Unix socket (`SO_PEERCRED`:
+/// the credentials it had when it called `listen`).
+pub fn peer_pid(stream: &UnixStream) -> Option<u32> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt(2) into a ucred we own, with its size.
+    let rc = unsafe {
+        libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
+    };
+    (rc == 0 && cred.pid > 0).then(|| cred.pid as u32)
 }
 
 /// Whether `dir` is something other than the hard-coded socket directory.
@@ -446,6 +646,124 @@ mod tests {
         // The child was reaped by Drop: its /proc entry is gone (or not ours any more).
         let stat = std::fs::read_to_string(format!("/proc/{new_pid}/cmdline")).unwrap_or_default();
         assert!(!stat.contains("sleep"), "child {new_pid} still alive: {stat:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `detach_all` leaves the child running (in a session of its own, so signals to our process
+    /// group do not reach it) and `Drop` afterwards does not stop it.
+    #[test]
+    fn detached_children_outlive_the_supervisor() {
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root && !Path::new(DEFAULT_UAPI_DIR).is_dir() {
+            eprintln!("SKIPPED: needs root or an existing {DEFAULT_UAPI_DIR}");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("wg-sup-detach-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let script = dir.join("fake-wg.sh");
+        std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let sup = UserspaceSupervisor::new(SupervisorConfig::new(&script, DEFAULT_UAPI_DIR));
+        let (pid, _) = sup.start("wgdetach0").unwrap();
+        let p = pid as libc::pid_t;
+        // Its own session and process group.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while unsafe { libc::getsid(p) } != p {
+            assert!(Instant::now() < deadline, "child {pid} is not a session leader");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(unsafe { libc::getpgid(p) }, p);
+        assert_ne!(unsafe { libc::getsid(0) }, p);
+        assert_eq!(sup.detach_all(), vec![("wgdetach0".to_string(), pid)]);
+        assert!(sup.is_detached());
+        assert!(sup.pid("wgdetach0").is_none());
+        drop(sup);
+        std::thread::sleep(Duration::from_millis(50));
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(cmdline.contains("sleep"), "detached child {pid} was stopped: {cmdline:?}");
+        // Still our (un-reaped) child: kill and reap it by PID.
+        unsafe {
+            libc::kill(p, libc::SIGKILL);
+            libc::waitpid(p, std::ptr::null_mut(), 0);
+        }
+        let _ = std::fs::remove_file(Path::new(DEFAULT_UAPI_DIR).join("wgdetach0.log"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn pipes_and_sockets_break_without_a_reader() {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        assert!(breaks_without_reader(fds[1]));
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        let path = std::env::temp_dir().join(format!("wg-sup-out-{}", std::process::id()));
+        let file = File::create(&path).unwrap();
+        assert!(!breaks_without_reader(file.as_raw_fd()));
+        let _ = std::fs::remove_file(&path);
+        let null = File::open("/dev/null").unwrap();
+        assert!(!breaks_without_reader(null.as_raw_fd()));
+        assert!(breaks_without_reader(-1));
+    }
+
+    /// A process we did not start is adopted by PID, watched through /proc, and replaced by a
+    /// child of ours when it dies (its socket is dead).
+    #[test]
+    fn adopted_processes_are_restarted_when_they_die() {
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root && !Path::new(DEFAULT_UAPI_DIR).is_dir() {
+            eprintln!("SKIPPED: needs root or an existing {DEFAULT_UAPI_DIR}");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("wg-sup-adopt-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let script = dir.join("fake-wg.sh");
+        std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let sup = UserspaceSupervisor::new(SupervisorConfig::new(&script, DEFAULT_UAPI_DIR));
+        // "Left running by an earlier daemon": started by the test, not by the supervisor.
+        let mut other = Command::new("sleep").arg("30").spawn().unwrap();
+        let other_pid = other.id();
+        assert!(sup.adopt("wgadopt0", other_pid));
+        assert!(!sup.adopt("wgadopt0", other_pid), "adopting twice");
+        assert!(!sup.adopt("wgadopt1", u32::MAX), "a dead PID is not adopted");
+        assert!(sup.knows("wgadopt0") && !sup.knows("wgadopt1"));
+        assert_eq!(sup.adopted_pid("wgadopt0"), Some(other_pid));
+        assert_eq!(sup.pid("wgadopt0"), None, "not our child");
+        assert!(sup.supervise().is_empty());
+        other.kill().unwrap();
+        other.wait().unwrap();
+        let events = sup.supervise();
+        assert!(matches!(&events[0], SuperviseEvent::Died { pid, .. } if *pid == other_pid), "{events:?}");
+        let Some(SuperviseEvent::Restarted { pid: new_pid, .. }) = events.get(1) else { panic!("no restart: {events:?}") };
+        assert_eq!(sup.pid("wgadopt0"), Some(*new_pid));
+        assert_eq!(sup.adopted_pid("wgadopt0"), None);
+        assert!(!sup.adopt("wgadopt0", std::process::id()), "an interface we run is not adopted");
+        // Stopping an adopted interface only forgets it (the caller deletes its socket).
+        let mut third = Command::new("sleep").arg("30").spawn().unwrap();
+        assert!(sup.adopt("wgadopt2", third.id()));
+        assert!(!sup.stop("wgadopt2").unwrap());
+        assert!(!sup.knows("wgadopt2"));
+        assert!(matches!(third.try_wait(), Ok(None)), "an adopted process was signalled");
+        third.kill().unwrap();
+        third.wait().unwrap();
+        drop(sup);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn peer_pid_names_the_listener() {
+        let dir = std::env::temp_dir().join(format!("wg-sup-peercred-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("x.sock");
+        let _ = std::fs::remove_file(&path);
+        let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let stream = UnixStream::connect(&path).unwrap();
+        assert_eq!(peer_pid(&stream), Some(std::process::id()));
+        assert!(live_start_time(std::process::id()).is_some());
+        assert!(live_start_time(u32::MAX).is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

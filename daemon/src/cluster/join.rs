@@ -52,7 +52,7 @@ pub async fn serve_join(app: App, payload: web::Payload) -> Result<HttpResponse,
     let cert = ca_signer
         .sign_node(node_id.as_str(), &public_key, serial)
         .map_err(|e| ApiError::BadRequest(format!("node_id: cannot issue a certificate: {e}")))?;
-    let node = NodeSpec { id: node_id.clone(), name: None, endpoint, cluster_addr: Some(cluster_addr) };
+    let node = NodeSpec { id: node_id.clone(), name: None, endpoint, cluster_addr: Some(cluster_addr), witness: false };
     app.submit("join", Command::AdmitNode { token_sha256: hash, node, serial }).await.map_err(|e| match e {
         ApiError::Conflict(m) => ApiError::Unauthorized(m),
         other => other,

@@ -62,7 +62,7 @@ pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResp
     let endpoint = b.opt_str("endpoint")?.map(|e| parse_endpoint("endpoint", &e)).transpose()?;
     let cluster_addr = b.opt_str("cluster_addr")?.map(|e| parse_endpoint("cluster_addr", &e)).transpose()?;
     let weight = b.opt_uint("weight", 1, 1000)?.unwrap_or(1) as u32;
-    let spec = NodeSpec { id: id.clone(), name: b.opt_str("name")?, endpoint, cluster_addr };
+    let spec = NodeSpec { id: id.clone(), name: b.opt_str("name")?, endpoint, cluster_addr, witness: false };
     app.submit(&u.0, Command::CreateNode { node: spec, weight }).await?;
     let v = app.cluster.read(|s| s.nodes.get(&id).map(|n| views::node(s, n)));
     Ok(ok("Node created successfully", v.unwrap_or_default()))

@@ -13,7 +13,7 @@ pub fn node(s: &State, n: &Node) -> Value {
     let configs: Vec<&str> = s.config_nodes.values().filter(|cn| cn.node_id == n.id).map(|cn| cn.config.as_str()).collect();
     json!({
         "id": n.id, "name": n.name, "endpoint": n.endpoint, "cluster_addr": n.cluster_addr,
-        "weight": n.weight, "enabled": n.enabled, "healthy": n.healthy, "registered": n.registered,
+        "weight": n.weight, "enabled": n.enabled, "healthy": n.healthy, "registered": n.registered, "witness": n.witness,
         "configs": configs, "created_at": n.created_at, "updated_at": n.updated_at,
     })
 }

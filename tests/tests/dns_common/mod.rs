@@ -104,7 +104,7 @@ impl TestCluster {
     pub async fn nodes_and_config(&self, endpoints: &[&str]) {
         for (i, e) in endpoints.iter().enumerate() {
             let id = NodeId::parse("id", &format!("node{}", i + 1)).expect("id");
-            let spec = NodeSpec { id, name: None, endpoint: Some(e.to_string()), cluster_addr: None };
+            let spec = NodeSpec { id, name: None, endpoint: Some(e.to_string()), cluster_addr: None, witness: false };
             if i == 0 {
                 self.cmd(Command::RegisterNode { node: spec }).await;
             } else {

@@ -1,0 +1,193 @@
+//! `demo` — wgcluster failover, live, in the network lab (needs root; see `examples/demo.sh`).
+//!
+//! `demo` brings up three routers (each its own network namespace, `wgclusterd` and wireguard-go),
+//! a BIND9 serving the cluster endpoint `vpn.example.test`, and a client whose config names that
+//! endpoint. It shows the client's traffic, kills the router the client uses (every process in its
+//! namespace), and narrates the failover with timings: failure -> detected unhealthy -> migration
+//! committed -> DNS changed -> client traffic restored. Then it cleans everything up.
+//!
+//! `demo bench [--runs N] [--plain-runs N] [--stall-runs N] [--panel-runs N] [--mode-b-runs N] [--peers N]` is the failover
+//! benchmark (`tests/bench/failover/`): fresh labs, medians over several runs.
+
+use std::time::{Duration, Instant};
+use wgcluster_tests::failover::{self, fmt_s, median, Failover, ModeA, ModeB, Switch};
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: demo                      narrated Mode A failover (three routers, one client)\n\
+         \x20      demo bench [--runs N] [--plain-runs N] [--stall-runs N] [--panel-runs N]\n\
+         \x20                  [--mode-b-runs N] [--peers N]\n\
+         needs root; the wgclusterd binary is $WGCLUSTERD_BIN, else $CARGO_TARGET_DIR/debug/wgclusterd"
+    );
+    std::process::exit(2)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => demo(),
+        Some("bench") => bench(&args[1..]),
+        _ => usage(),
+    }
+}
+
+fn demo() {
+    if !failover::prereqs() {
+        eprintln!("demo: prerequisites missing (run as root; see examples/demo.sh)");
+        std::process::exit(1);
+    }
+    let start = Instant::now();
+    let say = move |s: &str| println!("[{:6.2} s] {s}", start.elapsed().as_secs_f64());
+    println!("== wgcluster failover demo ==");
+    let mut a = ModeA::setup("demo", 20, false, &say);
+    let via = a.via.clone();
+    say(&format!("the client's traffic (ping {} through the tunnel, via {via}):", a.target));
+    for _ in 0..3 {
+        let t = Instant::now();
+        let ok = a.client_host.ping_once(a.target);
+        say(&format!(
+            "  ping {} -> {} ({:.1} ms, starting ping included)",
+            a.target,
+            if ok { "reply" } else { "no reply" },
+            t.elapsed().as_secs_f64() * 1000.0
+        ));
+    }
+    println!();
+    say(&format!("now {via} loses power. The client runs a re-resolve watchdog (1 s period):"));
+    let f = a.fail_and_recover(Switch::Rehandshake, Some(Duration::from_secs(10)), Duration::from_secs(60), &say);
+    println!();
+    println!("== timeline after {} died ==", f.killed);
+    println!("  failure -> detected unhealthy   {}", fmt_s(f.detected_s));
+    println!("  failure -> migration committed  {}  ({} peers re-homed)", fmt_s(f.migrated_s), f.migrated_count.unwrap_or(0));
+    println!("  failure -> DNS answer changed   {}", fmt_s(f.dns_changed_s));
+    println!("  failure -> client switched      {}  (to {})", fmt_s(f.switched_s), f.switched_to.clone().unwrap_or_default());
+    println!("  failure -> traffic restored     {}  (ping gap {})", fmt_s(f.restored_s), fmt_s(f.outage_s));
+    println!("  reference: 60 s health poll + manual migration (the replaced design); OpenWrt's");
+    println!("  wireguard_watchdog re-resolves only after 150 s without a handshake.");
+    let api = a.cluster.any_api(&[&f.killed]);
+    let peers = api.peers("wg0");
+    println!("  peers per router now: {:?}", failover::load_by_node(&peers));
+    let ok = f.restored_s.is_some();
+    say("cleaning up (killing every lab process, deleting the namespaces)");
+    drop(a);
+    say(&format!("done in {:.1} s", start.elapsed().as_secs_f64()));
+    if !ok {
+        eprintln!("demo: client traffic did not come back");
+        std::process::exit(1);
+    }
+}
+
+fn flag(args: &[String], name: &str, default: usize) -> usize {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse().unwrap_or_else(|_| usage())).unwrap_or(default)
+}
+
+fn row(name: &str, v: &[Option<f64>], reference: &str) {
+    let got: Vec<f64> = v.iter().flatten().copied().collect();
+    let runs: Vec<String> = v.iter().map(|x| x.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())).collect();
+    println!("| {name} | {} | {} | {reference} |", fmt_s(median(&got)), runs.join(", "));
+}
+
+fn bench(args: &[String]) {
+    if !failover::prereqs() {
+        eprintln!("bench: prerequisites missing (run as root)");
+        std::process::exit(1);
+    }
+    let runs = flag(args, "--runs", 5);
+    let plain_runs = flag(args, "--plain-runs", 3);
+    let stall_runs = flag(args, "--stall-runs", 3);
+    let panel_runs = flag(args, "--panel-runs", 3);
+    let b_runs = flag(args, "--mode-b-runs", runs);
+    let peers = flag(args, "--peers", 1000);
+    let quiet = |_: &str| {};
+    let loud = |s: &str| eprintln!("    {s}");
+    let say: &dyn Fn(&str) = if std::env::var_os("BENCH_VERBOSE").is_some() { &loud } else { &quiet };
+    let mut a_runs: Vec<Failover> = Vec::new();
+    let mut p_runs: Vec<Failover> = Vec::new();
+    let mut s_runs: Vec<Failover> = Vec::new();
+    let mut l_runs: Vec<Failover> = Vec::new();
+    let mut b_res: Vec<Failover> = Vec::new();
+    let variants = [
+        ("DNS-driven, re-handshake", Switch::Rehandshake, None, false, runs),
+        ("DNS-driven, `wg set endpoint` only", Switch::Endpoint, None, false, plain_runs),
+        ("4 s no-reply rule + DNS, re-handshake", Switch::Rehandshake, Some(Duration::from_secs(4)), false, stall_runs),
+        ("DNS-driven, re-handshake, the dead router was the panel", Switch::Rehandshake, None, true, panel_runs),
+    ];
+    for (i, (label, how, stale, via_panel, n)) in variants.into_iter().enumerate() {
+        for r in 0..n {
+            let t = Instant::now();
+            let mut a = ModeA::setup("bench-a", 20, via_panel, say);
+            let f = a.fail_and_recover(how, stale, Duration::from_secs(60), say);
+            drop(a);
+            eprintln!(
+                "mode A ({label}) run {}/{n}: detected {} migrated {} dns {} restored {} ({:.0} s)",
+                r + 1,
+                fmt_s(f.detected_s),
+                fmt_s(f.migrated_s),
+                fmt_s(f.dns_changed_s),
+                fmt_s(f.restored_s),
+                t.elapsed().as_secs_f64()
+            );
+            [&mut a_runs, &mut p_runs, &mut s_runs, &mut l_runs][i].push(f);
+        }
+    }
+    for r in 0..b_runs {
+        let t = Instant::now();
+        let mut b = ModeB::setup("bench-b", peers, say);
+        let f = b.fail_r1(Duration::from_secs(60), say);
+        drop(b);
+        eprintln!(
+            "mode B run {}/{b_runs}: detected {} migrated {} applied {} drained {} ({:.0} s)",
+            r + 1,
+            fmt_s(f.detected_s),
+            fmt_s(f.migrated_s),
+            fmt_s(f.applied_s),
+            fmt_s(f.drained_s),
+            t.elapsed().as_secs_f64()
+        );
+        b_res.push(f);
+    }
+    let diff = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+    println!();
+    println!(
+        "Failover benchmark: Mode A {runs} + {plain_runs} + {stall_runs} + {panel_runs} runs (three routers, 21 peers, BIND9, one client; \
+         watchdog variants below), Mode B {b_runs} runs ({peers} peers on the failing router, witness panel)."
+    );
+    println!("Health probe every 2 s, 3 misses = unhealthy (defaults); Raft heartbeat 100 ms, election timeout 600 ms.");
+    println!();
+    println!("| measure | median | runs | reference |");
+    println!("|---|---|---|---|");
+    // The panel-death runs are reported on their own (election first, then a new panel's probes).
+    let a_all: Vec<&Failover> = a_runs.iter().chain(p_runs.iter()).chain(s_runs.iter()).collect();
+    let a_det: Vec<_> = a_all.iter().map(|f| f.detected_s).collect();
+    let b_det: Vec<_> = b_res.iter().map(|f| f.detected_s).collect();
+    let all_det: Vec<_> = a_det.iter().chain(b_det.iter()).copied().collect();
+    row("failure -> detected unhealthy (all runs)", &all_det, "60 s poll: 0-60 s, 30 s on average");
+    let a_mig: Vec<_> = a_all.iter().map(|f| diff(f.detected_s, f.migrated_s)).collect();
+    row("detected -> migration committed (Mode A)", &a_mig, "manual action");
+    let b_mig: Vec<_> = b_res.iter().map(|f| diff(f.detected_s, f.migrated_s)).collect();
+    row(&format!("detected -> migration committed (Mode B, {peers} peers)"), &b_mig, "manual action");
+    let b_app: Vec<_> = b_res.iter().map(|f| diff(f.migrated_s, f.applied_s)).collect();
+    row(&format!("committed -> all {peers} peers applied on the destination"), &b_app, "serial per-peer agent calls; target <= 3 s");
+    let b_drain: Vec<_> = b_res.iter().map(|f| diff(f.migrated_s, f.drained_s)).collect();
+    row("committed -> drain completed (make-before-break done)", &b_drain, "-");
+    let b_total: Vec<_> = b_res.iter().map(|f| f.applied_s).collect();
+    row(&format!("Mode B: failure -> all {peers} peers carried by the destination"), &b_total, "60 s poll + manual migration");
+    let a_dns: Vec<_> = a_all.iter().map(|f| f.dns_changed_s).collect();
+    row("Mode A: failure -> DNS answer changed", &a_dns, "60 s poll, manual action; target <= 8 s");
+    let a_rest: Vec<_> = a_runs.iter().map(|f| f.restored_s).collect();
+    row(
+        "Mode A: failure -> client traffic restored (1 s re-resolve, re-handshake)",
+        &a_rest,
+        "wireguard_watchdog: >= 150 s; target <= 10 s",
+    );
+    let p_rest: Vec<_> = p_runs.iter().map(|f| f.restored_s).collect();
+    row("Mode A: failure -> client traffic restored (1 s re-resolve, `wg set endpoint` only)", &p_rest, "wireguard_watchdog: >= 150 s");
+    let l_det: Vec<_> = l_runs.iter().map(|f| f.detected_s).collect();
+    row("panel died: failure -> detected unhealthy by the new panel", &l_det, "-");
+    let l_dns: Vec<_> = l_runs.iter().map(|f| f.dns_changed_s).collect();
+    row("panel died: failure -> DNS answer changed", &l_dns, "target <= 8 s");
+    let l_rest: Vec<_> = l_runs.iter().map(|f| f.restored_s).collect();
+    row("panel died: failure -> client traffic restored (1 s re-resolve, re-handshake)", &l_rest, "target <= 10 s");
+    let s_rest: Vec<_> = s_runs.iter().map(|f| f.restored_s).collect();
+    row("Mode A: failure -> client traffic restored (client-side 4 s no-reply rule, re-handshake)", &s_rest, "-");
+}
