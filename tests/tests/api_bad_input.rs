@@ -91,7 +91,8 @@ fn snapshot(d: &Daemon) -> Value {
     }
     let mut group = data(d, "/api/configs/wg0/endpoint-group");
     if let Some(o) = group.as_object_mut() {
-        o.retain(|k, _| !k.starts_with("dns") && k != "last_sync" && k != "published");
+        // DNS sync reports its own progress here in the background; that is not admin state.
+        o.retain(|k, _| !k.starts_with("dns") && !["last_sync", "published", "degraded", "last_error"].contains(&k.as_str()));
     }
     let audit = data(d, "/api/audit-logs?limit=1000");
     let admin_entries = audit.as_array().expect("audit").iter().filter(|e| e["user"] == "admin").count();

@@ -42,6 +42,7 @@ impl Tracker {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // table-driven cases are tuples
 mod tests {
     use super::*;
 

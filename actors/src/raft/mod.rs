@@ -6,6 +6,10 @@
 //! Invariant: the state machine is the only writer of `State`; the only way to change it is a
 //! `Request` committed through Raft — a single router is a one-voter cluster on the same path.
 
+// openraft's storage traits fix `StorageError` as the error type; it is large, and boxing it
+// is not ours to choose.
+#![allow(clippy::result_large_err)]
+
 mod handle;
 mod log_store;
 mod network;

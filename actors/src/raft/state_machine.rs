@@ -20,6 +20,8 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
 type SErr = StorageError<u64>;
+/// A snapshot as stored: its meta and the postcard-encoded `State`.
+type StoredSnapshot = (SnapshotMeta<u64, RaftNode>, Vec<u8>);
 
 /// What the state machine holds.
 #[derive(Debug, Default)]
@@ -75,7 +77,7 @@ impl StateMachine {
         self.version_tx.subscribe()
     }
 
-    fn load_snapshot(db: &Database) -> Result<Option<(SnapshotMeta<u64, RaftNode>, Vec<u8>)>, SErr> {
+    fn load_snapshot(db: &Database) -> Result<Option<StoredSnapshot>, SErr> {
         let txn = db.begin_read().map_err(read_err)?;
         let t = txn.open_table(SNAPSHOT).map_err(read_err)?;
         let (Some(meta), Some(data)) = (t.get("meta").map_err(read_err)?, t.get("data").map_err(read_err)?) else {

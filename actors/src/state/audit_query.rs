@@ -47,7 +47,7 @@ mod tests {
 
     #[test]
     fn table() {
-        let log = vec![
+        let log = [
             e(1, "node_assigned", "config_node", "wg0:node1"),
             e(2, "node_assigned", "config_node", "wg0:node2"),
             e(3, "dns_updated", "endpoint_group", "wg0"),

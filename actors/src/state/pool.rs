@@ -67,6 +67,7 @@ fn scan(first: u128, last: u128, budget: u128, make: impl Fn(u128) -> IpAddr, us
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // table-driven cases are tuples
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -63,6 +63,7 @@ fn fixture() -> State {
 }
 
 #[test]
+#[allow(clippy::type_complexity)] // the case table
 fn refused_commands_change_nothing() {
     let base = fixture();
     let existing_key = base.peers.values().next().unwrap().public_key;

@@ -26,7 +26,7 @@ fn carries(mode_a: bool, p: &Peer, node: &NodeId) -> bool {
 pub fn interface_for(state: &State, config: &Config, node: &NodeId) -> InterfaceSpec {
     let mode_a = state.endpoint_groups.contains_key(&config.name);
     let mut peers: Vec<PeerSpec> = state.peers_of(&config.name).filter(|p| carries(mode_a, p, node)).map(peer_spec).collect();
-    peers.sort_by(|a, b| a.public_key.cmp(&b.public_key));
+    peers.sort_by_key(|p| p.public_key);
     InterfaceSpec {
         name: config.name.to_string(),
         private_key: config.private_key.0,

@@ -261,7 +261,9 @@ impl ReconcileCore {
     /// A state change on an interface we know: apply the difference between the previous and
     /// the new spec. `Ok(None)`: nothing to do. `Err`: the caller falls back to a full pass.
     fn incremental_pass(&self, spec: &InterfaceSpec, known: &Known) -> Result<Option<(ReconcileReport, Vec<IpNet>)>, WgError> {
+        let t0 = Instant::now(); // TMPPERF
         let plan = diff_specs(&known.spec, spec)?;
+        let t_diff = t0.elapsed(); // TMPPERF
         let link_same = spec.addresses == known.spec.addresses && spec.mtu == known.spec.mtu;
         let routes = if !link_same || plan_touches_routes(&known.spec, spec, &plan) { desired_routes(spec) } else { known.routes.clone() };
         let routes_same = routes == known.routes;
@@ -280,8 +282,11 @@ impl ReconcileCore {
                 }
             }
         }
+        let t1 = Instant::now(); // TMPPERF
         let ops_applied = self.backend.apply(&spec.name, &plan)?;
+        let t_apply = t1.elapsed(); // TMPPERF
         let link = if link_same && routes_same { LinkChanges::default() } else { self.backend.configure_link(spec)? };
+        log::debug!("TMPPERF diff {t_diff:?} pre-apply {:?} apply {t_apply:?} link {:?} total {:?}", t1 - t0 - t_diff, t1.elapsed() - t_apply, t0.elapsed()); // TMPPERF
         let report = ReconcileReport { created: false, identity_set: plan.set_identity.is_some(), peers: plan.counts(), ops_applied, link };
         Ok(Some((report, routes)))
     }

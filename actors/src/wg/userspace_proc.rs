@@ -526,7 +526,7 @@ pub fn peer_pid(stream: &UnixStream) -> Option<u32> {
     let rc = unsafe {
         libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
     };
-    (rc == 0 && cred.pid > 0).then(|| cred.pid as u32)
+    (rc == 0 && cred.pid > 0).then_some(cred.pid as u32)
 }
 
 /// Whether `dir` is something other than the hard-coded socket directory.
