@@ -162,6 +162,9 @@ fn one_peer_change_inside_the_daemon() {
         wait_for("the change applied", Duration::from_secs(10), || (uapi_peer_count(&router.uapi_sock()) == Some(want)).then_some(()));
     }
     let log = router.log()[mark..].to_string();
+    if std::env::var_os("WG_PERF_SHOW_LOG").is_some() {
+        eprintln!("{}", log.lines().filter(|l| l.contains("wg")).take(40).collect::<Vec<_>>().join("\n"));
+    }
     let parse = |line: &str, after: &str| -> Option<Duration> {
         let rest = line.split(after).nth(1)?.trim();
         let (num, unit) = rest.split_at(rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?);

@@ -286,7 +286,12 @@ impl ReconcileCore {
         let ops_applied = self.backend.apply(&spec.name, &plan)?;
         let t_apply = t1.elapsed(); // TMPPERF
         let link = if link_same && routes_same { LinkChanges::default() } else { self.backend.configure_link(spec)? };
-        log::debug!("TMPPERF diff {t_diff:?} pre-apply {:?} apply {t_apply:?} link {:?} total {:?}", t1 - t0 - t_diff, t1.elapsed() - t_apply, t0.elapsed()); // TMPPERF
+        log::debug!(
+            "TMPPERF diff {t_diff:?} pre-apply {:?} apply {t_apply:?} link {:?} total {:?}",
+            t1 - t0 - t_diff,
+            t1.elapsed() - t_apply,
+            t0.elapsed()
+        ); // TMPPERF
         let report = ReconcileReport { created: false, identity_set: plan.set_identity.is_some(), peers: plan.counts(), ops_applied, link };
         Ok(Some((report, routes)))
     }

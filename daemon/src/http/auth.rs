@@ -39,9 +39,8 @@ fn authorize(req: &HttpRequest) -> Result<User, ApiError> {
     if req.headers().get("authorization").is_none() {
         if let Some(peer) = req.conn_data::<wgcluster_actors::tls::PeerIdentity>() {
             // Re-checked per request: a connection opened before a removal must not outlive it.
-            let revoked = app.cluster.read(|s| {
-                s.member_certs.get(&peer.serial).is_some_and(|c| c.revoked || c.node_id.as_str() != peer.node_id)
-            });
+            let revoked =
+                app.cluster.read(|s| s.member_certs.get(&peer.serial).is_some_and(|c| c.revoked || c.node_id.as_str() != peer.node_id));
             if revoked {
                 return Err(ApiError::Unauthorized(format!("the certificate of '{}' was revoked", peer.node_id)));
             }

@@ -74,8 +74,16 @@ pub async fn metrics(app: App, _u: User) -> HttpResponse {
     gauge("wgcluster_raft_term", "Current Raft term.", term.to_string());
     gauge("wgcluster_raft_applied_index", "Last Raft log index applied here.", app.cluster.applied_index().to_string());
     let (snap, purged) = app.cluster.log_indexes();
-    gauge("wgcluster_raft_snapshot_index", "Last log index covered by the local snapshot (-1: none).", snap.map(|v| v as i64).unwrap_or(-1).to_string());
-    gauge("wgcluster_raft_purged_index", "Last purged (compacted) log index (-1: none).", purged.map(|v| v as i64).unwrap_or(-1).to_string());
+    gauge(
+        "wgcluster_raft_snapshot_index",
+        "Last log index covered by the local snapshot (-1: none).",
+        snap.map(|v| v as i64).unwrap_or(-1).to_string(),
+    );
+    gauge(
+        "wgcluster_raft_purged_index",
+        "Last purged (compacted) log index (-1: none).",
+        purged.map(|v| v as i64).unwrap_or(-1).to_string(),
+    );
     gauge("wgcluster_is_leader", "1 when this router is the panel.", u8::from(is_leader).to_string());
     gauge("wgcluster_uptime_seconds", "Seconds since start.", app.started.elapsed().as_secs().to_string());
     if let Some(w) = &app.wg {
