@@ -57,7 +57,7 @@ fn state_change_cost_full_vs_incremental() {
     let mut core = ReconcileCore::new(backend.clone(), lab.dir().join("managed"), stats);
 
     let mut peers: Vec<PeerSpec> = (0..n).map(|i| PeerSpec::new(public_key_of(&genkey()), vec![addr(i)])).collect();
-    peers.sort_by(|a, b| a.public_key.cmp(&b.public_key));
+    peers.sort_by_key(|p| p.public_key);
     let mut spec = InterfaceSpec {
         name: "wgperf0".into(),
         private_key: genkey(),
@@ -91,7 +91,7 @@ fn state_change_cost_full_vs_incremental() {
                         let j = (i + 101) % spec.peers.len();
                         spec.peers[j].allowed_ips = vec![addr(next + 1)];
                         spec.peers.push(PeerSpec::new(public_key_of(&genkey()), vec![addr(next + 2)]));
-                        spec.peers.sort_by(|a, b| a.public_key.cmp(&b.public_key));
+                        spec.peers.sort_by_key(|p| p.public_key);
                     }
                     _ => {}
                 }
@@ -158,9 +158,14 @@ fn one_peer_change_inside_the_daemon() {
     for rep in 0..reps {
         let enabled = rep % 2 == 1;
         router.ok("PATCH", &format!("/api/configs/{IFACE}/peers/{id}"), Some(&json!({ "enabled": enabled })));
-        let want = if enabled { n } else { n - 1 };
-        wait_for("the change applied", Duration::from_secs(10), || (uapi_peer_count(&router.uapi_sock()) == Some(want)).then_some(()));
+        // Polled through the daemon, not the device: a concurrent `get` of 10,000 peers would
+        // hold wireguard-go's configuration lock and delay the very transaction measured here.
+        let version = router.state_version();
+        wait_for("the change applied", Duration::from_secs(10), || {
+            (router.wg_stats()["applied_version"].as_u64() >= Some(version)).then_some(())
+        });
     }
+    assert_eq!(uapi_peer_count(&router.uapi_sock()), Some(if reps % 2 == 1 { n - 1 } else { n }));
     let log = router.log()[mark..].to_string();
     if std::env::var_os("WG_PERF_SHOW_LOG").is_some() {
         eprintln!("{}", log.lines().filter(|l| l.contains("wg")).take(40).collect::<Vec<_>>().join("\n"));

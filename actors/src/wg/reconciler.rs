@@ -261,9 +261,7 @@ impl ReconcileCore {
     /// A state change on an interface we know: apply the difference between the previous and
     /// the new spec. `Ok(None)`: nothing to do. `Err`: the caller falls back to a full pass.
     fn incremental_pass(&self, spec: &InterfaceSpec, known: &Known) -> Result<Option<(ReconcileReport, Vec<IpNet>)>, WgError> {
-        let t0 = Instant::now(); // TMPPERF
         let plan = diff_specs(&known.spec, spec)?;
-        let t_diff = t0.elapsed(); // TMPPERF
         let link_same = spec.addresses == known.spec.addresses && spec.mtu == known.spec.mtu;
         let routes = if !link_same || plan_touches_routes(&known.spec, spec, &plan) { desired_routes(spec) } else { known.routes.clone() };
         let routes_same = routes == known.routes;
@@ -282,16 +280,8 @@ impl ReconcileCore {
                 }
             }
         }
-        let t1 = Instant::now(); // TMPPERF
         let ops_applied = self.backend.apply(&spec.name, &plan)?;
-        let t_apply = t1.elapsed(); // TMPPERF
         let link = if link_same && routes_same { LinkChanges::default() } else { self.backend.configure_link(spec)? };
-        log::debug!(
-            "TMPPERF diff {t_diff:?} pre-apply {:?} apply {t_apply:?} link {:?} total {:?}",
-            t1 - t0 - t_diff,
-            t1.elapsed() - t_apply,
-            t0.elapsed()
-        ); // TMPPERF
         let report = ReconcileReport { created: false, identity_set: plan.set_identity.is_some(), peers: plan.counts(), ops_applied, link };
         Ok(Some((report, routes)))
     }
@@ -322,8 +312,9 @@ fn same_peer(old: &PeerSpec, new: &PeerSpec) -> bool {
     new.preshared_key.unwrap_or(zero) == old.preshared_key.unwrap_or(zero)
         && new.persistent_keepalive.unwrap_or(0) == old.persistent_keepalive.unwrap_or(0)
         && new.endpoint.is_none_or(|e| old.endpoint == Some(e))
-        && (new.allowed_ips.len() == old.allowed_ips.len()
-            && new.allowed_ips.iter().zip(&old.allowed_ips).all(|(a, b)| a.trunc() == b.trunc())
+        && (new.allowed_ips == old.allowed_ips
+            || new.allowed_ips.len() == old.allowed_ips.len()
+                && new.allowed_ips.iter().zip(&old.allowed_ips).all(|(a, b)| a.trunc() == b.trunc())
             || normalize_allowed_ips(&new.allowed_ips) == normalize_allowed_ips(&old.allowed_ips))
 }
 
@@ -333,45 +324,56 @@ fn same_peer(old: &PeerSpec, new: &PeerSpec) -> bool {
 /// allocates only for the operations. `Err` when a list is not sorted (the caller then reads the
 /// device) or `new` lists a peer twice.
 pub fn diff_specs(old: &InterfaceSpec, new: &InterfaceSpec) -> Result<Plan, WgError> {
-    let sorted = |s: &InterfaceSpec| s.peers.windows(2).all(|w| w[0].public_key <= w[1].public_key);
-    if !sorted(old) || !sorted(new) {
-        return Err(WgError::InvalidSpec("peers are not sorted by public key".into()));
-    }
-    if let Some(w) = new.peers.windows(2).find(|w| w[0].public_key == w[1].public_key) {
-        return Err(WgError::InvalidSpec(format!("peer {} listed twice", key_to_base64(&w[0].public_key))));
-    }
+    let unsorted = || WgError::InvalidSpec("peers are not sorted by public key".into());
     let identity = Identity { private_key: clamp_private_key(&new.private_key), listen_port: new.listen_port };
     let key_differs = clamp_private_key(&old.private_key) != identity.private_key;
     let port_differs = new.listen_port != 0 && old.listen_port != new.listen_port;
     let set_identity = (key_differs || port_differs).then_some(identity);
 
     let (mut removes, mut updates, mut adds) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
     let (a, b) = (&old.peers, &new.peers);
-    while i < a.len() || j < b.len() {
-        // A duplicate in `old` (never programmed twice): skip it.
-        if i > 0 && i < a.len() && a[i].public_key == a[i - 1].public_key {
-            i += 1;
-            continue;
+    let (mut i, mut j) = (0, 0);
+    // The order is checked during the walk: each key against the previous one of its list.
+    let (mut prev_a, mut prev_b): (Option<&Key>, Option<&Key>) = (None, None);
+    loop {
+        // A duplicate in `old` (it was never programmed twice): skip it.
+        while let (Some(x), Some(p)) = (a.get(i), prev_a) {
+            match x.public_key.cmp(p) {
+                CmpOrdering::Equal => i += 1,
+                CmpOrdering::Less => return Err(unsorted()),
+                CmpOrdering::Greater => break,
+            }
+        }
+        if let (Some(y), Some(p)) = (b.get(j), prev_b) {
+            match y.public_key.cmp(p) {
+                CmpOrdering::Equal => return Err(WgError::InvalidSpec(format!("peer {} listed twice", key_to_base64(p)))),
+                CmpOrdering::Less => return Err(unsorted()),
+                CmpOrdering::Greater => {}
+            }
         }
         let order = match (a.get(i), b.get(j)) {
             (Some(x), Some(y)) => x.public_key.cmp(&y.public_key),
             (Some(_), None) => CmpOrdering::Less,
-            (None, _) => CmpOrdering::Greater,
+            (None, Some(_)) => CmpOrdering::Greater,
+            (None, None) => break,
         };
         match order {
             CmpOrdering::Less => {
                 removes.push(PeerOp::Remove(a[i].public_key));
+                prev_a = Some(&a[i].public_key);
                 i += 1;
             }
             CmpOrdering::Greater => {
                 adds.push(PeerOp::Add(b[j].clone()));
+                prev_b = Some(&b[j].public_key);
                 j += 1;
             }
             CmpOrdering::Equal => {
                 if !same_peer(&a[i], &b[j]) {
                     updates.push(PeerOp::Update(b[j].clone()));
                 }
+                prev_a = Some(&a[i].public_key);
+                prev_b = Some(&b[j].public_key);
                 i += 1;
                 j += 1;
             }
@@ -700,7 +702,7 @@ mod tests {
                     _ => {}
                 }
             }
-            peers.sort_by(|a, b| a.public_key.cmp(&b.public_key));
+            peers.sort_by_key(|p| p.public_key);
             let s = spec(peers.clone());
             let (_, ok) = c.pass(v, vec![s.clone()], v % 50 == 0);
             assert!(ok);

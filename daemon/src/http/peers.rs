@@ -191,7 +191,7 @@ pub async fn configs_of(app: App, _u: User, path: web::Path<String>) -> Result<H
         let peer = s.peers.get(&id).ok_or_else(|| ApiError::NotFound(format!("peer '{id}' not found")))?;
         let cfg = s.configs.get(&peer.config).ok_or_else(|| ApiError::NotFound(format!("config '{}' not found", peer.config)))?;
         let mut nodes: Vec<Option<&NodeId>> = vec![peer.node_id.as_ref()];
-        if s.endpoint_groups.get(&cfg.name).is_none() && peer.draining_from.is_some() {
+        if !s.endpoint_groups.contains_key(&cfg.name) && peer.draining_from.is_some() {
             nodes.push(peer.draining_from.as_ref());
         }
         let mut out = Vec::new();
