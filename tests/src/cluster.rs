@@ -179,33 +179,8 @@ pub struct Cluster {
     started: Instant,
 }
 
-fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
-}
-
-/// The `wgclusterd` binary under test (see the module docs).
-pub fn binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("WGCLUSTERD_BIN") {
-        let p = PathBuf::from(p);
-        assert!(p.is_file(), "WGCLUSTERD_BIN={} is not a file", p.display());
-        return p;
-    }
-    let mut tried = Vec::new();
-    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
-        let t = PathBuf::from(t);
-        let t = if t.is_absolute() { t } else { workspace_root().join(t) };
-        tried.push(t.join("debug").join("wgclusterd"));
-    }
-    tried.push(workspace_root().join("target").join("debug").join("wgclusterd"));
-    if let Some(found) = tried.iter().find(|p| p.is_file()) {
-        return found.clone();
-    }
-    panic!(
-        "wgclusterd binary not found (tried {}); build it with `cargo build -p wgclusterd` or set WGCLUSTERD_BIN",
-        tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-    );
-}
+/// The `wgclusterd` binary under test: the same lookup as the single-daemon harness.
+pub use crate::daemon::binary;
 
 /// A port on `ip` that was free a moment ago.
 fn free_port(ip: Ipv4Addr) -> u16 {

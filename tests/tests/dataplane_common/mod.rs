@@ -12,10 +12,8 @@
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
@@ -28,33 +26,8 @@ pub const CLUSTER_PORT: u16 = 10087;
 pub const WG_PORT: u16 = 51820;
 pub const IFACE: &str = "wgdp0";
 
-/// Polls `check` every 50 ms until it returns `Some`, panicking with `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Runs `f` on a fresh thread that has entered the network namespace `ns` (only that thread).
-pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = Path::new("/var/run/netns").join(ns);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-            // SAFETY: setns(2) on a namespace file we just opened; it changes only this thread.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert!(rc == 0, "setns {}: {}", path.display(), std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    })
-}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use wgcluster_tests::failover::{in_netns, wait_for};
 
 /// Field 22 of /proc/PID/stat (start time), `None` when the PID is gone or a zombie.
 pub fn live_start_time(pid: i32) -> Option<u64> {
