@@ -18,7 +18,7 @@ step "build"
 cargo build --workspace --all-targets
 
 step "unit, property, storage-conformance and integration tests (real daemon, network lab)"
-cargo test --workspace -- --test-threads=2
+cargo test --workspace --no-fail-fast -- --test-threads=1
 
 step "LuCI app: contract, syntax and headless Chromium (real daemon through the real rpcd bridge)"
 WGCLUSTERD="$PWD/target/debug/wgclusterd" bash tests/luci/run.sh
