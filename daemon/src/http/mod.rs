@@ -18,6 +18,7 @@ pub mod error;
 pub mod members;
 pub mod nodes;
 mod peers;
+mod settings;
 mod views;
 
 use actix::Addr;
@@ -125,6 +126,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/backups", web::get().to(cluster::list_backups))
         .route("/api/backups/{id}", web::get().to(cluster::get_backup))
         .route("/api/audit-logs", web::get().to(audit::list))
+        .route("/api/settings/health", web::get().to(settings::get_health))
+        .route("/api/settings/health", web::put().to(settings::put_health))
         .route("/api/nodes", web::get().to(nodes::list))
         .route("/api/nodes", web::post().to(nodes::create))
         .route("/api/nodes/{node_id}", web::get().to(nodes::get))
