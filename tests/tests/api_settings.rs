@@ -9,7 +9,10 @@ fn health_settings_round_trip_and_validation() {
     let d = Daemon::start(Options::default().tag("settings"));
     let (status, before) = d.get("/api/settings/health");
     assert_eq!(status, 200);
-    assert_eq!(before["data"], json!({ "probe_interval_ms": 2000, "unhealthy_after": 3, "healthy_after": 2, "auto_migrate_independent": true }));
+    assert_eq!(
+        before["data"],
+        json!({ "probe_interval_ms": 2000, "unhealthy_after": 3, "healthy_after": 2, "auto_migrate_independent": true })
+    );
 
     let (status, v) = d.put("/api/settings/health", &json!({ "probe_interval_ms": 500, "unhealthy_after": 5 }));
     assert_eq!(status, 200, "{v}");
