@@ -223,7 +223,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         let is_allowed: IsAllowed = Arc::new(move |node: &str, serial: u64| {
             // Deny-list: every certificate from the cluster CA passes unless the replicated state
             // says it was revoked or issued to another router (a fresh joiner's state is empty).
-            allowed_cluster.read(|s| !s.member_certs.get(&serial).is_some_and(|c| c.revoked || c.node_id.as_str() != node))
+            allowed_cluster.read(|s| !s.cert_refused(node, serial))
         });
         let f = &identity.files;
         server_config(&f.ca_cert_pem, &f.node_cert_pem, f.node_key_pem.expose(), is_allowed)
@@ -238,6 +238,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(http::edge::guard))
             .app_data(data.clone())
             .app_data(dns_data.clone()) // dns:
             .configure(http::routes)
@@ -245,6 +246,8 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
             .default_service(web::to(http::not_found))
     })
     .workers(1)
+    // Bounded memory on a 128 MB router: each open connection (TLS buffers) costs tens of KB.
+    .max_connections(256)
     .disable_signals()
     .on_connect(|conn, ext| {
         if conn.downcast_ref::<actix_web::rt::net::UnixStream>().is_some() {

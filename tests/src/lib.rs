@@ -7,3 +7,5 @@ pub mod fake_cloudflare;
 pub mod cluster;
 // failover: routers in the network lab, lab DNS, client with a re-resolve watchdog
 pub mod failover;
+// security tests: a cluster-port client with a chosen client certificate
+pub mod tls_client;

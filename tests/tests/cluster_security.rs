@@ -4,75 +4,17 @@
 //!
 //! Run: `CARGO_TARGET_DIR=/work/target-cluster cargo test -p wgcluster-tests --test cluster_security`
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wgcluster_actors::model::NodeId;
+use wgcluster_actors::raft::encode_forward;
+use wgcluster_actors::state::{Command, NodeSpec, Request};
 use wgcluster_actors::tls::pki::{ClusterCa, JoinToken, NodeKey};
 use wgcluster_actors::tls::{join_client_config, ClientError, ClusterClient, JOIN_SERVER_NAME};
 use wgcluster_tests::cluster::{message, Cluster, Opts};
+use wgcluster_tests::tls_client::{client, own_identity};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-/// Accepts any server certificate: these tests are about what the *server* accepts.
-#[derive(Debug)]
-struct AnyServer(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyServer {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// A cluster-port client that trusts any server and presents `cert_pem`/`key_pem` (or nothing).
-fn client(identity: Option<(&str, &str)>) -> ClusterClient {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("TLS 1.3")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyServer(provider)));
-    let config = match identity {
-        None => builder.with_no_client_auth(),
-        Some((cert, key)) => builder
-            .with_client_auth_cert(
-                vec![CertificateDer::from_pem_slice(cert.as_bytes()).expect("cert PEM")],
-                PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key PEM"),
-            )
-            .expect("client cert"),
-    };
-    ClusterClient::new(Arc::new(config))
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
@@ -96,13 +38,6 @@ fn call_on(
     let ct = if body.is_empty() { "application/octet-stream" } else { "application/json" };
     rt.block_on(client.request(target, addr, "POST", path, body, Some(ct), SECS(5)))
         .map(|(code, body)| (code, String::from_utf8_lossy(&body).into_owned()))
-}
-
-/// A router's own certificate and key, from its `tls/` directory.
-fn own_identity(c: &Cluster, i: usize) -> (String, String) {
-    let tls = c.routers[i].data_dir.join("tls");
-    let read = |f: &str| std::fs::read_to_string(tls.join(f)).unwrap_or_else(|e| panic!("{}/{f}: {e}", tls.display()));
-    (read("node.crt"), read("node.key"))
 }
 
 #[test]
@@ -270,12 +205,11 @@ fn removed_member_is_refused_by_the_others() {
 /// `router:<id>` (no token). A removed router must lose that as well, also on a connection it
 /// opened before its removal.
 ///
-/// Ignored until `daemon/src/http/auth.rs` checks revocation per request: `authorize` turns a
-/// connection's `PeerIdentity` into `router:<id>` without asking `member_certs`, so a removed
-/// router's kept-alive connection can still write (the same gap `cluster::server::Member` had).
+/// A removed router's kept-alive connection must not keep working: the revocation check runs per
+/// request (`http::auth::verified_member`), not only at the TLS handshake. Shown on the route a
+/// member certificate can write through: `/v1/forward`.
 #[test]
-
-fn removed_member_cannot_use_the_api_on_a_kept_alive_connection() {
+fn removed_member_cannot_forward_on_a_kept_alive_connection() {
     let mut c = Cluster::start(3, Opts::fast());
     let leader = c.wait_leader(SECS(10));
     let victim = (0..3).rev().find(|&i| i != leader).expect("a follower");
@@ -286,14 +220,21 @@ fn removed_member_cannot_use_the_api_on_a_kept_alive_connection() {
     let lid = c.id(leader).to_string();
     let laddr = c.routers[leader].cluster_listen.to_string();
     let rt = runtime();
-    let write = |id: &str| call_on(&rt, &as_victim, &lid, &laddr, "/api/nodes", json!({ "id": id }).to_string().into_bytes());
-    let res = write("w-member-api");
-    assert!(matches!(res, Ok((200, _))), "a member's certificate on the cluster port's API: {res:?}");
+    let write = |id: &str| {
+        let node = NodeSpec { id: NodeId::parse("id", id).expect("id"), name: None, endpoint: None, cluster_addr: None, witness: false };
+        let req = Request { at: 1, user: "admin".into(), cmd: Command::CreateNode { node, weight: 1 } };
+        call_on(&rt, &as_victim, &lid, &laddr, "/v1/forward", encode_forward(&req).expect("encode"))
+    };
+    let res = write("w-member-fwd");
+    assert!(matches!(res, Ok((200, _))), "a member's forwarded write: {res:?}");
+    wgcluster_tests::daemon::wait_for("the forwarded node on the panel", SECS(10), || {
+        c.node_ids(leader).iter().any(|id| id == "w-member-fwd").then_some(())
+    });
 
     let (code, v) = c.delete(other, &format!("/api/cluster/members/{vid}"));
     assert_eq!(code, 200, "{v}");
     let res = write("w-ghost");
-    eprintln!("removed {vid}, API write on a kept-alive connection: {res:?}");
-    assert!(c.node_ids(leader).iter().all(|id| id != "w-ghost"), "the removed {vid} still wrote through the API: {res:?}");
+    eprintln!("removed {vid}, forwarded write on a kept-alive connection: {res:?}");
+    assert!(c.node_ids(leader).iter().all(|id| id != "w-ghost"), "the removed {vid} still wrote through /v1/forward: {res:?}");
     assert!(matches!(res, Ok((401, _)) | Err(_)), "{res:?}");
 }

@@ -10,6 +10,14 @@ impl State {
         self.member_certs.get(&serial).is_some_and(|c| !c.revoked && c.node_id.as_str() == node)
     }
 
+    /// The one revocation check of the cluster listener (TLS handshake and every request): a
+    /// certificate of the cluster CA is refused when the replicated state says it was revoked or
+    /// issued to another router. A deny-list: a serial the state does not know yet passes, so a
+    /// fresh joiner whose state is still empty can talk to the cluster while it catches up.
+    pub fn cert_refused(&self, node: &str, serial: u64) -> bool {
+        self.member_certs.get(&serial).is_some_and(|c| c.revoked || c.node_id.as_str() != node)
+    }
+
     pub(super) fn issue_join_token(&mut self, at: Millis, user: &str, sha256: &str, expires_at: Millis) -> Response {
         if expires_at <= at {
             return Err(CommandError::Invalid { field: "expires_at".into(), reason: "is in the past".into() });

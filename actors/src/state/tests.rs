@@ -207,6 +207,12 @@ fn join_tokens_are_single_use_and_expire() {
     assert!(matches!(s.apply(&admit("h1", "r3", 11, 1500)), Err(CommandError::Conflict(_))), "reused");
     assert!(matches!(s.apply(&admit("h2", "r3", 11, 2500)), Err(CommandError::Conflict(_))), "expired");
     assert!(matches!(s.apply(&admit("nope", "r3", 11, 1500)), Err(CommandError::Conflict(_))), "unknown");
+    // The cluster listener's deny-list: known and good passes, another router's serial or a
+    // revoked one is refused, a serial this state has not seen yet passes (a fresh joiner).
+    for (node, serial, refused) in [("r2", 10, false), ("r3", 10, true), ("r2", 99, false)] {
+        assert_eq!(s.cert_refused(node, serial), refused, "{node} serial {serial} before revocation");
+    }
     s.apply(&req(Command::RevokeMember { node_id: nid("r2") })).unwrap();
     assert!(!s.cert_allowed("r2", 10));
+    assert!(s.cert_refused("r2", 10), "a revoked certificate must be refused");
 }

@@ -3,6 +3,7 @@
 //! certificate yet), and for members only: Raft RPCs (`/v1/raft/*`), forwarded writes
 //! (`/v1/forward`), and membership requests (`/v1/members`, `/v1/members/remove`).
 
+use crate::http::edge::{read_limited, CLUSTER_BODY_DEADLINE, CLUSTER_BODY_LIMIT};
 use crate::http::error::ApiError;
 use crate::http::{read_body, App};
 use actix_web::dev::Payload;
@@ -13,9 +14,6 @@ use wgcluster_actors::model::NodeId;
 use wgcluster_actors::raft::{RpcKind, WriteError};
 use wgcluster_actors::tls::PeerIdentity;
 
-/// Largest body on the cluster port (snapshots of a big state).
-pub const CLUSTER_BODY_LIMIT: usize = 64 * 1024 * 1024;
-
 /// A caller that presented a valid, unrevoked member certificate.
 pub struct Member(pub PeerIdentity);
 
@@ -23,19 +21,11 @@ impl FromRequest for Member {
     type Error = ApiError;
     type Future = Ready<Result<Member, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(p) = req.conn_data::<PeerIdentity>() else {
-            return ready(Err(ApiError::Unauthorized("this route needs a cluster member certificate".into())));
-        };
-        // The handshake checked revocation, but a keep-alive connection opened before the
-        // certificate was revoked would otherwise keep working: check again on every request.
-        if let Some(app) = req.app_data::<App>() {
-            let refused = app.cluster.read(|s| s.member_certs.get(&p.serial).is_some_and(|c| c.revoked || c.node_id.as_str() != p.node_id));
-            if refused {
-                log::info!("refused a request from {} (certificate serial {}): revoked", p.node_id, p.serial);
-                return ready(Err(ApiError::Unauthorized(format!("the certificate of '{}' was revoked", p.node_id))));
-            }
-        }
-        ready(Ok(Member(p.clone())))
+        ready(match crate::http::verified_member(req) {
+            Ok(Some(p)) => Ok(Member(p)),
+            Ok(None) => Err(ApiError::Unauthorized("this route needs a cluster member certificate".into())),
+            Err(e) => Err(e),
+        })
     }
 }
 
@@ -43,6 +33,7 @@ impl FromRequest for Member {
 pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
     type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
     if let Some(tls) = conn.downcast_ref::<Tls>() {
+        ext.insert(crate::http::edge::ClusterConn);
         let (_, session) = tls.get_ref();
         if let Some(id) = wgcluster_actors::tls::peer_identity(session.peer_certificates()) {
             ext.insert(id);
@@ -62,17 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn body(payload: web::Payload) -> Result<Vec<u8>, ApiError> {
-    use futures_util::StreamExt;
-    let mut payload = payload;
-    let mut buf = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(crate::http::payload_error)?;
-        if buf.len() + chunk.len() > CLUSTER_BODY_LIMIT {
-            return Err(ApiError::TooLarge("cluster request too large".into()));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
+    Ok(read_limited(payload, CLUSTER_BODY_LIMIT, CLUSTER_BODY_DEADLINE).await?.to_vec())
 }
 
 async fn rpc(app: App, kind: RpcKind, payload: web::Payload) -> Result<HttpResponse, ApiError> {

@@ -3,7 +3,7 @@
 //! reverts them; `DELETE /v1/wg/{iface}` takes this router off that config through the
 //! node-removal workflow. Public keys in paths: standard base64 (percent-encoded) or URL-safe.
 
-use super::auth::User;
+use super::auth::{AgentCaller, User};
 use super::body::Body;
 use super::configs::config_name;
 use super::error::{ok, ApiError};
@@ -57,14 +57,19 @@ pub struct ConfigQuery {
     include_private: Option<String>,
 }
 
-pub async fn get_config(app: App, u: User, path: web::Path<String>, q: web::Query<ConfigQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn get_config(app: App, u: AgentCaller, path: web::Path<String>, q: web::Query<ConfigQuery>) -> Result<HttpResponse, ApiError> {
     let iface = config_name(&path)?;
     let include_private = matches!(q.include_private.as_deref(), Some("1") | Some("true"));
     if include_private && !u.is_admin() {
-        return Err(ApiError::Unauthorized("include_private needs the admin token".into()));
+        return Err(ApiError::Forbidden(
+            "include_private needs the admin token (a router certificate may read an interface without its private key)".into(),
+        ));
     }
     let actual = read_interface(&app, iface.as_str()).await?;
     let a = actual.ok_or_else(|| ApiError::NotFound(format!("interface '{iface}' does not exist on this router")))?;
+    if include_private {
+        log::info!("{} read the private key of interface {iface}", u.name());
+    }
     Ok(ok("Interface retrieved successfully", interface_json(&a, include_private)))
 }
 

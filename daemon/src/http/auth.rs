@@ -1,9 +1,13 @@
-//! Who is calling: the `User` extractor. A TCP caller must send `Authorization: Bearer <token>`;
-//! the token's SHA-256 is compared in constant time with the stored hashes, and the token's name
-//! becomes the audit `user`. A caller on the control socket is local root: its user is the
-//! `X-Wgcluster-User` header (the rpcd bridge passes the ubus session's username) or `root`.
-//! A member router calling over the cluster listener (verified client certificate) is
-//! `router:<id>`.
+//! Who is calling. Two extractors, two kinds of caller:
+//! - `User`: an administrator. A TCP caller must send `Authorization: Bearer <token>`; the token's
+//!   SHA-256 is compared in constant time with the stored hashes, and the token's name becomes the
+//!   audit `user`. A caller on the control socket is local root: its user is the
+//!   `X-Wgcluster-User` header (the rpcd bridge passes the ubus session's username) or `root`.
+//!   A router certificate is never an administrator (403).
+//! - `AgentCaller`: an administrator, or a member router (verified, unrevoked client certificate on
+//!   the cluster listener) — only for the agent's read of an interface without private keys.
+//!
+//! `verified_member` is the one per-request revocation check of a client certificate.
 
 use super::error::ApiError;
 use super::App;
@@ -11,18 +15,47 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use sha2::{Digest, Sha256};
 use std::future::{ready, Ready};
+use wgcluster_actors::tls::PeerIdentity;
 
 /// Marks a connection that came in on the control socket.
 #[derive(Clone, Copy)]
 pub struct LocalConn;
 
+/// An administrator: the name recorded as `user` in audit entries.
 pub struct User(pub String);
 
-impl User {
-    /// An administrator (token, or local root on the control socket) rather than a member router.
+/// Who may read an interface through the agent route.
+pub enum AgentCaller {
+    Admin(User),
+    Router(PeerIdentity),
+}
+
+impl AgentCaller {
     pub fn is_admin(&self) -> bool {
-        !self.0.starts_with("router:")
+        matches!(self, AgentCaller::Admin(_))
     }
+
+    /// The caller as audit entries and logs name it: the user, or `router:<id>`.
+    pub fn name(&self) -> String {
+        match self {
+            AgentCaller::Admin(u) => u.0.clone(),
+            AgentCaller::Router(p) => format!("router:{}", p.node_id),
+        }
+    }
+}
+
+/// The client certificate of this connection, if any, re-checked against the replicated
+/// revocation list on every request: a keep-alive connection opened before a removal must not
+/// outlive it. `Ok(None)`: no client certificate.
+pub fn verified_member(req: &HttpRequest) -> Result<Option<PeerIdentity>, ApiError> {
+    let Some(peer) = req.conn_data::<PeerIdentity>() else { return Ok(None) };
+    let app = req.app_data::<App>().ok_or_else(|| ApiError::Internal("app state missing".into()))?;
+    let refused = app.cluster.read(|s| s.cert_refused(&peer.node_id, peer.serial));
+    if refused {
+        log::info!("refused a request from {} (certificate serial {}): revoked", peer.node_id, peer.serial);
+        return Err(ApiError::Unauthorized(format!("the certificate of '{}' was revoked", peer.node_id)));
+    }
+    Ok(Some(peer.clone()))
 }
 
 fn sanitize(name: &str) -> String {
@@ -35,17 +68,10 @@ fn authorize(req: &HttpRequest) -> Result<User, ApiError> {
         return Ok(User(user.filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into())));
     }
     let app = req.app_data::<App>().ok_or_else(|| ApiError::Internal("app state missing".into()))?;
-    // A member router on the cluster listener (mutual TLS) acts as itself.
-    if req.headers().get("authorization").is_none() {
-        if let Some(peer) = req.conn_data::<wgcluster_actors::tls::PeerIdentity>() {
-            // Re-checked per request: a connection opened before a removal must not outlive it.
-            let revoked =
-                app.cluster.read(|s| s.member_certs.get(&peer.serial).is_some_and(|c| c.revoked || c.node_id.as_str() != peer.node_id));
-            if revoked {
-                return Err(ApiError::Unauthorized(format!("the certificate of '{}' was revoked", peer.node_id)));
-            }
-            return Ok(User(format!("router:{}", peer.node_id)));
-        }
+    if req.headers().get("authorization").is_none() && req.conn_data::<PeerIdentity>().is_some() {
+        return Err(ApiError::Forbidden(
+            "a router certificate does not authorise administration: send Authorization: Bearer <admin token>".into(),
+        ));
     }
     let header =
         req.headers().get("authorization").ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token> header".into()))?;
@@ -67,5 +93,22 @@ impl FromRequest for User {
     type Future = Ready<Result<User, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(authorize(req))
+    }
+}
+
+fn agent_caller(req: &HttpRequest) -> Result<AgentCaller, ApiError> {
+    if req.headers().get("authorization").is_none() {
+        if let Some(peer) = verified_member(req)? {
+            return Ok(AgentCaller::Router(peer));
+        }
+    }
+    authorize(req).map(AgentCaller::Admin)
+}
+
+impl FromRequest for AgentCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<AgentCaller, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(agent_caller(req))
     }
 }

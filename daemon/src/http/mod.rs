@@ -14,6 +14,7 @@ pub use agent::interface_json;
 pub use cluster::agent_health;
 mod configs;
 mod dns; // dns: settings, retry queue and status routes
+pub mod edge;
 pub mod error;
 pub mod members;
 pub mod nodes;
@@ -31,11 +32,10 @@ use wgcluster_actors::model::Millis;
 use wgcluster_actors::raft::{ClusterHandle, WriteError};
 use wgcluster_actors::state::{Command, Outcome, Request};
 
-pub use auth::LocalConn;
+pub use auth::{verified_member, LocalConn};
 use error::ApiError;
 
-/// Largest accepted request body (a bulk of a few thousand peers fits).
-pub const BODY_LIMIT: usize = 1024 * 1024;
+pub use edge::BODY_LIMIT;
 /// How long a write may wait for Raft before the API answers 503.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -166,30 +166,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/wg/{iface}", web::delete().to(agent::delete_interface));
 }
 
-/// The JSON 404 for unknown routes and the JSON 413/400 for bodies actix refuses itself.
+/// The JSON 404 for unknown routes.
 pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
 }
 
-pub fn payload_error(err: actix_web::error::PayloadError) -> ApiError {
-    match err {
-        actix_web::error::PayloadError::Overflow => {
-            ApiError::TooLarge(format!("the request body is larger than the limit of {BODY_LIMIT} bytes"))
-        }
-        other => ApiError::BadRequest(format!("cannot read the request body: {other}")),
-    }
-}
-
-/// Reads the whole body under the limit, answering 413 past it.
-pub async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
-    use futures_util::StreamExt;
-    let mut buf = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(payload_error)?;
-        if buf.len() + chunk.len() > BODY_LIMIT {
-            return Err(ApiError::TooLarge(format!("the request body is larger than the limit of {BODY_LIMIT} bytes")));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
+/// Reads the whole body of an API request: 413 past `BODY_LIMIT`, 408 past `BODY_DEADLINE`.
+pub async fn read_body(payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+    edge::read_limited(payload, BODY_LIMIT, edge::BODY_DEADLINE).await
 }
