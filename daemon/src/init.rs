@@ -1,11 +1,11 @@
-//! `wgclusterd init`: makes the data dir a new one-router cluster. Writes the admin token to
-//! `<data_dir>/admin.token` (mode 0600) and keeps only its SHA-256 (in the database, until the
-//! first `run` turns it into the cluster's `Bootstrap` command).
+//! `wgclusterd init`: makes the data dir (mode 0700) a new one-router cluster. Writes the admin
+//! token to `<data_dir>/admin.token` (mode 0600, like every file in the data dir) and keeps only
+//! its SHA-256 (in the database, until the first `run` turns it into the `Bootstrap` command).
 
 use crate::config::DaemonConfig;
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use wgcluster_actors::store::{self, META};
 use wgcluster_actors::tls::pki::{ClusterCa, NodeKey};
@@ -28,6 +28,8 @@ pub enum InitError {
     Store(#[from] store::StoreError),
     #[error("cluster TLS: {0}")]
     Tls(String),
+    #[error("{0}")]
+    DataDir(#[from] crate::datadir::DataDirError),
 }
 
 pub fn db_path(cfg: &DaemonConfig) -> PathBuf {
@@ -53,8 +55,7 @@ pub fn init(cfg: &DaemonConfig) -> Result<PathBuf, InitError> {
     if is_initialised(cfg)? {
         return Err(InitError::Already(cfg.data_dir.display().to_string()));
     }
-    std::fs::create_dir_all(&cfg.data_dir).map_err(io(&cfg.data_dir))?;
-    std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700)).map_err(io(&cfg.data_dir))?;
+    crate::datadir::create(&cfg.data_dir)?;
 
     let mut secret = [0u8; 32];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut secret);
@@ -95,8 +96,7 @@ fn set_meta(cfg: &DaemonConfig, pairs: &[(&str, &[u8])]) -> Result<(), InitError
 
 /// Marks the data dir as belonging to a cluster joined through `peer`.
 pub fn mark_joined(cfg: &DaemonConfig, peer: &str) -> Result<(), InitError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(io(&cfg.data_dir))?;
-    std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700)).map_err(io(&cfg.data_dir))?;
+    crate::datadir::create(&cfg.data_dir)?;
     set_meta(cfg, &[(crate::cluster::join::JOIN_PEER, peer.as_bytes()), (INITIALISED, &[1u8])])
 }
 

@@ -4,6 +4,7 @@ mod cli;
 mod cluster;
 mod config;
 mod control;
+mod datadir;
 mod http;
 mod init;
 mod logging;

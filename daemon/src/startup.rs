@@ -36,6 +36,8 @@ pub enum RunError {
     #[error("{0}")]
     Init(#[from] init::InitError),
     #[error("{0}")]
+    DataDir(#[from] crate::datadir::DataDirError),
+    #[error("{0}")]
     Store(#[from] store::StoreError),
     #[error("{0}")]
     Start(String),
@@ -123,6 +125,8 @@ pub fn run(config_path: &Path, cfg: DaemonConfig, witness: bool) -> Result<(), R
             )));
         }
     }
+    // Before Raft touches anything: file modes (warn and fix), then this data dir's identity.
+    crate::datadir::check(config_path, &cfg)?;
     let system = actix_web::rt::System::new();
     system.block_on(serve(config_path.to_path_buf(), cfg, witness))
 }

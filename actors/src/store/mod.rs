@@ -5,6 +5,7 @@
 //! (redb's default durability), except where a caller says otherwise and says why.
 
 use redb::{Database, ReadableTable, TableDefinition};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// redb page cache.
@@ -26,6 +27,8 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub enum StoreError {
     #[error("cannot open the database {path}: {source}")]
     Open { path: String, source: redb::DatabaseError },
+    #[error("cannot create the database {path}: {source}")]
+    Create { path: String, source: std::io::Error },
     #[error("database error: {0}")]
     Db(String),
     #[error("the data dir was written by schema version {found}; this wgclusterd understands version {SCHEMA_VERSION}")]
@@ -39,8 +42,19 @@ macro_rules! db_err {
 }
 db_err!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
-/// Opens (or creates) the database and checks or stamps the schema version.
+/// Creates the database file with mode 0600 (whatever the umask) unless it exists: it holds the
+/// cluster CA key, peer private keys and DNS secrets. redb then initialises the empty file.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Create { path: path.display().to_string(), source }),
+    }
+}
+
+/// Opens (or creates, mode 0600) the database and checks or stamps the schema version.
 pub fn open(path: &Path) -> Result<Database, StoreError> {
+    create_private(path)?;
     // A small page cache: the state lives in memory anyway, and routers have 128 MB.
     let db = redb::Builder::new()
         .set_cache_size(CACHE_BYTES)
@@ -87,6 +101,11 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         drop(open(&path).unwrap());
         drop(open(&path).unwrap());
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "a new database is private whatever the umask");
+        }
         {
             let db = Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();

@@ -1,6 +1,6 @@
 //! The only file I/O of cluster TLS: PEM files in `<data_dir>/tls/` (directory 0700).
-//! `ca.crt` (every router), `ca.key` (routers that may sign: 0600), `node.crt`, `node.key`
-//! (0600). Writes are atomic (temporary file, fsync, rename, fsync of the directory), so a
+//! `ca.crt` (every router), `ca.key` (routers that may sign), `node.crt`, `node.key`; every file
+//! 0600, like everything in the data dir (only the daemon, as root, reads them). Writes are atomic (temporary file, fsync, rename, fsync of the directory), so a
 //! power cut leaves the old file or the new one, never half a key. Reading a key file that others
 //! can read tightens it to 0600.
 
@@ -51,10 +51,10 @@ impl TlsFiles {
         self.dir.join(file)
     }
 
-    /// Saves the CA certificate (0644) and key (0600).
+    /// Saves the CA certificate and key (both 0600).
     pub fn save_ca(&self, ca: &ClusterCa) -> Result<(), StoreError> {
         self.write(CA_KEY_FILE, ca.key_pem().expose(), 0o600)?;
-        self.write(CA_CERT_FILE, ca.cert_pem(), 0o644)
+        self.write(CA_CERT_FILE, ca.cert_pem(), 0o600)
     }
 
     /// The CA with its key, `None` when this router has no CA key.
@@ -70,7 +70,7 @@ impl TlsFiles {
 
     /// Saves the CA certificate alone (a router that joined: it has no CA key).
     pub fn save_ca_cert(&self, cert_pem: &str) -> Result<(), StoreError> {
-        self.write(CA_CERT_FILE, cert_pem, 0o644)
+        self.write(CA_CERT_FILE, cert_pem, 0o600)
     }
 
     pub fn save_node_key(&self, key_pem: &SecretPem) -> Result<(), StoreError> {
@@ -78,7 +78,7 @@ impl TlsFiles {
     }
 
     pub fn save_node_cert(&self, cert_pem: &str) -> Result<(), StoreError> {
-        self.write(NODE_CERT_FILE, cert_pem, 0o644)
+        self.write(NODE_CERT_FILE, cert_pem, 0o600)
     }
 
     pub fn load_node_key(&self) -> Result<Option<SecretPem>, StoreError> {
@@ -179,7 +179,8 @@ mod tests {
         assert_eq!(fs::metadata(files.dir()).unwrap().permissions().mode() & 0o777, 0o700);
         assert_eq!(mode(CA_KEY_FILE), 0o600);
         assert_eq!(mode(NODE_KEY_FILE), 0o600);
-        assert_eq!(mode(CA_CERT_FILE), 0o644);
+        assert_eq!(mode(CA_CERT_FILE), 0o600);
+        assert_eq!(mode(NODE_CERT_FILE), 0o600);
 
         let loaded = files.load_ca().unwrap().unwrap();
         assert_eq!(loaded.fingerprint(), ca.fingerprint());

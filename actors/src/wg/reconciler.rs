@@ -239,7 +239,7 @@ impl ReconcileCore {
         }
         if self.managed != before {
             let text: String = self.managed.iter().map(|n| format!("{n}\n")).collect();
-            if let Err(e) = std::fs::write(&self.managed_file, text) {
+            if let Err(e) = write_private(&self.managed_file, &text) {
                 log::warn!("cannot record managed interfaces in {}: {e}", self.managed_file.display());
             }
         }
@@ -457,6 +457,15 @@ fn run(mut core: ReconcileCore, desired: impl Fn() -> (u64, Vec<InterfaceSpec>),
             core.pass(version, specs, k == Kick::Resync);
         }
     }
+}
+
+/// Writes `text` to `path`, creating it with mode 0600 (it lives in the data dir, where every
+/// file is 0600; an existing file keeps its mode, which `run` checks at start).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())
 }
 
 #[cfg(test)]

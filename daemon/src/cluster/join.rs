@@ -112,7 +112,7 @@ pub fn join(cfg: &DaemonConfig, token: &str, peer: &str) -> Result<(), JoinError
     if fingerprint_of_pem(ca_pem).map_err(|_| JoinError::WrongCa)? != token.ca_fingerprint {
         return Err(JoinError::WrongCa);
     }
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| JoinError::Io(format!("{}: {e}", cfg.data_dir.display())))?;
+    crate::datadir::create(&cfg.data_dir).map_err(|e| JoinError::Io(e.to_string()))?;
     let files = TlsFiles::new(&cfg.data_dir);
     files.save_ca_cert(ca_pem).map_err(|e| JoinError::Io(e.to_string()))?;
     files.save_node_key(&key.key_pem()).map_err(|e| JoinError::Io(e.to_string()))?;

@@ -2,6 +2,10 @@
 //! `config daemon 'main'`; see DESIGN.md §6). This module owns the option names, their defaults and their
 //! validation; `uci` owns the file syntax. Every problem in a file is reported at once, each naming
 //! `FILE:LINE` and the option; unknown options and sections become `warnings` for the caller to log.
+//!
+//! The built-in defaults only fill in options a `daemon` section leaves out. A missing file, a file
+//! that is not UTF-8, an empty file, and a file without a `config daemon 'main'` (or unnamed
+//! `config daemon`) section are errors: a mangled header must never start the daemon on defaults.
 #![allow(dead_code)]
 
 pub mod uci;
@@ -128,10 +132,14 @@ impl Default for DaemonConfig {
     }
 }
 
-/// Reads and validates the config file at `path`.
+/// Reads and validates the config file at `path`. A missing file is an error (`NotFound`), never
+/// the built-in defaults; so is a file that is not UTF-8 (naming the line of the first bad byte).
 pub fn load(path: &Path) -> Result<DaemonConfig, ConfigError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse(path, &text),
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = uci::decode(path, &bytes).map_err(|e| ConfigError::Invalid(vec![e.to_string()]))?;
+            parse(path, text)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::NotFound { path: path.into() }),
         Err(source) => Err(ConfigError::Read { path: path.into(), source }),
     }
@@ -147,9 +155,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DaemonConfig, ConfigError> {
     let mut cfg = DaemonConfig::defaults();
     let mut problems = Vec::new();
     let Some(section) = pick_section(path, &sections, &mut cfg.warnings) else {
-        cfg.warnings.push(format!("{file}: no 'config {SECTION_TYPE} '{SECTION_NAME}'' section; using defaults"));
-        warn_default_node_id(path, &mut cfg);
-        return Ok(cfg);
+        return Err(ConfigError::Invalid(vec![no_daemon_section(path, &sections)]));
     };
     // (option, value was good) for the two timing options, checked against each other below.
     let (mut election, mut heartbeat) = (None, None);
@@ -220,6 +226,27 @@ fn pick_section<'a>(path: &Path, sections: &'a [UciSection], warnings: &mut Vec<
         }
     }
     chosen
+}
+
+/// The error for a file without a usable `daemon` section. The built-in defaults are never used
+/// for such a file: a typo in the header (`config deamon 'main'`) would otherwise start the daemon
+/// on `cluster_listen 0.0.0.0:10087` under the hostname as node id. Names the first section that is
+/// there (the likely misspelling), or line 1 of a file that holds no section at all.
+fn no_daemon_section(path: &Path, sections: &[UciSection]) -> String {
+    let file = path.display();
+    let want = format!("'config {SECTION_TYPE} '{SECTION_NAME}''");
+    match sections.first() {
+        Some(s) => format!(
+            "{file}:{}: section {} is not {want}, and the file has no {want} section; \
+             check the spelling of the section header (wgclusterd does not start on built-in defaults)",
+            s.line,
+            s.describe()
+        ),
+        None => format!(
+            "{file}:1: no {want} section (the file is empty or holds only comments); \
+             add the section with at least node_id and data_dir (wgclusterd does not start on built-in defaults)"
+        ),
+    }
 }
 
 fn warn_default_node_id(path: &Path, cfg: &mut DaemonConfig) {
@@ -608,8 +635,7 @@ mod tests {
             ("config daemon 'main'\nconfig daemon\n", &["2: second 'daemon' section ignored (using the one at line 1)"]),
             ("config daemon 'main'\nconfig daemon 'main'\n", &["2: second 'daemon' section ignored (using the one at line 1)"]),
             ("config daemon 'other'\nconfig daemon 'main'\n", &["1: section daemon 'other' ignored (expected 'main')"]),
-            ("config peer\n", &["1: unknown section type 'peer' (ignored)", " no 'config daemon 'main'' section; using defaults"]),
-            ("", &[" no 'config daemon 'main'' section; using defaults"]),
+            ("config peer\nconfig daemon\n", &["1: unknown section type 'peer' (ignored)"]),
         ];
         for (text, want) in cases {
             let cfg = parse_text(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
@@ -620,6 +646,46 @@ mod tests {
         // Options of ignored sections are not used.
         let cfg = parse_text("config daemon 'main'\nconfig daemon\noption auto_init 1\n").expect("parses");
         assert!(!cfg.auto_init);
+    }
+
+    #[test]
+    fn no_daemon_section_is_an_error_not_defaults() {
+        let not_main = "is not 'config daemon 'main'', and the file has no 'config daemon 'main'' section";
+        let empty = "no 'config daemon 'main'' section (the file is empty or holds only comments)";
+        let cases: &[(&str, usize, &str)] = &[
+            ("", 1, empty),
+            ("\n\n", 1, empty),
+            ("# only a comment\n\n  # another\n", 1, empty),
+            ("config deamon 'main'\n\toption cluster_listen '127.0.0.1:1'\n", 1, "section deamon 'main' "),
+            ("# c\nconfig Daemon 'main'\n", 2, "section Daemon 'main' "),
+            ("config daemon 'mian'\n", 1, "section daemon 'mian' "),
+            ("config daemon 'mainextra'\n", 1, "section daemon 'mainextra' "),
+            ("config peer 'p1'\nconfig daemon 'other'\n", 1, "section peer 'p1' "),
+            ("\n\nconfig wgcluster\n\toption node_id 'r1'\n", 3, "section wgcluster (unnamed) "),
+        ];
+        for (text, line, msg) in cases {
+            let got = problems(text);
+            assert_eq!(got.len(), 1, "{text:?}: {got:?}");
+            let prefix = format!("{FILE}:{line}: ");
+            assert!(got[0].starts_with(&prefix) && got[0].contains(msg), "{text:?}: {}", got[0]);
+            assert!(!got[0].contains("\n"), "one line: {}", got[0]);
+            if !msg.starts_with("no ") {
+                assert!(got[0].contains(not_main), "{text:?}: {}", got[0]);
+            }
+        }
+        // Mangled headers are syntax errors on their line; the section's options are not used.
+        let cases: &[(&str, &str)] = &[
+            ("config daemon 'main\n\toption cluster_listen '127.0.0.1:1'\n", "1: unterminated quote in section header"),
+            ("config daemon main extra\n", "1: unexpected text 'extra' after section header"),
+            ("# x\nconfig daemon \"main\n", "2: unterminated quote in section header"),
+            ("config daemon 'ma in'\n", "1: invalid section name 'ma in'"),
+            ("config\n\toption node_id r1\n", "1: missing section type after 'config'"),
+            ("confg daemon 'main'\n", "1: unknown keyword 'confg'"),
+        ];
+        for (text, want) in cases {
+            let got = problems(text);
+            assert!(got.iter().any(|p| p.starts_with(&format!("{FILE}:{want}"))), "{text:?}: {got:?}");
+        }
     }
 
     #[test]
@@ -653,6 +719,16 @@ mod tests {
         std::fs::write(&file, "config daemon 'main'\n\toption log_level 'loud'\n").expect("write");
         let err = load(&file).expect_err("bad value").to_string();
         assert_eq!(err, format!("{}:2: option 'log_level': 'loud' is not one of error, warn, info, debug, trace, off", file.display()));
+
+        // Not UTF-8: the file and the line of the first bad byte.
+        std::fs::write(&file, b"config daemon 'main'\n\toption node_id 'r7'\n\toption data_dir '/srv/\xff'\n").expect("write");
+        let err = load(&file).expect_err("not UTF-8").to_string();
+        assert!(err.starts_with(&format!("{}:3: not valid UTF-8", file.display())), "{err}");
+
+        // An empty file is an error, not the defaults.
+        std::fs::write(&file, "").expect("write");
+        let err = load(&file).expect_err("empty").to_string();
+        assert!(err.starts_with(&format!("{}:1: no 'config daemon 'main'' section", file.display())), "{err}");
 
         // A directory is not a file: a read error naming the path.
         let err = load(&dir).expect_err("directory").to_string();

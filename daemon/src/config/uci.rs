@@ -68,6 +68,23 @@ pub enum UciError {
     InvalidIdentifier { path: PathBuf, line: usize, what: &'static str, value: String, rule: &'static str },
     #[error("{}:{line}: unexpected text '{text}' after {context}", .path.display())]
     TrailingText { path: PathBuf, line: usize, text: String, context: String },
+    /// `column` is the 1-based byte offset of the first bad byte within the line.
+    #[error(
+        "{}:{line}: not valid UTF-8 text (bad byte at column {column}); UCI files must be UTF-8: fix or retype that line",
+        .path.display()
+    )]
+    NotUtf8 { path: PathBuf, line: usize, column: usize },
+}
+
+/// The file's bytes as text, or a `NotUtf8` error naming the line (and column) of the first
+/// invalid byte. `path` is only used in messages.
+pub fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, UciError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = bytes.get(..e.valid_up_to()).unwrap_or_default();
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        UciError::NotUtf8 { path: path.into(), line, column: good.len() - line_start + 1 }
+    })
 }
 
 /// Parses `text` and stops at the first syntax error. `path` is only used in messages.
@@ -404,6 +421,34 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(&error_of(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn decode_names_the_line_of_the_first_bad_byte() {
+        let f = FILE;
+        let cases: &[(&[u8], Option<String>)] = &[
+            (b"config daemon 'main'\n", None),
+            (b"", None),
+            ("option k '\u{e9}'\n".as_bytes(), None),
+            (b"\xff\n", Some(format!("{f}:1: not valid UTF-8 text (bad byte at column 1)"))),
+            (
+                b"config daemon 'main'\n\toption a 1\n\toption k '\xe9t\xe9'\n",
+                Some(format!("{f}:3: not valid UTF-8 text (bad byte at column 12)")),
+            ),
+            (b"a\r\nb\r\n\xc3\x28\r\n", Some(format!("{f}:3: not valid UTF-8 text (bad byte at column 1)"))),
+            (b"a\n\n\n\nok \xe2\x82", Some(format!("{f}:5: not valid UTF-8 text (bad byte at column 4)"))),
+            (b"\xfe\n\xff\n", Some(format!("{f}:1: not valid UTF-8 text (bad byte at column 1)"))),
+        ];
+        for (bytes, want) in cases {
+            match (decode(Path::new(FILE), bytes), want) {
+                (Ok(text), None) => assert_eq!(text.as_bytes(), *bytes),
+                (Err(e), Some(want)) => {
+                    let got = e.to_string();
+                    assert!(got.starts_with(want.as_str()), "{bytes:?}: {got}");
+                }
+                (got, want) => panic!("{bytes:?}: got {got:?}, want {want:?}"),
+            }
         }
     }
 
