@@ -435,6 +435,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A coin from the next byte.
+    pub fn flip(&mut self) -> bool {
+        self.byte() & 1 == 0
+    }
+
     pub fn u16(&mut self) -> u16 {
         u16::from_be_bytes([self.byte(), self.byte()])
     }

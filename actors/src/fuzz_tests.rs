@@ -296,7 +296,7 @@ fn rfc2136_one(p: &Rfc2136, data: &[u8]) -> u64 {
     }
     // Answer the id the input carries half of the time, so the later checks are reached.
     let sent_id = match data {
-        [a, b, ..] if data.len() % 2 == 0 => u16::from_be_bytes([*a, *b]),
+        [a, b, ..] if data.len() & 1 == 0 => u16::from_be_bytes([*a, *b]),
         _ => 0x1234,
     };
     let mut query = rfc2136::new_message(OpCode::Query);
@@ -429,7 +429,7 @@ fn pick_net(r: &mut Reader) -> Option<ipnet::IpNet> {
 }
 
 fn opt_u16(r: &mut Reader) -> Option<u16> {
-    (r.byte() % 2 == 0).then(|| r.u16())
+    (r.flip()).then(|| r.u16())
 }
 
 fn new_peer(r: &mut Reader, n: u64) -> Option<NewPeer> {
@@ -439,11 +439,11 @@ fn new_peer(r: &mut Reader, n: u64) -> Option<NewPeer> {
         name: r.field(),
         public_key: WgKey([key; 32]),
         private_key: None,
-        preshared_key: (key % 2 == 0).then_some(WgKey([1; 32])),
-        node_id: if r.byte() % 2 == 0 { pick_node(r) } else { None },
-        allowed_ips: if r.byte() % 3 == 0 { Some(vec![pick_net(r)?]) } else { None },
+        preshared_key: (key & 1 == 0).then_some(WgKey([1; 32])),
+        node_id: if r.flip() { pick_node(r) } else { None },
+        allowed_ips: if r.byte() < 86 { Some(vec![pick_net(r)?]) } else { None },
         keepalive: opt_u16(r),
-        enabled: r.byte() % 4 != 0,
+        enabled: r.byte() & 3 != 0,
     })
 }
 
@@ -455,10 +455,10 @@ fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
         1 => Command::UpdateNode {
             id: pick_node(r)?,
             patch: NodePatch {
-                name: (r.byte() % 2 == 0).then(|| r.field()),
-                endpoint: (r.byte() % 2 == 0).then(|| (r.byte() % 2 == 0).then(|| r.field())),
-                weight: (r.byte() % 2 == 0).then(|| u32::from(r.byte())),
-                enabled: (r.byte() % 2 == 0).then(|| r.byte() % 2 == 0),
+                name: (r.flip()).then(|| r.field()),
+                endpoint: (r.flip()).then(|| (r.flip()).then(|| r.field())),
+                weight: (r.flip()).then(|| u32::from(r.byte())),
+                enabled: (r.flip()).then(|| r.flip()),
             },
         },
         2 => Command::DeleteNode { id: pick_node(r)? },
@@ -478,13 +478,13 @@ fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
             name: pick_config(r)?,
             patch: ConfigPatch {
                 listen_port: opt_u16(r),
-                mtu: (r.byte() % 2 == 0).then(|| opt_u16(r)),
-                dns: (r.byte() % 2 == 0).then(|| vec![r.field()]),
-                peer_allowed_ips: if r.byte() % 2 == 0 { Some(vec![pick_net(r)?]) } else { None },
-                peer_keepalive: (r.byte() % 2 == 0).then(|| opt_u16(r)),
+                mtu: (r.flip()).then(|| opt_u16(r)),
+                dns: (r.flip()).then(|| vec![r.field()]),
+                peer_allowed_ips: if r.flip() { Some(vec![pick_net(r)?]) } else { None },
+                peer_keepalive: (r.flip()).then(|| opt_u16(r)),
             },
         },
-        5 => Command::DeleteConfig { name: pick_config(r)?, force: r.byte() % 2 == 0 },
+        5 => Command::DeleteConfig { name: pick_config(r)?, force: r.flip() },
         6 => Command::AssignNode { config: pick_config(r)?, node_id: pick_node(r)? },
         7 => Command::RemoveNode { config: pick_config(r)?, node_id: pick_node(r)?, backup_interface: None, backup_note: r.field() },
         8 => Command::SetEndpointGroup {
@@ -492,12 +492,12 @@ fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
                 config: pick_config(r)?,
                 domain: r.field(),
                 port: r.u16(),
-                provider: if r.byte() % 2 == 0 { DnsProviderKind::Cloudflare } else { DnsProviderKind::Rfc2136 },
+                provider: if r.flip() { DnsProviderKind::Cloudflare } else { DnsProviderKind::Rfc2136 },
                 cloudflare_zone_id: Some(r.field()),
                 cloudflare_record_name: None,
                 ttl: u32::from(r.u16()),
-                auto_migrate: r.byte() % 2 == 0,
-                publish_only_healthy: r.byte() % 2 == 0,
+                auto_migrate: r.flip(),
+                publish_only_healthy: r.flip(),
                 min_nodes: u32::from(r.byte() % 4),
             },
         },
@@ -511,38 +511,36 @@ fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
             config: pick_config(r)?,
             id: pick_peer(r, s)?,
             patch: PeerPatch {
-                name: (r.byte() % 2 == 0).then(|| r.field()),
-                allowed_ips: if r.byte() % 2 == 0 { Some(vec![pick_net(r)?]) } else { None },
-                keepalive: (r.byte() % 2 == 0).then(|| opt_u16(r)),
-                enabled: (r.byte() % 2 == 0).then(|| r.byte() % 2 == 0),
-                node_id: if r.byte() % 2 == 0 { pick_node(r) } else { None },
+                name: (r.flip()).then(|| r.field()),
+                allowed_ips: if r.flip() { Some(vec![pick_net(r)?]) } else { None },
+                keepalive: (r.flip()).then(|| opt_u16(r)),
+                enabled: (r.flip()).then(|| r.flip()),
+                node_id: if r.flip() { pick_node(r) } else { None },
             },
         },
         12 => Command::DeletePeer { config: pick_config(r)?, id: pick_peer(r, s)? },
-        13 => {
-            Command::MigratePeers { config: pick_config(r)?, from: pick_node(r)?, to: if r.byte() % 2 == 0 { pick_node(r) } else { None } }
-        }
+        13 => Command::MigratePeers { config: pick_config(r)?, from: pick_node(r)?, to: if r.flip() { pick_node(r) } else { None } },
         14 => Command::Rebalance { config: pick_config(r)? },
         15 => Command::CompleteDrain { config: pick_config(r)?, node_id: pick_node(r)? },
         16 => Command::ReportMigrationBlocked { config: pick_config(r)?, node_id: pick_node(r)?, reason: r.field() },
         17 => Command::SetNodeHealth {
             node_id: pick_node(r)?,
-            config: if r.byte() % 2 == 0 { pick_config(r) } else { None },
-            healthy: r.byte() % 2 == 0,
+            config: if r.flip() { pick_config(r) } else { None },
+            healthy: r.flip(),
             reason: r.field(),
         },
         18 => Command::RecordDnsSync {
             config: pick_config(r)?,
             published: vec![r.field()],
-            degraded: r.byte() % 2 == 0,
-            changed: r.byte() % 2 == 0,
-            error: (r.byte() % 2 == 0).then(|| r.field()),
+            degraded: r.flip(),
+            changed: r.flip(),
+            error: (r.flip()).then(|| r.field()),
         },
         19 => Command::SetHealthSettings {
-            probe_interval_ms: (r.byte() % 2 == 0).then(|| u64::from(r.u16())),
-            unhealthy_after: (r.byte() % 2 == 0).then(|| u32::from(r.byte())),
-            healthy_after: (r.byte() % 2 == 0).then(|| u32::from(r.byte())),
-            auto_migrate_independent: (r.byte() % 2 == 0).then(|| r.byte() % 2 == 0),
+            probe_interval_ms: (r.flip()).then(|| u64::from(r.u16())),
+            unhealthy_after: (r.flip()).then(|| u32::from(r.byte())),
+            healthy_after: (r.flip()).then(|| u32::from(r.byte())),
+            auto_migrate_independent: (r.flip()).then(|| r.flip()),
         },
         20 => Command::IssueJoinToken { sha256: r.field(), expires_at: u64::from(r.u16()) },
         21 => Command::AdmitNode { token_sha256: r.field(), node: spec(pick_node(r)?, None), serial: u64::from(r.byte()) },

@@ -4,6 +4,8 @@ mod cli;
 mod cluster;
 mod config;
 mod control;
+#[cfg(test)]
+mod fuzz_tests;
 mod http;
 mod init;
 mod logging;
