@@ -5,6 +5,12 @@
 pub mod assign;
 pub mod audit;
 pub mod dns; // dns: DNS sync, providers and the retry queue
+/// The shared fuzz driver (tests of this crate and of the daemon; feature `fuzzing`).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod health;
 pub mod migration;
 pub mod model;

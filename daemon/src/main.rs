@@ -5,6 +5,8 @@ mod cluster;
 mod config;
 mod control;
 mod datadir;
+#[cfg(test)]
+mod fuzz_tests;
 mod http;
 mod init;
 mod logging;

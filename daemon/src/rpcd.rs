@@ -434,7 +434,7 @@ fn peer_config_reply(answers: Vec<(&Req, u16, Vec<u8>)>) -> Value {
 }
 
 /// Keeps what the daemon keeps of a user name (and nothing that could break the header).
-fn sanitize_user(name: &str) -> String {
+pub(crate) fn sanitize_user(name: &str) -> String {
     name.chars().filter(|c| c.is_ascii_alphanumeric() || "_.@-".contains(*c)).take(64).collect()
 }
 

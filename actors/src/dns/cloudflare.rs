@@ -65,13 +65,13 @@ impl From<ProviderError> for Failed {
     }
 }
 
-struct Envelope {
-    result: Value,
-    result_info: Value,
+pub(crate) struct Envelope {
+    pub(crate) result: Value,
+    pub(crate) result_info: Value,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Method {
+pub(crate) enum Method {
     Get,
     Post,
     Patch,
@@ -90,7 +90,7 @@ impl Method {
 }
 
 /// Zone and record ids go into URL paths: only Cloudflare's id alphabet is accepted.
-fn check_id(what: &str, id: &str) -> Result<(), ProviderError> {
+pub(crate) fn check_id(what: &str, id: &str) -> Result<(), ProviderError> {
     let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
@@ -119,7 +119,7 @@ pub fn describe_errors(body: &Value) -> (String, Vec<i64>) {
 }
 
 /// Classifies a non-success answer. `retry_after` is the parsed header, if any.
-fn classify(status: u16, body: &Value, retry_after: Option<Duration>) -> ProviderError {
+pub(crate) fn classify(status: u16, body: &Value, retry_after: Option<Duration>) -> ProviderError {
     let (msgs, codes) = describe_errors(body);
     let detail = if msgs.is_empty() { String::new() } else { format!(": {msgs}") };
     if status == 429 || codes.contains(&971) || codes.contains(&10429) {
@@ -137,6 +137,74 @@ fn classify(status: u16, body: &Value, retry_after: Option<Duration>) -> Provide
         500..=599 => ProviderError::Transient(format!("Cloudflare API error (HTTP {status}){detail}")),
         _ => ProviderError::Rejected(format!("Cloudflare API error (HTTP {status}){detail}")),
     }
+}
+
+/// PURE: an answer to `method path` (status, body text, parsed `Retry-After`) as the envelope, or
+/// the classified error (not yet scrubbed of the token).
+pub(crate) fn decode_answer(
+    method: Method,
+    path: &str,
+    status: u16,
+    text: &str,
+    retry_after: Option<Duration>,
+) -> Result<Envelope, ProviderError> {
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let success = v.get("success").and_then(Value::as_bool);
+    if (200..300).contains(&status) && success != Some(false) {
+        if v.is_null() && method != Method::Delete {
+            return Err(ProviderError::Rejected(format!(
+                "Cloudflare answered HTTP {status} to {} {path} without a JSON body",
+                method.as_str()
+            )));
+        }
+        let result = v.get("result").cloned().unwrap_or(Value::Null);
+        let result_info = v.get("result_info").cloned().unwrap_or(Value::Null);
+        return Ok(Envelope { result, result_info });
+    }
+    let mut err = classify(status, &v, retry_after);
+    if v.is_null() && !text.trim().is_empty() {
+        // Not Cloudflare's envelope (an HTML error page from a proxy, say): say so briefly.
+        let snippet: String = text.chars().filter(|c| !c.is_control()).take(120).collect();
+        err = match err {
+            ProviderError::Transient(m) => ProviderError::Transient(format!("{m}: {snippet}")),
+            ProviderError::Rejected(m) => ProviderError::Rejected(format!("{m}: {snippet}")),
+            other => other,
+        };
+    }
+    Err(err)
+}
+
+/// One page of a record listing: the records named `name`, how many items the page had, and
+/// how many pages Cloudflare says there are.
+pub(crate) struct Listed {
+    pub(crate) records: Vec<ActualRecord>,
+    pub(crate) items: usize,
+    pub(crate) total_pages: u64,
+}
+
+/// PURE: reads one page of `GET path` (records of other names and types are skipped).
+pub(crate) fn page_records(path: &str, name: &str, env: &Envelope) -> Result<Listed, ProviderError> {
+    let Some(items) = env.result.as_array() else {
+        return Err(ProviderError::Rejected(format!("Cloudflare: GET {path} did not return a list of records")));
+    };
+    let mut records = Vec::new();
+    for r in items {
+        let Some(kind) = r.get("type").and_then(Value::as_str).and_then(RecordKind::parse) else { continue };
+        let rname = r.get("name").and_then(Value::as_str).unwrap_or("");
+        if !rname.trim_end_matches('.').eq_ignore_ascii_case(name) {
+            continue;
+        }
+        let Some(id) = r.get("id").and_then(Value::as_str) else { continue };
+        records.push(ActualRecord {
+            id: id.to_string(),
+            kind,
+            content: r.get("content").and_then(Value::as_str).unwrap_or("").to_string(),
+            ttl: r.get("ttl").and_then(Value::as_u64).unwrap_or(1) as u32,
+            proxied: r.get("proxied").and_then(Value::as_bool).unwrap_or(false),
+        });
+    }
+    let total_pages = env.result_info.get("total_pages").and_then(Value::as_u64).unwrap_or(1);
+    Ok(Listed { records, items: items.len(), total_pages })
 }
 
 fn scrub(s: String, token: &str) -> String {
@@ -221,37 +289,11 @@ impl Client {
         let status = resp.status().as_u16();
         let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let text = resp.body_mut().read_to_string().unwrap_or_default();
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let success = v.get("success").and_then(Value::as_bool);
-        if (200..300).contains(&status) && success != Some(false) {
-            if v.is_null() && method != Method::Delete {
-                return Err(Failed {
-                    status,
-                    err: ProviderError::Rejected(format!(
-                        "Cloudflare answered HTTP {status} to {} {path} without a JSON body",
-                        method.as_str()
-                    )),
-                });
-            }
-            let result = v.get("result").cloned().unwrap_or(Value::Null);
-            let result_info = v.get("result_info").cloned().unwrap_or(Value::Null);
-            return Ok(Envelope { result, result_info });
-        }
         if status == 429 {
             let pause = retry_after.unwrap_or(Duration::from_secs(1));
             self.limiter.lock().unwrap_or_else(|e| e.into_inner()).pause(Instant::now(), pause);
         }
-        let mut err = classify(status, &v, retry_after);
-        if v.is_null() && !text.trim().is_empty() {
-            // Not Cloudflare's envelope (an HTML error page from a proxy, say): say so briefly.
-            let snippet: String = text.chars().filter(|c| !c.is_control()).take(120).collect();
-            err = match err {
-                ProviderError::Transient(m) => ProviderError::Transient(format!("{m}: {snippet}")),
-                ProviderError::Rejected(m) => ProviderError::Rejected(format!("{m}: {snippet}")),
-                other => other,
-            };
-        }
-        Err(Failed { status, err: scrub_err(err, &self.token) })
+        decode_answer(method, path, status, &text, retry_after).map_err(|err| Failed { status, err: scrub_err(err, &self.token) })
     }
 
     fn list(&self, zone: &str, name: &str, kind: Option<RecordKind>) -> Result<Vec<ActualRecord>, ProviderError> {
@@ -265,26 +307,9 @@ impl Client {
                 q.push(("type", k.as_str().to_string()));
             }
             let env = self.call(Method::Get, &path, &q, None).map_err(|f| f.err)?;
-            let Some(items) = env.result.as_array() else {
-                return Err(ProviderError::Rejected(format!("Cloudflare: GET {path} did not return a list of records")));
-            };
-            for r in items {
-                let Some(kind) = r.get("type").and_then(Value::as_str).and_then(RecordKind::parse) else { continue };
-                let rname = r.get("name").and_then(Value::as_str).unwrap_or("");
-                if !rname.trim_end_matches('.').eq_ignore_ascii_case(name) {
-                    continue;
-                }
-                let Some(id) = r.get("id").and_then(Value::as_str) else { continue };
-                out.push(ActualRecord {
-                    id: id.to_string(),
-                    kind,
-                    content: r.get("content").and_then(Value::as_str).unwrap_or("").to_string(),
-                    ttl: r.get("ttl").and_then(Value::as_u64).unwrap_or(1) as u32,
-                    proxied: r.get("proxied").and_then(Value::as_bool).unwrap_or(false),
-                });
-            }
-            let total_pages = env.result_info.get("total_pages").and_then(Value::as_u64).unwrap_or(1);
-            if items.is_empty() || u64::from(page) >= total_pages || page >= MAX_PAGES {
+            let listed = page_records(&path, name, &env)?;
+            out.extend(listed.records);
+            if listed.items == 0 || u64::from(page) >= listed.total_pages || page >= MAX_PAGES {
                 break;
             }
             page += 1;

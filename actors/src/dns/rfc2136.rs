@@ -16,6 +16,7 @@ use crate::model::{DnsProviderKind, Rfc2136Settings};
 use base64::Engine;
 use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
 use hickory_proto::dnssec::tsig::TSigner;
+use hickory_proto::op::message::MessageVerifier;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode, UpdateMessage};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -30,10 +31,10 @@ use tokio::net::TcpStream;
 const FUDGE: u16 = 300;
 
 pub struct Rfc2136 {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     server: String,
     zone: Name,
     key_name: Name,
@@ -85,7 +86,7 @@ fn fqdn(what: &str, s: &str) -> Result<Name, ProviderError> {
 
 /// The extended TSIG error of an answer, named (the TSIG RR is the last thing in the message and
 /// ends with error, other-length, other-data; other-data is empty or, for BADTIME, 6 bytes).
-fn tsig_error(buf: &[u8]) -> Option<&'static str> {
+pub(crate) fn tsig_error(buf: &[u8]) -> Option<&'static str> {
     let n = buf.len();
     let u16_at = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
     let code = if n >= 4 && u16_at(n - 2) == 0 {
@@ -104,6 +105,23 @@ fn tsig_error(buf: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// PURE: the A and AAAA records at `name` in an answer (others are skipped).
+pub(crate) fn records_at(resp: &Message, name: &Name) -> Vec<ActualRecord> {
+    let mut out = Vec::new();
+    for r in resp.answers() {
+        if r.name() != name {
+            continue;
+        }
+        let (kind, content) = match r.data() {
+            RData::A(a) => (RecordKind::A, a.0.to_string()),
+            RData::AAAA(a) => (RecordKind::Aaaa, a.0.to_string()),
+            _ => continue,
+        };
+        out.push(ActualRecord { id: content.clone(), kind, content, ttl: r.ttl(), proxied: false });
+    }
+    out
+}
+
 fn rdata(ip: &IpAddr) -> RData {
     match ip {
         IpAddr::V4(v4) => RData::A(A(*v4)),
@@ -111,7 +129,7 @@ fn rdata(ip: &IpAddr) -> RData {
     }
 }
 
-fn new_message(op: OpCode) -> Message {
+pub(crate) fn new_message(op: OpCode) -> Message {
     let mut m = Message::new();
     m.set_id((rand_core::OsRng.next_u32() & 0xffff) as u16)
         .set_message_type(MessageType::Query)
@@ -178,10 +196,14 @@ impl Inner {
         Ok(buf)
     }
 
+    pub(crate) fn signer(&self) -> Result<TSigner, ProviderError> {
+        TSigner::new(self.secret.clone(), self.algorithm.clone(), self.key_name.clone(), FUDGE)
+            .map_err(|e| ProviderError::Config(format!("cannot use the TSIG key: {e}")))
+    }
+
     /// Signs `msg`, sends it, checks the answer's code and TSIG. `what` names the request in errors.
     async fn exchange(&self, stream: &mut TcpStream, mut msg: Message, what: &str) -> Result<Message, ProviderError> {
-        let signer = TSigner::new(self.secret.clone(), self.algorithm.clone(), self.key_name.clone(), FUDGE)
-            .map_err(|e| ProviderError::Config(format!("cannot use the TSIG key: {e}")))?;
+        let signer = self.signer()?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as u32;
         let verifier = msg.finalize(&signer, now).map_err(|e| ProviderError::Config(format!("cannot sign the {what} with TSIG: {e}")))?;
         let bytes = msg.to_vec().map_err(|e| ProviderError::Rejected(format!("cannot encode the {what}: {e}")))?;
@@ -195,9 +217,21 @@ impl Inner {
             Ok(Err(e)) => return Err(ProviderError::Transient(format!("the DNS server {} dropped the {what}: {e}", self.server))),
             Ok(Ok(b)) => b,
         };
-        let resp = Message::from_vec(&buf)
+        self.read_answer(&buf, msg.id(), verifier, what)
+    }
+
+    /// PURE: checks the answer `buf` to the request `sent_id`: decodes it, matches the id, maps
+    /// the response code to an error naming the cause, and verifies its TSIG with `verifier`.
+    pub(crate) fn read_answer(
+        &self,
+        buf: &[u8],
+        sent_id: u16,
+        verifier: Option<MessageVerifier>,
+        what: &str,
+    ) -> Result<Message, ProviderError> {
+        let resp = Message::from_vec(buf)
             .map_err(|e| ProviderError::Transient(format!("the DNS server {} sent an unreadable answer: {e}", self.server)))?;
-        if resp.id() != msg.id() {
+        if resp.id() != sent_id {
             return Err(ProviderError::Transient(format!("the DNS server {} answered another request", self.server)));
         }
         let key = self.key_name.to_ascii();
@@ -207,7 +241,7 @@ impl Inner {
         match resp.response_code() {
             ResponseCode::NoError | ResponseCode::NXDomain => {}
             ResponseCode::NotAuth => {
-                let why = if resp.signature().is_empty() { None } else { tsig_error(&buf) };
+                let why = if resp.signature().is_empty() { None } else { tsig_error(buf) };
                 let why = why.map(|w| format!(" ({w})")).unwrap_or_default();
                 return Err(ProviderError::Auth(format!(
                     "TSIG authentication failed: the DNS server {} answered NOTAUTH{why} to the {what}; check that key_name '{key}', \
@@ -233,7 +267,7 @@ impl Inner {
             other => return Err(ProviderError::Rejected(format!("the DNS server {} answered {other} to the {what}", self.server))),
         }
         if let Some(mut verify) = verifier {
-            verify(&buf).map_err(|e| {
+            verify(buf).map_err(|e| {
                 ProviderError::Auth(format!(
                     "the answer of the DNS server {} failed TSIG verification ({e}); check key_secret and algorithm",
                     self.server
@@ -251,17 +285,7 @@ impl Inner {
             let mut msg = new_message(OpCode::Query);
             msg.add_query(Query::query(name.clone(), rt));
             let resp = self.exchange(&mut stream, msg, "query").await?;
-            for r in resp.answers() {
-                if r.name() != &name {
-                    continue;
-                }
-                let (kind, content) = match r.data() {
-                    RData::A(a) => (RecordKind::A, a.0.to_string()),
-                    RData::AAAA(a) => (RecordKind::Aaaa, a.0.to_string()),
-                    _ => continue,
-                };
-                out.push(ActualRecord { id: content.clone(), kind, content, ttl: r.ttl(), proxied: false });
-            }
+            out.extend(records_at(&resp, &name));
         }
         Ok(out)
     }

@@ -342,7 +342,9 @@ pub fn parse_get_response<R: BufRead>(mut r: R, iface: &str) -> Result<ActualInt
     let finish = |peer: Option<ActualPeer>, sec: u64, nsec: u32, dev: &mut ActualInterface| {
         if let Some(mut p) = peer {
             if sec != 0 || nsec != 0 {
-                p.last_handshake = Some(UNIX_EPOCH + Duration::new(sec, nsec));
+                // A time SystemTime cannot hold (found by fuzzing: it panicked) is "unknown".
+                let since_epoch = Duration::from_secs(sec).checked_add(Duration::from_nanos(u64::from(nsec)));
+                p.last_handshake = since_epoch.and_then(|d| UNIX_EPOCH.checked_add(d));
             }
             dev.peers.push(p);
         }
@@ -565,6 +567,13 @@ mod tests {
         assert!(matches!(parse_get_response(&b"errno=5\n\n"[..], "wg0"), Err(WgError::Rejected { errno: 5, .. })));
         assert!(matches!(parse_get_response(&b"listen_port=1\n"[..], "wg0"), Err(WgError::Protocol(_))));
         assert!(matches!(parse_get_response(&b"public_key=zz\nerrno=0\n\n"[..], "wg0"), Err(WgError::Protocol(_))));
+        // Found by fuzz_uapi: an out-of-range handshake time panicked; now it is unknown.
+        let huge = format!(
+            "public_key={}\nlast_handshake_time_sec=18446744073709551615\nlast_handshake_time_nsec=999999999\nerrno=0\n\n",
+            hexk(2)
+        );
+        let dev = parse_get_response(huge.as_bytes(), "wg0").unwrap();
+        assert_eq!(dev.peers[0].last_handshake, None);
     }
 
     /// A fake UAPI server on a socketpair-backed listener: the backend's request goes over a real

@@ -15,7 +15,7 @@ pub fn config_name(s: &str) -> Result<ConfigName, ApiError> {
 }
 
 /// The interface's own addresses: host address plus prefix, leaving room for peers.
-fn check_interface_addresses(addrs: &[IpNet]) -> Result<(), ApiError> {
+pub(crate) fn check_interface_addresses(addrs: &[IpNet]) -> Result<(), ApiError> {
     for a in addrs {
         let (max, bits) = match a {
             IpNet::V4(_) => (30, 32),
@@ -40,7 +40,7 @@ fn ipnet_first_host(n: &IpNet) -> std::net::IpAddr {
     n.hosts().next().unwrap_or(n.addr())
 }
 
-fn dns_list(b: &Body) -> Result<Option<Vec<String>>, ApiError> {
+pub(crate) fn dns_list(b: &Body) -> Result<Option<Vec<String>>, ApiError> {
     let Some(list) = b.opt_list("dns")? else { return Ok(None) };
     for d in &list {
         if d.parse::<std::net::IpAddr>().is_err() && super::nodes::parse_endpoint("dns", d).is_err() {

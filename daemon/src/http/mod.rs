@@ -12,13 +12,13 @@ pub mod body;
 mod cluster;
 pub use agent::interface_json;
 pub use cluster::agent_health;
-mod configs;
+pub(crate) mod configs;
 mod dns; // dns: settings, retry queue and status routes
 pub mod edge;
 pub mod error;
 pub mod members;
 pub mod nodes;
-mod peers;
+pub(crate) mod peers;
 mod settings;
 mod views;
 

@@ -28,7 +28,7 @@ fn peer_name(b: &Body) -> Result<String, ApiError> {
     Ok(trimmed.to_string())
 }
 
-fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
+pub(crate) fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
     b.only(&["name", "public_key", "preshared_key", "node_id", "allowed_ips", "keepalive", "enabled"])?;
     let name = peer_name(b)?;
     let (public_key, private_key) = match b.opt_str("public_key")? {
