@@ -69,16 +69,23 @@ setup_cc() {
     local gcc="" pkg=""
     case "$t" in
         x86_64-*)   gcc="$(command -v musl-gcc || command -v gcc || true)" ;;
-        aarch64-*)  gcc="aarch64-linux-gnu-gcc"; pkg=gcc-aarch64-linux-gnu ;;
-        armv7-*|arm-*) gcc="arm-linux-gnueabihf-gcc"; pkg=gcc-arm-linux-gnueabihf ;;
-        mipsel-*)   gcc="mipsel-linux-gnu-gcc"; pkg=gcc-mipsel-linux-gnu ;;
-        mips-*)     gcc="mips-linux-gnu-gcc"; pkg=gcc-mips-linux-gnu ;;
+        # The C cross compiler and its libc headers: --no-install-recommends does not pull the
+        # headers in, and ring's C code needs them.
+        aarch64-*)  gcc="aarch64-linux-gnu-gcc"; pkg="gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;;
+        armv7-*|arm-*) gcc="arm-linux-gnueabihf-gcc"; pkg="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross" ;;
+        mipsel-*)   gcc="mipsel-linux-gnu-gcc"; pkg="gcc-mipsel-linux-gnu libc6-dev-mipsel-cross" ;;
+        mips-*)     gcc="mips-linux-gnu-gcc"; pkg="gcc-mips-linux-gnu libc6-dev-mips-cross" ;;
     esac
-    if [ -n "$gcc" ] && ! command -v "$gcc" >/dev/null 2>&1 && [ -n "${pkg:-}" ] \
+    local missing=""
+    for p in ${pkg:-}; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+    done
+    if [ -n "$gcc" ] && [ -n "$missing" ] \
         && [ "${WGC_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
-        log "installing $pkg (apt-get)"
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg"; } \
-            >"${TMPDIR:-/tmp}/wgcluster-apt.log" 2>&1 || die "apt-get install $pkg failed (see ${TMPDIR:-/tmp}/wgcluster-apt.log)"
+        log "installing$missing (apt-get)"
+        # shellcheck disable=SC2086
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing; } \
+            >"${TMPDIR:-/tmp}/wgcluster-apt.log" 2>&1 || die "apt-get install$missing failed (see ${TMPDIR:-/tmp}/wgcluster-apt.log)"
     fi
     if [ -n "$gcc" ] && command -v "$gcc" >/dev/null 2>&1; then
         export "CC_$tl=$gcc"

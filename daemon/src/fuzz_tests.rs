@@ -27,7 +27,8 @@ fn uci_error_line(e: &UciError) -> usize {
         | UciError::OutsideSection { line, .. }
         | UciError::BadKeyword { line, .. }
         | UciError::InvalidIdentifier { line, .. }
-        | UciError::TrailingText { line, .. } => *line,
+        | UciError::TrailingText { line, .. }
+        | UciError::NotUtf8 { line, .. } => *line,
     }
 }
 
@@ -39,9 +40,15 @@ fn assert_located(msg: &str, file: &str, lines: usize) {
 }
 
 fn uci_one(data: &[u8]) -> u64 {
-    let text = String::from_utf8_lossy(data);
     let file = "/etc/config/wgcluster";
     let path = Path::new(file);
+    // Raw bytes first: invalid UTF-8 must be an error naming a line of the file.
+    if let Err(e) = uci::decode(path, data) {
+        let raw_lines = data.split(|b| *b == b'\n').count();
+        assert!((1..=raw_lines).contains(&uci_error_line(&e)), "{e}");
+        assert_located(&e.to_string(), file, raw_lines);
+    }
+    let text = String::from_utf8_lossy(data);
     let lines = text.lines().count();
     let (sections, errors) = uci::parse_all(path, &text);
     for e in &errors {
