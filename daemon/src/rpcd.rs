@@ -377,7 +377,7 @@ pub fn plan(method: &Method, input: &Map<String, Value>) -> Result<Vec<Req>, Str
             "conf" => Ok(vec![conf]),
             "qr" => Ok(vec![qr]),
             "both" => Ok(vec![conf, qr]),
-            other => Err(format!("format: {} is not conf, qr or both", quote_prefix(&other))),
+            other => Err(format!("format: {} is not conf, qr or both", quote_prefix(other))),
         };
     }
     if !query.is_empty() {
@@ -489,7 +489,7 @@ fn read_input() -> Result<Map<String, Value>, String> {
 /// Does the call; every failure is an error object.
 pub fn call_value(config_path: &Path, name: &str) -> Value {
     let Some(method) = find(name) else {
-        return error(&format!("unknown method {}", quote_prefix(&name)));
+        return error(&format!("unknown method {}", quote_prefix(name)));
     };
     let input = match read_input() {
         Ok(i) => i,

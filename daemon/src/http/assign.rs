@@ -88,7 +88,7 @@ fn domain(field: &str, s: &str) -> Result<String, ApiError> {
     if ok {
         Ok(d)
     } else {
-        Err(ApiError::BadRequest(format!("{field}: {} is not a DNS name like vpn.example.com", quote_prefix(&s))))
+        Err(ApiError::BadRequest(format!("{field}: {} is not a DNS name like vpn.example.com", quote_prefix(s))))
     }
 }
 

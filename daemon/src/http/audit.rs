@@ -13,7 +13,7 @@ use wgcluster_actors::state::audit_query::{AuditFilter, DEFAULT_LIMIT, MAX_LIMIT
 fn parse_num(name: &str, v: &str, min: usize, max: usize) -> Result<usize, ApiError> {
     match v.parse::<usize>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::BadRequest(format!("{name}: must be an integer from {min} to {max}, got {}", quote_prefix(&v)))),
+        _ => Err(ApiError::BadRequest(format!("{name}: must be an integer from {min} to {max}, got {}", quote_prefix(v)))),
     }
 }
 

@@ -148,7 +148,7 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
     if let Ok(a) = s.parse::<std::net::IpAddr>() {
         return Ok(IpNet::from(a));
     }
-    Err(format!("{} is not an IP network in CIDR notation (like 10.0.0.1/24 or fd00::1/64)", quote_prefix(&s)))
+    Err(format!("{} is not an IP network in CIDR notation (like 10.0.0.1/24 or fd00::1/64)", quote_prefix(s)))
 }
 
 #[cfg(test)]

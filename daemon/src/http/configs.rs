@@ -51,7 +51,7 @@ fn dns_list(b: &Body) -> Result<Option<Vec<String>>, ApiError> {
     }
     for d in &list {
         if d.parse::<std::net::IpAddr>().is_err() && super::nodes::parse_endpoint("dns", d).is_err() {
-            return Err(ApiError::BadRequest(format!("dns: {} is not an IP address or domain", quote_prefix(&d))));
+            return Err(ApiError::BadRequest(format!("dns: {} is not an IP address or domain", quote_prefix(d))));
         }
     }
     Ok(Some(list))

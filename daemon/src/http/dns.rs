@@ -56,7 +56,7 @@ fn queue_id(s: &str) -> Result<u64, ApiError> {
     s.parse::<u64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("id: {} is not a DNS queue entry id", quote_prefix(&s))))
+        .ok_or_else(|| ApiError::BadRequest(format!("id: {} is not a DNS queue entry id", quote_prefix(s))))
 }
 
 /// A DNS name (letters, digits, '-', '_' labels); returned lower case without the trailing dot.
@@ -68,7 +68,7 @@ fn dns_name(field: &str, s: &str) -> Result<String, ApiError> {
     if good {
         Ok(d)
     } else {
-        Err(ApiError::BadRequest(format!("{field}: {} is not a DNS name", quote_prefix(&s))))
+        Err(ApiError::BadRequest(format!("{field}: {} is not a DNS name", quote_prefix(s))))
     }
 }
 
@@ -273,8 +273,27 @@ mod tests {
         assert_eq!(cf.api_base, DEFAULT_CLOUDFLARE_API);
         let b = Body::parse(br#"{"api_base": "http://127.0.0.1:9/client/v4/"}"#).unwrap();
         assert!(parse_cloudflare(&b, None).unwrap_err().to_string().contains("cloudflare.api_token: is required"));
-        let kept = parse_cloudflare(&b, Some(&cf)).unwrap();
-        assert_eq!((kept.api_token.as_str(), kept.api_base.as_str()), ("tok123", "http://127.0.0.1:9/client/v4"));
+        // A stored token never follows a new base (issue 10, hole 1) ...
+        let msg = parse_cloudflare(&b, Some(&cf)).unwrap_err().to_string();
+        assert!(msg.contains("cloudflare.api_base") && msg.contains("api_token") && !msg.contains("tok123"), "{msg}");
+        // ... but stays for the same base.
+        let same = Body::parse(br#"{"api_base": "https://api.cloudflare.com/client/v4/"}"#).unwrap();
+        let kept = parse_cloudflare(&same, Some(&cf)).unwrap();
+        assert_eq!((kept.api_token.as_str(), kept.api_base.as_str()), ("tok123", DEFAULT_CLOUDFLARE_API));
+        // http:// only to loopback.
+        for (base, ok) in [
+            ("http://127.0.0.1:9/client/v4", true),
+            ("http://[::1]:9/client/v4", true),
+            ("http://localhost:9", true),
+            ("https://cf.example.com/client/v4", true),
+            ("http://192.0.2.1/client/v4", false),
+            ("http://127.0.0.1.evil.example/x", false),
+            ("http://localhost@evil.example/x", false),
+            ("https://a b", false),
+        ] {
+            let b = Body::from_value(serde_json::json!({ "api_token": "t", "api_base": base }), "").unwrap();
+            assert_eq!(parse_cloudflare(&b, None).is_ok(), ok, "{base}");
+        }
         let b = Body::parse(br#"{"api_token": "t", "api_base": "ftp://x"}"#).unwrap();
         assert!(parse_cloudflare(&b, None).unwrap_err().to_string().contains("cloudflare.api_base"));
         let b = Body::parse(br#"{"api_token": "t", "nope": 1}"#).unwrap();

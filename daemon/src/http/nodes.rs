@@ -30,11 +30,11 @@ pub fn parse_endpoint(field: &str, s: &str) -> Result<String, InvalidField> {
             && host.len() <= 253
             && host.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
     if !ok_host {
-        return Err(InvalidField::new(field, format!("{} is not an IP address or host name", quote_prefix(&s))));
+        return Err(InvalidField::new(field, format!("{} is not an IP address or host name", quote_prefix(s))));
     }
     if let Some(p) = port {
         if !p.parse::<u16>().map(|p| p > 0).unwrap_or(false) {
-            return Err(InvalidField::new(field, format!("{} has an invalid port", quote_prefix(&s))));
+            return Err(InvalidField::new(field, format!("{} has an invalid port", quote_prefix(s))));
         }
     }
     Ok(s.to_string())
