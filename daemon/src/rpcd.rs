@@ -20,6 +20,7 @@ use serde_json::{json, Map, Value};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
+use wgcluster_actors::model::quote_prefix;
 
 /// The type of one argument, as rpcd reads it from the example value in `list`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,10 +290,10 @@ pub fn segment(field: &str, v: Option<&Value>) -> Result<String, String> {
         return Err(format!("{field}: is longer than {MAX_SEGMENT} characters"));
     }
     if s.contains("..") || s.contains('/') {
-        return Err(format!("{field}: '{}' must not contain '/' or '..'", s.escape_debug()));
+        return Err(format!("{field}: {} must not contain '/' or '..'", quote_prefix(&s)));
     }
     if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "_=+.@:-".contains(*c))) {
-        return Err(format!("{field}: '{}' contains {c:?}; allowed are letters, digits and _=+.@:-", s.escape_debug()));
+        return Err(format!("{field}: {} contains {c:?}; allowed are letters, digits and _=+.@:-", quote_prefix(&s)));
     }
     Ok(s)
 }
@@ -376,7 +377,7 @@ pub fn plan(method: &Method, input: &Map<String, Value>) -> Result<Vec<Req>, Str
             "conf" => Ok(vec![conf]),
             "qr" => Ok(vec![qr]),
             "both" => Ok(vec![conf, qr]),
-            other => Err(format!("format: '{}' is not conf, qr or both", other.escape_debug())),
+            other => Err(format!("format: {} is not conf, qr or both", quote_prefix(other))),
         };
     }
     if !query.is_empty() {
@@ -488,7 +489,7 @@ fn read_input() -> Result<Map<String, Value>, String> {
 /// Does the call; every failure is an error object.
 pub fn call_value(config_path: &Path, name: &str) -> Value {
     let Some(method) = find(name) else {
-        return error(&format!("unknown method '{}'", name.escape_debug()));
+        return error(&format!("unknown method {}", quote_prefix(name)));
     };
     let input = match read_input() {
         Ok(i) => i,

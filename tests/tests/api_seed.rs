@@ -251,13 +251,19 @@ fn peer_config_downloads() {
     assert_eq!(list[0]["mode"], "independent");
     assert_eq!(list[0]["endpoint"], "198.51.100.7:51820");
     assert_eq!(list[0]["node_id"], "node2");
-    assert_eq!(list[0]["config_text"].as_str(), Some(t1.as_str()));
+    // The same file with the keys redacted: only the download hands them out (issue 10, hole 7).
+    let redacted = t1
+        .replace(line(&t1, "PrivateKey"), "<secret: download the config file to get it>")
+        .replace(line(&t1, "PresharedKey"), "<secret: download the config file to get it>");
+    assert_eq!(list[0]["config_text"].as_str(), Some(redacted.as_str()));
+    assert_eq!(list[0]["download"], format!("/api/configs/wg0/peers/{id1}/config"));
 
     // Secrets leave the daemon only in the config download: not in views, lists or the audit.
     let secrets = [line(&t1, "PrivateKey"), line(&t1, "PresharedKey")];
     for path in [
         "/api/configs/wg0/peers".to_string(),
         format!("/api/configs/wg0/peers/{id1}"),
+        format!("/api/peers/{id1}/configs"),
         "/api/configs/wg0".to_string(),
         "/api/audit-logs?limit=1000".to_string(),
     ] {

@@ -143,7 +143,15 @@ fn dns_routes_validate_mask_and_need_the_token() {
     let rfc =
         json!({ "rfc2136": { "server": "127.0.0.1:5300", "zone": "example.test", "key_name": "k1", "key_secret": "c2VjcmV0LXZhbHVl" } });
     d.ok("PUT", "/api/settings/dns", Some(rfc));
-    d.ok("PUT", "/api/settings/dns", Some(json!({ "rfc2136": { "server": "127.0.0.1:5301", "zone": "example.test", "key_name": "k1" } })));
+    // The stored secret is kept for the same server, never carried to a new one (issue 10, hole 1).
+    d.ok("PUT", "/api/settings/dns", Some(json!({ "rfc2136": { "server": "127.0.0.1:5300", "zone": "example.test", "key_name": "k1" } })));
+    let moved = json!({ "rfc2136": { "server": "127.0.0.1:5301", "zone": "example.test", "key_name": "k1" } });
+    let (s, v) = d.call("PUT", "/api/settings/dns", Some(moved));
+    assert_eq!(s, 400, "{v}");
+    assert!(v["message"].as_str().unwrap_or("").contains("rfc2136.server"), "{v}");
+    let moved =
+        json!({ "rfc2136": { "server": "127.0.0.1:5301", "zone": "example.test", "key_name": "k1", "key_secret": "c2VjcmV0LXZhbHVl" } });
+    d.ok("PUT", "/api/settings/dns", Some(moved));
     let v = d.ok("GET", "/api/settings/dns", None);
     assert_eq!(v["cloudflare"]["api_base"], "https://api.cloudflare.com/client/v4");
     assert_eq!(v["cloudflare"]["api_token"], "***");

@@ -6,10 +6,12 @@
 mod entities;
 mod keys;
 mod names;
+mod text;
 
 pub use entities::*;
 pub use keys::{generate_keypair, random_key, WgKey};
 pub use names::{ConfigName, NodeId, PeerId};
+pub use text::{check_name, check_secret, check_text, is_forbidden_char, quote_prefix, text_rule, TextError, NAME_MAX, QUOTE_MAX};
 
 /// Unix time in milliseconds. The proposer of a command stamps it, so `apply` stays deterministic.
 pub type Millis = u64;

@@ -1,6 +1,7 @@
 //! Validated identifiers: `ConfigName` (Linux interface name rules), `NodeId`, `PeerId`.
 //! Each parses from a string and refuses what could break a path, a file name or an ifname.
 
+use super::quote_prefix;
 use super::InvalidField;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -40,16 +41,13 @@ impl ConfigName {
             return Err(InvalidField::new(field, "must not be empty"));
         }
         if s.len() > 15 {
-            return Err(InvalidField::new(field, format!("'{s}' is longer than 15 characters")));
+            return Err(InvalidField::new(field, format!("{} is longer than 15 characters", quote_prefix(s))));
         }
         if s == "." || s == ".." {
             return Err(InvalidField::new(field, format!("'{s}' is not a valid interface name")));
         }
         if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "_=+.-".contains(*c))) {
-            return Err(InvalidField::new(
-                field,
-                format!("'{}' contains {:?}; allowed are letters, digits and _=+.-", s.escape_debug(), c),
-            ));
+            return Err(InvalidField::new(field, format!("{} contains {:?}; allowed are letters, digits and _=+.-", quote_prefix(s), c)));
         }
         Ok(Self(s.to_string()))
     }
@@ -65,10 +63,10 @@ impl NodeId {
             return Err(InvalidField::new(field, "is longer than 63 characters"));
         }
         if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err(InvalidField::new(field, format!("'{}' must start with a letter or digit", s.escape_debug())));
+            return Err(InvalidField::new(field, format!("{} must start with a letter or digit", quote_prefix(s))));
         }
         if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(*c))) {
-            return Err(InvalidField::new(field, format!("'{}' contains {:?}; allowed are letters, digits and _.-", s.escape_debug(), c)));
+            return Err(InvalidField::new(field, format!("{} contains {:?}; allowed are letters, digits and _.-", quote_prefix(s), c)));
         }
         Ok(Self(s.to_string()))
     }
@@ -78,7 +76,7 @@ impl PeerId {
     /// Peer ids are made by the daemon (16 hex digits); a path segment is checked against that shape.
     pub fn parse(field: &str, s: &str) -> Result<Self, InvalidField> {
         if s.is_empty() || s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(InvalidField::new(field, format!("'{}' is not a peer id", s.escape_debug())));
+            return Err(InvalidField::new(field, format!("{} is not a peer id", quote_prefix(s))));
         }
         Ok(Self(s.to_string()))
     }

@@ -30,6 +30,7 @@ impl State {
     }
 
     pub(super) fn admit_node(&mut self, at: Millis, user: &str, token_sha256: &str, node: &NodeSpec, serial: u64) -> Response {
+        super::apply_nodes::check_spec_name(node)?;
         let Some(pos) = self.join_tokens.iter().position(|t| t.sha256 == token_sha256) else {
             return Err(CommandError::Conflict("the join token is unknown or was already used".into()));
         };

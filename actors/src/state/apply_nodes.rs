@@ -4,6 +4,14 @@
 use super::*;
 use serde_json::json;
 
+/// A node's display name follows the one text rule (`model::check_name`), whoever proposed it.
+pub(super) fn check_spec_name(spec: &NodeSpec) -> Result<(), CommandError> {
+    if let Some(name) = &spec.name {
+        check_name("name", name)?;
+    }
+    Ok(())
+}
+
 impl State {
     pub(super) fn bootstrap(
         &mut self,
@@ -48,6 +56,7 @@ impl State {
     }
 
     pub(super) fn register_node(&mut self, at: Millis, user: &str, spec: &NodeSpec) -> Response {
+        check_spec_name(spec)?;
         match self.nodes.get_mut(&spec.id) {
             None => {
                 self.insert_node(at, spec, 1, true);
@@ -85,6 +94,7 @@ impl State {
         if weight == 0 {
             return Err(CommandError::Invalid { field: "weight".into(), reason: "must be at least 1".into() });
         }
+        check_spec_name(spec)?;
         self.insert_node(at, spec, weight, false);
         let details = json!({ "name": spec.name, "endpoint": spec.endpoint, "weight": weight });
         self.audit(at, user, "node_created", "node", spec.id.as_str(), details);
@@ -95,6 +105,9 @@ impl State {
         self.node_or_404(id)?;
         if patch.weight == Some(0) {
             return Err(CommandError::Invalid { field: "weight".into(), reason: "must be at least 1".into() });
+        }
+        if let Some(name) = &patch.name {
+            check_name("name", name)?;
         }
         let Some(n) = self.nodes.get_mut(id) else { return Err(CommandError::not_found("node", id)) };
         if let Some(name) = &patch.name {

@@ -12,9 +12,11 @@ impl State {
         if new.is_empty() {
             return Err(CommandError::Invalid { field: "peers".into(), reason: "no peer given".into() });
         }
-        // Checks first: keys, ids and nodes.
+        // Checks first: names, keys, ids and nodes.
         let mut keys: HashSet<WgKey> = self.peers_of(config).map(|p| p.public_key).collect();
         for (i, p) in new.iter().enumerate() {
+            // Defence in depth: commands may come from another router; the API checked this too.
+            check_name(&if new.len() > 1 { format!("[{i}].name") } else { "name".into() }, &p.name)?;
             let field = if new.len() > 1 { format!("[{i}].public_key") } else { "public_key".into() };
             if p.public_key == cfg.public_key {
                 return Err(CommandError::Invalid { field, reason: "is the config's own public key".into() });
@@ -95,6 +97,9 @@ impl State {
 
     pub(super) fn update_peer(&mut self, at: Millis, user: &str, config: &ConfigName, id: &PeerId, patch: &PeerPatch) -> Response {
         self.peer_in(config, id)?;
+        if let Some(n) = &patch.name {
+            check_name("name", n)?;
+        }
         if let Some(n) = &patch.node_id {
             self.node_or_404(n)?;
             if !self.is_assigned(config, n) {
@@ -129,6 +134,17 @@ impl State {
         let details = json!({ "config": config, "name": p.name, "public_key": p.public_key.to_base64(), "address": p.addresses });
         self.peers.remove(id);
         self.audit(at, user, "peer_deleted", "peer", id.as_str(), details);
+        Ok(Outcome::Done)
+    }
+
+    /// Audits a read of a peer's secret keys; changes nothing else. The details name the config,
+    /// the peer's name and the route; never a key.
+    pub(super) fn record_secret_read(&mut self, at: Millis, user: &str, config: &ConfigName, id: &PeerId, via: &str) -> Response {
+        let p = self.peer_in(config, id)?;
+        let via = check_text("via", via, 32)?;
+        let details = json!({ "config": config, "name": p.name, "private_key": p.private_key.is_some(),
+                              "preshared_key": p.preshared_key.is_some(), "via": via });
+        self.audit(at, user, "peer_private_key_read", "peer", id.as_str(), details);
         Ok(Outcome::Done)
     }
 }

@@ -144,6 +144,14 @@ pub enum Command {
         changed: bool,
         error: Option<String>,
     },
+    /// A peer's private and/or preshared key left the daemon (the config download): audited as
+    /// `peer_private_key_read`, naming the user, the peer and the route, never the key.
+    RecordSecretRead {
+        config: ConfigName,
+        peer: PeerId,
+        /// How it was read, e.g. `download:conf` or `download:qr`.
+        via: String,
+    },
     /// Health thresholds (`None` leaves a value as it is).
     SetHealthSettings {
         probe_interval_ms: Option<u64>,

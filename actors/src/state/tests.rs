@@ -107,6 +107,39 @@ fn refused_commands_change_nothing() {
         ("zero weight", Command::UpdateNode { id: nid("node2"), patch: NodePatch { weight: Some(0), ..Default::default() } }, |e| {
             matches!(e, CommandError::Invalid { .. })
         }),
+        // Names are checked in apply too (commands may come from another router).
+        (
+            "peer name with a newline",
+            Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("x\nPostUp = id", None)] },
+            |e| matches!(e, CommandError::Invalid { field, .. } if field == "name"),
+        ),
+        (
+            "bulk peer name with bidi",
+            Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("ok", None), new_peer("a\u{202e}b", None)] },
+            |e| matches!(e, CommandError::Invalid { field, .. } if field == "[1].name"),
+        ),
+        (
+            "peer rename to empty",
+            Command::UpdatePeer {
+                config: cn("wg0"),
+                id: base.peers.keys().next().unwrap().clone(),
+                patch: PeerPatch { name: Some(" ".into()), ..Default::default() },
+            },
+            |e| matches!(e, CommandError::Invalid { .. }),
+        ),
+        (
+            "node name with NUL",
+            Command::UpdateNode { id: nid("node2"), patch: NodePatch { name: Some("a\0b".into()), ..Default::default() } },
+            |e| matches!(e, CommandError::Invalid { .. }),
+        ),
+        ("node name too long", Command::CreateNode { node: NodeSpec { name: Some("x".repeat(65)), ..spec("node9") }, weight: 1 }, |e| {
+            matches!(e, CommandError::Invalid { .. })
+        }),
+        (
+            "secret read of an unknown peer",
+            Command::RecordSecretRead { config: cn("wg0"), peer: PeerId::random(), via: "download:conf".into() },
+            |e| matches!(e, CommandError::NotFound { .. }),
+        ),
     ];
     for (name, cmd, want) in cases {
         let mut s = base.clone();
@@ -215,4 +248,23 @@ fn join_tokens_are_single_use_and_expire() {
     s.apply(&req(Command::RevokeMember { node_id: nid("r2") })).unwrap();
     assert!(!s.cert_allowed("r2", 10));
     assert!(s.cert_refused("r2", 10), "a revoked certificate must be refused");
+}
+
+#[test]
+fn secret_reads_are_audited_without_the_key() {
+    let mut s = fixture();
+    let (private, public) = generate_keypair();
+    let mut p = new_peer("phone", Some("node1"));
+    p.public_key = public;
+    p.private_key = Some(private);
+    let id = p.id.clone();
+    s.apply(&req(Command::CreatePeers { config: cn("wg0"), peers: vec![p] })).unwrap();
+    let before = s.peers.clone();
+    let out = s.apply(&req(Command::RecordSecretRead { config: cn("wg0"), peer: id.clone(), via: "download:qr".into() })).unwrap();
+    assert_eq!(out, Outcome::Done);
+    assert_eq!(s.peers, before, "a read changes no peer");
+    let e = s.audit.back().unwrap();
+    assert_eq!((e.action.as_str(), e.entity_id.as_str(), e.user.as_str()), ("peer_private_key_read", id.as_str(), "admin"));
+    assert!(e.details.contains("phone") && e.details.contains("download:qr"), "{}", e.details);
+    assert!(!e.details.contains(&private.to_base64()), "{}", e.details);
 }

@@ -84,7 +84,11 @@ pub async fn add_peer(app: App, u: User, path: web::Path<String>, payload: web::
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["public_key", "name", "allowed_ips", "preshared_key", "keepalive"])?;
     let public_key = WgKey::parse("public_key", &b.req_str("public_key")?)?;
-    let name = b.opt_str("name")?.unwrap_or_else(|| format!("peer-{}", &public_key.to_base64()[..8]));
+    // The same name rule as /api/configs/{c}/peers: this name is written into client configs.
+    let name = match b.opt_str("name")? {
+        Some(n) => check_name("name", &n)?,
+        None => format!("peer-{}", public_key.to_base64().chars().take(8).collect::<String>()),
+    };
     let peer = NewPeer {
         id: PeerId::random(),
         name,

@@ -9,6 +9,7 @@ use super::{now_ms, read_body, views, App};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use wgcluster_actors::assign::{AssignNode, MigrateNode, RemoveNodeFromConfig};
+use wgcluster_actors::model::quote_prefix;
 use wgcluster_actors::model::{DnsProviderKind, NodeId};
 use wgcluster_actors::state::{Command, EndpointGroupSpec, Outcome};
 
@@ -87,8 +88,23 @@ fn domain(field: &str, s: &str) -> Result<String, ApiError> {
     if ok {
         Ok(d)
     } else {
-        Err(ApiError::BadRequest(format!("{field}: '{}' is not a DNS name like vpn.example.com", s.escape_debug())))
+        Err(ApiError::BadRequest(format!("{field}: {} is not a DNS name like vpn.example.com", quote_prefix(s))))
     }
+}
+
+/// Longest Cloudflare zone id accepted (real ones are 32 hex digits).
+pub const ZONE_ID_MAX: usize = 64;
+
+/// A Cloudflare zone id: 1 to `ZONE_ID_MAX` letters, digits, '-' or '_' (it goes into URL paths).
+fn zone_id(s: &str) -> Result<String, ApiError> {
+    let z = s.trim();
+    if z.is_empty() || z.len() > ZONE_ID_MAX || !z.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ApiError::BadRequest(format!(
+            "cloudflare_zone_id: {} is not a Cloudflare zone id (1 to {ZONE_ID_MAX} letters, digits, '-' or '_')",
+            quote_prefix(z)
+        )));
+    }
+    Ok(z.to_string())
 }
 
 pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
@@ -112,7 +128,7 @@ pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web:
     let provider = match b.opt_str("provider")?.as_deref() {
         None | Some("cloudflare") => DnsProviderKind::Cloudflare,
         Some("rfc2136") => DnsProviderKind::Rfc2136,
-        Some(other) => return Err(ApiError::BadRequest(format!("provider: '{other}' is not cloudflare or rfc2136"))),
+        Some(other) => return Err(ApiError::BadRequest(format!("provider: {} is not cloudflare or rfc2136", quote_prefix(other)))),
     };
     let record_name = b.opt_str("cloudflare_record_name")?.map(|r| domain("cloudflare_record_name", &r)).transpose()?;
     let proxied_sent = b.opt_bool("proxied")?.unwrap_or(false);
@@ -121,7 +137,7 @@ pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web:
         domain: domain_name,
         port: b.opt_uint("port", 1, 65535)?.map(|p| p as u16).unwrap_or(default_port),
         provider,
-        cloudflare_zone_id: b.opt_str("cloudflare_zone_id")?,
+        cloudflare_zone_id: b.opt_str("cloudflare_zone_id")?.map(|z| zone_id(&z)).transpose()?,
         cloudflare_record_name: record_name,
         ttl: b.opt_uint("ttl", 1, 86400)?.unwrap_or(60) as u32,
         auto_migrate: b.opt_bool("auto_migrate")?.unwrap_or(true),

@@ -7,12 +7,13 @@ use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use std::collections::BTreeMap;
 use wgcluster_actors::audit::QueryAudit;
+use wgcluster_actors::model::quote_prefix;
 use wgcluster_actors::state::audit_query::{AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
 
 fn parse_num(name: &str, v: &str, min: usize, max: usize) -> Result<usize, ApiError> {
     match v.parse::<usize>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::BadRequest(format!("{name}: must be an integer from {min} to {max}, got '{}'", v.escape_debug()))),
+        _ => Err(ApiError::BadRequest(format!("{name}: must be an integer from {min} to {max}, got {}", quote_prefix(v)))),
     }
 }
 
@@ -31,7 +32,8 @@ pub async fn list(app: App, _u: User, req: HttpRequest) -> Result<HttpResponse, 
             "offset" => f.offset = parse_num("offset", &v, 0, u32::MAX as usize)?,
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "{other}: unknown query parameter (known: entity_type, entity_id, action, limit, offset)"
+                    "{}: unknown query parameter (known: entity_type, entity_id, action, limit, offset)",
+                    quote_prefix(other)
                 )))
             }
         }

@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
+use wgcluster_actors::model::{is_forbidden_char, quote_prefix};
 
 #[derive(Debug)]
 pub struct Body {
@@ -54,7 +55,12 @@ impl Body {
     /// Refuses fields other than `allowed`.
     pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
         if let Some(k) = self.obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(ApiError::BadRequest(format!("{}: unknown field (known: {})", self.name(k), allowed.join(", "))));
+            // The key is the caller's text: quote at most a prefix of it.
+            let shown = match k.len() <= 64 && !k.chars().any(is_forbidden_char) {
+                true => self.name(k),
+                false => format!("{}{}", self.prefix, quote_prefix(k)),
+            };
+            return Err(ApiError::BadRequest(format!("{shown}: unknown field (known: {})", allowed.join(", "))));
         }
         Ok(())
     }
@@ -142,7 +148,7 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
     if let Ok(a) = s.parse::<std::net::IpAddr>() {
         return Ok(IpNet::from(a));
     }
-    Err(format!("'{}' is not an IP network in CIDR notation (like 10.0.0.1/24 or fd00::1/64)", s.escape_debug()))
+    Err(format!("{} is not an IP network in CIDR notation (like 10.0.0.1/24 or fd00::1/64)", quote_prefix(s)))
 }
 
 #[cfg(test)]

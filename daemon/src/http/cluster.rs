@@ -7,6 +7,7 @@ use super::{views, App};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use std::fmt::Write;
+use wgcluster_actors::model::quote_prefix;
 
 pub async fn health(app: App) -> HttpResponse {
     let (leader, term) = app.cluster.leader();
@@ -52,7 +53,7 @@ pub async fn list_backups(app: App, _u: User) -> HttpResponse {
 }
 
 pub async fn get_backup(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id: u64 = path.parse().map_err(|_| ApiError::BadRequest(format!("id: '{}' is not a backup id", path.escape_debug())))?;
+    let id: u64 = path.parse().map_err(|_| ApiError::BadRequest(format!("id: {} is not a backup id", quote_prefix(&path))))?;
     let v = app.cluster.read(|s| s.backups.iter().find(|b| b.id == id).map(|b| views::backup(b, true)));
     Ok(ok("Backup retrieved successfully", v.ok_or_else(|| ApiError::NotFound(format!("backup '{id}' not found")))?))
 }

@@ -7,6 +7,7 @@ use super::{read_body, views, App};
 use actix_web::{web, HttpResponse};
 use ipnet::IpNet;
 use serde::Deserialize;
+use wgcluster_actors::model::quote_prefix;
 use wgcluster_actors::model::{generate_keypair, ConfigName};
 use wgcluster_actors::state::{Command, ConfigPatch, NewConfig};
 
@@ -40,11 +41,17 @@ fn ipnet_first_host(n: &IpNet) -> std::net::IpAddr {
     n.hosts().next().unwrap_or(n.addr())
 }
 
+/// Most DNS servers (or search domains) in a config.
+pub const DNS_MAX: usize = 16;
+
 pub(crate) fn dns_list(b: &Body) -> Result<Option<Vec<String>>, ApiError> {
     let Some(list) = b.opt_list("dns")? else { return Ok(None) };
+    if list.len() > DNS_MAX {
+        return Err(ApiError::BadRequest(format!("dns: give at most {DNS_MAX} servers, got {}", list.len())));
+    }
     for d in &list {
         if d.parse::<std::net::IpAddr>().is_err() && super::nodes::parse_endpoint("dns", d).is_err() {
-            return Err(ApiError::BadRequest(format!("dns: '{}' is not an IP address or domain", d.escape_debug())));
+            return Err(ApiError::BadRequest(format!("dns: {} is not an IP address or domain", quote_prefix(d))));
         }
     }
     Ok(Some(list))
@@ -110,7 +117,7 @@ pub async fn delete(app: App, u: User, path: web::Path<String>, q: web::Query<De
     let force = match q.force.as_deref() {
         None | Some("0") | Some("false") => false,
         Some("1") | Some("true") => true,
-        Some(other) => return Err(ApiError::BadRequest(format!("force: '{other}' is not true or false"))),
+        Some(other) => return Err(ApiError::BadRequest(format!("force: {} is not true or false", quote_prefix(other)))),
     };
     app.submit(&u.0, Command::DeleteConfig { name, force }).await?;
     Ok(ok("Config deleted successfully", serde_json::Value::Null))

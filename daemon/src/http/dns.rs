@@ -14,6 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use wgcluster_actors::dns::rfc2136::{parse_algorithm, server_addr};
 use wgcluster_actors::dns::{plan, DnsHandle, QueueEntry};
+use wgcluster_actors::model::{check_secret, is_forbidden_char, quote_prefix};
 use wgcluster_actors::model::{CloudflareSettings, DnsSettings, Rfc2136Settings};
 use wgcluster_actors::state::Command;
 
@@ -55,7 +56,7 @@ fn queue_id(s: &str) -> Result<u64, ApiError> {
     s.parse::<u64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("id: '{}' is not a DNS queue entry id", s.escape_debug())))
+        .ok_or_else(|| ApiError::BadRequest(format!("id: {} is not a DNS queue entry id", quote_prefix(s))))
 }
 
 /// A DNS name (letters, digits, '-', '_' labels); returned lower case without the trailing dot.
@@ -67,7 +68,7 @@ fn dns_name(field: &str, s: &str) -> Result<String, ApiError> {
     if good {
         Ok(d)
     } else {
-        Err(ApiError::BadRequest(format!("{field}: '{}' is not a DNS name", s.escape_debug())))
+        Err(ApiError::BadRequest(format!("{field}: {} is not a DNS name", quote_prefix(s))))
     }
 }
 
@@ -80,24 +81,75 @@ fn part(top: &Value, key: &str) -> Result<Option<Body>, ApiError> {
     }
 }
 
+/// Longest Cloudflare API token accepted, in bytes (real ones are 40).
+pub const API_TOKEN_MAX: usize = 256;
+/// Longest Cloudflare API base URL, in bytes.
+pub const API_BASE_MAX: usize = 256;
+/// Longest RFC 2136 server (`host:port`), in bytes.
+pub const SERVER_MAX: usize = 255;
+/// Longest TSIG secret (base64), in bytes.
+pub const KEY_SECRET_MAX: usize = 1024;
+
+/// True for `127.0.0.0/8`, `::1` and `localhost` (with or without a port).
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `https://host[:port][/path]`, or `http://` to a loopback host only (the token must never
+/// cross a network in clear text; the tests' fake Cloudflare listens on 127.0.0.1).
+fn api_base(raw: Option<String>) -> Result<String, ApiError> {
+    let base = raw.map(|s| s.trim().trim_end_matches('/').to_string()).filter(|s| !s.is_empty());
+    let base = base.unwrap_or_else(|| DEFAULT_CLOUDFLARE_API.to_string());
+    if base.len() > API_BASE_MAX {
+        return Err(ApiError::BadRequest(format!("cloudflare.api_base: is {} bytes long; at most {API_BASE_MAX} are allowed", base.len())));
+    }
+    let bad =
+        || ApiError::BadRequest(format!("cloudflare.api_base: {} is not an https URL like {DEFAULT_CLOUDFLARE_API}", quote_prefix(&base)));
+    let (https, rest) = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
+        (Some(r), _) => (true, r),
+        (None, Some(r)) => (false, r),
+        _ => return Err(bad()),
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let path_ok = rest.chars().all(|c| c.is_ascii_graphic() && !"\\\"<>`{}|^#?".contains(c));
+    let authority_ok = !authority.is_empty() && authority.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    if !path_ok || !authority_ok {
+        return Err(bad());
+    }
+    if !https && !is_loopback_authority(authority) {
+        return Err(ApiError::BadRequest(format!(
+            "cloudflare.api_base: {} uses http://, which is allowed only for a loopback host (127.0.0.1, ::1, localhost); use https://",
+            quote_prefix(&base)
+        )));
+    }
+    Ok(base)
+}
+
 fn parse_cloudflare(b: &Body, current: Option<&CloudflareSettings>) -> Result<CloudflareSettings, ApiError> {
     b.only(&["api_token", "api_base"])?;
-    // Write-only: a form that cannot show the token may leave it out to keep the current one.
+    let api_base = api_base(b.opt_str("api_base")?)?;
+    // Write-only: a form that cannot show the token may leave it out to keep the current one,
+    // but only for the destination it was entered for: a stored token never follows a new base.
     let api_token = match b.opt_str("api_token")? {
-        Some(t) => t.trim().to_string(),
-        None => current.map(|c| c.api_token.clone()).ok_or_else(|| ApiError::BadRequest("cloudflare.api_token: is required".into()))?,
+        Some(t) => check_secret("cloudflare.api_token", &t, API_TOKEN_MAX)?,
+        None => match current {
+            Some(c) if c.api_base == api_base => c.api_token.clone(),
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "cloudflare.api_base: changing the API base needs cloudflare.api_token in the same request \
+                     (a stored token is only ever sent to the base it was entered for)"
+                        .into(),
+                ))
+            }
+            None => return Err(ApiError::BadRequest("cloudflare.api_token: is required".into())),
+        },
     };
-    if api_token.is_empty() || api_token == MASK || api_token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if api_token == MASK {
         return Err(ApiError::BadRequest("cloudflare.api_token: must be a Cloudflare API token (no spaces)".into()));
-    }
-    let api_base = b.opt_str("api_base")?.map(|s| s.trim().trim_end_matches('/').to_string());
-    let api_base = api_base.filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_CLOUDFLARE_API.to_string());
-    let host = api_base.strip_prefix("https://").or_else(|| api_base.strip_prefix("http://"));
-    if host.is_none_or(|h| h.is_empty() || h.chars().any(|c| c.is_whitespace() || c.is_control())) {
-        return Err(ApiError::BadRequest(format!(
-            "cloudflare.api_base: '{}' is not an http(s) URL like {DEFAULT_CLOUDFLARE_API}",
-            api_base.escape_debug()
-        )));
     }
     Ok(CloudflareSettings { api_token, api_base })
 }
@@ -105,14 +157,28 @@ fn parse_cloudflare(b: &Body, current: Option<&CloudflareSettings>) -> Result<Cl
 fn parse_rfc2136(b: &Body, current: Option<&Rfc2136Settings>) -> Result<Rfc2136Settings, ApiError> {
     b.only(&["server", "zone", "key_name", "key_secret", "algorithm"])?;
     let server = b.req_str("server")?.trim().to_string();
-    if server_addr(&server).is_none() {
-        return Err(ApiError::BadRequest(format!("rfc2136.server: '{}' is not host:port", server.escape_debug())));
+    if server.len() > SERVER_MAX {
+        return Err(ApiError::BadRequest(format!("rfc2136.server: is {} bytes long; at most {SERVER_MAX} are allowed", server.len())));
+    }
+    if server.chars().any(is_forbidden_char) || server_addr(&server).is_none() {
+        return Err(ApiError::BadRequest(format!("rfc2136.server: {} is not host:port", quote_prefix(&server))));
     }
     let zone = dns_name("rfc2136.zone", &b.req_str("zone")?)?;
     let key_name = dns_name("rfc2136.key_name", &b.req_str("key_name")?)?;
+    // As for Cloudflare: a stored TSIG secret is kept only while the server stays the same.
     let key_secret = match b.opt_str("key_secret")? {
-        Some(s) => s.trim().to_string(),
-        None => current.map(|c| c.key_secret.clone()).ok_or_else(|| ApiError::BadRequest("rfc2136.key_secret: is required".into()))?,
+        Some(s) => check_secret("rfc2136.key_secret", &s, KEY_SECRET_MAX)?,
+        None => match current {
+            Some(c) if c.server == server => c.key_secret.clone(),
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "rfc2136.server: changing the server needs rfc2136.key_secret in the same request \
+                     (a stored secret is only ever used with the server it was entered for)"
+                        .into(),
+                ))
+            }
+            None => return Err(ApiError::BadRequest("rfc2136.key_secret: is required".into())),
+        },
     };
     {
         use base64::Engine;
@@ -126,8 +192,8 @@ fn parse_rfc2136(b: &Body, current: Option<&Rfc2136Settings>) -> Result<Rfc2136S
     let algorithm = b.opt_str("algorithm")?.unwrap_or_else(|| "hmac-sha256".into()).trim().trim_end_matches('.').to_ascii_lowercase();
     if parse_algorithm(&algorithm).is_none() {
         return Err(ApiError::BadRequest(format!(
-            "rfc2136.algorithm: '{}' is not one of hmac-sha256, hmac-sha384, hmac-sha512",
-            algorithm.escape_debug()
+            "rfc2136.algorithm: {} is not one of hmac-sha256, hmac-sha384, hmac-sha512",
+            quote_prefix(&algorithm)
         )));
     }
     Ok(Rfc2136Settings { server, zone, key_name, key_secret, algorithm })
@@ -207,8 +273,27 @@ mod tests {
         assert_eq!(cf.api_base, DEFAULT_CLOUDFLARE_API);
         let b = Body::parse(br#"{"api_base": "http://127.0.0.1:9/client/v4/"}"#).unwrap();
         assert!(parse_cloudflare(&b, None).unwrap_err().to_string().contains("cloudflare.api_token: is required"));
-        let kept = parse_cloudflare(&b, Some(&cf)).unwrap();
-        assert_eq!((kept.api_token.as_str(), kept.api_base.as_str()), ("tok123", "http://127.0.0.1:9/client/v4"));
+        // A stored token never follows a new base (issue 10, hole 1) ...
+        let msg = parse_cloudflare(&b, Some(&cf)).unwrap_err().to_string();
+        assert!(msg.contains("cloudflare.api_base") && msg.contains("api_token") && !msg.contains("tok123"), "{msg}");
+        // ... but stays for the same base.
+        let same = Body::parse(br#"{"api_base": "https://api.cloudflare.com/client/v4/"}"#).unwrap();
+        let kept = parse_cloudflare(&same, Some(&cf)).unwrap();
+        assert_eq!((kept.api_token.as_str(), kept.api_base.as_str()), ("tok123", DEFAULT_CLOUDFLARE_API));
+        // http:// only to loopback.
+        for (base, ok) in [
+            ("http://127.0.0.1:9/client/v4", true),
+            ("http://[::1]:9/client/v4", true),
+            ("http://localhost:9", true),
+            ("https://cf.example.com/client/v4", true),
+            ("http://192.0.2.1/client/v4", false),
+            ("http://127.0.0.1.evil.example/x", false),
+            ("http://localhost@evil.example/x", false),
+            ("https://a b", false),
+        ] {
+            let b = Body::from_value(serde_json::json!({ "api_token": "t", "api_base": base }), "").unwrap();
+            assert_eq!(parse_cloudflare(&b, None).is_ok(), ok, "{base}");
+        }
         let b = Body::parse(br#"{"api_token": "t", "api_base": "ftp://x"}"#).unwrap();
         assert!(parse_cloudflare(&b, None).unwrap_err().to_string().contains("cloudflare.api_base"));
         let b = Body::parse(br#"{"api_token": "t", "nope": 1}"#).unwrap();

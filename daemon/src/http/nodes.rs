@@ -5,7 +5,8 @@ use super::body::Body;
 use super::error::{ok, ApiError};
 use super::{read_body, views, App};
 use actix_web::{web, HttpResponse};
-use wgcluster_actors::model::{InvalidField, NodeId};
+use wgcluster_actors::model::quote_prefix;
+use wgcluster_actors::model::{check_name, InvalidField, NodeId};
 use wgcluster_actors::state::{Command, NodePatch, NodeSpec};
 
 /// A public address: an IPv4/IPv6 address or a host name, optionally with `:port`
@@ -29,11 +30,11 @@ pub fn parse_endpoint(field: &str, s: &str) -> Result<String, InvalidField> {
             && host.len() <= 253
             && host.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
     if !ok_host {
-        return Err(InvalidField::new(field, format!("'{}' is not an IP address or host name", s.escape_debug())));
+        return Err(InvalidField::new(field, format!("{} is not an IP address or host name", quote_prefix(s))));
     }
     if let Some(p) = port {
         if !p.parse::<u16>().map(|p| p > 0).unwrap_or(false) {
-            return Err(InvalidField::new(field, format!("'{}' has an invalid port", s.escape_debug())));
+            return Err(InvalidField::new(field, format!("{} has an invalid port", quote_prefix(s))));
         }
     }
     Ok(s.to_string())
@@ -62,7 +63,8 @@ pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResp
     let endpoint = b.opt_str("endpoint")?.map(|e| parse_endpoint("endpoint", &e)).transpose()?;
     let cluster_addr = b.opt_str("cluster_addr")?.map(|e| parse_endpoint("cluster_addr", &e)).transpose()?;
     let weight = b.opt_uint("weight", 1, 1000)?.unwrap_or(1) as u32;
-    let spec = NodeSpec { id: id.clone(), name: b.opt_str("name")?, endpoint, cluster_addr, witness: false };
+    let name = b.opt_str("name")?.map(|n| check_name("name", &n)).transpose()?;
+    let spec = NodeSpec { id: id.clone(), name, endpoint, cluster_addr, witness: false };
     app.submit(&u.0, Command::CreateNode { node: spec, weight }).await?;
     let v = app.cluster.read(|s| s.nodes.get(&id).map(|n| views::node(s, n)));
     Ok(ok("Node created successfully", v.unwrap_or_default()))
@@ -78,7 +80,7 @@ pub async fn patch(app: App, u: User, path: web::Path<String>, payload: web::Pay
         b.opt_str("endpoint")?.map(|e| parse_endpoint("endpoint", &e).map(Some)).transpose()?
     };
     let patch = NodePatch {
-        name: b.opt_str("name")?,
+        name: b.opt_str("name")?.map(|n| check_name("name", &n)).transpose()?,
         endpoint,
         weight: b.opt_uint("weight", 1, 1000)?.map(|w| w as u32),
         enabled: b.opt_bool("enabled")?,

@@ -19,13 +19,9 @@ fn peer_id(s: &str) -> Result<PeerId, ApiError> {
     Ok(PeerId::parse("peer_id", s)?)
 }
 
+/// A peer name: the one text rule of `model::check_name` (every entry point uses it).
 fn peer_name(b: &Body) -> Result<String, ApiError> {
-    let name = b.req_str("name")?;
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.len() > 64 || trimmed.chars().any(|c| c.is_control()) {
-        return Err(ApiError::BadRequest(format!("{}: must be 1 to 64 printable characters", b.name("name"))));
-    }
-    Ok(trimmed.to_string())
+    Ok(check_name(&b.name("name"), &b.req_str("name")?)?)
 }
 
 pub(crate) fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
@@ -155,36 +151,55 @@ pub struct DownloadQuery {
     format: Option<String>,
 }
 
+/// A stored value that cannot be written safely into a wg-quick file.
+fn render_err(e: render::RenderError) -> ApiError {
+    ApiError::Conflict(e.to_string())
+}
+
+/// `GET /api/configs/{c}/peers/{id}/config`: the only route that hands out a peer's private and
+/// preshared keys. Administrators only (not member routers), and every download that holds a
+/// key is first audited (`peer_private_key_read`, a replicated command): no audit entry, no key.
 pub async fn download(
     app: App,
-    _u: User,
+    u: User,
     path: web::Path<(String, String)>,
     q: web::Query<DownloadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (c, p) = path.into_inner();
     let (config, id) = (config_name(&c)?, peer_id(&p)?);
-    let (text, file) = app.cluster.read(|s| -> Result<_, ApiError> {
+    let format = match q.format.as_deref() {
+        None | Some("conf") | Some("text") => "conf",
+        Some("qr") => "qr",
+        Some(other) => return Err(ApiError::BadRequest(format!("format: {} is not conf or qr", quote_prefix(other)))),
+    };
+    if !u.is_admin() {
+        return Err(ApiError::Unauthorized("a peer's config file (with its keys) needs the admin token".into()));
+    }
+    let (text, file, secret) = app.cluster.read(|s| -> Result<_, ApiError> {
         let peer = find(s, &config, &id)?;
         let cfg = s.configs.get(&config).ok_or_else(|| ApiError::NotFound(format!("config '{config}' not found")))?;
         let (endpoint, _) = client_endpoint(s, cfg, peer, None)?;
         let safe: String = peer.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
-        Ok((render::client_config(cfg, peer, &endpoint), format!("{config}-{safe}.conf")))
+        let secret = peer.private_key.is_some() || peer.preshared_key.is_some();
+        Ok((render::client_config(cfg, peer, &endpoint).map_err(render_err)?, format!("{config}-{safe}.conf"), secret))
     })?;
-    match q.format.as_deref() {
-        None | Some("conf") | Some("text") => Ok(HttpResponse::Ok()
-            .content_type("text/plain; charset=utf-8")
-            .insert_header(("Content-Disposition", format!("attachment; filename=\"{file}\"")))
-            .body(text)),
-        Some("qr") => {
-            let svg = render::qr_svg(&text).map_err(ApiError::Internal)?;
-            Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
-        }
-        Some(other) => Err(ApiError::BadRequest(format!("format: '{other}' is not conf or qr"))),
+    if secret {
+        let via = format!("download:{format}");
+        app.submit(&u.0, Command::RecordSecretRead { config: config.clone(), peer: id.clone(), via }).await?;
     }
+    if format == "qr" {
+        let svg = render::qr_svg(&text).map_err(ApiError::Internal)?;
+        return Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{file}\"")))
+        .body(text))
 }
 
 /// `GET /api/peers/{peer_id}/configs`: every config file the peer can use right now (Mode A: one,
-/// Mode B: its node's, plus the old node's while a move is draining).
+/// Mode B: its node's, plus the old node's while a move is draining). Keys are redacted here: the
+/// download route (`download`) is the only one that hands them out.
 pub async fn configs_of(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = peer_id(&path)?;
     let data = app.cluster.read(|s| -> Result<Vec<Value>, ApiError> {
@@ -196,12 +211,15 @@ pub async fn configs_of(app: App, _u: User, path: web::Path<String>) -> Result<H
         }
         let mut out = Vec::new();
         for n in nodes {
-            match client_endpoint(s, cfg, peer, n) {
-                Ok((endpoint, mode)) => out.push(j!({
+            let rendered = client_endpoint(s, cfg, peer, n).and_then(|(endpoint, mode)| {
+                Ok((render::client_config_redacted(cfg, peer, &endpoint).map_err(render_err)?, endpoint, mode))
+            });
+            match rendered {
+                Ok((text, endpoint, mode)) => out.push(j!({
                     "config": cfg.name, "node_id": n, "mode": mode, "endpoint": endpoint,
                     "current": n == peer.node_id.as_ref(),
                     "download": format!("/api/configs/{}/peers/{}/config", cfg.name, peer.id),
-                    "config_text": render::client_config(cfg, peer, &endpoint),
+                    "config_text": text, "keys_redacted": true,
                 })),
                 Err(e) => out.push(j!({ "config": cfg.name, "node_id": n, "error": e.to_string() })),
             }
