@@ -41,7 +41,7 @@ impl State {
             Command::RecordDnsSync { config, published, degraded, changed, error } => {
                 self.record_dns_sync(at, user, config, published, *degraded, *changed, error.as_deref())
             }
-            Command::RecordSecretRead { config, peer, via } => self.record_secret_read(at, user, config, peer, via),
+            Command::RecordSecretRead { config, peer, via } => self.record_secret_read(at, user, config, peer.as_ref(), via),
             Command::SetHealthSettings { probe_interval_ms, unhealthy_after, healthy_after, auto_migrate_independent } => {
                 self.set_health_settings(at, user, *probe_interval_ms, *unhealthy_after, *healthy_after, *auto_migrate_independent)
             }

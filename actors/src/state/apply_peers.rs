@@ -139,9 +139,16 @@ impl State {
 
     /// Audits a read of a peer's secret keys; changes nothing else. The details name the config,
     /// the peer's name and the route; never a key.
-    pub(super) fn record_secret_read(&mut self, at: Millis, user: &str, config: &ConfigName, id: &PeerId, via: &str) -> Response {
-        let p = self.peer_in(config, id)?;
+    pub(super) fn record_secret_read(&mut self, at: Millis, user: &str, config: &ConfigName, id: Option<&PeerId>, via: &str) -> Response {
         let via = check_text("via", via, 32)?;
+        let Some(id) = id else {
+            if !self.configs.contains_key(config) {
+                return Err(CommandError::not_found("config", config));
+            }
+            self.audit(at, user, "config_private_key_read", "config", config.as_str(), json!({ "via": via }));
+            return Ok(Outcome::Done);
+        };
+        let p = self.peer_in(config, id)?;
         let details = json!({ "config": config, "name": p.name, "private_key": p.private_key.is_some(),
                               "preshared_key": p.preshared_key.is_some(), "via": via });
         self.audit(at, user, "peer_private_key_read", "peer", id.as_str(), details);

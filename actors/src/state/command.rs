@@ -148,7 +148,8 @@ pub enum Command {
     /// `peer_private_key_read`, naming the user, the peer and the route, never the key.
     RecordSecretRead {
         config: ConfigName,
-        peer: PeerId,
+        /// The peer whose keys were read; `None`: the config's (interface's) own private key.
+        peer: Option<PeerId>,
         /// How it was read, e.g. `download:conf` or `download:qr`.
         via: String,
     },

@@ -137,7 +137,12 @@ fn refused_commands_change_nothing() {
         }),
         (
             "secret read of an unknown peer",
-            Command::RecordSecretRead { config: cn("wg0"), peer: PeerId::random(), via: "download:conf".into() },
+            Command::RecordSecretRead { config: cn("wg0"), peer: Some(PeerId::random()), via: "download:conf".into() },
+            |e| matches!(e, CommandError::NotFound { .. }),
+        ),
+        (
+            "interface key read of an unknown config",
+            Command::RecordSecretRead { config: cn("nope"), peer: None, via: "agent:include_private".into() },
             |e| matches!(e, CommandError::NotFound { .. }),
         ),
     ];
@@ -260,11 +265,16 @@ fn secret_reads_are_audited_without_the_key() {
     let id = p.id.clone();
     s.apply(&req(Command::CreatePeers { config: cn("wg0"), peers: vec![p] })).unwrap();
     let before = s.peers.clone();
-    let out = s.apply(&req(Command::RecordSecretRead { config: cn("wg0"), peer: id.clone(), via: "download:qr".into() })).unwrap();
+    let out = s.apply(&req(Command::RecordSecretRead { config: cn("wg0"), peer: Some(id.clone()), via: "download:qr".into() })).unwrap();
     assert_eq!(out, Outcome::Done);
     assert_eq!(s.peers, before, "a read changes no peer");
     let e = s.audit.back().unwrap();
     assert_eq!((e.action.as_str(), e.entity_id.as_str(), e.user.as_str()), ("peer_private_key_read", id.as_str(), "admin"));
     assert!(e.details.contains("phone") && e.details.contains("download:qr"), "{}", e.details);
     assert!(!e.details.contains(&private.to_base64()), "{}", e.details);
+    // The interface's own key (agent read with include_private) is audited on the config.
+    let out = s.apply(&req(Command::RecordSecretRead { config: cn("wg0"), peer: None, via: "agent:include_private".into() })).unwrap();
+    assert_eq!(out, Outcome::Done);
+    let e = s.audit.back().unwrap();
+    assert_eq!((e.action.as_str(), e.entity_type.as_str(), e.entity_id.as_str()), ("config_private_key_read", "config", "wg0"));
 }

@@ -68,7 +68,9 @@ pub async fn get_config(app: App, u: AgentCaller, path: web::Path<String>, q: we
     let actual = read_interface(&app, iface.as_str()).await?;
     let a = actual.ok_or_else(|| ApiError::NotFound(format!("interface '{iface}' does not exist on this router")))?;
     if include_private {
-        log::info!("{} read the private key of interface {iface}", u.name());
+        // Audited before the key leaves (no entry, no key), as the peer downloads are.
+        let cmd = Command::RecordSecretRead { config: iface.clone(), peer: None, via: "agent:include_private".into() };
+        app.submit(&u.name(), cmd).await?;
     }
     Ok(ok("Interface retrieved successfully", interface_json(&a, include_private)))
 }
