@@ -4,6 +4,7 @@
 
 pub mod assign;
 pub mod audit;
+pub mod clock; // clock: the one wall-clock reading (`now_ms`)
 pub mod dns; // dns: DNS sync, providers and the retry queue
 pub mod health;
 pub mod migration;

@@ -18,9 +18,10 @@
 //! newer desired state for the same record name supersedes the queued work.
 
 use super::backoff::BackoffPolicy;
+use super::factory::{ProviderOptions, Providers};
 use super::now_ms;
 use super::plan::{self, Desired};
-use super::provider::{self, ProviderError, ProviderFactory, ProviderOptions, Providers, Target};
+use super::provider::{self, ProviderError, ProviderFactory, Target};
 use super::queue::{DnsQueue, Failure, QueueEntry};
 use crate::model::{ConfigName, DnsProviderKind, DnsSettings, DnsStatus, Millis};
 use crate::raft::ClusterHandle;

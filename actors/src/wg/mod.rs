@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod desired;
+pub mod error;
 pub mod kernel;
 pub mod netlink;
 pub mod plan;
@@ -16,7 +17,8 @@ pub mod spec;
 pub mod uapi;
 pub mod userspace_proc;
 
-pub use backend::{reconcile, LinkChanges, ReconcileReport, WgBackend, WgError};
+pub use backend::{reconcile, LinkChanges, ReconcileReport, WgBackend};
+pub use error::WgError;
 pub use kernel::{device_to_actual, KernelBackend, KernelSetRequest};
 pub use netlink::{desired_routes, LinkState, Netlink, ROUTE_PROTO};
 pub use plan::{diff, diff_peer, normalize_allowed_ips, peer_matches, Identity, PeerOp, Plan, PlanCounts};

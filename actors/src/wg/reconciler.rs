@@ -30,8 +30,9 @@
 //! while the daemon is down, and the next start adopts them (their sockets answer, the first full
 //! pass finds nothing to change).
 
-use super::backend::{reconcile, LinkChanges, ReconcileReport, WgBackend, WgError};
+use super::backend::{reconcile, LinkChanges, ReconcileReport, WgBackend};
 use super::desired::desired_interfaces;
+use super::error::WgError;
 use super::netlink::desired_routes;
 use super::plan::{normalize_allowed_ips, Identity, PeerOp, Plan};
 use super::spec::{clamp_private_key, key_to_base64, public_key_of, validate_ifname, InterfaceSpec, Key, PeerSpec};

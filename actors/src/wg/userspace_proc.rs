@@ -63,7 +63,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::backend::WgError;
+use super::error::WgError;
 use super::spec::validate_ifname;
 
 /// The socket directory wireguard-go (and boringtun) hard-code.
