@@ -6,6 +6,8 @@
 //! - `queue`: the persistent retry queue (redb table `dns_queue`, node-local).
 //! - `provider`: the provider trait and its errors; `cloudflare` and `rfc2136` are the two
 //!   providers; `factory` builds them from the replicated settings.
+//! - `decide` (pure): the sync task's decisions (which groups need an attempt, due retries, what
+//!   to do after a provider error, what to report, when to wake).
 //! - `sync`: the DNS sync task, which owns the timers and talks to the providers.
 //!
 //! Must not: block peer management (the task runs on its own; blocking HTTP runs on a worker
@@ -14,6 +16,7 @@
 
 pub mod backoff;
 pub mod cloudflare;
+pub mod decide;
 pub mod factory;
 pub mod plan;
 pub mod provider;
