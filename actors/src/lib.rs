@@ -4,6 +4,7 @@
 
 pub mod assign;
 pub mod audit;
+pub mod clock; // clock: the one wall-clock reading (`now_ms`)
 pub mod dns; // dns: DNS sync, providers and the retry queue
 /// The shared fuzz driver (tests of this crate and of the daemon; feature `fuzzing`).
 #[cfg(any(test, feature = "fuzzing"))]

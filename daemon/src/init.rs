@@ -17,6 +17,8 @@ pub const DB_FILE: &str = "wgcluster.redb";
 pub const PENDING_BOOTSTRAP: &str = "pending_bootstrap_sha256";
 /// META key set once this data dir belongs to a cluster.
 pub const INITIALISED: &str = "initialised";
+/// META key: the cluster address this router joined through (where `run` asks to be added).
+pub const JOIN_PEER: &str = "join_peer";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -97,13 +99,13 @@ fn set_meta(cfg: &DaemonConfig, pairs: &[(&str, &[u8])]) -> Result<(), InitError
 /// Marks the data dir as belonging to a cluster joined through `peer`.
 pub fn mark_joined(cfg: &DaemonConfig, peer: &str) -> Result<(), InitError> {
     crate::datadir::create(&cfg.data_dir)?;
-    set_meta(cfg, &[(crate::cluster::join::JOIN_PEER, peer.as_bytes()), (INITIALISED, &[1u8])])
+    set_meta(cfg, &[(JOIN_PEER, peer.as_bytes()), (INITIALISED, &[1u8])])
 }
 
 /// The peer this router joined through, if it joined.
 pub fn join_peer(db: &redb::Database) -> Result<Option<String>, store::StoreError> {
     let txn = db.begin_read()?;
     let t = txn.open_table(META)?;
-    let v = t.get(crate::cluster::join::JOIN_PEER)?;
+    let v = t.get(JOIN_PEER)?;
     Ok(v.map(|v| String::from_utf8_lossy(v.value()).to_string()))
 }

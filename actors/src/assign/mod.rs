@@ -18,10 +18,13 @@ use std::time::Duration;
 pub trait BackupSource: Send + Sync + 'static {
     /// `Ok(Some(json))` the interface as the node reports it (no private key); `Ok(None)` the node
     /// has no such interface; `Err(why)` the node could not be asked (the backup is then skipped).
-    fn fetch(&self, node: &NodeId, iface: &ConfigName) -> BoxFuture<Result<Option<String>, String>>;
+    fn fetch(&self, node: &NodeId, iface: &ConfigName) -> futures_util::future::BoxFuture<'static, Result<Option<String>, String>>;
 }
 
-pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+/// futures-util's [`futures_util::future::BoxFuture`] with the `'static` lifetime every
+/// future here has. Kept under this name so `daemon/` code naming `assign::BoxFuture<T>` compiles
+/// unchanged; code in this crate names futures-util's directly.
+pub type BoxFuture<T> = futures_util::future::BoxFuture<'static, T>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssignError {
@@ -39,7 +42,7 @@ pub enum AssignError {
 /// How a command reaches Raft: directly on the panel, forwarded to it on a follower. The daemon
 /// implements it (forwarding needs the cluster transport); tests can use `Direct`.
 pub trait Proposer: Send + Sync + 'static {
-    fn propose(&self, req: Request) -> BoxFuture<Result<Outcome, AssignError>>;
+    fn propose(&self, req: Request) -> futures_util::future::BoxFuture<'static, Result<Outcome, AssignError>>;
 }
 
 /// Proposes to the local Raft only (a one-router cluster, or tests).
@@ -49,7 +52,7 @@ pub struct Direct {
 }
 
 impl Proposer for Direct {
-    fn propose(&self, req: Request) -> BoxFuture<Result<Outcome, AssignError>> {
+    fn propose(&self, req: Request) -> futures_util::future::BoxFuture<'static, Result<Outcome, AssignError>> {
         let (cluster, t) = (self.cluster.clone(), self.timeout);
         Box::pin(async move { submit(&cluster, t, req).await })
     }

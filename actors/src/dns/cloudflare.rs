@@ -15,8 +15,8 @@
 use super::backoff::{parse_retry_after, Take, TokenBucket};
 use super::plan::{ActualRecord, Plan, RecordKind};
 use super::provider::{DnsProvider, ProviderError, Target};
-use crate::assign::BoxFuture;
 use crate::model::DnsProviderKind;
+use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -425,7 +425,7 @@ impl Cloudflare {
     fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Client) -> Result<T, ProviderError> + Send + 'static,
-    ) -> BoxFuture<Result<T, ProviderError>> {
+    ) -> BoxFuture<'static, Result<T, ProviderError>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let client = self.client.clone();
         let sent = self.jobs.send(Box::new(move || {
@@ -440,7 +440,12 @@ impl Cloudflare {
     }
 
     /// Records at `name` in `zone`, of one type or (None) of both A and AAAA, every page.
-    pub fn list_records(&self, zone: &str, name: &str, kind: Option<RecordKind>) -> BoxFuture<Result<Vec<ActualRecord>, ProviderError>> {
+    pub fn list_records(
+        &self,
+        zone: &str,
+        name: &str,
+        kind: Option<RecordKind>,
+    ) -> BoxFuture<'static, Result<Vec<ActualRecord>, ProviderError>> {
         let (zone, name) = (zone.to_string(), name.to_string());
         self.run(move |c| c.list(&zone, &name, kind))
     }
@@ -451,11 +456,11 @@ impl DnsProvider for Cloudflare {
         DnsProviderKind::Cloudflare
     }
 
-    fn list(&self, target: &Target) -> BoxFuture<Result<Vec<ActualRecord>, ProviderError>> {
+    fn list(&self, target: &Target) -> BoxFuture<'static, Result<Vec<ActualRecord>, ProviderError>> {
         self.list_records(&target.zone, &target.name, None)
     }
 
-    fn apply(&self, target: &Target, plan: &Plan) -> BoxFuture<Result<usize, ProviderError>> {
+    fn apply(&self, target: &Target, plan: &Plan) -> BoxFuture<'static, Result<usize, ProviderError>> {
         let (t, p) = (target.clone(), plan.clone());
         self.run(move |c| c.apply(&t, &p))
     }

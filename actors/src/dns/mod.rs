@@ -4,8 +4,10 @@
 //! - `plan` (pure): desired addresses with the fail-static rule, the record diff, fingerprints.
 //! - `backoff` (pure): retry schedule with jitter, `Retry-After`, request pacing.
 //! - `queue`: the persistent retry queue (redb table `dns_queue`, node-local).
-//! - `provider`: the provider trait, its errors, and the factory over the replicated settings;
-//!   `cloudflare` and `rfc2136` are the two providers.
+//! - `provider`: the provider trait and its errors; `cloudflare` and `rfc2136` are the two
+//!   providers; `factory` builds them from the replicated settings.
+//! - `decide` (pure): the sync task's decisions (which groups need an attempt, due retries, what
+//!   to do after a provider error, what to report, when to wake).
 //! - `sync`: the DNS sync task, which owns the timers and talks to the providers.
 //!
 //! Must not: block peer management (the task runs on its own; blocking HTTP runs on a worker
@@ -14,6 +16,8 @@
 
 pub mod backoff;
 pub mod cloudflare;
+pub mod decide;
+pub mod factory;
 pub mod plan;
 pub mod provider;
 pub mod queue;
@@ -21,13 +25,10 @@ pub mod rfc2136;
 pub mod sync;
 
 pub use backoff::BackoffPolicy;
-pub use provider::{DnsProvider, ProviderError, ProviderFactory, ProviderOptions, Providers, Target};
+pub use factory::{ProviderOptions, Providers};
+pub use provider::{DnsProvider, ProviderError, ProviderFactory, Target};
 pub use queue::{DnsQueue, QueueEntry};
 pub use sync::{start, start_with, DnsHandle, DnsSyncConfig};
 
-use crate::model::Millis;
-
 /// Unix time in milliseconds (the queue's schedule survives restarts, so it is wall-clock time).
-pub fn now_ms() -> Millis {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
-}
+pub use crate::clock::now_ms;

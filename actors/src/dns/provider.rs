@@ -1,18 +1,17 @@
 //! The DNS provider seam: `DnsProvider` (list the A/AAAA records at a name, apply a `Plan`),
-//! `ProviderError` (what went wrong, classified so the sync actor can schedule the retry), and
-//! `Providers`, which builds the configured provider from the replicated `DnsSettings` and keeps
-//! what must outlive one sync (Cloudflare's HTTP agent, rate limiter and worker thread).
+//! `ProviderError` (what went wrong, classified so the sync actor can schedule the retry),
+//! `ProviderFactory` (how the sync task gets a provider) and `settings_key`. The real factory,
+//! which knows the concrete providers, is `factory::Providers`: this module imports none of
+//! them, so `cloudflare` and `rfc2136` depend on it and not the other way round.
 //!
 //! Must not: log or return secrets (tokens, TSIG keys) — errors are built without them and the
 //! Cloudflare client scrubs its token from anything the server echoes.
 
-use super::cloudflare::{Cloudflare, CloudflareOptions};
 use super::plan::{ActualRecord, Plan};
-use super::rfc2136::Rfc2136;
-use crate::assign::BoxFuture;
 use crate::model::{DnsProviderKind, DnsSettings};
+use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where records live: the zone (Cloudflare zone id, or the RFC 2136 zone name), the record
@@ -59,10 +58,10 @@ pub trait DnsProvider: Send + Sync + 'static {
     /// `cloudflare` or `rfc2136`.
     fn kind(&self) -> DnsProviderKind;
     /// The A and AAAA records at `target.name`.
-    fn list(&self, target: &Target) -> BoxFuture<Result<Vec<ActualRecord>, ProviderError>>;
+    fn list(&self, target: &Target) -> BoxFuture<'static, Result<Vec<ActualRecord>, ProviderError>>;
     /// Applies `plan` (every new or corrected record with `target.ttl`, never proxied). Returns the
     /// number of requests it took.
-    fn apply(&self, target: &Target, plan: &Plan) -> BoxFuture<Result<usize, ProviderError>>;
+    fn apply(&self, target: &Target, plan: &Plan) -> BoxFuture<'static, Result<usize, ProviderError>>;
 }
 
 /// Builds providers from settings. The sync actor asks for one per unit of work.
@@ -83,78 +82,6 @@ pub fn settings_key(kind: DnsProviderKind, settings: &DnsSettings) -> String {
             Some(r) => format!("rfc|{}|{}|{}|{}|{}", r.server, r.zone, r.key_name, r.algorithm, hash(&r.key_secret)),
             None => "rfc|none".into(),
         },
-    }
-}
-
-/// Tunables of the real providers.
-#[derive(Debug, Clone)]
-pub struct ProviderOptions {
-    /// Per request (Cloudflare) or per exchange (RFC 2136).
-    pub timeout: Duration,
-    /// Cloudflare pacing: requests per second on average, and the burst.
-    pub cloudflare_rate: f64,
-    pub cloudflare_burst: f64,
-    /// Use Cloudflare's batch endpoint when a change has several record operations.
-    pub cloudflare_batch: bool,
-}
-
-impl Default for ProviderOptions {
-    fn default() -> Self {
-        // Cloudflare allows 1200 requests per 5 minutes per user: 4/s keeps us well inside.
-        Self { timeout: Duration::from_secs(10), cloudflare_rate: 4.0, cloudflare_burst: 8.0, cloudflare_batch: true }
-    }
-}
-
-/// The real providers. Keeps the Cloudflare client (agent, rate limiter, worker thread) while its
-/// settings stay the same, so pacing and a 429 pause carry over from one sync to the next.
-pub struct Providers {
-    opts: ProviderOptions,
-    cloudflare: Mutex<Option<(String, Arc<Cloudflare>)>>,
-}
-
-impl Providers {
-    pub fn new(opts: ProviderOptions) -> Self {
-        Self { opts, cloudflare: Mutex::new(None) }
-    }
-}
-
-impl ProviderFactory for Providers {
-    fn provider(&self, kind: DnsProviderKind, settings: &DnsSettings) -> Result<Arc<dyn DnsProvider>, ProviderError> {
-        match kind {
-            DnsProviderKind::Cloudflare => {
-                let Some(cf) = &settings.cloudflare else {
-                    return Err(ProviderError::Config(
-                        "no Cloudflare settings: set them with PUT /api/settings/dns {\"cloudflare\": {\"api_token\": …}}".into(),
-                    ));
-                };
-                let key = settings_key(kind, settings);
-                let mut cached = self.cloudflare.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((k, c)) = cached.as_ref() {
-                    if *k == key {
-                        return Ok(c.clone());
-                    }
-                }
-                // Same account, new settings: keep the pacing state (a 429 pause must hold).
-                let limiter = cached.as_ref().map(|(_, c)| c.limiter());
-                let opts = CloudflareOptions {
-                    timeout: self.opts.timeout,
-                    rate: self.opts.cloudflare_rate,
-                    burst: self.opts.cloudflare_burst,
-                    batch: self.opts.cloudflare_batch,
-                };
-                let client = Arc::new(Cloudflare::new(&cf.api_base, &cf.api_token, &opts, limiter)?);
-                *cached = Some((key, client.clone()));
-                Ok(client)
-            }
-            DnsProviderKind::Rfc2136 => {
-                let Some(r) = &settings.rfc2136 else {
-                    return Err(ProviderError::Config(
-                        "no RFC 2136 settings: set them with PUT /api/settings/dns {\"rfc2136\": {\"server\": …}}".into(),
-                    ));
-                };
-                Ok(Arc::new(Rfc2136::new(r, self.opts.timeout)?))
-            }
-        }
     }
 }
 
@@ -183,17 +110,5 @@ mod tests {
         assert_ne!(a, settings_key(DnsProviderKind::Cloudflare, &s2));
         assert_eq!(b, settings_key(DnsProviderKind::Rfc2136, &s2));
         assert_eq!(settings_key(DnsProviderKind::Rfc2136, &DnsSettings::default()), "rfc|none");
-    }
-
-    #[test]
-    fn missing_settings_are_config_errors() {
-        let p = Providers::new(ProviderOptions::default());
-        for kind in [DnsProviderKind::Cloudflare, DnsProviderKind::Rfc2136] {
-            match p.provider(kind, &DnsSettings::default()) {
-                Err(ProviderError::Config(m)) => assert!(m.contains("PUT /api/settings/dns"), "{m}"),
-                Err(e) => panic!("{e}"),
-                Ok(_) => panic!("a provider without settings"),
-            }
-        }
     }
 }

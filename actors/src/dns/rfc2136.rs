@@ -11,9 +11,9 @@
 
 use super::plan::{ActualRecord, Plan, RecordKind};
 use super::provider::{DnsProvider, ProviderError, Target};
-use crate::assign::BoxFuture;
 use crate::model::{DnsProviderKind, Rfc2136Settings};
 use base64::Engine;
+use futures_util::future::BoxFuture;
 use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
 use hickory_proto::dnssec::tsig::TSigner;
 use hickory_proto::op::message::MessageVerifier;
@@ -321,12 +321,12 @@ impl DnsProvider for Rfc2136 {
         DnsProviderKind::Rfc2136
     }
 
-    fn list(&self, target: &Target) -> BoxFuture<Result<Vec<ActualRecord>, ProviderError>> {
+    fn list(&self, target: &Target) -> BoxFuture<'static, Result<Vec<ActualRecord>, ProviderError>> {
         let (inner, t) = (self.inner.clone(), target.clone());
         Box::pin(async move { inner.list(&t).await })
     }
 
-    fn apply(&self, target: &Target, plan: &Plan) -> BoxFuture<Result<usize, ProviderError>> {
+    fn apply(&self, target: &Target, plan: &Plan) -> BoxFuture<'static, Result<usize, ProviderError>> {
         let (inner, t, p) = (self.inner.clone(), target.clone(), plan.clone());
         Box::pin(async move { inner.apply(&t, &p).await })
     }

@@ -18,9 +18,11 @@
 //! newer desired state for the same record name supersedes the queued work.
 
 use super::backoff::BackoffPolicy;
+use super::decide::{self, AfterApplyError, Preflight, RetryAction, SuccessLog};
+use super::factory::{ProviderOptions, Providers};
 use super::now_ms;
 use super::plan::{self, Desired};
-use super::provider::{self, ProviderError, ProviderFactory, ProviderOptions, Providers, Target};
+use super::provider::{self, ProviderError, ProviderFactory, Target};
 use super::queue::{DnsQueue, Failure, QueueEntry};
 use crate::model::{ConfigName, DnsProviderKind, DnsSettings, DnsStatus, Millis};
 use crate::raft::ClusterHandle;
@@ -181,7 +183,7 @@ fn jitter() -> f64 {
 }
 
 fn instant_of(at: Millis) -> Instant {
-    Instant::now() + Duration::from_millis(at.saturating_sub(now_ms()))
+    Instant::now() + decide::delay_until(at, now_ms())
 }
 
 struct Syncer {
@@ -253,7 +255,7 @@ impl Syncer {
             }
             let resync_at = last_full + self.cfg.resync_every;
             let due = self.next_due().map(instant_of);
-            let wake = [dirty, due, Some(resync_at)].into_iter().flatten().min().unwrap_or(resync_at);
+            let wake = decide::wake_at(dirty, due, resync_at);
             tokio::select! {
                 r = versions.changed() => {
                     if r.is_err() { return; }
@@ -306,11 +308,11 @@ impl Syncer {
         let configs: Vec<ConfigName> = self.cluster.read(|s| s.endpoint_groups.keys().cloned().collect());
         for c in configs {
             let Some(job) = self.cluster.read(|s| build_job(s, &c)) else { continue };
-            if !force && self.seen.get(&job.key) == Some(&job.fingerprint) {
+            if decide::done_in_this_term(force, self.seen.get(&job.key).copied(), job.fingerprint) {
                 continue;
             }
             match self.queue.find_by_name(&job.key) {
-                Ok(Some(e)) if e.fingerprint == job.fingerprint => {
+                Ok(queued) if decide::waits_in_queue(queued.as_ref().map(|e| e.fingerprint), job.fingerprint) => {
                     self.seen.insert(job.key.clone(), job.fingerprint);
                     continue;
                 }
@@ -329,7 +331,7 @@ impl Syncer {
         self.due_stale = true;
         let now = now_ms();
         let due: Vec<QueueEntry> = match self.queue.list() {
-            Ok(all) => all.into_iter().filter(|e| !e.dead && e.next_attempt_at <= now).collect(),
+            Ok(all) => all.into_iter().filter(|e| decide::is_due(e, now)).collect(),
             Err(e) => {
                 log::error!("dns: cannot read the retry queue: {e}");
                 return;
@@ -343,17 +345,15 @@ impl Syncer {
                 let config = s.endpoint_groups.keys().find(|c| c.as_str() == e.config).cloned()?;
                 build_job(s, &config)
             });
-            match job {
-                Some(job) if job.key == e.record_name => self.attempt(job, term).await,
-                other => {
-                    // The group is gone or now publishes under another name: the old work is moot.
-                    if let Err(err) = self.queue.drop_entry(e.id) {
-                        log::error!("dns: cannot drop queue entry {}: {err}", e.id);
-                    }
-                    if let Some(job) = other {
-                        self.attempt(job, term).await;
-                    }
+            let action = decide::retry_action(&e.record_name, job.as_ref().map(|j| j.key.as_str()));
+            if action != RetryAction::Attempt {
+                // The group is gone or now publishes under another name: the old work is moot.
+                if let Err(err) = self.queue.drop_entry(e.id) {
+                    log::error!("dns: cannot drop queue entry {}: {err}", e.id);
                 }
+            }
+            if let (RetryAction::Attempt | RetryAction::DropThenAttempt, Some(job)) = (action, job) {
+                self.attempt(job, term).await;
             }
         }
     }
@@ -381,23 +381,21 @@ impl Syncer {
                     Err(e) => log::error!("dns: cannot update the retry queue: {e}"),
                 }
                 let degraded = job.desired.degraded;
-                if changed {
-                    log::info!(
+                match decide::success_log(changed, degraded, job.status.degraded) {
+                    SuccessLog::Changed => log::info!(
                         "dns: {} now publishes [{}] ({requests} provider request(s)){}",
                         job.key,
                         published.join(", "),
                         if degraded { "; degraded: too few healthy nodes, the last published set is kept" } else { "" }
-                    );
-                } else if degraded && !job.status.degraded {
-                    log::warn!(
+                    ),
+                    SuccessLog::NowDegraded => log::warn!(
                         "dns: {}: fewer healthy nodes than min_nodes; keeping the last published set [{}] (fail static)",
                         job.key,
                         published.join(", ")
-                    );
+                    ),
+                    SuccessLog::Quiet => {}
                 }
-                let st = &job.status;
-                if changed || st.published != published || st.degraded != degraded || st.last_error.is_some() || st.last_sync.is_none() {
-                    let cmd = Command::RecordDnsSync { config: job.config.clone(), published, degraded, changed, error: None };
+                if let Some(cmd) = decide::success_report(&job.config, &job.status, published, degraded, changed) {
                     self.report(term, cmd).await;
                 }
             }
@@ -428,33 +426,21 @@ impl Syncer {
                     ),
                     Err(se) => log::error!("dns: sync of {} failed: {msg}; and the retry cannot be queued: {se}", job.key),
                 }
-                let cmd = Command::RecordDnsSync {
-                    config: job.config.clone(),
-                    published: job.status.published.clone(),
-                    degraded: job.status.degraded,
-                    changed: false,
-                    error: Some(msg),
-                };
+                let cmd = decide::failure_report(&job.config, &job.status, msg);
                 self.report(term, cmd).await;
             }
         }
     }
 
     async fn execute(&self, job: &Job, term: u64) -> Result<Executed, ProviderError> {
-        if job.desired.hold {
+        if decide::preflight(job.desired.hold, &job.target.zone, job.provider, &job.config)? == Preflight::Hold {
             // Degraded and nothing was ever published: there is no set we may publish.
             return Ok(Executed::Done { changed: false, requests: 0 });
-        }
-        if job.target.zone.trim().is_empty() {
-            return Err(ProviderError::Config(match job.provider {
-                DnsProviderKind::Cloudflare => format!("endpoint group of config {} has no cloudflare_zone_id", job.config),
-                DnsProviderKind::Rfc2136 => "no RFC 2136 zone in the DNS settings (rfc2136.zone)".to_string(),
-            }));
         }
         let provider = self.providers.provider(job.provider, &job.settings)?;
         let mut requests = 0;
         let mut changed = false;
-        for round in 0..3 {
+        for round in 0..decide::APPLY_ROUNDS {
             let actual = provider.list(&job.target).await?;
             requests += 1;
             let plan = plan::diff(&job.desired.addrs, job.target.ttl, &actual);
@@ -466,15 +452,17 @@ impl Syncer {
             }
             match provider.apply(&job.target, &plan).await {
                 Ok(n) => return Ok(Executed::Done { changed: true, requests: requests + n }),
-                Err(ProviderError::Duplicate(m)) if round < 2 => {
-                    // Someone (an earlier attempt whose answer was lost?) created it: look again.
-                    log::info!("dns: {m}; reading {} again", job.key);
-                    changed = true;
-                }
-                Err(e) => return Err(e),
+                Err(e) => match decide::after_apply_error(e, round) {
+                    AfterApplyError::ReadAgain(m) => {
+                        // Someone (an earlier attempt whose answer was lost?) created it: look again.
+                        log::info!("dns: {m}; reading {} again", job.key);
+                        changed = true;
+                    }
+                    AfterApplyError::Fail(e) => return Err(e),
+                },
             }
         }
-        Err(ProviderError::Transient(format!("the records of {} kept changing while we updated them", job.key)))
+        Err(decide::kept_changing(&job.key))
     }
 
     /// Writes a status report through Raft, only while still leader in `term`.

@@ -13,11 +13,11 @@
 
 pub mod hysteresis;
 
-use crate::assign::BoxFuture;
 use crate::model::{Millis, Node, NodeId};
 use crate::raft::ClusterHandle;
 use crate::state::{Command, Request};
 use actix::prelude::*;
+use futures_util::future::BoxFuture;
 use hysteresis::{Thresholds, Tracker};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use std::time::Duration;
 pub trait HealthProbe: Send + Sync + 'static {
     /// `Ok(applied)` the router answered `/v1/health` (with the state version its WireGuard
     /// reconciler has applied, when it runs one); `Err(why)` it did not.
-    fn probe(&self, node: &Node) -> BoxFuture<Result<Option<u64>, String>>;
+    fn probe(&self, node: &Node) -> BoxFuture<'static, Result<Option<u64>, String>>;
 }
 
 pub struct HealthMonitor {

@@ -10,8 +10,6 @@ use openraft::raft::{
 };
 use openraft::{RaftNetwork, RaftNetworkFactory};
 use serde::{de::DeserializeOwned, Serialize};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +39,8 @@ pub enum TransportError {
     Failed(String, String),
 }
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// futures-util's boxed `Send` future, re-exported for the transport's implementors.
+pub use futures_util::future::BoxFuture;
 
 /// Moves one encoded RPC to `target` and returns the encoded reply, which is a postcard
 /// `Result<Response, RaftError>` produced by the target's `Raft` handler.

@@ -4,7 +4,8 @@
 //! calls. The daemon wires these in (actix-web's `rustls-0_23` listener, the Raft transport, the
 //! join flow); nothing here opens a listener or reads configuration.
 //!
-//! - [`pki`]: CA, node keys and certificates, join tokens (pure functions over bytes and PEM).
+//! - [`pki`]: CA, node keys and certificates (pure functions over bytes and PEM).
+//! - [`join_token`]: join tokens (`wgcj1.…`), re-exported from `pki` for the old paths.
 //! - [`store`]: the only file I/O of this module: PEM files under `<data_dir>/tls/`.
 //! - [`config`]: `rustls::ServerConfig` / `ClientConfig` builders, peer identity, revocation hook.
 //! - [`client`]: [`client::ClusterClient`], keep-alive HTTP/1.1 requests to other routers.
@@ -17,6 +18,7 @@
 
 pub mod client;
 pub mod config;
+pub mod join_token;
 pub mod pki;
 pub mod store;
 

@@ -23,7 +23,8 @@ use wireguard_uapi::get;
 use wireguard_uapi::set::{self, WgPeerF};
 use wireguard_uapi::{DeviceInterface, WgSocket};
 
-use super::backend::{LinkChanges, WgBackend, WgError};
+use super::backend::{LinkChanges, WgBackend};
+use super::error::WgError;
 use super::netlink::{in_netns, Netlink};
 use super::plan::{Identity, PeerOp, Plan};
 use super::spec::{public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key};

@@ -31,7 +31,8 @@ use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::{Handle, LinkUnspec, LinkWireguard, RouteMessageBuilder};
 
-use super::backend::{LinkChanges, WgError};
+use super::backend::LinkChanges;
+use super::error::WgError;
 use super::plan::normalize_allowed_ips;
 use super::spec::{validate_ifname, InterfaceSpec};
 

@@ -17,7 +17,7 @@
 //!   apply, configure the link — [`reconcile`]. This is what heals drift. ~40 ms at 10,000 peers.
 //! - **Incremental** (a state change): the device is taken to hold what the previous pass left it
 //!   with (`Known::spec`), so the plan is the difference between the previous and the new desired
-//!   spec ([`diff_specs`]: a merge walk over the two key-sorted peer lists, no device read), and
+//!   spec (`plan::diff_specs`: a merge walk over the two key-sorted peer lists, no device read), and
 //!   the link is configured only when its addresses, MTU or peer routes changed. A no-op state
 //!   change does no I/O at all. Anything unexpected — apply failed (the process died, a line was
 //!   rejected), the peer list is not sorted — falls back to a full pass of that interface at once,
@@ -30,15 +30,15 @@
 //! while the daemon is down, and the next start adopts them (their sockets answer, the first full
 //! pass finds nothing to change).
 
-use super::backend::{reconcile, LinkChanges, ReconcileReport, WgBackend, WgError};
+use super::backend::{reconcile, LinkChanges, ReconcileReport, WgBackend};
 use super::desired::desired_interfaces;
+use super::error::WgError;
 use super::netlink::desired_routes;
-use super::plan::{normalize_allowed_ips, Identity, PeerOp, Plan};
-use super::spec::{clamp_private_key, key_to_base64, public_key_of, validate_ifname, InterfaceSpec, Key, PeerSpec};
+use super::plan::{diff_specs, PeerOp, Plan};
+use super::spec::{key_to_base64, public_key_of, validate_ifname, InterfaceSpec, Key};
 use super::userspace_proc::SuperviseEvent;
 use crate::raft::ClusterHandle;
 use ipnet::IpNet;
-use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -150,112 +150,134 @@ impl ReconcileCore {
     /// Returns (operations applied, whether everything succeeded).
     pub fn pass(&mut self, version: u64, specs: Vec<InterfaceSpec>, full: bool) -> (u64, bool) {
         let started = Instant::now();
-        let mut ops = 0u64;
-        let mut ok = true;
-        let mut any_full = full;
         let wanted: BTreeSet<String> = specs.iter().map(|s| s.name.clone()).collect();
         let before = self.managed.clone();
+        let mut total = InterfacePass { ops: 0, ok: true, read_device: full };
         for spec in specs {
-            self.managed.insert(spec.name.clone());
-            let prior = self.known.remove(&spec.name);
-            // A full read that finds differences on an interface we had made equal: drift.
-            let drift = full && prior.is_some();
-            let known = if full || !self.incremental { None } else { prior };
-            let result = match known {
-                Some(k) => match self.incremental_pass(&spec, &k) {
-                    Ok(Some((r, routes))) => Ok((r, Some(routes))),
-                    Ok(None) => {
-                        // Nothing changed: keep what we know, no I/O.
-                        self.known.insert(spec.name.clone(), k);
-                        continue;
-                    }
-                    Err(e) => {
-                        log::info!("{}: incremental update failed ({e}); reading the device", spec.name);
-                        any_full = true;
-                        reconcile(self.backend.as_ref(), &spec).map(|r| (r, None))
-                    }
-                },
-                None => {
-                    any_full = true;
-                    reconcile(self.backend.as_ref(), &spec).map(|r| (r, None))
-                }
-            };
-            match result {
-                Ok((r, routes)) => {
-                    let link = &r.link;
-                    let n = r.ops_applied as u64
-                        + u64::from(r.created)
-                        + (link.addresses_added + link.addresses_removed + link.routes_added + link.routes_removed) as u64
-                        + u64::from(link.mtu_set)
-                        + u64::from(link.brought_up);
-                    if n > 0 {
-                        log::info!(
-                            "{}: {} (peers +{} ~{} -{}){}",
-                            spec.name,
-                            if r.created { "created" } else { "updated" },
-                            r.peers.added,
-                            r.peers.updated,
-                            r.peers.removed,
-                            if drift { " — drift healed" } else { "" }
-                        );
-                        if drift {
-                            self.stats.drift_healed.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    if !r.created && self.seen.insert(spec.name.clone()) {
-                        // Found running (an earlier daemon left it): let the backend supervise it.
-                        if let Err(e) = self.backend.ensure_interface(&spec) {
-                            log::debug!("{}: cannot take charge of the running interface: {e}", spec.name);
-                        }
-                        log::info!("{}: adopted the running interface ({n} change(s) needed)", spec.name);
-                    }
-                    self.seen.insert(spec.name.clone());
-                    ops += n;
-                    let routes = routes.unwrap_or_else(|| desired_routes(&spec));
-                    let public_key = public_key_of(&spec.private_key);
-                    self.known.insert(spec.name.clone(), Known { spec, public_key, routes });
+            total.add(self.pass_interface(spec, full));
+        }
+        total.add(self.remove_unwanted(&wanted));
+        if self.managed != before {
+            self.save_managed();
+        }
+        self.record_pass(version, &total, started.elapsed());
+        (total.ops, total.ok)
+    }
+
+    /// One wanted interface: the incremental path when we know what it holds (and this is not a
+    /// full pass), else (or when that fails) a full read → diff → apply.
+    fn pass_interface(&mut self, spec: InterfaceSpec, full: bool) -> InterfacePass {
+        self.managed.insert(spec.name.clone());
+        let prior = self.known.remove(&spec.name);
+        let path = choose_path(full, self.incremental, prior.is_some());
+        let known = if path.incremental { prior } else { None };
+        let mut read_device = false;
+        let result = match known {
+            Some(k) => match self.incremental_pass(&spec, &k) {
+                Ok(Some((r, routes))) => Ok((r, Some(routes))),
+                Ok(None) => {
+                    // Nothing changed: keep what we know, no I/O.
+                    self.known.insert(spec.name.clone(), k);
+                    return InterfacePass { ops: 0, ok: true, read_device: false };
                 }
                 Err(e) => {
-                    ok = false;
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    log::warn!("{}: reconcile failed: {e}", spec.name);
+                    log::info!("{}: incremental update failed ({e}); reading the device", spec.name);
+                    read_device = true;
+                    reconcile(self.backend.as_ref(), &spec).map(|r| (r, None))
                 }
+            },
+            None => {
+                read_device = true;
+                reconcile(self.backend.as_ref(), &spec).map(|r| (r, None))
+            }
+        };
+        match result {
+            Ok((r, routes)) => {
+                let ops = self.applied(spec, &r, routes, path.drift);
+                InterfacePass { ops, ok: true, read_device }
+            }
+            Err(e) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                log::warn!("{}: reconcile failed: {e}", spec.name);
+                InterfacePass { ops: 0, ok: false, read_device }
             }
         }
-        let stale: Vec<String> = self.managed.difference(&wanted).cloned().collect();
+    }
+
+    /// Book-keeping after a successful reconcile of `spec`: logs, drift and adoption, and what the
+    /// interface now holds. Returns the operations it took.
+    fn applied(&mut self, spec: InterfaceSpec, r: &ReconcileReport, routes: Option<Vec<IpNet>>, drift: bool) -> u64 {
+        let n = report_ops(r);
+        if n > 0 {
+            log::info!(
+                "{}: {} (peers +{} ~{} -{}){}",
+                spec.name,
+                if r.created { "created" } else { "updated" },
+                r.peers.added,
+                r.peers.updated,
+                r.peers.removed,
+                if drift { " — drift healed" } else { "" }
+            );
+            if drift {
+                self.stats.drift_healed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !r.created && self.seen.insert(spec.name.clone()) {
+            // Found running (an earlier daemon left it): let the backend supervise it.
+            if let Err(e) = self.backend.ensure_interface(&spec) {
+                log::debug!("{}: cannot take charge of the running interface: {e}", spec.name);
+            }
+            log::info!("{}: adopted the running interface ({n} change(s) needed)", spec.name);
+        }
+        self.seen.insert(spec.name.clone());
+        let routes = routes.unwrap_or_else(|| desired_routes(&spec));
+        let public_key = public_key_of(&spec.private_key);
+        self.known.insert(spec.name.clone(), Known { spec, public_key, routes });
+        n
+    }
+
+    /// Removes the managed interfaces that are no longer wanted.
+    fn remove_unwanted(&mut self, wanted: &BTreeSet<String>) -> InterfacePass {
+        let mut out = InterfacePass { ops: 0, ok: true, read_device: false };
+        let stale: Vec<String> = self.managed.difference(wanted).cloned().collect();
         for name in stale {
             self.known.remove(&name);
             match self.backend.remove_interface(&name) {
                 Ok(()) => {
                     log::info!("{name}: removed (no longer assigned to this router)");
                     self.managed.remove(&name);
-                    ops += 1;
+                    out.ops += 1;
                 }
                 Err(e) => {
-                    ok = false;
+                    out.ok = false;
                     log::warn!("{name}: removal failed: {e}");
                 }
             }
         }
-        if self.managed != before {
-            let text: String = self.managed.iter().map(|n| format!("{n}\n")).collect();
-            if let Err(e) = write_private(&self.managed_file, &text) {
-                log::warn!("cannot record managed interfaces in {}: {e}", self.managed_file.display());
-            }
+        out
+    }
+
+    /// Records the managed interfaces in `managed_file` (0600).
+    fn save_managed(&self) {
+        let text: String = self.managed.iter().map(|n| format!("{n}\n")).collect();
+        if let Err(e) = write_private(&self.managed_file, &text) {
+            log::warn!("cannot record managed interfaces in {}: {e}", self.managed_file.display());
         }
-        let took = started.elapsed();
-        log::debug!("wg pass ({}): {ops} operation(s) in {took:?}", if any_full { "full" } else { "incremental" });
+    }
+
+    /// Updates the counters after a pass; the applied version moves only when all went well.
+    fn record_pass(&self, version: u64, total: &InterfacePass, took: Duration) {
+        log::debug!("wg pass ({}): {} operation(s) in {took:?}", if total.read_device { "full" } else { "incremental" }, total.ops);
         self.stats.passes.fetch_add(1, Ordering::Relaxed);
-        if any_full {
+        if total.read_device {
             self.stats.full_passes.fetch_add(1, Ordering::Relaxed);
         }
-        self.stats.ops_total.fetch_add(ops, Ordering::Relaxed);
-        self.stats.last_pass_ops.store(ops, Ordering::Relaxed);
+        self.stats.ops_total.fetch_add(total.ops, Ordering::Relaxed);
+        self.stats.last_pass_ops.store(total.ops, Ordering::Relaxed);
         self.stats.last_pass_us.store(took.as_micros().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
-        if ok {
+        if total.ok {
             self.stats.applied_version.store(version, Ordering::Relaxed);
         }
-        (ops, ok)
     }
 
     /// A state change on an interface we know: apply the difference between the previous and
@@ -287,6 +309,49 @@ impl ReconcileCore {
     }
 }
 
+/// What (part of) a pass did: operations applied, whether all of it succeeded, and whether it read
+/// an interface from the device (a full pass of that interface).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InterfacePass {
+    ops: u64,
+    ok: bool,
+    read_device: bool,
+}
+
+impl InterfacePass {
+    fn add(&mut self, other: InterfacePass) {
+        self.ops += other.ops;
+        self.ok &= other.ok;
+        self.read_device |= other.read_device;
+    }
+}
+
+/// How one interface is reconciled in a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PassKind {
+    /// Diff against what the last pass left (no device read).
+    incremental: bool,
+    /// A full read of an interface we had made equal: differences found are drift.
+    drift: bool,
+}
+
+/// PURE: the path for one interface. `full`: a resync; `incremental`: the core's switch;
+/// `known`: the last pass over this interface succeeded.
+fn choose_path(full: bool, incremental: bool, known: bool) -> PassKind {
+    PassKind { incremental: known && !full && incremental, drift: full && known }
+}
+
+/// PURE: the operations a reconcile report counts: peer ops and the identity, interface creation,
+/// and every link change.
+fn report_ops(r: &ReconcileReport) -> u64 {
+    let link = &r.link;
+    r.ops_applied as u64
+        + u64::from(r.created)
+        + (link.addresses_added + link.addresses_removed + link.routes_added + link.routes_removed) as u64
+        + u64::from(link.mtu_set)
+        + u64::from(link.brought_up)
+}
+
 /// Whether a peer the plan adds, updates or removes has (or had) an allowed IP that needs a route
 /// of its own (not `/0`, not inside the interface's own subnets; see `netlink::desired_routes`).
 /// Only then can the interface's routes change. `old.peers` must be sorted by key.
@@ -302,86 +367,6 @@ fn plan_touches_routes(old: &InterfaceSpec, new: &InterfaceSpec, plan: &Plan) ->
         PeerOp::Update(p) => routed(&p.allowed_ips) || routed(old_ips(&p.public_key)),
         PeerOp::Remove(k) => routed(old_ips(k)),
     })
-}
-
-/// Whether two peer specs program the device identically (the rules of `plan::peer_matches`, with
-/// the device's peer being what `old` programmed: a pinned endpoint stays, an unpinned one is
-/// learned and never a difference).
-fn same_peer(old: &PeerSpec, new: &PeerSpec) -> bool {
-    let zero = [0u8; 32];
-    new.preshared_key.unwrap_or(zero) == old.preshared_key.unwrap_or(zero)
-        && new.persistent_keepalive.unwrap_or(0) == old.persistent_keepalive.unwrap_or(0)
-        && new.endpoint.is_none_or(|e| old.endpoint == Some(e))
-        && (new.allowed_ips == old.allowed_ips
-            || new.allowed_ips.len() == old.allowed_ips.len()
-                && new.allowed_ips.iter().zip(&old.allowed_ips).all(|(a, b)| a.trunc() == b.trunc())
-            || normalize_allowed_ips(&new.allowed_ips) == normalize_allowed_ips(&old.allowed_ips))
-}
-
-/// PURE: the plan that turns an interface holding `old` into one holding `new` — the same plan
-/// `plan::diff(new, device)` gives when the device holds `old` — by a merge walk over the two
-/// peer lists, which must be sorted by public key (as `desired` makes them). Linear, and it
-/// allocates only for the operations. `Err` when a list is not sorted (the caller then reads the
-/// device) or `new` lists a peer twice.
-pub fn diff_specs(old: &InterfaceSpec, new: &InterfaceSpec) -> Result<Plan, WgError> {
-    let unsorted = || WgError::InvalidSpec("peers are not sorted by public key".into());
-    let identity = Identity { private_key: clamp_private_key(&new.private_key), listen_port: new.listen_port };
-    let key_differs = clamp_private_key(&old.private_key) != identity.private_key;
-    let port_differs = new.listen_port != 0 && old.listen_port != new.listen_port;
-    let set_identity = (key_differs || port_differs).then_some(identity);
-
-    let (mut removes, mut updates, mut adds) = (Vec::new(), Vec::new(), Vec::new());
-    let (a, b) = (&old.peers, &new.peers);
-    let (mut i, mut j) = (0, 0);
-    // The order is checked during the walk: each key against the previous one of its list.
-    let (mut prev_a, mut prev_b): (Option<&Key>, Option<&Key>) = (None, None);
-    loop {
-        // A duplicate in `old` (it was never programmed twice): skip it.
-        while let (Some(x), Some(p)) = (a.get(i), prev_a) {
-            match x.public_key.cmp(p) {
-                CmpOrdering::Equal => i += 1,
-                CmpOrdering::Less => return Err(unsorted()),
-                CmpOrdering::Greater => break,
-            }
-        }
-        if let (Some(y), Some(p)) = (b.get(j), prev_b) {
-            match y.public_key.cmp(p) {
-                CmpOrdering::Equal => return Err(WgError::InvalidSpec(format!("peer {} listed twice", key_to_base64(p)))),
-                CmpOrdering::Less => return Err(unsorted()),
-                CmpOrdering::Greater => {}
-            }
-        }
-        let order = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => x.public_key.cmp(&y.public_key),
-            (Some(_), None) => CmpOrdering::Less,
-            (None, Some(_)) => CmpOrdering::Greater,
-            (None, None) => break,
-        };
-        match order {
-            CmpOrdering::Less => {
-                removes.push(PeerOp::Remove(a[i].public_key));
-                prev_a = Some(&a[i].public_key);
-                i += 1;
-            }
-            CmpOrdering::Greater => {
-                adds.push(PeerOp::Add(b[j].clone()));
-                prev_b = Some(&b[j].public_key);
-                j += 1;
-            }
-            CmpOrdering::Equal => {
-                if !same_peer(&a[i], &b[j]) {
-                    updates.push(PeerOp::Update(b[j].clone()));
-                }
-                prev_a = Some(&a[i].public_key);
-                prev_b = Some(&b[j].public_key);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    removes.append(&mut updates);
-    removes.append(&mut adds);
-    Ok(Plan { create_interface: false, set_identity, peer_ops: removes })
 }
 
 /// Starts the reconciler thread and a task that kicks it on every state change. Call inside the
@@ -472,90 +457,67 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::wg::plan::diff;
-    use crate::wg::spec::{ActualInterface, ActualPeer};
+    use crate::wg::spec::{ActualInterface, PeerSpec};
 
-    fn k(n: u8) -> Key {
-        [n; 32]
-    }
-    fn net(s: &str) -> IpNet {
-        s.parse().unwrap()
-    }
-    fn spec(peers: Vec<PeerSpec>) -> InterfaceSpec {
-        InterfaceSpec { name: "wg0".into(), private_key: k(200), listen_port: 51820, addresses: vec![net("10.8.0.1/24")], mtu: None, peers }
-    }
-    fn peer(n: u8) -> PeerSpec {
-        PeerSpec::new(k(n), vec![net(&format!("10.8.0.{n}/32"))])
-    }
-    /// The device after programming `s` (what `diff` sees).
-    fn device(s: &InterfaceSpec) -> ActualInterface {
-        ActualInterface {
-            listen_port: s.listen_port,
-            private_key: Some(clamp_private_key(&s.private_key)),
-            public_key: Some(public_key_of(&s.private_key)),
-            peers: s
-                .peers
-                .iter()
-                .map(|p| ActualPeer {
-                    public_key: p.public_key,
-                    preshared_key: p.preshared_key,
-                    allowed_ips: p.allowed_ips.clone(),
-                    endpoint: p.endpoint,
-                    persistent_keepalive: p.persistent_keepalive.filter(|k| *k != 0),
-                    last_handshake: None,
-                    rx_bytes: 0,
-                    tx_bytes: 0,
-                })
-                .collect(),
-        }
-    }
+    use crate::wg::plan::tests::specs::{device, k, net, peer, spec};
 
     #[test]
-    fn diff_specs_equals_diff_against_the_programmed_device() {
-        let old = spec(vec![peer(1), peer(2), peer(3), peer(5)]);
-        let mut changed = peer(3);
-        changed.allowed_ips.push(net("10.9.0.0/16"));
-        let mut psk = peer(5);
-        psk.preshared_key = Some(k(99));
-        let cases = vec![
-            old.clone(),
-            spec(vec![peer(1), peer(2), peer(3), peer(4), peer(5)]),
-            spec(vec![peer(2), peer(5)]),
-            spec(vec![peer(1), peer(2), changed, psk]),
-            spec(vec![]),
-            spec(vec![peer(0), peer(9)]),
-            InterfaceSpec { private_key: k(201), ..old.clone() },
-            InterfaceSpec { listen_port: 51821, ..old.clone() },
-            InterfaceSpec { listen_port: 0, ..old.clone() },
+    fn choose_path_table() {
+        // (full, incremental switch, known) -> (incremental, drift)
+        let cases = [
+            (false, true, true, true, false),
+            (false, true, false, false, false),
+            (false, false, true, false, false),
+            (false, false, false, false, false),
+            (true, true, true, false, true),
+            (true, true, false, false, false),
+            (true, false, true, false, true),
+            (true, false, false, false, false),
         ];
-        for new in cases {
-            let want = diff(&new, Some(&device(&old)));
-            let got = diff_specs(&old, &new).unwrap();
-            assert_eq!(got, want, "old {old:?} new {new:?}");
+        for (full, incremental, known, want_inc, want_drift) in cases {
+            let got = choose_path(full, incremental, known);
+            assert_eq!((got.incremental, got.drift), (want_inc, want_drift), "full {full} incremental {incremental} known {known}");
         }
     }
 
     #[test]
-    fn diff_specs_unchanged_and_equivalent_forms_are_empty() {
-        let old = spec(vec![peer(1), peer(2)]);
-        assert!(diff_specs(&old, &old).unwrap().is_empty());
-        // Host bits and keepalive 0 are not differences; an unpinned endpoint is learned.
-        let mut a = peer(1);
-        a.allowed_ips = vec![net("10.8.0.1/32")];
-        a.persistent_keepalive = Some(0);
-        let mut pinned = old.clone();
-        pinned.peers[1].endpoint = Some("192.0.2.1:1".parse().unwrap());
-        let new = spec(vec![a, peer(2)]);
-        assert!(diff_specs(&old, &new).unwrap().is_empty());
-        assert!(diff_specs(&pinned, &old).unwrap().is_empty());
-        assert_eq!(diff_specs(&old, &pinned).unwrap().counts().updated, 1);
+    fn report_ops_table() {
+        let report = |ops_applied: usize, created: bool, link: LinkChanges| ReconcileReport {
+            created,
+            identity_set: false,
+            peers: Default::default(),
+            ops_applied,
+            link,
+        };
+        let link = |mtu_set, brought_up, addresses_added, addresses_removed, routes_added, routes_removed| LinkChanges {
+            mtu_set,
+            brought_up,
+            addresses_added,
+            addresses_removed,
+            routes_added,
+            routes_removed,
+        };
+        let cases = [
+            (report(0, false, LinkChanges::default()), 0),
+            (report(3, false, LinkChanges::default()), 3),
+            (report(3, true, LinkChanges::default()), 4),
+            (report(0, false, link(true, true, 0, 0, 0, 0)), 2),
+            (report(0, false, link(false, false, 1, 2, 3, 4)), 10),
+            (report(5, true, link(true, true, 1, 1, 1, 1)), 12),
+        ];
+        for (r, want) in cases {
+            assert_eq!(report_ops(&r), want, "{r:?}");
+        }
     }
 
     #[test]
-    fn diff_specs_refuses_unsorted_and_duplicate_peers() {
-        let old = spec(vec![peer(1), peer(2)]);
-        assert!(diff_specs(&old, &spec(vec![peer(2), peer(1)])).is_err());
-        assert!(diff_specs(&spec(vec![peer(2), peer(1)]), &old).is_err());
-        assert!(diff_specs(&old, &spec(vec![peer(1), peer(1)])).is_err());
+    fn interface_passes_add_up() {
+        let mut t = InterfacePass { ops: 0, ok: true, read_device: false };
+        t.add(InterfacePass { ops: 2, ok: true, read_device: false });
+        assert_eq!(t, InterfacePass { ops: 2, ok: true, read_device: false });
+        t.add(InterfacePass { ops: 1, ok: false, read_device: true });
+        t.add(InterfacePass { ops: 0, ok: true, read_device: false });
+        assert_eq!(t, InterfacePass { ops: 3, ok: false, read_device: true });
     }
 
     /// A backend in memory: counts reads, applies plans to its device, can fail on demand.

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::backend::WgError;
+use super::error::WgError;
 
 /// A WireGuard key (public, private or preshared): 32 raw bytes.
 pub type Key = [u8; 32];

@@ -36,7 +36,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipnet::IpNet;
 
-use super::backend::{LinkChanges, WgBackend, WgError};
+use super::backend::{LinkChanges, WgBackend};
+use super::error::WgError;
 use super::netlink::Netlink;
 use super::plan::{PeerOp, Plan};
 use super::spec::{public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key, PeerSpec};

@@ -17,9 +17,6 @@ use wgcluster_actors::tls::pki::{fingerprint_of_pem, ClusterCa, JoinToken, NodeK
 use wgcluster_actors::tls::store::TlsFiles;
 use wgcluster_actors::tls::{join_client_config, ClusterClient, JOIN_SERVER_NAME};
 
-/// META key: the cluster address this router joined through (where `run` asks to be added).
-pub const JOIN_PEER: &str = "join_peer";
-
 /// `POST /v1/join` `{"token","node_id","cluster_addr","endpoint"?,"public_key_pem"}`.
 pub async fn serve_join(app: App, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let b = Body::parse(&read_body(payload).await?)?;

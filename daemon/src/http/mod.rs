@@ -58,7 +58,7 @@ pub struct AppState {
 pub type App = web::Data<Arc<AppState>>;
 
 pub fn now_ms() -> Millis {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+    wgcluster_actors::clock::now_ms()
 }
 
 impl AppState {
