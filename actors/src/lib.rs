@@ -3,7 +3,6 @@
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
 pub mod assign;
-pub mod audit;
 pub mod clock; // clock: the one wall-clock reading (`now_ms`)
 pub mod dns; // dns: DNS sync, providers and the retry queue
 /// The shared fuzz driver (tests of this crate and of the daemon; feature `fuzzing`).

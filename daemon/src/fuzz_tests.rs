@@ -49,7 +49,8 @@ fn uci_one(data: &[u8]) -> u64 {
         assert_located(&e.to_string(), file, raw_lines);
     }
     let text = String::from_utf8_lossy(data);
-    let lines = text.lines().count();
+    // An empty file is still "line 1" for an error that points at it.
+    let lines = text.lines().count().max(1);
     let (sections, errors) = uci::parse_all(path, &text);
     for e in &errors {
         let line = uci_error_line(e);

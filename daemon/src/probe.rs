@@ -1,8 +1,8 @@
 //! The health probe the panel uses: `GET /v1/health` on a router's cluster listener, over the
 //! cluster's mutual TLS (the router must prove it is that node), bounded by a timeout, async.
 
+use futures_util::future::BoxFuture;
 use std::time::Duration;
-use wgcluster_actors::assign::BoxFuture;
 use wgcluster_actors::health::HealthProbe;
 use wgcluster_actors::model::Node;
 use wgcluster_actors::tls::ClusterClient;
@@ -13,7 +13,7 @@ pub struct TlsProbe {
 }
 
 impl HealthProbe for TlsProbe {
-    fn probe(&self, node: &Node) -> BoxFuture<Result<Option<u64>, String>> {
+    fn probe(&self, node: &Node) -> BoxFuture<'static, Result<Option<u64>, String>> {
         let (client, timeout, id) = (self.client.clone(), self.timeout, node.id.to_string());
         let Some(addr) = node.cluster_addr.clone() else {
             return Box::pin(async { Err("no cluster address".to_string()) });

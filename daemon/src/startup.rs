@@ -3,24 +3,24 @@
 //! the HTTP listeners (TCP API and the 0600 control socket), and handles signals: SIGHUP reloads
 //! the config (log level; listener changes need a restart and say so), SIGTERM/SIGINT stop cleanly.
 
+use crate::cluster::forward::ForwardingProposer;
 use crate::cluster::transport::HttpsTransport;
 use crate::cluster::Identity;
 use crate::config::{self, DaemonConfig};
-use crate::http::ForwardingProposer;
 use crate::http::{self, AppState, LocalConn};
 use crate::init::{self, PENDING_BOOTSTRAP};
 use actix::Actor;
 use actix_web::{web, App, HttpServer};
+use futures_util::future::BoxFuture;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wgcluster_actors::assign::Proposer;
-use wgcluster_actors::assign::{AssignmentActor, BackupSource, BoxFuture};
-use wgcluster_actors::audit::AuditLog;
+use wgcluster_actors::assign::{BackupSource, NodeRemoval};
 use wgcluster_actors::health::HealthMonitor;
 use wgcluster_actors::model::ClusterCa;
 use wgcluster_actors::model::{ApiToken, ConfigName, NodeId};
+use wgcluster_actors::raft::Proposer;
 use wgcluster_actors::raft::{ClusterHandle, RaftTiming};
 use wgcluster_actors::state::{Command, NodeSpec, Request};
 use wgcluster_actors::store::{self, META};
@@ -54,7 +54,7 @@ struct AgentBackups {
 }
 
 impl BackupSource for AgentBackups {
-    fn fetch(&self, node: &NodeId, iface: &ConfigName) -> BoxFuture<Result<Option<String>, String>> {
+    fn fetch(&self, node: &NodeId, iface: &ConfigName) -> BoxFuture<'static, Result<Option<String>, String>> {
         let (node, iface) = (node.clone(), iface.clone());
         if node == self.cluster.node_id {
             let local = self.local.clone();
@@ -192,8 +192,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         Some(reconciler::start(cluster.clone(), backend, managed, Duration::from_secs(cfg.resync_interval_s)))
     };
     let backups = Arc::new(AgentBackups { cluster: cluster.clone(), client: identity.client.clone(), local: wg.clone() });
-    let assign = AssignmentActor::new(cluster.clone(), backups, proposer.clone()).start();
-    let audit = AuditLog::new(cluster.clone()).start();
+    let removal = Arc::new(NodeRemoval::new(cluster.clone(), backups, proposer.clone()));
     // dns: DNS sync (runs while this router is the panel) and its persistent retry queue.
     let dns = wgcluster_actors::dns::start(cluster.clone(), db.clone(), Default::default())
         .map_err(|e| RunError::Start(format!("dns sync: {e}")))?;
@@ -216,8 +215,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         proposer,
         identity: Some(identity.clone()),
         cluster_addr: cluster_addr.clone(),
-        assign,
-        audit,
+        removal,
         started,
         wg: wg.clone(),
         node_id: cfg.node_id.clone(),

@@ -1,7 +1,8 @@
 //! Raft glue — the only module that imports openraft. `types` declares the type config,
 //! `log_store` and `state_machine` are our redb-backed storage, `network` turns openraft's RPCs into
 //! bytes for a `RaftTransport` (none for a single router; HTTPS for a cluster), and `handle` is
-//! what the rest of the daemon uses: write a command, read the state, watch leadership.
+//! what the rest of the daemon uses: write a command, read the state, watch leadership; `write` is
+//! the client write path (`Proposer`, `submit`, typed `ProposeError`).
 //!
 //! Invariant: the state machine is the only writer of `State`; the only way to change it is a
 //! `Request` committed through Raft — a single router is a one-voter cluster on the same path.
@@ -16,6 +17,7 @@ mod network;
 mod rpc;
 mod state_machine;
 mod types;
+mod write;
 
 pub use handle::{ClusterHandle, MemberView, RaftTiming, StartError, WriteError};
 pub use log_store::LogStore;
@@ -23,6 +25,7 @@ pub use network::{BoxFuture, NoTransport, RaftTransport, RpcKind, TransportError
 pub use rpc::{decode_forward_reply, encode_forward};
 pub use state_machine::{Applied, StateMachine};
 pub use types::{raft_id, RaftNode, TypeConfig};
+pub use write::{submit, ForwardError, ProposeError, Proposer};
 
 pub type Raft = openraft::Raft<TypeConfig>;
 

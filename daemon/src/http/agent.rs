@@ -11,7 +11,6 @@ use super::{now_ms, read_body, views, App};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wgcluster_actors::assign::RemoveNodeFromConfig;
 use wgcluster_actors::model::*;
 use wgcluster_actors::state::{Command, NewPeer, Outcome};
 use wgcluster_actors::wg::ActualInterface;
@@ -121,7 +120,7 @@ pub async fn delete_peer(app: App, u: User, path: web::Path<(String, String)>) -
 pub async fn delete_interface(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let config = config_name(&path)?;
     let node_id = NodeId::parse("node_id", &app.node_id)?;
-    let out = app.assign.send(RemoveNodeFromConfig { config, node_id, user: u.0, at: now_ms() }).await??;
+    let out = app.removal.remove(config, node_id, u.0, now_ms()).await?;
     match out {
         Outcome::NodeRemoved { peers_migrated, backup_id } => {
             Ok(ok("Node removed successfully", json!({ "peers_migrated": peers_migrated, "backup_id": backup_id })))

@@ -8,7 +8,6 @@ use super::error::{ok, ApiError};
 use super::{now_ms, read_body, views, App};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
-use wgcluster_actors::assign::{AssignNode, MigrateNode, RemoveNodeFromConfig};
 use wgcluster_actors::model::quote_prefix;
 use wgcluster_actors::model::{DnsProviderKind, NodeId};
 use wgcluster_actors::state::{Command, EndpointGroupSpec, Outcome};
@@ -33,7 +32,7 @@ pub async fn assign_node(app: App, u: User, path: web::Path<String>, payload: we
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["node_id"])?;
     let node_id = NodeId::parse("node_id", &b.req_str("node_id")?)?;
-    app.assign.send(AssignNode { config: config.clone(), node_id: node_id.clone(), user: u.0, at: now_ms() }).await??;
+    app.submit(&u.0, Command::AssignNode { config: config.clone(), node_id: node_id.clone() }).await?;
     let v = app.cluster.read(|s| s.config_nodes.get(&(config, node_id)).map(|cn| views::config_node(s, cn)));
     Ok(ok("Node assigned successfully", v.unwrap_or_default()))
 }
@@ -42,7 +41,7 @@ pub async fn remove_node(app: App, u: User, path: web::Path<(String, String)>) -
     let (c, n) = path.into_inner();
     let config = config_name(&c)?;
     let node_id = NodeId::parse("node_id", &n)?;
-    let out = app.assign.send(RemoveNodeFromConfig { config, node_id, user: u.0, at: now_ms() }).await??;
+    let out = app.removal.remove(config, node_id, u.0, now_ms()).await?;
     match out {
         Outcome::NodeRemoved { peers_migrated, backup_id } => {
             Ok(ok("Node removed successfully", json!({ "peers_migrated": peers_migrated, "backup_id": backup_id })))
@@ -63,7 +62,7 @@ pub async fn migrate(app: App, u: User, path: web::Path<(String, String)>, paylo
         b.only(&["destination_node_id"])?;
         b.opt_str("destination_node_id")?.map(|d| NodeId::parse("destination_node_id", &d)).transpose()?
     };
-    let out = app.assign.send(MigrateNode { config, from, to, user: u.0, at: now_ms() }).await??;
+    let out = app.submit(&u.0, Command::MigratePeers { config, from, to }).await?;
     match out {
         Outcome::PeersMigrated { count } => Ok(ok("Peers migrated successfully", json!({ "peers_migrated": count }))),
         other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),

@@ -6,9 +6,8 @@ use super::{views, App};
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use std::collections::BTreeMap;
-use wgcluster_actors::audit::QueryAudit;
 use wgcluster_actors::model::quote_prefix;
-use wgcluster_actors::state::audit_query::{AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
+use wgcluster_actors::state::audit_query::{query, AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
 
 fn parse_num(name: &str, v: &str, min: usize, max: usize) -> Result<usize, ApiError> {
     match v.parse::<usize>() {
@@ -38,7 +37,7 @@ pub async fn list(app: App, _u: User, req: HttpRequest) -> Result<HttpResponse, 
             }
         }
     }
-    let entries = app.audit.send(QueryAudit(f)).await?;
-    let data: Vec<_> = entries.iter().map(views::audit).collect();
+    // A read of the replicated state: audit entries are written by apply, with their change.
+    let data: Vec<_> = app.cluster.read(|s| query(s.audit.iter(), &f).into_iter().map(views::audit).collect());
     Ok(ok("Audit logs retrieved successfully", data.into()))
 }

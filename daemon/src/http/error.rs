@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use wgcluster_actors::model::InvalidField;
-use wgcluster_actors::raft::WriteError;
+use wgcluster_actors::raft::{ProposeError, WriteError};
 use wgcluster_actors::state::CommandError;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +75,17 @@ impl From<WriteError> for ApiError {
         match e {
             WriteError::NotLeader { .. } | WriteError::NoQuorum(_) => ApiError::Unavailable(e.to_string()),
             WriteError::Fatal(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// The one mapping of the write path's failures (see `raft::ProposeError`).
+impl From<ProposeError> for ApiError {
+    fn from(e: ProposeError) -> Self {
+        match e {
+            ProposeError::Command(c) => c.into(),
+            ProposeError::Write(w) => w.into(),
+            ProposeError::Timeout(_) | ProposeError::Forward(_) => ApiError::Unavailable(e.to_string()),
         }
     }
 }

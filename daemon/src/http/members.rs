@@ -9,7 +9,6 @@ use super::{now_ms, read_body, App};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use wgcluster_actors::model::NodeId;
-use wgcluster_actors::raft::WriteError;
 use wgcluster_actors::state::Command;
 use wgcluster_actors::tls::pki::JoinToken;
 
@@ -39,10 +38,7 @@ pub async fn remove_on_leader(app: &App, user: &str, node: &NodeId) -> Result<()
     if node.as_str() == app.node_id {
         return Err(ApiError::Conflict("the panel cannot remove itself; remove it from another router".into()));
     }
-    app.cluster.remove_member(node).await.map_err(|e| match e {
-        WriteError::NotLeader { .. } => ApiError::Unavailable(e.to_string()),
-        other => other.into(),
-    })?;
+    app.cluster.remove_member(node).await?;
     app.submit(user, Command::RevokeMember { node_id: node.clone() }).await?;
     Ok(())
 }

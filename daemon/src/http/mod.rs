@@ -22,22 +22,17 @@ pub(crate) mod peers;
 mod settings;
 mod views;
 
-use actix::Addr;
 use actix_web::web;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use wgcluster_actors::assign::{submit, AssignError, AssignmentActor, BoxFuture, Proposer};
-use wgcluster_actors::audit::AuditLog;
-use wgcluster_actors::model::Millis;
-use wgcluster_actors::raft::{ClusterHandle, WriteError};
+use std::time::Instant;
+use wgcluster_actors::assign::NodeRemoval;
+use wgcluster_actors::raft::{ClusterHandle, Proposer};
 use wgcluster_actors::state::{Command, Outcome, Request};
 
 pub use auth::{verified_member, LocalConn};
 use error::ApiError;
 
 pub use edge::BODY_LIMIT;
-/// How long a write may wait for Raft before the API answers 503.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What every handler can reach.
 pub struct AppState {
@@ -47,8 +42,8 @@ pub struct AppState {
     pub identity: Option<crate::cluster::Identity>,
     /// Where other routers reach this one.
     pub cluster_addr: String,
-    pub assign: Addr<AssignmentActor>,
-    pub audit: Addr<AuditLog>,
+    /// The node-removal workflow (backup, then `RemoveNode`).
+    pub removal: Arc<NodeRemoval>,
     pub started: Instant,
     /// This router's WireGuard reconciler (None on a witness).
     pub wg: Option<wgcluster_actors::wg::reconciler::ReconcilerHandle>,
@@ -57,9 +52,7 @@ pub struct AppState {
 
 pub type App = web::Data<Arc<AppState>>;
 
-pub fn now_ms() -> Millis {
-    wgcluster_actors::clock::now_ms()
-}
+pub use wgcluster_actors::clock::now_ms;
 
 impl AppState {
     /// Proposes one command as `user` and returns apply's verdict (forwarded to the panel on a
@@ -67,49 +60,6 @@ impl AppState {
     pub async fn submit(&self, user: &str, cmd: Command) -> Result<Outcome, ApiError> {
         let req = Request { at: now_ms(), user: user.to_string(), cmd };
         Ok(self.proposer.propose(req).await?)
-    }
-}
-
-/// Proposes locally; on a follower forwards to the panel and answers once this router has applied
-/// the write, so a follower gives the same response as the panel.
-pub struct ForwardingProposer {
-    pub cluster: ClusterHandle,
-    pub client: Option<wgcluster_actors::tls::ClusterClient>,
-}
-
-impl Proposer for ForwardingProposer {
-    fn propose(&self, req: Request) -> BoxFuture<Result<Outcome, AssignError>> {
-        let (cluster, client) = (self.cluster.clone(), self.client.clone());
-        Box::pin(async move {
-            match submit(&cluster, WRITE_TIMEOUT, req.clone()).await {
-                Err(AssignError::Write(WriteError::NotLeader { leader: Some(leader) })) => {
-                    let client = client.ok_or_else(|| AssignError::Forward("not the panel".into()))?;
-                    let resp = crate::cluster::forward(&cluster, &client, &leader, &req).await.map_err(AssignError::Forward)?;
-                    Ok(resp?)
-                }
-                Err(AssignError::Write(WriteError::NotLeader { leader: None })) => {
-                    Err(AssignError::Forward("no quorum: no panel (leader) is elected right now; writes are refused".into()))
-                }
-                other => other,
-            }
-        })
-    }
-}
-
-impl From<wgcluster_actors::assign::AssignError> for ApiError {
-    fn from(e: wgcluster_actors::assign::AssignError) -> Self {
-        use wgcluster_actors::assign::AssignError as E;
-        match e {
-            E::Command(c) => c.into(),
-            E::Write(w) => w.into(),
-            E::Timeout(_) | E::Forward(_) => ApiError::Unavailable(e.to_string()),
-        }
-    }
-}
-
-impl From<actix::MailboxError> for ApiError {
-    fn from(e: actix::MailboxError) -> Self {
-        ApiError::Internal(format!("internal actor unavailable: {e}"))
     }
 }
 
