@@ -24,6 +24,15 @@ pub struct LocalConn;
 /// An administrator: the name recorded as `user` in audit entries.
 pub struct User(pub String);
 
+impl User {
+    /// An administrator rather than a member router. A router certificate is refused (403) before
+    /// a `User` is made, so this holds for every `User` today; the peer download checks it anyway
+    /// (the `sec-input` merge calls it, and `main` did not compile without it).
+    pub fn is_admin(&self) -> bool {
+        !self.0.starts_with("router:")
+    }
+}
+
 /// Who may read an interface through the agent route.
 pub enum AgentCaller {
     Admin(User),
