@@ -106,7 +106,7 @@ fn main() -> ExitCode {
             };
             status::run(&cfg)
         }
-        // rpcd bridge (luci): exactly one JSON object on stdout, exit 0 (see rpcd.rs).
+        // rpcd bridge (luci): exactly one JSON object on stdout, exit 0 (see rpcd/mod.rs).
         Cli::RpcdList { .. } => rpcd::list(),
         Cli::RpcdCall { config, method } => rpcd::call(&config, &method),
     }

@@ -3,11 +3,13 @@
 //!
 //! Invariant: a value of any type here is valid by construction — parsing is the only way in.
 
+mod audit;
 mod entities;
 mod keys;
 mod names;
 mod text;
 
+pub use audit::AuditAction;
 pub use entities::*;
 pub use keys::{generate_keypair, random_key, WgKey};
 pub use names::{ConfigName, NodeId, PeerId};

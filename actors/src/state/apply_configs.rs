@@ -1,6 +1,7 @@
 //! Applying config commands: create, patch, delete, and the config's endpoint group (Mode A).
 
 use super::*;
+use crate::model::AuditAction;
 use ipnet::IpNet;
 use serde_json::json;
 
@@ -61,7 +62,7 @@ impl State {
         let details = json!({ "address": c.addresses, "listen_port": c.listen_port,
                               "public_key": config.public_key.to_base64() });
         self.configs.insert(c.name.clone(), config);
-        self.audit(at, user, "config_created", "config", c.name.as_str(), details);
+        self.audit(at, user, AuditAction::ConfigCreated, "config", c.name.as_str(), details);
         Ok(Outcome::Done)
     }
 
@@ -88,7 +89,7 @@ impl State {
         }
         c.updated_at = at;
         let details = serde_json::to_value(patch).unwrap_or_default();
-        self.audit(at, user, "config_updated", "config", name.as_str(), details);
+        self.audit(at, user, AuditAction::ConfigUpdated, "config", name.as_str(), details);
         Ok(Outcome::Done)
     }
 
@@ -107,7 +108,7 @@ impl State {
         self.endpoint_groups.remove(name);
         self.configs.remove(name);
         let details = json!({ "peers_deleted": peers, "nodes_unassigned": nodes });
-        self.audit(at, user, "config_deleted", "config", name.as_str(), details);
+        self.audit(at, user, AuditAction::ConfigDeleted, "config", name.as_str(), details);
         Ok(Outcome::Done)
     }
 
@@ -136,7 +137,7 @@ impl State {
                               "auto_migrate": g.auto_migrate, "publish_only_healthy": g.publish_only_healthy,
                               "min_nodes": g.min_nodes, "proxied": false });
         self.endpoint_groups.insert(g.config.clone(), group);
-        self.audit(at, user, "endpoint_group_updated", "endpoint_group", g.config.as_str(), details);
+        self.audit(at, user, AuditAction::EndpointGroupUpdated, "endpoint_group", g.config.as_str(), details);
         Ok(Outcome::Done)
     }
 
@@ -145,7 +146,7 @@ impl State {
         if self.endpoint_groups.remove(config).is_none() {
             return Err(CommandError::not_found("endpoint group of config", config));
         }
-        self.audit(at, user, "endpoint_group_deleted", "endpoint_group", config.as_str(), json!({}));
+        self.audit(at, user, AuditAction::EndpointGroupDeleted, "endpoint_group", config.as_str(), json!({}));
         Ok(Outcome::Done)
     }
 }

@@ -2,6 +2,7 @@
 //! router that presented one, and revoking a router's certificates.
 
 use super::*;
+use crate::model::AuditAction;
 use serde_json::json;
 
 impl State {
@@ -25,7 +26,7 @@ impl State {
         // Expired tokens are dropped whenever a new one is issued, so the list stays short.
         self.join_tokens.retain(|t| t.expires_at > at);
         self.join_tokens.push(JoinTokenRecord { sha256: sha256.to_string(), expires_at, created_by: user.to_string() });
-        self.audit(at, user, "join_token_created", "cluster", "join_token", json!({ "expires_at": expires_at }));
+        self.audit(at, user, AuditAction::JoinTokenCreated, "cluster", "join_token", json!({ "expires_at": expires_at }));
         Ok(Outcome::Done)
     }
 
@@ -57,7 +58,7 @@ impl State {
             None => self.insert_node(at, node, 1, true),
         }
         let details = json!({ "cluster_addr": node.cluster_addr, "endpoint": node.endpoint, "serial": serial });
-        self.audit(at, user, "node_joined", "node", node.id.as_str(), details);
+        self.audit(at, user, AuditAction::NodeJoined, "node", node.id.as_str(), details);
         Ok(Outcome::Done)
     }
 
@@ -74,7 +75,7 @@ impl State {
             node.registered = false;
             node.updated_at = at;
         }
-        self.audit(at, user, "member_removed", "node", node_id.as_str(), json!({ "certificates_revoked": n }));
+        self.audit(at, user, AuditAction::MemberRemoved, "node", node_id.as_str(), json!({ "certificates_revoked": n }));
         Ok(Outcome::Done)
     }
 }

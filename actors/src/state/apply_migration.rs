@@ -2,6 +2,7 @@
 //! migration that could not happen.
 
 use super::*;
+use crate::model::AuditAction;
 use serde_json::json;
 
 impl State {
@@ -41,7 +42,7 @@ impl State {
         let entity = format!("{config}:{node}");
         let details = json!({ "config": config, "node_id": node, "peers_released": released, "node_removed": d.removed,
                               "took_ms": at.saturating_sub(d.started_at) });
-        self.audit(at, user, "drain_completed", "config_node", &entity, details);
+        self.audit(at, user, AuditAction::DrainCompleted, "config_node", &entity, details);
         Ok(Outcome::Done)
     }
 
@@ -87,13 +88,13 @@ impl State {
             }
         }
         let per_dest = self.move_peers(at, &moves);
-        self.audit(at, user, "peers_rebalanced", "config", config.as_str(), json!({ "moved": moves.len(), "to": per_dest }));
+        self.audit(at, user, AuditAction::PeersRebalanced, "config", config.as_str(), json!({ "moved": moves.len(), "to": per_dest }));
         Ok(Outcome::Rebalanced { moved: moves.len() as u64 })
     }
 
     pub(super) fn report_blocked(&mut self, at: Millis, user: &str, config: &ConfigName, node: &NodeId, reason: &str) -> Response {
         let entity = format!("{config}:{node}");
-        self.audit(at, user, "migration_blocked", "config_node", &entity, json!({ "reason": reason }));
+        self.audit(at, user, AuditAction::MigrationBlocked, "config_node", &entity, json!({ "reason": reason }));
         Ok(Outcome::Done)
     }
 }

@@ -2,6 +2,7 @@
 //! configs (the seed's ConfigNodes), node removal from a config and peer migration.
 
 use super::*;
+use crate::model::AuditAction;
 use serde_json::json;
 
 /// A node's display name follows the one text rule (`model::check_name`), whoever proposed it.
@@ -32,7 +33,7 @@ impl State {
             self.member_certs.insert(serial, MemberCert { node_id: node.id.clone(), serial, revoked: false });
             self.next_cert_serial = self.next_cert_serial.max(serial + 1);
         }
-        self.audit(at, user, "cluster_initialized", "node", node.id.as_str(), json!({ "token": token.name }));
+        self.audit(at, user, AuditAction::ClusterInitialized, "node", node.id.as_str(), json!({ "token": token.name }));
         Ok(Outcome::Done)
     }
 
@@ -60,7 +61,7 @@ impl State {
         match self.nodes.get_mut(&spec.id) {
             None => {
                 self.insert_node(at, spec, 1, true);
-                self.audit(at, user, "node_registered", "node", spec.id.as_str(), json!({ "endpoint": spec.endpoint }));
+                self.audit(at, user, AuditAction::NodeRegistered, "node", spec.id.as_str(), json!({ "endpoint": spec.endpoint }));
                 Ok(Outcome::Done)
             }
             Some(n) => {
@@ -81,7 +82,7 @@ impl State {
                 n.registered = true;
                 n.updated_at = at;
                 let details = json!({ "endpoint": n.endpoint });
-                self.audit(at, user, "node_registered", "node", spec.id.as_str(), details);
+                self.audit(at, user, AuditAction::NodeRegistered, "node", spec.id.as_str(), details);
                 Ok(Outcome::Done)
             }
         }
@@ -97,7 +98,7 @@ impl State {
         check_spec_name(spec)?;
         self.insert_node(at, spec, weight, false);
         let details = json!({ "name": spec.name, "endpoint": spec.endpoint, "weight": weight });
-        self.audit(at, user, "node_created", "node", spec.id.as_str(), details);
+        self.audit(at, user, AuditAction::NodeCreated, "node", spec.id.as_str(), details);
         Ok(Outcome::Done)
     }
 
@@ -124,7 +125,7 @@ impl State {
         }
         n.updated_at = at;
         let details = serde_json::to_value(patch).unwrap_or_default();
-        self.audit(at, user, "node_updated", "node", id.as_str(), details);
+        self.audit(at, user, AuditAction::NodeUpdated, "node", id.as_str(), details);
         Ok(Outcome::Done)
     }
 
@@ -142,7 +143,7 @@ impl State {
             )));
         }
         self.nodes.remove(id);
-        self.audit(at, user, "node_deleted", "node", id.as_str(), json!({}));
+        self.audit(at, user, AuditAction::NodeDeleted, "node", id.as_str(), json!({}));
         Ok(Outcome::Done)
     }
 
@@ -171,7 +172,7 @@ impl State {
         }
         let entity = format!("{config}:{node_id}");
         let details = json!({ "config": config, "node_id": node_id, "config_node_id": id, "peers_homed": orphans.len() });
-        self.audit(at, user, "node_assigned", "config_node", &entity, details);
+        self.audit(at, user, AuditAction::NodeAssigned, "config_node", &entity, details);
         Ok(Outcome::ConfigNodeCreated { id })
     }
 
@@ -247,7 +248,7 @@ impl State {
         let per_dest = self.move_peers(at, &moves);
         let entity = format!("{config}:{from}");
         let details = json!({ "config": config, "from": from, "count": moves.len(), "to": per_dest });
-        self.audit(at, user, "peer_migrated", "config_node", &entity, details);
+        self.audit(at, user, AuditAction::PeerMigrated, "config_node", &entity, details);
         Ok(Outcome::PeersMigrated { count: moves.len() as u64 })
     }
 
@@ -284,7 +285,7 @@ impl State {
         self.audit(
             at,
             user,
-            "backup_created",
+            AuditAction::BackupCreated,
             "backup",
             &backup_id.to_string(),
             json!({ "config": config, "node_id": node_id, "skipped": skipped, "note": backup_note }),
@@ -294,7 +295,7 @@ impl State {
         if !moves.is_empty() {
             let entity = format!("{config}:{node_id}");
             let details = json!({ "config": config, "from": node_id, "count": moves.len(), "to": per_dest });
-            self.audit(at, user, "peer_migrated", "config_node", &entity, details);
+            self.audit(at, user, AuditAction::PeerMigrated, "config_node", &entity, details);
         }
         // 3 unassign; the node drains: Mode B until the destinations have the moved peers,
         // Mode A until it has been out of DNS for the record TTL.
@@ -304,7 +305,7 @@ impl State {
         let entity = format!("{config}:{node_id}");
         let details = json!({ "config": config, "node_id": node_id, "config_node_id": cn_id,
                               "peers_migrated": moves.len(), "backup_id": backup_id });
-        self.audit(at, user, "node_removed", "config_node", &entity, details);
+        self.audit(at, user, AuditAction::NodeRemoved, "config_node", &entity, details);
         Ok(Outcome::NodeRemoved { peers_migrated: moves.len() as u64, backup_id })
     }
 }

@@ -2,6 +2,7 @@
 //! health thresholds. Secrets in settings never reach an audit entry.
 
 use super::*;
+use crate::model::AuditAction;
 use serde_json::json;
 
 impl State {
@@ -41,7 +42,7 @@ impl State {
             None => ("node", node_id.to_string()),
         };
         let details = json!({ "healthy": healthy, "reason": reason });
-        self.audit(at, user, "node_health_changed", entity_type, &entity_id, details);
+        self.audit(at, user, AuditAction::NodeHealthChanged, entity_type, &entity_id, details);
         Ok(Outcome::Done)
     }
 
@@ -66,7 +67,7 @@ impl State {
             "rfc2136": rfc2136.as_ref().map(|r| json!({ "server": r.server, "zone": r.zone, "key_name": r.key_name,
                                                         "algorithm": r.algorithm, "key_secret": "***" })),
         });
-        self.audit(at, user, "dns_settings_updated", "settings", "dns", details);
+        self.audit(at, user, AuditAction::DnsSettingsUpdated, "settings", "dns", details);
         Ok(Outcome::Done)
     }
 
@@ -96,11 +97,13 @@ impl State {
         }
         let domain = g.domain.clone();
         match error {
-            Some(e) => self.audit(at, user, "dns_failed", "endpoint_group", config.as_str(), json!({ "domain": domain, "error": e })),
+            Some(e) => {
+                self.audit(at, user, AuditAction::DnsFailed, "endpoint_group", config.as_str(), json!({ "domain": domain, "error": e }))
+            }
             None if changed => self.audit(
                 at,
                 user,
-                "dns_updated",
+                AuditAction::DnsUpdated,
                 "endpoint_group",
                 config.as_str(),
                 json!({ "domain": domain, "records": published, "degraded": degraded }),
@@ -143,7 +146,7 @@ impl State {
         }
         let details = json!({ "probe_interval_ms": s.probe_interval_ms, "unhealthy_after": s.unhealthy_after,
                               "healthy_after": s.healthy_after, "auto_migrate_independent": s.auto_migrate_independent });
-        self.audit(at, user, "settings_updated", "settings", "health", details);
+        self.audit(at, user, AuditAction::SettingsUpdated, "settings", "health", details);
         Ok(Outcome::Done)
     }
 }

@@ -1,6 +1,7 @@
 //! Applying peer commands: bulk create (all or nothing), patch, delete.
 
 use super::*;
+use crate::model::AuditAction;
 use serde_json::json;
 
 /// Bulk creations above this many peers get one summary audit entry instead of one per peer.
@@ -78,14 +79,14 @@ impl State {
             if new.len() <= AUDIT_PER_PEER_MAX {
                 let details = json!({ "config": config, "name": peer.name, "public_key": peer.public_key.to_base64(),
                                       "address": peer.addresses, "node_id": peer.node_id });
-                self.audit(at, user, "peer_created", "peer", p.id.as_str(), details);
+                self.audit(at, user, AuditAction::PeerCreated, "peer", p.id.as_str(), details);
             }
             ids.push(p.id.clone());
             self.peers.insert(p.id.clone(), peer);
         }
         if new.len() > AUDIT_PER_PEER_MAX {
             let details = json!({ "config": config, "count": new.len(), "first": ids.first(), "last": ids.last() });
-            self.audit(at, user, "peer_created", "config", config.as_str(), details);
+            self.audit(at, user, AuditAction::PeerCreated, "config", config.as_str(), details);
         }
         Ok(Outcome::PeersCreated { ids })
     }
@@ -125,7 +126,7 @@ impl State {
         p.updated_at = at;
         let mut details = serde_json::to_value(patch).unwrap_or_default();
         details["config"] = json!(config);
-        self.audit(at, user, "peer_updated", "peer", id.as_str(), details);
+        self.audit(at, user, AuditAction::PeerUpdated, "peer", id.as_str(), details);
         Ok(Outcome::Done)
     }
 
@@ -133,7 +134,7 @@ impl State {
         let p = self.peer_in(config, id)?;
         let details = json!({ "config": config, "name": p.name, "public_key": p.public_key.to_base64(), "address": p.addresses });
         self.peers.remove(id);
-        self.audit(at, user, "peer_deleted", "peer", id.as_str(), details);
+        self.audit(at, user, AuditAction::PeerDeleted, "peer", id.as_str(), details);
         Ok(Outcome::Done)
     }
 
@@ -145,13 +146,13 @@ impl State {
             if !self.configs.contains_key(config) {
                 return Err(CommandError::not_found("config", config));
             }
-            self.audit(at, user, "config_private_key_read", "config", config.as_str(), json!({ "via": via }));
+            self.audit(at, user, AuditAction::ConfigPrivateKeyRead, "config", config.as_str(), json!({ "via": via }));
             return Ok(Outcome::Done);
         };
         let p = self.peer_in(config, id)?;
         let details = json!({ "config": config, "name": p.name, "private_key": p.private_key.is_some(),
                               "preshared_key": p.preshared_key.is_some(), "via": via });
-        self.audit(at, user, "peer_private_key_read", "peer", id.as_str(), details);
+        self.audit(at, user, AuditAction::PeerPrivateKeyRead, "peer", id.as_str(), details);
         Ok(Outcome::Done)
     }
 }

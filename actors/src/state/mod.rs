@@ -103,12 +103,12 @@ impl State {
         found
     }
 
-    fn audit(&mut self, at: Millis, user: &str, action: &str, entity_type: &str, entity_id: &str, details: serde_json::Value) {
+    fn audit(&mut self, at: Millis, user: &str, action: AuditAction, entity_type: &str, entity_id: &str, details: serde_json::Value) {
         self.next_audit_id += 1;
         self.audit.push_back(AuditEntry {
             id: self.next_audit_id,
             timestamp: at,
-            action: action.to_string(),
+            action: action.as_str().to_string(),
             entity_type: entity_type.to_string(),
             entity_id: entity_id.to_string(),
             details: details.to_string(),

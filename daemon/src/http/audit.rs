@@ -1,4 +1,5 @@
 //! `GET /api/audit-logs?entity_type&entity_id&action&limit&offset`: newest first.
+//! `GET /api/audit-logs/actions`: every action name an audit entry can carry (`AuditAction::ALL`).
 
 use super::auth::User;
 use super::error::{ok, ApiError};
@@ -6,7 +7,7 @@ use super::{views, App};
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use std::collections::BTreeMap;
-use wgcluster_actors::model::quote_prefix;
+use wgcluster_actors::model::{quote_prefix, AuditAction};
 use wgcluster_actors::state::audit_query::{query, AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
 
 fn parse_num(name: &str, v: &str, min: usize, max: usize) -> Result<usize, ApiError> {
@@ -24,7 +25,15 @@ pub async fn list(app: App, _u: User, req: HttpRequest) -> Result<HttpResponse, 
         match k.as_str() {
             "entity_type" => f.entity_type = Some(v),
             "entity_id" => f.entity_id = Some(v),
-            "action" => f.action = Some(v),
+            "action" => {
+                if AuditAction::parse(&v).is_none() {
+                    return Err(ApiError::BadRequest(format!(
+                        "action: {} is not an audit action (GET /api/audit-logs/actions lists them)",
+                        quote_prefix(&v)
+                    )));
+                }
+                f.action = Some(v)
+            }
             "limit" => {
                 f.limit = parse_num("limit", &v, 1, MAX_LIMIT)?;
             }
@@ -40,4 +49,10 @@ pub async fn list(app: App, _u: User, req: HttpRequest) -> Result<HttpResponse, 
     // A read of the replicated state: audit entries are written by apply, with their change.
     let data: Vec<_> = app.cluster.read(|s| query(s.audit.iter(), &f).into_iter().map(views::audit).collect());
     Ok(ok("Audit logs retrieved successfully", data.into()))
+}
+
+/// `GET /api/audit-logs/actions`: the names the `action` filter accepts, in `AuditAction::ALL` order.
+pub async fn actions(_u: User) -> Result<HttpResponse, ApiError> {
+    let data: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+    Ok(ok("Audit actions retrieved successfully", data.into()))
 }

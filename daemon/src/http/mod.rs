@@ -76,6 +76,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/backups", web::get().to(cluster::list_backups))
         .route("/api/backups/{id}", web::get().to(cluster::get_backup))
         .route("/api/audit-logs", web::get().to(audit::list))
+        .route("/api/audit-logs/actions", web::get().to(audit::actions))
         .route("/api/settings/health", web::get().to(settings::get_health))
         .route("/api/settings/health", web::put().to(settings::put_health))
         .route("/api/nodes", web::get().to(nodes::list))

@@ -267,7 +267,18 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     assert.notEqual(await page.textContent('tr.wgc-audit-entry'), first);
     await page.click('#wgc-a-prev');
     await page.waitForFunction(() => document.getElementById('wgc-a-page').textContent === 'Page 1');
+    // the action filter lists the daemon's actions (the hard-coded list missed these)
+    const options = await page.$$eval('#wgc-a-action option', (os) => os.map((o) => o.value));
+    for (const a of ['peer_private_key_read', 'peers_rebalanced', 'drain_completed', 'join_token_created', 'migration_blocked', 'cluster_initialized'])
+      assert.ok(options.includes(a), `${a} in ${options}`);
+    assert.deepEqual(options.slice(1), await api('GET', '/api/audit-logs/actions'));
     await page.selectOption('#wgc-a-type', 'peer');
+    await page.selectOption('#wgc-a-action', 'peer_private_key_read');
+    await page.click('#wgc-a-apply');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('tr.wgc-audit-entry')];
+      return rows.length > 0 && rows.every((r) => /peer_private_key_read/.test(r.textContent));
+    });
     await page.selectOption('#wgc-a-action', 'peer_created');
     await page.click('#wgc-a-apply');
     await page.waitForFunction(() => [...document.querySelectorAll('tr.wgc-audit-entry')].every((r) => /peer_created/.test(r.textContent)));

@@ -150,6 +150,15 @@ test('every method works through `wgclusterd rpcd call` against a running daemon
   assert.equal(audit[0].user, 'luci-alice');
   assert.equal(audit[0].entity_id, alice.id);
   assert.equal(ok('audit_list', { limit: 2, offset: 2 }).length, 2);
+  // the daemon's one list of audit actions, and an unknown action refused naming that list
+  const actions = ok('audit_actions');
+  for (const a of ['peer_deleted', 'node_assigned', 'peers_rebalanced', 'drain_completed', 'join_token_created', 'peer_private_key_read'])
+    assert.ok(actions.includes(a), `${a} in ${actions}`);
+  assert.equal(new Set(actions).size, actions.length, 'action names are unique');
+  const unknown = call('audit_list', { action: 'peer_frobbed' });
+  assert.equal(unknown.status, false);
+  assert.equal(unknown.code, 400);
+  assert.match(unknown.error, /'peer_frobbed' is not an audit action .*\/api\/audit-logs\/actions/);
   // without a session (ubus CLI) or without a `ubus` binary the user is "ubus"
   const noSession = d.call('node_update', { node_id: 'r2', weight: 3 }, env);
   assert.equal(noSession.status, true);

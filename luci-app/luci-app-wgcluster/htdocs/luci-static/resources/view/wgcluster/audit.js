@@ -9,12 +9,10 @@
 
 var callAudit = rpc.declare({ object: 'wgcluster', method: 'audit_list',
 	params: [ 'entity_type', 'entity_id', 'action', 'limit', 'offset' ], expect: { '': {} } });
+/* The action names come from the daemon (its one list of audit actions), never from here. */
+var callActions = rpc.declare({ object: 'wgcluster', method: 'audit_actions', expect: { '': {} } });
 
 var ENTITY_TYPES = [ 'cluster', 'node', 'config', 'config_node', 'peer', 'endpoint_group', 'backup', 'settings' ];
-var ACTIONS = [ 'config_created', 'config_updated', 'config_deleted', 'node_created', 'node_registered', 'node_joined',
-	'node_updated', 'node_deleted', 'node_assigned', 'node_removed', 'node_health_changed', 'peer_created', 'peer_updated',
-	'peer_deleted', 'peer_migrated', 'endpoint_group_updated', 'endpoint_group_deleted', 'dns_updated', 'dns_failed',
-	'dns_settings_updated', 'settings_updated', 'backup_created', 'member_removed' ];
 
 function fmtTime(ms) {
 	if (!ms)
@@ -39,7 +37,16 @@ return view.extend({
 		if (!this.filter)
 			this.filter = { entity_type: '', entity_id: '', action: '', limit: 25, offset: 0 };
 		var f = this.filter;
-		return callAudit(f.entity_type || undefined, f.entity_id || undefined, f.action || undefined, f.limit, f.offset);
+		return Promise.all([
+			this.actions ? Promise.resolve(this.actions) : callActions().then(function(res) {
+				return (res && res.status === true && Array.isArray(res.data)) ? res.data : null;
+			}),
+			callAudit(f.entity_type || undefined, f.entity_id || undefined, f.action || undefined, f.limit, f.offset)
+		]).then(L.bind(function(r) {
+			if (r[0] && r[0].length)
+				this.actions = r[0];
+			return r[1];
+		}, this));
 	},
 
 	refresh: function() {
@@ -118,7 +125,7 @@ return view.extend({
 					E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'wgc-a-id', 'value': f.entity_id, 'placeholder': _('any') }) ]), ' ',
 				E('label', {}, [ _('Action'), ' ',
 					E('select', { 'class': 'cbi-input-select', 'id': 'wgc-a-action' },
-						[ option('', _('any'), f.action) ].concat(ACTIONS.map(function(a) { return option(a, a, f.action); }))) ]), ' ',
+						[ option('', _('any'), f.action) ].concat((this.actions || []).map(function(a) { return option(a, a, f.action); }))) ]), ' ',
 				E('label', {}, [ _('Per page'), ' ',
 					E('select', { 'class': 'cbi-input-select', 'id': 'wgc-a-limit' },
 						[ 25, 50, 100 ].map(function(n) { return option(String(n), String(n), String(f.limit)); })) ]), ' ',
