@@ -147,13 +147,18 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     let transport = Arc::new(HttpsTransport { client: identity.client.clone() });
     let cluster =
         ClusterHandle::start(db.clone(), node_id.clone(), transport, &timing).await.map_err(|e| RunError::Start(e.to_string()))?;
-    let cluster_addr = crate::cluster::advertised_addr(cfg.cluster_listen, cfg.endpoint.as_deref());
+    let cluster_addr = crate::cluster::advertised_addr(cfg.cluster_listen, cfg.endpoint.as_ref());
     // Only the founding router initialises Raft; a joined router waits to be added by the panel.
     if pending.is_some() && cluster.initialize_single(&cluster_addr).await.map_err(|e| RunError::Start(e.to_string()))? {
         log::info!("raft initialised as a one-voter cluster");
     }
-    let spec =
-        NodeSpec { id: node_id.clone(), name: None, endpoint: cfg.endpoint.clone(), cluster_addr: Some(cluster_addr.clone()), witness };
+    let spec = NodeSpec {
+        id: node_id.clone(),
+        name: None,
+        endpoint: cfg.endpoint.as_ref().map(ToString::to_string),
+        cluster_addr: Some(cluster_addr.clone()),
+        witness,
+    };
     if let Some(hash) = pending {
         if cluster.wait_for_leader(Duration::from_secs(30)).await.is_none() {
             return Err(RunError::Start("the new one-router cluster elected no leader within 30 s".into()));

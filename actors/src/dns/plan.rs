@@ -5,8 +5,7 @@
 //!
 //! Must not: do I/O, read a clock, or look at provider credentials beyond hashing them.
 
-use crate::model::{DnsProviderKind, EndpointGroup};
-use crate::state::render::endpoint_host;
+use crate::model::{DnsProviderKind, Endpoint, EndpointGroup};
 use crate::state::State;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -140,12 +139,12 @@ pub fn desired(state: &State, group: &EndpointGroup) -> Desired {
             continue;
         }
         let Some(endpoint) = node.endpoint.as_deref() else { continue };
-        let host = endpoint_host(endpoint);
-        match host.parse::<IpAddr>() {
-            Ok(ip) => {
+        // A name (or a stored value that no longer parses) cannot be an A/AAAA record.
+        match Endpoint::parse("endpoint", endpoint).ok().and_then(|e| e.host.ip()) {
+            Some(ip) => {
                 out.addrs.insert(ip);
             }
-            Err(_) => out.skipped.push((node.id.to_string(), endpoint.to_string())),
+            None => out.skipped.push((node.id.to_string(), endpoint.to_string())),
         }
     }
     out.eligible = out.addrs.len();

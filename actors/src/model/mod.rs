@@ -1,15 +1,17 @@
-//! The replicated data model: validated names and keys (`names`, `keys`) and the entities that the
+//! The replicated data model: validated names, keys and endpoints (`names`, `keys`, `endpoint`) and the entities that the
 //! state machine stores (`entities`). Pure data; no I/O, no clock.
 //!
 //! Invariant: a value of any type here is valid by construction — parsing is the only way in.
 
 mod audit;
+mod endpoint;
 mod entities;
 mod keys;
 mod names;
 mod text;
 
 pub use audit::AuditAction;
+pub use endpoint::{Endpoint, Host};
 pub use entities::*;
 pub use keys::{generate_keypair, random_key, WgKey};
 pub use names::{ConfigName, NodeId, PeerId};

@@ -1,32 +1,8 @@
-//! Rendering a peer's client config (wg-quick text) and its QR code (SVG). Pure.
+//! Rendering a peer's client config (wg-quick text) and its QR code (SVG). Pure. The `Endpoint =`
+//! value comes from `model::Endpoint` (its `Display`).
 
 use crate::model::{is_forbidden_char, quote_prefix, Config, Peer};
 use std::fmt::Write;
-
-/// Where a client should send its packets: Mode A the cluster domain, Mode B its node's endpoint.
-/// `host` may be a name, an IPv4 or an IPv6 address (bracketed here when needed).
-pub fn endpoint(host: &str, port: u16) -> String {
-    let host = host.trim();
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// The host part of a node's `endpoint` option, which may carry a port (`192.0.2.1:51820`,
-/// `[2001:db8::1]:51820`, `host.example`).
-pub fn endpoint_host(endpoint: &str) -> &str {
-    let e = endpoint.trim();
-    if let Some(rest) = e.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match e.rsplit_once(':') {
-        // A bare IPv6 address has several colons and no port.
-        Some((h, p)) if !h.contains(':') && p.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => e,
-    }
-}
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {
     items.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
@@ -136,29 +112,6 @@ pub fn qr_svg(text: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use crate::model::{generate_keypair, ConfigName, PeerId};
-
-    #[test]
-    fn endpoints() {
-        let cases = [
-            ("vpn.example.com", 51820, "vpn.example.com:51820"),
-            ("192.0.2.1", 1, "192.0.2.1:1"),
-            ("2001:db8::1", 51820, "[2001:db8::1]:51820"),
-            ("[2001:db8::1]", 51820, "[2001:db8::1]:51820"),
-        ];
-        for (h, p, want) in cases {
-            assert_eq!(endpoint(h, p), want);
-        }
-        let hosts = [
-            ("192.0.2.1:51820", "192.0.2.1"),
-            ("192.0.2.1", "192.0.2.1"),
-            ("[2001:db8::1]:51820", "2001:db8::1"),
-            ("2001:db8::1", "2001:db8::1"),
-            ("r1.example.net:7", "r1.example.net"),
-        ];
-        for (e, want) in hosts {
-            assert_eq!(endpoint_host(e), want, "{e}");
-        }
-    }
 
     fn sample(private: bool) -> (Config, Peer) {
         let (cpriv, cpub) = generate_keypair();

@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::model::Endpoint;
+
 /// Prefix (and version) of an encoded join token.
 pub const TOKEN_PREFIX: &str = "wgcj1.";
 
@@ -123,23 +125,11 @@ impl Drop for WireTokenV1 {
     }
 }
 
-/// Checks `host:port`: a non-empty host (an IPv6 address in brackets) and a numeric port > 0.
-fn check_host_port(addr: &str) -> Result<(), TokenError> {
-    let bad = || TokenError::BadIssuerAddr(addr.escape_debug().to_string());
-    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    if port == 0 || host.is_empty() || addr.len() > 255 {
-        return Err(bad());
-    }
-    if let Some(inner) = host.strip_prefix('[') {
-        let inner = inner.strip_suffix(']').ok_or_else(bad)?;
-        inner.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
-        return Ok(());
-    }
-    if host.contains(':') || !host.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        return Err(bad());
-    }
-    Ok(())
+/// The issuer's `host:port` in its canonical form (`model::Endpoint`, port required).
+fn check_host_port(addr: &str) -> Result<String, TokenError> {
+    Endpoint::parse_with_port("issuer_addr", addr)
+        .map(|e| e.to_string())
+        .map_err(|_| TokenError::BadIssuerAddr(addr.escape_debug().to_string()))
 }
 
 impl JoinToken {
@@ -147,8 +137,8 @@ impl JoinToken {
     pub fn new(ca_fingerprint: &str, issuer_addr: &str, expires_at: u64) -> Result<Self, TokenError> {
         let mut fp = [0u8; 32];
         hex::decode_to_slice(ca_fingerprint, &mut fp).map_err(|_| TokenError::BadFingerprint)?;
-        check_host_port(issuer_addr)?;
-        Ok(Self { secret: TokenSecret::random(), ca_fingerprint: hex::encode(fp), issuer_addr: issuer_addr.to_string(), expires_at })
+        let issuer_addr = check_host_port(issuer_addr)?;
+        Ok(Self { secret: TokenSecret::random(), ca_fingerprint: hex::encode(fp), issuer_addr, expires_at })
     }
 
     /// `wgcj1.<base64url(postcard)>`, one line, safe for a shell argument.
@@ -188,11 +178,11 @@ impl JoinToken {
         if !rest.is_empty() {
             return Err(TokenError::Malformed(format!("{} unexpected bytes at the end", rest.len())));
         }
-        check_host_port(&wire.issuer_addr)?;
+        let issuer_addr = check_host_port(&wire.issuer_addr)?;
         Ok(Self {
             secret: TokenSecret(wire.secret),
             ca_fingerprint: hex::encode(wire.ca_fingerprint),
-            issuer_addr: wire.issuer_addr.clone(),
+            issuer_addr,
             expires_at: wire.expires_at,
         })
     }
@@ -240,10 +230,12 @@ mod tests {
         assert!(!t.secret.matches_hash("abc"));
         let sent = TokenSecret::from_hex(&t.secret.expose_hex()).unwrap();
         assert!(sent.matches_hash(&t.secret_hash()));
-        for addr in ["router.lan:10087", "[2001:db8::1]:10087", "r_1:1"] {
+        for addr in ["router.lan:10087", "[2001:db8::1]:10087", "r-1:1"] {
             let t = JoinToken::new(&fp(), addr, 5).unwrap();
             assert_eq!(JoinToken::parse(&t.encode()).unwrap().issuer_addr, addr);
         }
+        // The issuer's address is an `Endpoint` with a port, kept in its canonical form.
+        assert_eq!(JoinToken::new(&fp(), "router.lan.:10087", 5).unwrap().issuer_addr, "router.lan:10087");
         assert!(t.is_expired(1_700_000_000_000));
         assert!(!t.is_expired(1_699_999_999_999));
         assert_eq!(t.check_fresh(1_800_000_000_000), Err(TokenError::Expired { expires_at: 1_700_000_000_000 }));
@@ -270,7 +262,7 @@ mod tests {
         let bytes = postcard::to_allocvec(&bad_addr).unwrap();
         assert_eq!(JoinToken::parse(&b64(&bytes)), Err(TokenError::BadIssuerAddr("no-port".into())));
         assert!(matches!(JoinToken::new("abcd", "h:1", 1), Err(TokenError::BadFingerprint)));
-        for addr in ["h:0", ":1", "h:x", "a b:1", "[::1:1", "h:65536", "::1:80"] {
+        for addr in ["h:0", ":1", "h:x", "a b:1", "[::1:1", "h:65536", "::1:80", "r_1:1", "a..b:1", "h", "[1.2.3.4]:1"] {
             assert!(matches!(JoinToken::new(&fp(), addr, 1), Err(TokenError::BadIssuerAddr(_))), "{addr}");
         }
         assert_eq!(TokenSecret::from_hex("zz"), Err(TokenError::BadSecret));

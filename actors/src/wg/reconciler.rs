@@ -35,7 +35,7 @@ use super::desired::desired_interfaces;
 use super::error::WgError;
 use super::netlink::desired_routes;
 use super::plan::{diff_specs, PeerOp, Plan};
-use super::spec::{key_to_base64, public_key_of, validate_ifname, InterfaceSpec, Key};
+use super::spec::{key_to_base64, public_key_of, InterfaceSpec, Key};
 use super::userspace_proc::SuperviseEvent;
 use crate::raft::ClusterHandle;
 use ipnet::IpNet;
@@ -290,7 +290,8 @@ impl ReconcileCore {
         if plan.is_empty() && link_same && routes_same {
             return Ok(None);
         }
-        validate_ifname(&spec.name)?;
+        // No name check here: `known` holds only names a full pass (`reconcile` → `validate`)
+        // already accepted, and every name comes from a `ConfigName` (`desired`).
         let own = if plan.set_identity.is_some() { public_key_of(&spec.private_key) } else { known.public_key };
         for op in &plan.peer_ops {
             if let PeerOp::Add(p) | PeerOp::Update(p) = op {

@@ -85,8 +85,8 @@ pub fn join(cfg: &DaemonConfig, token: &str, peer: &str) -> Result<(), JoinError
     let body = json!({
         "token": token.encode(),
         "node_id": cfg.node_id,
-        "cluster_addr": super::advertised_addr(cfg.cluster_listen, cfg.endpoint.as_deref()),
-        "endpoint": cfg.endpoint,
+        "cluster_addr": super::advertised_addr(cfg.cluster_listen, cfg.endpoint.as_ref()),
+        "endpoint": cfg.endpoint.as_ref().map(ToString::to_string),
         "public_key_pem": key.public_key().to_pem(),
     });
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| JoinError::Io(e.to_string()))?;

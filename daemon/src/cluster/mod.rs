@@ -13,6 +13,7 @@ pub mod transport;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use wgcluster_actors::model::{Endpoint, Host};
 use wgcluster_actors::tls::store::{NodeFiles, TlsFiles};
 use wgcluster_actors::tls::{client_config, ClusterClient};
 
@@ -47,10 +48,10 @@ impl Identity {
 
 /// The address other routers reach this one at: `cluster_listen`, with an unspecified IP replaced
 /// by the host of `endpoint` (or loopback when there is none).
-pub fn advertised_addr(cluster_listen: std::net::SocketAddr, endpoint: Option<&str>) -> String {
+pub fn advertised_addr(cluster_listen: std::net::SocketAddr, endpoint: Option<&Endpoint>) -> String {
     if !cluster_listen.ip().is_unspecified() {
         return cluster_listen.to_string();
     }
-    let host = endpoint.map(wgcluster_actors::state::render::endpoint_host).unwrap_or("127.0.0.1");
-    wgcluster_actors::state::render::endpoint(host, cluster_listen.port())
+    let loopback = Endpoint { host: Host::V4(std::net::Ipv4Addr::LOCALHOST), port: None };
+    endpoint.unwrap_or(&loopback).with_port(cluster_listen.port()).to_string()
 }

@@ -6,16 +6,16 @@
 //! The built-in defaults only fill in options a `daemon` section leaves out. A missing file, a file
 //! that is not UTF-8, an empty file, and a file without a `config daemon 'main'` (or unnamed
 //! `config daemon`) section are errors: a mangled header must never start the daemon on defaults.
-#![allow(dead_code)]
 
 pub mod uci;
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use log::LevelFilter;
+use wgcluster_actors::model::Endpoint;
 
 use self::uci::{UciOption, UciSection, UciValue};
 
@@ -74,9 +74,9 @@ pub struct DaemonConfig {
     pub api_listen: SocketAddr,
     pub cluster_listen: SocketAddr,
     pub control_socket: PathBuf,
-    /// This router's public address as written: IPv4, IPv6 or hostname, optionally with `:port`
-    /// (IPv6 with a port in brackets: `[2001:db8::1]:51820`).
-    pub endpoint: Option<String>,
+    /// This router's public address (`model::Endpoint`: IPv4, IPv6 or a DNS name, optionally with
+    /// `:port`; IPv6 with a port in brackets: `[2001:db8::1]:51820`).
+    pub endpoint: Option<Endpoint>,
     pub wg_backend: WgBackendKind,
     pub wg_userspace_bin: String,
     pub uapi_dir: PathBuf,
@@ -335,58 +335,12 @@ fn parse_socket_addr(v: &str) -> Result<SocketAddr, String> {
     v.parse().map_err(|_| format!("'{v}' is not an address:port (e.g. 127.0.0.1:10086 or [::1]:10086)"))
 }
 
-/// IPv4, IPv6 (bare, `[v6]` or `[v6]:port`) or a DNS hostname, optionally with `:port` (1-65535).
-fn parse_endpoint(v: &str) -> Result<Option<String>, String> {
+/// `model::Endpoint` (one rule with the API); an empty value means none.
+fn parse_endpoint(v: &str) -> Result<Option<Endpoint>, String> {
     if v.is_empty() {
         return Ok(None);
     }
-    let bad = |why: &str| Err(format!("'{v}' is not a valid endpoint ({why})"));
-    if let Ok(addr) = v.parse::<SocketAddr>() {
-        return if addr.port() == 0 { bad("port 0") } else { Ok(Some(v.to_string())) };
-    }
-    if v.parse::<IpAddr>().is_ok() {
-        return Ok(Some(v.to_string()));
-    }
-    if let Some(inner) = v.strip_prefix('[') {
-        let inner = inner.split(']').next().unwrap_or_default();
-        return if inner.parse::<Ipv6Addr>().is_ok() && v == format!("[{inner}]") {
-            Ok(Some(v.to_string()))
-        } else {
-            bad("expected [IPv6]:port")
-        };
-    }
-    let (host, port) = match v.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (v, None),
-    };
-    if let Some(port) = port {
-        match port.parse::<u16>() {
-            Ok(p) if p > 0 => {}
-            _ => return bad("port must be 1-65535"),
-        }
-    }
-    if is_valid_hostname(host) {
-        Ok(Some(v.to_string()))
-    } else {
-        bad("expected an IP address or hostname, optionally with :port")
-    }
-}
-
-/// RFC 1123 hostname; the last label may not be all digits (so `1.2.3.999` is rejected).
-fn is_valid_hostname(host: &str) -> bool {
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty() || host.len() > 253 {
-        return false;
-    }
-    let labels_ok = host.split('.').all(|l| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-    });
-    let last_numeric = host.rsplit('.').next().is_some_and(|l| l.bytes().all(|c| c.is_ascii_digit()));
-    labels_ok && !last_numeric
+    Endpoint::parse("endpoint", v).map(Some).map_err(|e| e.reason)
 }
 
 /// A program name or path, run without a shell.
@@ -434,6 +388,10 @@ mod tests {
     use super::*;
 
     const FILE: &str = "/etc/config/wgcluster";
+
+    fn ep(s: &str) -> Endpoint {
+        Endpoint::parse("endpoint", s).expect("literal")
+    }
 
     fn parse_text(text: &str) -> Result<DaemonConfig, ConfigError> {
         parse(Path::new(FILE), text)
@@ -486,14 +444,14 @@ mod tests {
             ("option api_listen '[::1]:10086'", |c| c.api_listen = "[::1]:10086".parse().expect("addr")),
             ("option cluster_listen '[::]:1'", |c| c.cluster_listen = "[::]:1".parse().expect("addr")),
             ("option control_socket /tmp/x.sock", |c| c.control_socket = "/tmp/x.sock".into()),
-            ("option endpoint '203.0.113.7'", |c| c.endpoint = Some("203.0.113.7".into())),
-            ("option endpoint '203.0.113.7:51820'", |c| c.endpoint = Some("203.0.113.7:51820".into())),
-            ("option endpoint '2001:db8::1'", |c| c.endpoint = Some("2001:db8::1".into())),
-            ("option endpoint '[2001:db8::1]'", |c| c.endpoint = Some("[2001:db8::1]".into())),
-            ("option endpoint '[2001:db8::1]:443'", |c| c.endpoint = Some("[2001:db8::1]:443".into())),
-            ("option endpoint 'vpn.example.com'", |c| c.endpoint = Some("vpn.example.com".into())),
-            ("option endpoint 'vpn.example.com.:65535'", |c| c.endpoint = Some("vpn.example.com.:65535".into())),
-            ("option endpoint 'router-1'", |c| c.endpoint = Some("router-1".into())),
+            ("option endpoint '203.0.113.7'", |c| c.endpoint = Some(ep("203.0.113.7"))),
+            ("option endpoint '203.0.113.7:51820'", |c| c.endpoint = Some(ep("203.0.113.7:51820"))),
+            ("option endpoint '2001:db8::1'", |c| c.endpoint = Some(ep("2001:db8::1"))),
+            ("option endpoint '[2001:db8::1]'", |c| c.endpoint = Some(ep("[2001:db8::1]"))),
+            ("option endpoint '[2001:db8::1]:443'", |c| c.endpoint = Some(ep("[2001:db8::1]:443"))),
+            ("option endpoint 'vpn.example.com'", |c| c.endpoint = Some(ep("vpn.example.com"))),
+            ("option endpoint 'vpn.example.com.:65535'", |c| c.endpoint = Some(ep("vpn.example.com:65535"))),
+            ("option endpoint 'router-1'", |c| c.endpoint = Some(ep("router-1"))),
             ("option endpoint ''", |c| c.endpoint = None),
             ("option wg_backend auto", |c| c.wg_backend = WgBackendKind::Auto),
             ("option wg_backend kernel", |c| c.wg_backend = WgBackendKind::Kernel),
@@ -552,17 +510,17 @@ mod tests {
             ("cluster_listen", "'0.0.0.0:70000'", "'0.0.0.0:70000' is not an address:port"),
             ("control_socket", "wg.sock", "'wg.sock' is not an absolute path"),
             ("control_socket", &long_socket, "is longer than 107 bytes"),
-            ("endpoint", "'example.com:0'", "'example.com:0' is not a valid endpoint (port must be 1-65535)"),
-            ("endpoint", "'1.2.3.4:0'", "'1.2.3.4:0' is not a valid endpoint (port 0)"),
-            ("endpoint", "'example.com:x'", "(port must be 1-65535)"),
+            ("endpoint", "'example.com:0'", "'example.com:0' is not a valid endpoint (the port must be 1-65535)"),
+            ("endpoint", "'1.2.3.4:0'", "'1.2.3.4:0' is not a valid endpoint (the port must be 1-65535)"),
+            ("endpoint", "'example.com:x'", "(the port must be 1-65535)"),
             ("endpoint", "'1.2.3.999'", "'1.2.3.999' is not a valid endpoint (expected an IP address"),
             ("endpoint", "'a..b'", "'a..b' is not a valid endpoint"),
             ("endpoint", "'-a.com'", "'-a.com' is not a valid endpoint"),
             ("endpoint", "'a b'", "'a b' is not a valid endpoint"),
             ("endpoint", "'http://a.com'", "'http://a.com' is not a valid endpoint"),
-            ("endpoint", "'[2001:db8::1'", "(expected [IPv6]:port)"),
-            ("endpoint", "'[1.2.3.4]:80'", "(expected [IPv6]:port)"),
-            ("endpoint", "'[::1]x'", "(expected [IPv6]:port)"),
+            ("endpoint", "'[2001:db8::1'", "(expected [IPv6] or [IPv6]:port)"),
+            ("endpoint", "'[1.2.3.4]:80'", "(expected [IPv6] or [IPv6]:port)"),
+            ("endpoint", "'[::1]x'", "(expected [IPv6] or [IPv6]:port)"),
             ("wg_backend", "Kernel", "'Kernel' is not one of auto, kernel, userspace"),
             ("wg_userspace_bin", "''", "empty program name"),
             ("wg_userspace_bin", "'wireguard-go -f'", "must be a program name or path without spaces"),

@@ -133,7 +133,11 @@ pub async fn delete(app: App, u: User, path: web::Path<(String, String)>) -> Res
 /// Where `peer`'s client should connect, and how that was decided.
 fn client_endpoint(s: &State, cfg: &Config, peer: &Peer, node: Option<&NodeId>) -> Result<(String, &'static str), ApiError> {
     if let Some(g) = s.endpoint_groups.get(&cfg.name) {
-        return Ok((render::endpoint(&g.domain, g.port), "cluster"));
+        // The group's domain is checked by its own rule (`http/assign.rs`); written as given if
+        // it is not an `Endpoint` host.
+        let ep =
+            Endpoint::parse("domain", &g.domain).map_or_else(|_| format!("{}:{}", g.domain, g.port), |d| d.with_port(g.port).to_string());
+        return Ok((ep, "cluster"));
     }
     let node_id = node
         .or(peer.node_id.as_ref())
@@ -143,7 +147,10 @@ fn client_endpoint(s: &State, cfg: &Config, peer: &Peer, node: Option<&NodeId>) 
         .endpoint
         .as_deref()
         .ok_or_else(|| ApiError::Conflict(format!("node '{node_id}' has no endpoint; set it with PATCH /api/nodes/{node_id}")))?;
-    Ok((render::endpoint(render::endpoint_host(host), cfg.listen_port), "independent"))
+    let host = Endpoint::parse("endpoint", host).map_err(|e| {
+        ApiError::Conflict(format!("node '{node_id}' has an invalid endpoint ({e}); set it with PATCH /api/nodes/{node_id}"))
+    })?;
+    Ok((host.with_port(cfg.listen_port).to_string(), "independent"))
 }
 
 #[derive(Deserialize)]
