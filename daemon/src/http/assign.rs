@@ -8,7 +8,7 @@ use super::error::{ok, ApiError};
 use super::{now_ms, read_body, views, App};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
-use wgcluster_actors::model::quote_prefix;
+use wgcluster_actors::model::{quote_prefix, Endpoint, Host};
 use wgcluster_actors::model::{DnsProviderKind, NodeId};
 use wgcluster_actors::state::{Command, EndpointGroupSpec, Outcome};
 
@@ -79,15 +79,13 @@ pub async fn get_group(app: App, _u: User, path: web::Path<String>) -> Result<Ht
 
 /// A DNS name: labels of letters, digits and '-', dot-separated, at most 253 characters.
 fn domain(field: &str, s: &str) -> Result<String, ApiError> {
-    let d = s.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok = !d.is_empty()
-        && d.len() <= 253
-        && d.contains('.')
-        && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    if ok {
-        Ok(d)
-    } else {
-        Err(ApiError::BadRequest(format!("{field}: {} is not a DNS name like vpn.example.com", quote_prefix(s))))
+    // The one host rule (`model::Endpoint`), then: a name (not an address), no port, at least two
+    // labels; stored lower case.
+    let refused = || ApiError::BadRequest(format!("{field}: {} is not a DNS name like vpn.example.com", quote_prefix(s)));
+    let e = Endpoint::parse(field, s.trim()).map_err(|_| refused())?;
+    match (&e.host, e.port) {
+        (Host::Name(n), None) if n.contains('.') => Ok(n.to_ascii_lowercase()),
+        _ => Err(refused()),
     }
 }
 
@@ -165,5 +163,35 @@ pub async fn rebalance(app: App, u: User, path: web::Path<String>) -> Result<Htt
     match app.submit(&u.0, Command::Rebalance { config }).await? {
         Outcome::Rebalanced { moved } => Ok(ok("Config rebalanced", json!({ "peers_moved": moved }))),
         other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::domain;
+
+    #[test]
+    fn endpoint_group_domains_follow_the_one_host_rule() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("vpn.example.com", Some("vpn.example.com")),
+            ("VPN.Example.com.", Some("vpn.example.com")),
+            (" vpn.example.com ", Some("vpn.example.com")),
+            ("localhost", None),
+            ("-vpn.example.com", None),
+            ("vpn-.example.com", None),
+            ("vpn.example.123", None),
+            ("192.0.2.1", None),
+            ("2001:db8::1", None),
+            ("vpn.example.com:51820", None),
+            ("vpn..example.com", None),
+            ("vpn.example.com\n", Some("vpn.example.com")),
+            ("vpn.exa mple.com", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(domain("domain", input).ok().as_deref(), *want, "{input:?}");
+        }
+        let msg = domain("domain", &"x".repeat(10_000)).unwrap_err().to_string();
+        assert!(msg.len() < 200 && msg.starts_with("domain:"), "{msg}");
     }
 }
