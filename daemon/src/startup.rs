@@ -131,9 +131,19 @@ pub fn run(config_path: &Path, cfg: DaemonConfig, witness: bool) -> Result<(), R
     system.block_on(serve(config_path.to_path_buf(), cfg, witness))
 }
 
-async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool) -> Result<(), RunError> {
-    let started = Instant::now();
-    let db = Arc::new(store::open(&init::db_path(&cfg))?);
+/// The cluster half of start-up: the store, Raft, and the bootstrap of a freshly initialised
+/// cluster (its first write: the admin token, this router, the CA).
+pub struct Opened {
+    pub db: Arc<redb::Database>,
+    pub cluster: ClusterHandle,
+    pub identity: Identity,
+    pub cluster_addr: String,
+    spec: NodeSpec,
+    join_peer: Option<String>,
+}
+
+pub async fn open_cluster(cfg: &DaemonConfig, witness: bool) -> Result<Opened, RunError> {
+    let db = Arc::new(store::open(&init::db_path(cfg))?);
     let pending = take_pending_bootstrap(&db)?;
     let join_peer = init::join_peer(&db)?;
     let node_id = NodeId::parse("node_id", &cfg.node_id).map_err(|e| RunError::Config(e.to_string()))?;
@@ -180,7 +190,19 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         }
         clear_pending_bootstrap(&db)?;
     }
+    Ok(Opened { db, cluster, identity, cluster_addr, spec, join_peer })
+}
 
+/// The actors of this router and the state every handler reaches.
+pub struct Started {
+    pub state: web::Data<Arc<AppState>>,
+    pub dns: web::Data<wgcluster_actors::dns::DnsHandle>,
+    pub wg: Option<ReconcilerHandle>,
+}
+
+/// `witness`: run no WireGuard data plane (a witness router; also the in-process API tests).
+pub fn start_actors(cfg: &DaemonConfig, opened: Opened, witness: bool, started: Instant) -> Result<Started, RunError> {
+    let Opened { db, cluster, identity, cluster_addr, spec, join_peer } = opened;
     let proposer: Arc<dyn Proposer> = Arc::new(ForwardingProposer { cluster: cluster.clone(), client: Some(identity.client.clone()) });
     // Announce this router's current endpoint and address once a panel is known (forwarded when
     // this router is a follower), and, for a router that joined, ask to be added to Raft first.
@@ -192,7 +214,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     let wg = if witness {
         None
     } else {
-        let backend = data_plane(&cfg);
+        let backend = data_plane(cfg);
         let managed = cfg.data_dir.join("managed-interfaces");
         Some(reconciler::start(cluster.clone(), backend, managed, Duration::from_secs(cfg.resync_interval_s)))
     };
@@ -201,7 +223,6 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     // dns: DNS sync (runs while this router is the panel) and its persistent retry queue.
     let dns = wgcluster_actors::dns::start(cluster.clone(), db.clone(), Default::default())
         .map_err(|e| RunError::Start(format!("dns sync: {e}")))?;
-    let dns_data = web::Data::new(dns); // dns:
     let probe = Arc::new(crate::probe::TlsProbe { client: identity.client.clone(), timeout: Duration::from_millis(1500) });
     let applied: wgcluster_actors::migration::SharedApplied = Default::default();
     let _health = HealthMonitor::new(cluster.clone(), probe, applied.clone(), http::now_ms).start();
@@ -216,15 +237,46 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     )
     .start();
     let state = Arc::new(AppState {
-        cluster: cluster.clone(),
+        cluster,
         proposer,
-        identity: Some(identity.clone()),
-        cluster_addr: cluster_addr.clone(),
+        identity: Some(identity),
+        cluster_addr,
         removal,
         started,
         wg: wg.clone(),
         node_id: cfg.node_id.clone(),
     });
+    Ok(Started { state: web::Data::new(state), dns: web::Data::new(dns), wg })
+}
+
+/// The application every listener serves; `http::edge::guard` decides per listener which routes
+/// exist there.
+pub fn app(
+    state: web::Data<Arc<AppState>>,
+    dns: web::Data<wgcluster_actors::dns::DnsHandle>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(actix_web::middleware::from_fn(http::edge::guard))
+        .app_data(state)
+        .app_data(dns)
+        .configure(http::routes)
+        .configure(crate::cluster::server::routes)
+        .default_service(web::to(http::not_found))
+}
+
+async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool) -> Result<(), RunError> {
+    let started = Instant::now();
+    let opened = open_cluster(&cfg, witness).await?;
+    let (cluster, identity, cluster_addr) = (opened.cluster.clone(), opened.identity.clone(), opened.cluster_addr.clone());
+    let Started { state: data, dns: dns_data, wg } = start_actors(&cfg, opened, witness, started)?;
     let tls = {
         let allowed_cluster = cluster.clone();
         let is_allowed: IsAllowed = Arc::new(move |node: &str, serial: u64| {
@@ -242,36 +294,27 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         let _ = std::fs::create_dir_all(dir);
     }
     let _ = std::fs::remove_file(&sock);
-    let data = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(actix_web::middleware::from_fn(http::edge::guard))
-            .app_data(data.clone())
-            .app_data(dns_data.clone()) // dns:
-            .configure(http::routes)
-            .configure(crate::cluster::server::routes)
-            .default_service(web::to(http::not_found))
-    })
-    .workers(1)
-    // Bounded memory on a 128 MB router: each open connection (TLS buffers) costs tens of KB.
-    .max_connections(256)
-    .disable_signals()
-    .on_connect(|conn, ext| {
-        if conn.downcast_ref::<actix_web::rt::net::UnixStream>().is_some() {
-            ext.insert(LocalConn);
-        }
-        crate::cluster::server::on_connect(conn, ext);
-    })
-    .bind(cfg.api_listen)
-    .map_err(|source| RunError::Listen { what: "api_listen", addr: cfg.api_listen.to_string(), source })?
-    .bind_rustls_0_23(cfg.cluster_listen, tls)
-    .map_err(|source| RunError::Listen { what: "cluster_listen", addr: cfg.cluster_listen.to_string(), source })?
-    .listen_uds(std::os::unix::net::UnixListener::bind(&sock).map_err(|source| RunError::Listen {
-        what: "control_socket",
-        addr: sock.display().to_string(),
-        source,
-    })?)
-    .map_err(|source| RunError::Listen { what: "control_socket", addr: sock.display().to_string(), source })?;
+    let server = HttpServer::new(move || app(data.clone(), dns_data.clone()))
+        .workers(1)
+        // Bounded memory on a 128 MB router: each open connection (TLS buffers) costs tens of KB.
+        .max_connections(256)
+        .disable_signals()
+        .on_connect(|conn, ext| {
+            if conn.downcast_ref::<actix_web::rt::net::UnixStream>().is_some() {
+                ext.insert(LocalConn);
+            }
+            crate::cluster::server::on_connect(conn, ext);
+        })
+        .bind(cfg.api_listen)
+        .map_err(|source| RunError::Listen { what: "api_listen", addr: cfg.api_listen.to_string(), source })?
+        .bind_rustls_0_23(cfg.cluster_listen, tls)
+        .map_err(|source| RunError::Listen { what: "cluster_listen", addr: cfg.cluster_listen.to_string(), source })?
+        .listen_uds(std::os::unix::net::UnixListener::bind(&sock).map_err(|source| RunError::Listen {
+            what: "control_socket",
+            addr: sock.display().to_string(),
+            source,
+        })?)
+        .map_err(|source| RunError::Listen { what: "control_socket", addr: sock.display().to_string(), source })?;
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).map_err(|source| RunError::Listen {
         what: "control_socket",
         addr: sock.display().to_string(),

@@ -9,3 +9,5 @@ pub mod cluster;
 pub mod failover;
 // security tests: a cluster-port client with a chosen client certificate
 pub mod tls_client;
+// the bad-input table, shared by the real-daemon suite and the daemon's in-process tests
+pub mod bad_input;

@@ -119,15 +119,26 @@ pub fn declared_length_ok(declared: Option<&str>, limit: usize) -> Result<(), Ap
 
 /// Middleware: 404 for a route this listener does not serve, early 413 for a declared body over
 /// the limit. Runs before routing, extractors and authentication.
-pub async fn guard(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn guard<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
     let listener = Listener::of(req.request());
     let class = route_class(req.method(), req.path());
-    if !served_on(listener, class) {
-        return Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).into());
+    let refusal = if !served_on(listener, class) {
+        Some(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+    } else {
+        let declared = req.headers().get(actix_web::http::header::CONTENT_LENGTH).map(|v| v.to_str().unwrap_or("?"));
+        declared_length_ok(declared, body_limit(listener)).err()
+    };
+    match refusal {
+        // Answered here, as the JSON envelope; the connection closes without reading the body.
+        Some(e) => {
+            let resp = actix_web::ResponseError::error_response(&e);
+            Ok(req.into_response(resp).map_into_right_body())
+        }
+        None => next.call(req).await.map(ServiceResponse::map_into_left_body),
     }
-    let declared = req.headers().get(actix_web::http::header::CONTENT_LENGTH).map(|v| v.to_str().unwrap_or("?"));
-    declared_length_ok(declared, body_limit(listener))?;
-    next.call(req).await
 }
 
 /// Reads a whole body: at most `limit` bytes (413 past it), within `deadline` (408 after it).

@@ -16,6 +16,8 @@ pub(crate) mod configs;
 mod dns; // dns: settings, retry queue and status routes
 pub mod edge;
 pub mod error;
+#[cfg(test)]
+mod in_process;
 pub mod members;
 pub mod nodes;
 pub(crate) mod peers;
