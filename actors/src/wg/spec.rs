@@ -112,14 +112,13 @@ pub fn clamp_private_key(key: &Key) -> Key {
     k
 }
 
-/// Checks a Linux interface name: 1–15 chars of `[A-Za-z0-9_=+.-]`, and not `.` or `..`.
-/// (The name also becomes a file name in the UAPI directory, so this is a safety check too.)
+/// Checks a Linux interface name with the one rule, `model::ConfigName`'s (1–15 chars of
+/// `[A-Za-z0-9_=+.-]`, not `.` or `..`). Names reach the backends as plain strings (from the
+/// desired state, which holds `ConfigName`s, or from a directory listing), and the name becomes a
+/// file name in the UAPI directory and a netlink attribute: the backends keep this as their
+/// safety check at the OS boundary.
 pub fn validate_ifname(name: &str) -> Result<(), WgError> {
-    let ok_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'=' | b'+' | b'.' | b'-'));
-    if name.is_empty() || name.len() > 15 || !ok_chars || name == "." || name == ".." {
-        return Err(WgError::InvalidName(name.to_string()));
-    }
-    Ok(())
+    crate::model::ConfigName::parse("interface", name).map(|_| ()).map_err(|_| WgError::InvalidName(name.to_string()))
 }
 
 impl InterfaceSpec {
