@@ -1,5 +1,6 @@
-//! The Cloudflare provider: the v4 DNS records API over ureq (rustls for https; plain http is
-//! allowed for tests and local proxies). Lists records by name (and optionally type) with
+//! The Cloudflare provider: the v4 DNS records API over the binary's one HTTP client
+//! (`tls::web`: TLS 1.3 with the system's public CAs for https; plain http only to a loopback
+//! host, for the tests' fake Cloudflare). Lists records by name (and optionally type) with
 //! pagination; creates, patches and deletes records one by one, or several at once through the
 //! batch endpoint (`POST /zones/{zone}/dns_records/batch`, atomic at Cloudflare). Every record
 //! body says `"proxied": false`, whatever anyone configured: the cluster endpoint is UDP.
@@ -8,17 +9,23 @@
 //! attempt fails at once (the retry queue comes back later) instead of blocking.
 //! Errors come from Cloudflare's `{success, errors: [{code, message}]}` envelope.
 //!
-//! Must not: run a blocking ureq call on an async thread — every call runs on this client's own
-//! worker thread (`dns-cloudflare`) and is awaited through a oneshot; must not put the API token
-//! anywhere but the `Authorization` header (messages are scrubbed of it).
+//! Every call runs on this client's own worker thread (`dns-cloudflare`), which drives the async
+//! client with its own current-thread runtime (its connections and pacing sleeps never touch
+//! the sync task's runtime), and is awaited through a oneshot.
+//!
+//! Must not: put the API token anywhere but the `Authorization` header (messages are scrubbed
+//! of it).
 
 use super::backoff::{parse_retry_after, Take, TokenBucket};
 use super::plan::{ActualRecord, Plan, RecordKind};
 use super::provider::{DnsProvider, ProviderError, Target};
 use crate::model::DnsProviderKind;
+use crate::tls::web::{query_string, WebClient};
+use crate::tls::{ClientError, ClientOptions, Request};
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +34,8 @@ use std::time::{Duration, Instant};
 const PER_PAGE: u32 = 100;
 /// Never follow more pages than this (a name with 10,000 A records is not ours).
 const MAX_PAGES: u32 = 100;
+/// Largest answer read (a page of 100 records is about 50 KB).
+const MAX_RESPONSE_BYTES: usize = 8 << 20;
 
 #[derive(Debug, Clone)]
 pub struct CloudflareOptions {
@@ -34,9 +43,11 @@ pub struct CloudflareOptions {
     pub rate: f64,
     pub burst: f64,
     pub batch: bool,
+    /// PEM bundles of public CAs for an https base (`tls::web::DEFAULT_CA_BUNDLES`).
+    pub ca_bundles: Vec<PathBuf>,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+type Job = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
 pub type Limiter = Arc<Mutex<TokenBucket>>;
 
 /// A Cloudflare account (API base + token) with its pacing state and worker thread.
@@ -48,7 +59,8 @@ pub struct Cloudflare {
 struct Client {
     base: String,
     token: String,
-    agent: ureq::Agent,
+    web: WebClient,
+    timeout: Duration,
     limiter: Limiter,
     batch: AtomicBool,
 }
@@ -231,12 +243,12 @@ fn record_body(name: &str, ip: &IpAddr, ttl: u32) -> Value {
 }
 
 impl Client {
-    fn pace(&self) -> Result<(), ProviderError> {
+    async fn pace(&self) -> Result<(), ProviderError> {
         loop {
             let take = self.limiter.lock().unwrap_or_else(|e| e.into_inner()).take(Instant::now());
             match take {
                 Take::Go => return Ok(()),
-                Take::Wait(d) => std::thread::sleep(d),
+                Take::Wait(d) => tokio::time::sleep(d).await,
                 Take::Paused(d) => {
                     return Err(ProviderError::RateLimited {
                         message: format!("Cloudflare asked us to slow down; next request allowed in {}s", d.as_secs().max(1)),
@@ -248,32 +260,23 @@ impl Client {
     }
 
     /// One request, paced; decodes the envelope. Runs on the worker thread only.
-    fn call(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Envelope, Failed> {
-        self.pace()?;
-        let url = format!("{}{}", self.base, path);
+    async fn call(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Envelope, Failed> {
+        self.pace().await?;
+        let target = if query.is_empty() { path.to_string() } else { format!("{path}?{}", query_string(query)) };
         let auth = format!("Bearer {}", self.token);
-        let sent = match method {
-            Method::Get | Method::Delete => {
-                let mut r = match method {
-                    Method::Get => self.agent.get(&url),
-                    _ => self.agent.delete(&url),
-                };
-                for (k, v) in query {
-                    r = r.query(*k, v);
-                }
-                r.header("Authorization", &auth).header("Accept", "application/json").call()
-            }
+        let user_agent = concat!("wgclusterd/", env!("CARGO_PKG_VERSION"));
+        let headers = [("Authorization", auth.as_str()), ("Accept", "application/json"), ("User-Agent", user_agent)];
+        let (content_type, body) = match method {
+            Method::Get | Method::Delete => (None, Vec::new()),
             Method::Post | Method::Patch => {
-                let r = match method {
-                    Method::Post => self.agent.post(&url),
-                    _ => self.agent.patch(&url),
-                };
-                r.header("Authorization", &auth).header("Accept", "application/json").send_json(body.unwrap_or(&Value::Null))
+                let bytes = serde_json::to_vec(body.unwrap_or(&Value::Null)).unwrap_or_default();
+                (Some("application/json"), bytes)
             }
         };
-        let mut resp = match sent {
+        let req = Request { method: method.as_str(), path: &target, headers: &headers, content_type, body };
+        let resp = match self.web.send(req, self.timeout).await {
             Ok(r) => r,
-            Err(ureq::Error::Timeout(_)) => {
+            Err(ClientError::Timeout { .. }) => {
                 return Err(ProviderError::Transient(format!(
                     "Cloudflare did not answer {} {path} in time ({}): the API is slow or unreachable",
                     method.as_str(),
@@ -281,14 +284,18 @@ impl Client {
                 ))
                 .into())
             }
+            Err(ClientError::InvalidRequest(m)) => {
+                let msg = scrub(format!("cannot send a request to the Cloudflare API at {}: {m}", self.base), &self.token);
+                return Err(ProviderError::Config(msg).into());
+            }
             Err(e) => {
                 let msg = scrub(format!("cannot reach the Cloudflare API at {}: {e}", self.base), &self.token);
                 return Err(ProviderError::Transient(msg).into());
             }
         };
-        let status = resp.status().as_u16();
-        let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let status = resp.status;
+        let retry_after = resp.header("retry-after").and_then(parse_retry_after);
+        let text = String::from_utf8_lossy(&resp.body);
         if status == 429 {
             let pause = retry_after.unwrap_or(Duration::from_secs(1));
             self.limiter.lock().unwrap_or_else(|e| e.into_inner()).pause(Instant::now(), pause);
@@ -296,7 +303,7 @@ impl Client {
         decode_answer(method, path, status, &text, retry_after).map_err(|err| Failed { status, err: scrub_err(err, &self.token) })
     }
 
-    fn list(&self, zone: &str, name: &str, kind: Option<RecordKind>) -> Result<Vec<ActualRecord>, ProviderError> {
+    async fn list(&self, zone: &str, name: &str, kind: Option<RecordKind>) -> Result<Vec<ActualRecord>, ProviderError> {
         check_id("cloudflare_zone_id", zone)?;
         let path = format!("/zones/{zone}/dns_records");
         let mut out = Vec::new();
@@ -306,7 +313,7 @@ impl Client {
             if let Some(k) = kind {
                 q.push(("type", k.as_str().to_string()));
             }
-            let env = self.call(Method::Get, &path, &q, None).map_err(|f| f.err)?;
+            let env = self.call(Method::Get, &path, &q, None).await.map_err(|f| f.err)?;
             let listed = page_records(&path, name, &env)?;
             out.extend(listed.records);
             if listed.items == 0 || u64::from(page) >= listed.total_pages || page >= MAX_PAGES {
@@ -317,7 +324,7 @@ impl Client {
         Ok(out)
     }
 
-    fn apply(&self, t: &Target, plan: &Plan) -> Result<usize, ProviderError> {
+    async fn apply(&self, t: &Target, plan: &Plan) -> Result<usize, ProviderError> {
         if plan.is_empty() {
             return Ok(0);
         }
@@ -328,7 +335,7 @@ impl Client {
         let mut requests = 0;
         if plan.len() > 1 && self.batch.load(Ordering::Relaxed) {
             requests += 1;
-            match self.batch(t, plan) {
+            match self.batch(t, plan).await {
                 Ok(()) => return Ok(requests),
                 // No batch endpoint here (an older API or a proxy): fall back to one by one.
                 Err(Failed { status: 404 | 405 | 501, err }) => {
@@ -336,29 +343,29 @@ impl Client {
                 }
                 Err(f) => return Err(f.err),
             }
-            requests += self.one_by_one(t, plan)?;
+            requests += self.one_by_one(t, plan).await?;
             self.batch.store(false, Ordering::Relaxed);
             return Ok(requests);
         }
-        Ok(requests + self.one_by_one(t, plan)?)
+        Ok(requests + self.one_by_one(t, plan).await?)
     }
 
-    fn batch(&self, t: &Target, plan: &Plan) -> Result<(), Failed> {
+    async fn batch(&self, t: &Target, plan: &Plan) -> Result<(), Failed> {
         let body = json!({
             "deletes": plan.delete.iter().map(|r| json!({ "id": r.id })).collect::<Vec<_>>(),
             "patches": plan.update.iter().map(|r| json!({ "id": r.id, "ttl": t.ttl, "proxied": false })).collect::<Vec<_>>(),
             "posts": plan.create.iter().map(|ip| record_body(&t.name, ip, t.ttl)).collect::<Vec<_>>(),
         });
-        self.call(Method::Post, &format!("/zones/{}/dns_records/batch", t.zone), &[], Some(&body)).map(|_| ())
+        self.call(Method::Post, &format!("/zones/{}/dns_records/batch", t.zone), &[], Some(&body)).await.map(|_| ())
     }
 
     /// Creates first, then corrections, then deletes: the name never goes empty in between.
-    fn one_by_one(&self, t: &Target, plan: &Plan) -> Result<usize, ProviderError> {
+    async fn one_by_one(&self, t: &Target, plan: &Plan) -> Result<usize, ProviderError> {
         let mut n = 0;
         let base = format!("/zones/{}/dns_records", t.zone);
         for ip in &plan.create {
             n += 1;
-            match self.call(Method::Post, &base, &[], Some(&record_body(&t.name, ip, t.ttl))) {
+            match self.call(Method::Post, &base, &[], Some(&record_body(&t.name, ip, t.ttl))).await {
                 Ok(_) => {}
                 // Created by an earlier attempt whose answer we lost: fine.
                 Err(Failed { err: ProviderError::Duplicate(_), .. }) => {}
@@ -368,11 +375,12 @@ impl Client {
         for r in &plan.update {
             n += 1;
             self.call(Method::Patch, &format!("{base}/{}", r.id), &[], Some(&json!({ "ttl": t.ttl, "proxied": false })))
+                .await
                 .map_err(|f| f.err)?;
         }
         for r in &plan.delete {
             n += 1;
-            match self.call(Method::Delete, &format!("{base}/{}", r.id), &[], None) {
+            match self.call(Method::Delete, &format!("{base}/{}", r.id), &[], None).await {
                 Ok(_) => {}
                 // Gone already.
                 Err(Failed { status: 404, .. }) => {}
@@ -397,24 +405,45 @@ impl Cloudflare {
         if api_token.trim().is_empty() || api_token.chars().any(|c| c.is_control() || c == ' ') {
             return Err(ProviderError::Config("cloudflare.api_token is empty or has spaces or control characters".into()));
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(opts.timeout))
-            .http_status_as_error(false)
-            .user_agent(format!("wgclusterd/{}", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let options = ClientOptions { connect_timeout: opts.timeout, max_response_bytes: MAX_RESPONSE_BYTES, ..ClientOptions::default() };
+        let web =
+            WebClient::new(&base, &opts.ca_bundles, options).map_err(|e| ProviderError::Config(format!("cloudflare.api_base: {e}")))?;
         let limiter = limiter.unwrap_or_else(|| Arc::new(Mutex::new(TokenBucket::new(opts.rate, opts.burst))));
-        let client = Arc::new(Client { base, token: api_token.trim().to_string(), agent, limiter, batch: AtomicBool::new(opts.batch) });
+        let client = Arc::new(Client {
+            base,
+            token: api_token.trim().to_string(),
+            web,
+            timeout: opts.timeout,
+            limiter,
+            batch: AtomicBool::new(opts.batch),
+        });
         let (tx, rx) = mpsc::channel::<Job>();
+        let (started_tx, started_rx) = mpsc::channel::<Result<(), String>>();
         std::thread::Builder::new()
             .name("dns-cloudflare".into())
             .spawn(move || {
+                // The runtime lives and dies on this thread (never dropped inside another runtime).
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => {
+                        let _ = started_tx.send(Ok(()));
+                        rt
+                    }
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
                 while let Ok(job) = rx.recv() {
                     // A panicking job must not take the worker (and every later sync) with it.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(job())));
                 }
             })
             .map_err(|e| ProviderError::Transient(format!("cannot start the Cloudflare worker thread: {e}")))?;
+        match started_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(ProviderError::Transient(format!("cannot start the Cloudflare worker's runtime: {e}"))),
+            Err(_) => return Err(ProviderError::Transient("the Cloudflare worker thread stopped at start".into())),
+        }
         Ok(Self { client, jobs: tx })
     }
 
@@ -424,12 +453,14 @@ impl Cloudflare {
 
     fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Client) -> Result<T, ProviderError> + Send + 'static,
+        f: impl FnOnce(Arc<Client>) -> BoxFuture<'static, Result<T, ProviderError>> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, ProviderError>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let client = self.client.clone();
         let sent = self.jobs.send(Box::new(move || {
-            let _ = tx.send(f(&client));
+            Box::pin(async move {
+                let _ = tx.send(f(client).await);
+            })
         }));
         Box::pin(async move {
             if sent.is_err() {
@@ -447,7 +478,7 @@ impl Cloudflare {
         kind: Option<RecordKind>,
     ) -> BoxFuture<'static, Result<Vec<ActualRecord>, ProviderError>> {
         let (zone, name) = (zone.to_string(), name.to_string());
-        self.run(move |c| c.list(&zone, &name, kind))
+        self.run(move |c| Box::pin(async move { c.list(&zone, &name, kind).await }))
     }
 }
 
@@ -462,7 +493,7 @@ impl DnsProvider for Cloudflare {
 
     fn apply(&self, target: &Target, plan: &Plan) -> BoxFuture<'static, Result<usize, ProviderError>> {
         let (t, p) = (target.clone(), plan.clone());
-        self.run(move |c| c.apply(&t, &p))
+        self.run(move |c| Box::pin(async move { c.apply(&t, &p).await }))
     }
 }
 
@@ -497,10 +528,17 @@ mod tests {
         assert!(check_id("z", "023e105f4ecef8ad9ca31a8372d0c353").is_ok());
         assert!(check_id("z", "../x").is_err());
         assert!(check_id("z", "").is_err());
-        let opts = CloudflareOptions { timeout: Duration::from_secs(1), rate: 4.0, burst: 4.0, batch: true };
+        let opts = CloudflareOptions { timeout: Duration::from_secs(1), rate: 4.0, burst: 4.0, batch: true, ca_bundles: Vec::new() };
         assert!(matches!(Cloudflare::new("ftp://x", "t", &opts, None), Err(ProviderError::Config(_))));
         assert!(matches!(Cloudflare::new("http://127.0.0.1:1", " ", &opts, None), Err(ProviderError::Config(_))));
         assert!(Cloudflare::new("http://127.0.0.1:1/", "tok", &opts, None).is_ok());
+        // Clear text only to this machine; https needs a trust store (none configured here).
+        assert!(
+            matches!(Cloudflare::new("http://192.0.2.1/client/v4", "tok", &opts, None), Err(ProviderError::Config(m)) if m.contains("loopback"))
+        );
+        assert!(
+            matches!(Cloudflare::new("https://api.cloudflare.com/client/v4", "tok", &opts, None), Err(ProviderError::Config(m)) if m.contains("CA"))
+        );
         assert_eq!(scrub("bad token sekrit-123 here".into(), "sekrit-123"), "bad token *** here");
     }
 

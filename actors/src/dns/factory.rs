@@ -1,12 +1,13 @@
 //! The real provider factory: [`Providers`] builds the configured provider (Cloudflare or
 //! RFC 2136) from the replicated `DnsSettings`, and keeps what must outlive one sync
-//! (Cloudflare's HTTP agent, rate limiter and worker thread) while its settings stay the same.
+//! (Cloudflare's HTTP client, rate limiter and worker thread) while its settings stay the same.
 //! [`ProviderOptions`] are the tunables of the real providers.
 
 use super::cloudflare::{Cloudflare, CloudflareOptions};
 use super::provider::{settings_key, DnsProvider, ProviderError, ProviderFactory};
 use super::rfc2136::Rfc2136;
 use crate::model::{DnsProviderKind, DnsSettings};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,12 +34,20 @@ impl Default for ProviderOptions {
 /// settings stay the same, so pacing and a 429 pause carry over from one sync to the next.
 pub struct Providers {
     opts: ProviderOptions,
+    /// PEM bundles of public CAs for Cloudflare over https.
+    ca_bundles: Vec<PathBuf>,
     cloudflare: Mutex<Option<(String, Arc<Cloudflare>)>>,
 }
 
 impl Providers {
     pub fn new(opts: ProviderOptions) -> Self {
-        Self { opts, cloudflare: Mutex::new(None) }
+        Self { opts, ca_bundles: crate::tls::web::default_ca_bundles(), cloudflare: Mutex::new(None) }
+    }
+
+    /// Reads public CAs from `paths` instead of [`crate::tls::web::DEFAULT_CA_BUNDLES`].
+    pub fn with_ca_bundles(mut self, paths: Vec<PathBuf>) -> Self {
+        self.ca_bundles = paths;
+        self
     }
 }
 
@@ -65,6 +74,7 @@ impl ProviderFactory for Providers {
                     rate: self.opts.cloudflare_rate,
                     burst: self.opts.cloudflare_burst,
                     batch: self.opts.cloudflare_batch,
+                    ca_bundles: self.ca_bundles.clone(),
                 };
                 let client = Arc::new(Cloudflare::new(&cf.api_base, &cf.api_token, &opts, limiter)?);
                 *cached = Some((key, client.clone()));

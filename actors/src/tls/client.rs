@@ -8,6 +8,11 @@
 //! Errors map onto openraft's: [`ClientError::Unreachable`] (no connection: refused, no route,
 //! DNS, TLS refused either way) is openraft's `Unreachable`; the others are `NetworkError`.
 //!
+//! The same code also serves the DNS provider's HTTP calls (`tls::web`): there the server is
+//! verified against the public CAs (a second `ClientConfig`), or, for a loopback-only test
+//! server, the client runs without TLS ([`ClusterClient::plain_loopback`]; it refuses to dial
+//! anything but a loopback address).
+//!
 //! A request whose reused connection was dead is sent again on a fresh one. That is only done
 //! when nothing of the answer had arrived; the server closing an idle connection is the usual
 //! cause, so the first attempt was not processed. Raft RPCs are safe to repeat anyway.
@@ -115,7 +120,8 @@ pub struct ClusterClient {
 }
 
 struct Inner {
-    connector: TlsConnector,
+    /// None: plain TCP, loopback addresses only.
+    connector: Option<TlsConnector>,
     options: ClientOptions,
     /// Poll an idle connection before reuse (off only in tests of the re-dial path).
     probe_idle: bool,
@@ -130,9 +136,57 @@ struct IdleConn {
 }
 
 struct Conn {
-    stream: TlsStream<TcpStream>,
+    stream: Stream,
     /// Bytes read but not consumed yet.
     buf: Vec<u8>,
+}
+
+/// A connection's byte stream: TLS, or plain TCP (loopback only).
+enum Stream {
+    Tls(Box<TlsStream<TcpStream>>),
+    Plain(TcpStream),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Where a request goes: the pool key, the `Host` header, the name the server's certificate
+/// must carry (SNI; unused without TLS) and the `host:port` to dial.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dest<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) host: &'a str,
+    pub(crate) server_name: &'a str,
+    pub(crate) addr: &'a str,
 }
 
 impl std::fmt::Debug for ClusterClient {
@@ -149,14 +203,23 @@ impl ClusterClient {
     }
 
     pub fn with_options(client_config: Arc<rustls::ClientConfig>, options: ClientOptions) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                connector: TlsConnector::from(client_config),
-                options,
-                probe_idle: true,
-                idle: Mutex::new(HashMap::new()),
-            }),
-        }
+        Self::build(Some(TlsConnector::from(client_config)), options)
+    }
+
+    /// A client without TLS, for a server on this machine only (the DNS tests' fake provider):
+    /// every address a target resolves to must be a loopback address, or the request is refused
+    /// before any connection is made.
+    pub fn plain_loopback(options: ClientOptions) -> Self {
+        Self::build(None, options)
+    }
+
+    /// True for a client made by [`ClusterClient::plain_loopback`].
+    pub fn is_plain(&self) -> bool {
+        self.inner.connector.is_none()
+    }
+
+    fn build(connector: Option<TlsConnector>, options: ClientOptions) -> Self {
+        Self { inner: Arc::new(Inner { connector, options, probe_idle: true, idle: Mutex::new(HashMap::new()) }) }
     }
 
     /// Sends `method path` with `body` to the router `target_node_id` at `addr` (`host:port`)
@@ -180,7 +243,14 @@ impl ClusterClient {
 
     /// [`ClusterClient::request`] with extra headers, returning the answer's headers too.
     pub async fn send(&self, target_node_id: &str, addr: &str, req: Request<'_>, timeout: Duration) -> Result<Response, ClientError> {
-        let head = build_head(target_node_id, &req)?;
+        let dest = Dest { key: target_node_id, host: target_node_id, server_name: target_node_id, addr };
+        self.send_to(dest, req, timeout).await
+    }
+
+    /// One request to `dest`; the answer whatever its status.
+    pub(crate) async fn send_to(&self, dest: Dest<'_>, req: Request<'_>, timeout: Duration) -> Result<Response, ClientError> {
+        let Dest { key: target_node_id, addr, .. } = dest;
+        let head = build_head(dest.host, &req)?;
         let is_head = req.method == "HEAD";
         let max = self.inner.options.max_response_bytes;
         let deadline = tokio::time::Instant::now() + timeout;
@@ -212,13 +282,14 @@ impl ClusterClient {
 
         let connect_timeout = self.inner.options.connect_timeout;
         let connect_deadline = deadline.min(tokio::time::Instant::now() + connect_timeout);
-        let mut conn = match tokio::time::timeout_at(connect_deadline, self.dial(target_node_id, addr)).await {
+        let mut conn = match tokio::time::timeout_at(connect_deadline, self.dial(dest)).await {
             Err(_) => {
+                let what = if self.is_plain() { "connection" } else { "TLS connection" };
                 return Err(ClientError::Unreachable {
                     target: target_node_id.to_string(),
                     addr: addr.to_string(),
-                    reason: format!("no TLS connection within {:?}", connect_timeout.min(timeout)),
-                })
+                    reason: format!("no {what} within {:?}", connect_timeout.min(timeout)),
+                });
             }
             Ok(result) => result?,
         };
@@ -272,15 +343,31 @@ impl ClusterClient {
         self.lock_idle().insert(target.to_string(), IdleConn { addr: addr.to_string(), conn, since: Instant::now() });
     }
 
-    async fn dial(&self, target: &str, addr: &str) -> Result<Conn, ClientError> {
+    async fn dial(&self, dest: Dest<'_>) -> Result<Conn, ClientError> {
+        let (target, addr) = (dest.key, dest.addr);
         let unreachable = |reason: String| ClientError::Unreachable { target: target.to_string(), addr: addr.to_string(), reason };
-        let name = ServerName::try_from(target.to_string())
-            .map_err(|_| ClientError::InvalidRequest(format!("'{}' is not a node id (a DNS name)", target.escape_debug())))?;
+        let Some(connector) = &self.inner.connector else {
+            // Plain TCP: only ever to this machine (a token must not cross a network in clear).
+            let resolved: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host(addr).await.map_err(|e| unreachable(format!("resolve: {e}")))?.collect();
+            if resolved.is_empty() || resolved.iter().any(|a| !a.ip().is_loopback()) {
+                return Err(ClientError::InvalidRequest(format!(
+                    "plain HTTP is allowed only to a loopback address, and '{}' is not one",
+                    addr.escape_debug()
+                )));
+            }
+            let tcp = TcpStream::connect(&resolved[..]).await.map_err(|e| unreachable(format!("connect: {e}")))?;
+            let _ = tcp.set_nodelay(true);
+            return Ok(Conn { stream: Stream::Plain(tcp), buf: Vec::new() });
+        };
+        let name = ServerName::try_from(dest.server_name.to_string()).map_err(|_| {
+            ClientError::InvalidRequest(format!("'{}' is not a DNS name or an IP address", dest.server_name.escape_debug()))
+        })?;
         let tcp = TcpStream::connect(addr).await.map_err(|e| unreachable(format!("connect: {e}")))?;
         // Requests are small and latency-bound: do not wait for ACKs to send.
         let _ = tcp.set_nodelay(true);
-        let stream = self.inner.connector.connect(name, tcp).await.map_err(|e| unreachable(format!("TLS: {e}")))?;
-        Ok(Conn { stream, buf: Vec::new() })
+        let stream = connector.connect(name, tcp).await.map_err(|e| unreachable(format!("TLS: {e}")))?;
+        Ok(Conn { stream: Stream::Tls(Box::new(stream)), buf: Vec::new() })
     }
 }
 
@@ -303,6 +390,7 @@ fn is_header_value(s: &str) -> bool {
     s.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
 }
 
+/// The request head. `host` is the `Host` header: a node id, or `host[:port]` (IPv6 in brackets).
 fn build_head(target: &str, req: &Request<'_>) -> Result<Vec<u8>, ClientError> {
     let invalid = |what: String| Err(ClientError::InvalidRequest(what));
     if req.method.is_empty() || req.method.len() > 16 || !req.method.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -311,8 +399,8 @@ fn build_head(target: &str, req: &Request<'_>) -> Result<Vec<u8>, ClientError> {
     if !req.path.starts_with('/') || !req.path.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
         return invalid(format!("bad path '{}': it must start with '/' and hold no spaces or control characters", req.path.escape_debug()));
     }
-    if target.is_empty() || !target.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
-        return invalid(format!("bad target node id '{}'", target.escape_debug()));
+    if target.is_empty() || !target.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:[]".contains(&b)) {
+        return invalid(format!("bad target host '{}'", target.escape_debug()));
     }
     let mut head = format!("{} {} HTTP/1.1\r\nHost: {target}\r\n", req.method, req.path);
     if let Some(ct) = req.content_type {

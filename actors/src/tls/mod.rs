@@ -9,6 +9,9 @@
 //! - [`store`]: the only file I/O of this module: PEM files under `<data_dir>/tls/`.
 //! - [`config`]: `rustls::ServerConfig` / `ClientConfig` builders, peer identity, revocation hook.
 //! - [`client`]: [`client::ClusterClient`], keep-alive HTTP/1.1 requests to other routers.
+//! - [`web`]: [`web::WebClient`], the same client for provider APIs (Cloudflare): public CAs from
+//!   the system trust store, or plain HTTP to a loopback test server. The binary has this one
+//!   HTTP client and one TLS configuration style (TLS 1.3 only, `ring`).
 //!
 //! Identity rule: a router is identified by its node id, which is the one DNS SAN of its
 //! certificate. Clients connect to `host:port` but verify the server as the target's node id
@@ -21,6 +24,7 @@ pub mod config;
 pub mod join_token;
 pub mod pki;
 pub mod store;
+pub mod web;
 
 #[cfg(test)]
 mod tests;
