@@ -94,6 +94,7 @@ if [ -f "$ctl" ]; then
     check "control: Package is wgcluster" test "$(field Package)" = wgcluster
     check "control: Installed-Size is a number" grep -Eq '^Installed-Size: [0-9]+$' "$ctl"
     check "control: Depends names kmod-wireguard" grep -Eq '^Depends:.*kmod-wireguard' "$ctl"
+    check "control: Depends names ca-bundle (Cloudflare's certificate is verified)" grep -Eq '^Depends:.*ca-bundle' "$ctl"
     check "control: Version looks like X.Y.Z-R" grep -Eq '^Version: [0-9]+\.[0-9]+\.[0-9]+([.~+a-z0-9]*)?-[0-9]+$' "$ctl"
     check "control: every line is 'Field: value' or a continuation" \
         bash -c '! grep -Ev "^([A-Za-z][A-Za-z0-9-]*: .*| .+)$" "$1"' _ "$ctl"

@@ -14,7 +14,8 @@
 # Environment:
 #   PKG_RELEASE        package release (default 1)
 #   IPK_MAINTAINER     Maintainer field (default "wgcluster developers")
-#   IPK_DEPENDS        Depends field (default "kmod-wireguard"; set it to ""
+#   IPK_DEPENDS        Depends field (default "kmod-wireguard, ca-bundle": the kernel module, and
+#                      the CA bundle the Cloudflare provider verifies api.cloudflare.com with; set it to ""
 #                      for a router that uses wireguard-go, wg_backend 'userspace')
 #   SOURCE_DATE_EPOCH  timestamp of every archive member (default: the mtime
 #                      of the workspace Cargo.toml), for reproducible output
@@ -58,7 +59,7 @@ version="$(ws_version "$repo/Cargo.toml")"
 release="${PKG_RELEASE:-1}"
 pkgver="$version-$release"
 maintainer="${IPK_MAINTAINER:-wgcluster developers}"
-depends="${IPK_DEPENDS-kmod-wireguard}"
+depends="${IPK_DEPENDS-kmod-wireguard, ca-bundle}"
 epoch="${SOURCE_DATE_EPOCH:-$(stat -c %Y "$repo/Cargo.toml")}"
 
 # --- sanity: the binary's ELF machine must match ARCH
