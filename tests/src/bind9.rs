@@ -10,7 +10,7 @@
 
 use base64::Engine;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -77,17 +77,7 @@ pub fn ensure_bind9() -> bool {
     false
 }
 
-/// A free TCP port on 127.0.0.1 that is (at the moment of asking) free for UDP too.
-pub fn free_port() -> u16 {
-    for _ in 0..50 {
-        let Ok(l) = TcpListener::bind("127.0.0.1:0") else { continue };
-        let Ok(addr) = l.local_addr() else { continue };
-        if UdpSocket::bind(("127.0.0.1", addr.port())).is_ok() {
-            return addr.port();
-        }
-    }
-    panic!("no free port on 127.0.0.1");
-}
+pub use crate::util::free_port;
 
 fn random_secret() -> String {
     let mut b = [0u8; 32];

@@ -18,7 +18,7 @@
 use crate::lab::Host;
 use serde_json::{json, Value};
 use std::io::{BufRead, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -182,22 +182,8 @@ pub struct Cluster {
 /// The `wgclusterd` binary under test: the same lookup as the single-daemon harness.
 pub use crate::daemon::binary;
 
-/// A port on `ip` that was free a moment ago.
-fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).unwrap_or_else(|e| panic!("bind {ip}:0: {e}")).port()
-}
-
-/// Polls `check` every 20 ms until it returns `Some`, panicking with `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::util::free_port_on as free_port;
+pub use crate::util::wait_for;
 
 /// The `message` of an envelope (empty when there is none).
 pub fn message(v: &Value) -> &str {

@@ -66,16 +66,13 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// Polls `check` every 50 ms until it returns `Some`, panicking with `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// How often the lab's waits poll (each poll may enter a namespace and make an API call).
+pub const LAB_POLL: Duration = Duration::from_millis(50);
+
+/// [`crate::util::wait_for_every`] at [`LAB_POLL`]: polls `check` until it returns `Some`,
+/// panicking with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    crate::util::wait_for_every(what, timeout, LAB_POLL, check)
 }
 
 // ---- network namespaces from the test process -------------------------------------------------

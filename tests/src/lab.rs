@@ -105,19 +105,7 @@ pub fn ensure_prereqs_for(cmds: &[(&str, &str)]) -> bool {
     false
 }
 
-/// Polls `check` every `every` until it returns true or `timeout` passes. Returns the last result.
-pub fn wait_until(timeout: Duration, every: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(every);
-    }
-}
+pub use crate::util::wait_until;
 
 /// Field 22 of /proc/PID/stat: the process start time, to tell a PID from its reuse.
 fn start_time(pid: u32) -> Option<u64> {

@@ -1,4 +1,6 @@
+// shared by every harness: free ports, polling with a deadline
 pub mod lab;
+pub mod util;
 // dns tests: the fake Cloudflare API and a real BIND9 for RFC 2136
 pub mod bind9;
 pub mod daemon;
