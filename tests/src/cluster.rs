@@ -184,6 +184,7 @@ pub use crate::daemon::binary;
 
 use crate::util::free_port_on as free_port;
 pub use crate::util::wait_for;
+use crate::util::DaemonUci;
 
 /// The `message` of an envelope (empty when there is none).
 pub fn message(v: &Value) -> &str {
@@ -319,31 +320,21 @@ impl Cluster {
     /// so no WireGuard runs at all.
     fn write_config(&self, i: usize, founder: bool) {
         let r = &self.routers[i];
-        let mut text = format!(
-            "config daemon 'main'\n\toption node_id '{}'\n\toption data_dir '{}'\n\toption api_listen '{}'\n\
-             \toption cluster_listen '{}'\n\toption control_socket '{}'\n\toption uapi_dir '{}'\n\toption log_level '{}'\n\
-             \toption wg_backend 'userspace'\n",
-            r.id,
-            r.data_dir.display(),
-            r.api_listen,
-            r.cluster_listen,
-            r.dir.join("ctl.sock").display(),
-            r.dir.join("wireguard").display(),
-            self.opts.log_level,
-        );
-        if founder {
-            text.push_str("\toption auto_init '1'\n");
-        }
-        for (name, v) in [
-            ("heartbeat_ms", self.opts.heartbeat_ms),
-            ("election_timeout_ms", self.opts.election_timeout_ms),
-            ("snapshot_logs", self.opts.snapshot_logs),
-        ] {
-            if let Some(v) = v {
-                text.push_str(&format!("\toption {name} '{v}'\n"));
-            }
-        }
-        std::fs::write(&r.config, text).unwrap_or_else(|e| panic!("{}: {e}", r.config.display()));
+        let o = &self.opts;
+        DaemonUci::new()
+            .opt("node_id", &r.id)
+            .opt("data_dir", r.data_dir.display())
+            .opt("api_listen", r.api_listen)
+            .opt("cluster_listen", r.cluster_listen)
+            .opt("control_socket", r.dir.join("ctl.sock").display())
+            .opt("uapi_dir", r.dir.join("wireguard").display())
+            .opt("log_level", o.log_level)
+            .opt("wg_backend", "userspace")
+            .opt_if("auto_init", founder.then_some(1))
+            .opt_if("heartbeat_ms", o.heartbeat_ms)
+            .opt_if("election_timeout_ms", o.election_timeout_ms)
+            .opt_if("snapshot_logs", o.snapshot_logs)
+            .write(&r.config);
     }
 
     /// Adds a router to a loopback cluster (config written, nothing run): join it with

@@ -46,6 +46,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
 
+use crate::util::DaemonUci;
 pub use crate::util::{free_port, wait_for};
 
 fn workspace_root() -> PathBuf {
@@ -181,29 +182,22 @@ impl Setup {
 
     /// The UCI text for this setup (defaults, then `extra_uci`).
     pub fn config_text(&self) -> String {
-        let mut lines = vec![
-            format!("option node_id '{}'", self.opts.node_id),
-            format!("option data_dir '{}'", self.data_dir.display()),
-            format!("option api_listen '{}'", self.api_addr),
-            format!("option cluster_listen '{}'", self.cluster_addr),
-            format!("option control_socket '{}'", self.control_socket.display()),
-            "option wg_backend 'userspace'".to_string(),
+        let mut uci = DaemonUci::new()
+            .opt("node_id", &self.opts.node_id)
+            .opt("data_dir", self.data_dir.display())
+            .opt("api_listen", self.api_addr)
+            .opt("cluster_listen", self.cluster_addr)
+            .opt("control_socket", self.control_socket.display())
+            .opt("wg_backend", "userspace")
             // No real WireGuard unless a test asks for it (override with extra_uci).
-            "option wg_userspace_bin '/bin/false'".to_string(),
-            format!("option uapi_dir '{}'", self.uapi_dir.display()),
-            format!("option auto_init '{}'", if self.opts.auto_init { 1 } else { 0 }),
-        ];
-        if let Some(e) = &self.opts.endpoint {
-            lines.push(format!("option endpoint '{e}'"));
+            .opt("wg_userspace_bin", "/bin/false")
+            .opt("uapi_dir", self.uapi_dir.display())
+            .opt("auto_init", u8::from(self.opts.auto_init))
+            .opt_if("endpoint", self.opts.endpoint.as_ref());
+        for l in &self.opts.extra_uci {
+            uci = uci.line(l);
         }
-        lines.extend(self.opts.extra_uci.iter().cloned());
-        let mut text = String::from("config daemon 'main'\n");
-        for l in lines {
-            text.push('\t');
-            text.push_str(l.trim());
-            text.push('\n');
-        }
-        text
+        uci.render()
     }
 
     pub fn write_config(&self) {

@@ -67,3 +67,59 @@ pub fn wait_for_every<T>(what: &str, timeout: Duration, every: Duration, mut che
 pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
     wait_for_every(what, timeout, POLL, check)
 }
+
+/// The `config daemon 'main'` section of a `wgclusterd` UCI file, one line per option in the
+/// order given (a later option overrides an earlier one in the daemon). Every harness writes its
+/// daemons' config through this.
+///
+/// ```
+/// use wgcluster_tests::util::DaemonUci;
+/// let text = DaemonUci::new().opt("node_id", "r1").opt_if("endpoint", Some("192.0.2.1")).line("option log_level 'debug'").render();
+/// assert_eq!(text, "config daemon 'main'\n\toption node_id 'r1'\n\toption endpoint '192.0.2.1'\n\toption log_level 'debug'\n");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct DaemonUci {
+    lines: Vec<String>,
+}
+
+impl DaemonUci {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `option NAME 'VALUE'`.
+    pub fn opt(mut self, name: &str, value: impl std::fmt::Display) -> Self {
+        self.lines.push(format!("option {name} '{value}'"));
+        self
+    }
+
+    /// `option NAME 'VALUE'` when there is a value.
+    pub fn opt_if(self, name: &str, value: Option<impl std::fmt::Display>) -> Self {
+        match value {
+            Some(v) => self.opt(name, v),
+            None => self,
+        }
+    }
+
+    /// A line as given (trimmed; the indentation is added), e.g. `option log_level 'debug'`.
+    pub fn line(mut self, line: &str) -> Self {
+        self.lines.push(line.trim().to_string());
+        self
+    }
+
+    /// The file's text: the section header, then each line indented by a tab.
+    pub fn render(&self) -> String {
+        let mut text = String::from("config daemon 'main'\n");
+        for l in &self.lines {
+            text.push('\t');
+            text.push_str(l);
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Writes [`DaemonUci::render`] to `path` (panics naming the path).
+    pub fn write(&self, path: &std::path::Path) {
+        std::fs::write(path, self.render()).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+}

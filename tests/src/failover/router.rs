@@ -52,28 +52,21 @@ impl Router {
 
     fn write_config(&self, auto_init: bool) {
         let a = self.host.addr;
-        let text = format!(
-            "config daemon 'main'\n\
-             \toption node_id '{id}'\n\
-             \toption data_dir '{data}'\n\
-             \toption api_listen '{a}:{API_PORT}'\n\
-             \toption cluster_listen '{a}:{CLUSTER_PORT}'\n\
-             \toption control_socket '{ctl}'\n\
-             \toption endpoint '{a}'\n\
-             \toption wg_backend 'userspace'\n\
-             \toption uapi_dir '{uapi}'\n\
-             \toption auto_init '{init}'\n\
-             \toption heartbeat_ms '100'\n\
-             \toption election_timeout_ms '600'\n\
-             \toption resync_interval_s '5'\n\
-             \toption log_level 'info'\n",
-            id = self.node_id,
-            data = self.data_dir.display(),
-            ctl = self.host.dir().join("ctl.sock").display(),
-            uapi = self.host.uapi_dir().display(),
-            init = u8::from(auto_init),
-        );
-        std::fs::write(&self.config_path, text).unwrap_or_else(|e| panic!("write {}: {e}", self.config_path.display()));
+        crate::util::DaemonUci::new()
+            .opt("node_id", &self.node_id)
+            .opt("data_dir", self.data_dir.display())
+            .opt("api_listen", format!("{a}:{API_PORT}"))
+            .opt("cluster_listen", format!("{a}:{CLUSTER_PORT}"))
+            .opt("control_socket", self.host.dir().join("ctl.sock").display())
+            .opt("endpoint", a)
+            .opt("wg_backend", "userspace")
+            .opt("uapi_dir", self.host.uapi_dir().display())
+            .opt("auto_init", u8::from(auto_init))
+            .opt("heartbeat_ms", 100)
+            .opt("election_timeout_ms", 600)
+            .opt("resync_interval_s", 5)
+            .opt("log_level", "info")
+            .write(&self.config_path);
     }
 
     /// Starts `wgclusterd run` in the router's namespace (stdout and stderr appended to its log).

@@ -20,6 +20,7 @@ use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 use wgcluster_tests::daemon::{binary, parse_http_response};
 use wgcluster_tests::lab::{wait_until, Host, Lab};
+use wgcluster_tests::util::DaemonUci;
 
 pub const API_PORT: u16 = 10086;
 pub const CLUSTER_PORT: u16 = 10087;
@@ -82,25 +83,20 @@ impl Router {
             token: None,
         };
         let a = r.host.addr;
-        let text = format!(
-            "config daemon 'main'\n\
-             \toption node_id '{name}'\n\
-             \toption data_dir '{data}'\n\
-             \toption api_listen '{a}:{API_PORT}'\n\
-             \toption cluster_listen '{a}:{CLUSTER_PORT}'\n\
-             \toption control_socket '{ctl}'\n\
-             \toption endpoint '{a}'\n\
-             \toption wg_backend 'userspace'\n\
-             \toption wg_userspace_bin 'wireguard-go'\n\
-             \toption uapi_dir '{uapi}'\n\
-             \toption auto_init '1'\n\
-             \toption resync_interval_s '{resync_s}'\n\
-             \toption log_level 'debug'\n",
-            data = r.data_dir.display(),
-            ctl = dir.join("ctl.sock").display(),
-            uapi = r.host.uapi_dir().display(),
-        );
-        std::fs::write(&r.config_path, text).unwrap_or_else(|e| panic!("write {}: {e}", r.config_path.display()));
+        DaemonUci::new()
+            .opt("node_id", name)
+            .opt("data_dir", r.data_dir.display())
+            .opt("api_listen", format!("{a}:{API_PORT}"))
+            .opt("cluster_listen", format!("{a}:{CLUSTER_PORT}"))
+            .opt("control_socket", dir.join("ctl.sock").display())
+            .opt("endpoint", a)
+            .opt("wg_backend", "userspace")
+            .opt("wg_userspace_bin", "wireguard-go")
+            .opt("uapi_dir", r.host.uapi_dir().display())
+            .opt("auto_init", 1)
+            .opt("resync_interval_s", resync_s)
+            .opt("log_level", "debug")
+            .write(&r.config_path);
         r
     }
 
