@@ -17,59 +17,19 @@ impl LabDns {
     pub fn start(host: Host) -> LabDns {
         let dir = host.dir().join("named");
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        let mut secret = [0u8; 32];
-        File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut secret)).expect("urandom");
-        let key_secret = base64::engine::general_purpose::STANDARD.encode(secret);
-        let (zone, key, alg) = (bind9::ZONE, bind9::KEY_NAME, bind9::ALGORITHM);
-        let d = dir.display();
+        let key_secret = bind9::random_secret();
+        let zone = bind9::ZONE;
         let a = host.addr;
-        let conf = format!(
-            r#"options {{
-    directory "{d}";
-    pid-file "{d}/named.pid";
-    session-keyfile "{d}/session.key";
-    managed-keys-directory "{d}";
-    listen-on port 53 {{ {a}; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-    dnssec-validation no;
-    notify no;
-    allow-query {{ any; }};
-    allow-transfer {{ none; }};
-}};
-key "{key}" {{
-    algorithm {alg};
-    secret "{key_secret}";
-}};
-controls {{ }};
-logging {{
-    channel out {{ stderr; severity info; print-time yes; }};
-    category default {{ out; }};
-    category update {{ out; }};
-    category security {{ out; }};
-}};
-zone "{zone}" {{
-    type primary;
-    file "{d}/{zone}.zone";
-    allow-update {{ key "{key}"; }};
-}};
-"#
-        );
-        let zone_text =
-            format!("$TTL 60\n@ IN SOA ns1.{zone}. hostmaster.{zone}. ( 1 3600 600 86400 1 )\n@ IN NS ns1.{zone}.\nns1 IN A {a}\n");
-        std::fs::write(dir.join("named.conf"), conf).expect("write named.conf");
-        std::fs::write(dir.join(format!("{zone}.zone")), zone_text).expect("write zone");
-        let named = ["/usr/sbin/named", "/usr/bin/named", "/sbin/named"]
-            .into_iter()
-            .find(|p| Path::new(p).is_file())
-            .expect("named is installed (prereqs)");
+        let conf_path =
+            bind9::ServerFiles { dir: &dir, addr: a, port: 53, allow_query: "any", key_secret: &key_secret, negative_ttl: 1 }.write();
+        let named = bind9::named_path().expect("named is installed (prereqs)");
         let child = host.spawn(
             "sh",
             &[
                 "-c",
                 "exec \"$0\" -g -4 -n 1 -u root -c \"$1\" >\"$2\" 2>&1",
-                named,
-                &dir.join("named.conf").to_string_lossy(),
+                &named.to_string_lossy(),
+                &conf_path.to_string_lossy(),
                 &dir.join("named.log").to_string_lossy(),
             ],
         );
