@@ -88,12 +88,7 @@ pub fn random_secret() -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-/// Field 22 of /proc/PID/stat: the process start time, to tell a PID from its reuse.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 2..];
-    after_comm.split_whitespace().nth(19)?.parse().ok()
-}
+use crate::lab::start_time;
 
 /// The files of one authoritative `named`: `named.conf` (listening on `addr:port` only, IPv4,
 /// no recursion, the TSIG key [`KEY_NAME`], logging to stderr) and zone [`ZONE`] (dynamic updates

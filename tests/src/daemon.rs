@@ -79,6 +79,23 @@ pub fn binary() -> PathBuf {
     );
 }
 
+/// `wgclusterd ARGS… --config CONFIG` with stdin from /dev/null, ready to run here (in the test's
+/// namespace); see [`spawn_in_host`] for a lab host.
+pub fn wgclusterd(args: &[&str], config: &Path) -> Command {
+    let mut c = Command::new(binary());
+    c.args(args).arg("--config").arg(config).stdin(Stdio::null());
+    c
+}
+
+/// Starts `wgclusterd run --config CONFIG` (with `--witness` when asked) inside the lab host
+/// `host`'s namespace, stdout and stderr appended to `log`. The one launcher of the lab harnesses
+/// (cluster, failover, data plane); the caller owns the child.
+pub fn spawn_in_host(host: &crate::lab::Host, witness: bool, config: &Path, log: &Path) -> Child {
+    let script =
+        if witness { "exec \"$0\" run --witness --config \"$1\" >>\"$2\" 2>&1" } else { "exec \"$0\" run --config \"$1\" >>\"$2\" 2>&1" };
+    host.spawn("sh", &["-c", script, &binary().to_string_lossy(), &config.to_string_lossy(), &log.to_string_lossy()])
+}
+
 /// A fresh directory `/tmp/wgc-<tag>-<pid>-<n>-<nanos>`, removed on drop (unless
 /// `WGC_KEEP_TEST_DIRS` is set).
 pub struct TempDir {
@@ -206,9 +223,7 @@ impl Setup {
 
     /// `wgclusterd ARGS… --config FILE`, ready to run.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(binary());
-        c.args(args).arg("--config").arg(&self.config_path).stdin(Stdio::null());
-        c
+        wgclusterd(args, &self.config_path)
     }
 
     /// Runs `wgclusterd ARGS… --config FILE` to completion (bounded by `REQUEST_TIMEOUT`).
@@ -628,9 +643,7 @@ impl Daemon {
 
     /// The last `n` lines of the log.
     pub fn log_tail(&self, n: usize) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        crate::util::tail(&self.setup.log_path, n)
     }
 
     fn signal(&self, sig: i32) {

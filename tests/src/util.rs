@@ -123,3 +123,11 @@ impl DaemonUci {
         std::fs::write(path, self.render()).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 }
+
+/// The last `n` lines of the file at `path` (lossy UTF-8; empty when it cannot be read): the end
+/// of a daemon's log for failure messages.
+pub fn tail(path: &std::path::Path, n: usize) -> String {
+    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

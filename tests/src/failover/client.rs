@@ -91,12 +91,7 @@ impl WgClient {
     /// Names are resolved by `wg` in the host (its resolv.conf), as wg-quick would.
     pub fn start(host: &Host, conf: ClientConf, endpoint: Option<&str>) -> WgClient {
         let iface = "wg0".to_string();
-        let proc = Arc::new(OwnedChild(host.spawn_with("wireguard-go", &["-f", &iface], &[("WG_PROCESS_FOREGROUND", "1")])));
-        let sock = host.uapi_dir().join(format!("{iface}.sock"));
-        assert!(
-            wait_until(Duration::from_secs(10), Duration::from_millis(10), || UnixStream::connect(&sock).is_ok()),
-            "client wireguard-go socket did not appear"
-        );
+        let proc = Arc::new(OwnedChild(crate::wg::start_wireguard_go(host, &iface)));
         let key = host.dir().join("client.key");
         std::fs::create_dir_all(host.dir()).ok();
         std::fs::write(&key, format!("{}\n", conf.private_key)).expect("write client key");

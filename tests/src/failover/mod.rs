@@ -22,7 +22,7 @@
 
 use crate::bind9;
 use crate::daemon::{binary, parse_http_response};
-use crate::lab::{self, wait_until, Host, Lab};
+use crate::lab::{self, Host, Lab};
 use base64::Engine;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,7 +30,6 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -71,15 +71,7 @@ impl Router {
 
     /// Starts `wgclusterd run` in the router's namespace (stdout and stderr appended to its log).
     pub fn start(&mut self) {
-        let bin = binary();
-        let script = if self.witness {
-            "exec \"$0\" run --witness --config \"$1\" >>\"$2\" 2>&1"
-        } else {
-            "exec \"$0\" run --config \"$1\" >>\"$2\" 2>&1"
-        };
-        let child = self
-            .host
-            .spawn("sh", &["-c", script, &bin.to_string_lossy(), &self.config_path.to_string_lossy(), &self.log_path.to_string_lossy()]);
+        let child = crate::daemon::spawn_in_host(&self.host, self.witness, &self.config_path, &self.log_path);
         self.child = Some(child);
         self.alive = true;
     }
@@ -103,12 +95,7 @@ impl Router {
 
     /// PIDs of every process in this router's namespace.
     pub fn pids(&self) -> Vec<libc::pid_t> {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "pids", &self.host.ns])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        out.split_whitespace().filter_map(|p| p.parse().ok()).collect()
+        lab::ns_pids(&self.host.ns)
     }
 
     /// The router loses power: SIGKILL to every process in its namespace (by PID), then waits
@@ -149,9 +136,7 @@ impl Router {
 
     /// The last `n` lines of the daemon's log.
     pub fn log_tail(&self, n: usize) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        crate::util::tail(&self.log_path, n)
     }
 }
 

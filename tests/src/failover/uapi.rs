@@ -24,22 +24,7 @@ fn hex_to_base64(hex: &str) -> Option<String> {
 /// The peers of the interface behind the UAPI socket `sock` (`get=1`); `Err` when there is no
 /// such interface or it does not answer.
 pub fn uapi_peers(sock: &Path) -> Result<Vec<UapiPeer>, String> {
-    let mut s = UnixStream::connect(sock).map_err(|e| format!("{}: {e}", sock.display()))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    s.write_all(b"get=1\n\n").map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
-    loop {
-        let n = s.read(&mut chunk).map_err(|e| format!("{}: {e}", sock.display()))?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.ends_with(b"\n\n") {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&buf);
+    let text = crate::wg::uapi_get(sock)?;
     let mut peers: Vec<UapiPeer> = Vec::new();
     for line in text.lines() {
         let Some((k, v)) = line.split_once('=') else { continue };
