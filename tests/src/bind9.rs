@@ -10,7 +10,7 @@
 
 use base64::Engine;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -27,7 +27,8 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn named_path() -> Option<PathBuf> {
+/// Where `named` is installed, if it is.
+pub fn named_path() -> Option<PathBuf> {
     ["/usr/sbin/named", "/usr/bin/named", "/sbin/named"].iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
@@ -77,63 +78,50 @@ pub fn ensure_bind9() -> bool {
     false
 }
 
-/// A free TCP port on 127.0.0.1 that is (at the moment of asking) free for UDP too.
-pub fn free_port() -> u16 {
-    for _ in 0..50 {
-        let Ok(l) = TcpListener::bind("127.0.0.1:0") else { continue };
-        let Ok(addr) = l.local_addr() else { continue };
-        if UdpSocket::bind(("127.0.0.1", addr.port())).is_ok() {
-            return addr.port();
-        }
-    }
-    panic!("no free port on 127.0.0.1");
-}
+pub use crate::util::free_port;
 
-fn random_secret() -> String {
+/// A random 32-byte TSIG secret, base64 (as in a BIND key file).
+pub fn random_secret() -> String {
     let mut b = [0u8; 32];
     let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_ok();
     assert!(ok, "read /dev/urandom");
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-/// Field 22 of /proc/PID/stat: the process start time, to tell a PID from its reuse.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 2..];
-    after_comm.split_whitespace().nth(19)?.parse().ok()
-}
+use crate::lab::start_time;
 
-pub struct Bind9 {
+/// The files of one authoritative `named`: `named.conf` (listening on `addr:port` only, IPv4,
+/// no recursion, the TSIG key [`KEY_NAME`], logging to stderr) and zone [`ZONE`] (dynamic updates
+/// signed with that key; `ns1` is `addr`). Used by [`Bind9`] and by the failover lab's DNS.
+pub struct ServerFiles<'a> {
+    pub dir: &'a Path,
+    pub addr: Ipv4Addr,
     pub port: u16,
-    /// The TSIG secret, base64 (as in a BIND key file).
-    pub key_secret: String,
-    dir: PathBuf,
-    child: Option<Child>,
-    child_start: Option<u64>,
+    /// The `allow-query` match list, e.g. `127.0.0.1` or `any`.
+    pub allow_query: &'a str,
+    /// The TSIG secret, base64.
+    pub key_secret: &'a str,
+    /// The SOA minimum (how long resolvers cache a negative answer), seconds.
+    pub negative_ttl: u32,
 }
 
-impl Bind9 {
-    /// Starts `named`. Call [`ensure_bind9`] first. Panics (with named's log) when it does not come up.
-    pub fn start() -> Self {
-        let named = named_path().expect("named is installed (call ensure_bind9 first)");
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("wgc-bind9-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the BIND9 temp dir");
-        let key_secret = random_secret();
-        let d = dir.display();
+impl ServerFiles<'_> {
+    /// Writes `named.conf` and the zone file into `dir`; returns the path of `named.conf`.
+    pub fn write(&self) -> PathBuf {
+        let ServerFiles { addr, port, allow_query, key_secret, negative_ttl, .. } = *self;
+        let d = self.dir.display();
         let conf = format!(
             r#"options {{
     directory "{d}";
     pid-file "{d}/named.pid";
     session-keyfile "{d}/session.key";
     managed-keys-directory "{d}";
-    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on port {port} {{ {addr}; }};
     listen-on-v6 {{ none; }};
     recursion no;
     dnssec-validation no;
     notify no;
-    allow-query {{ 127.0.0.1; }};
+    allow-query {{ {allow_query}; }};
     allow-transfer {{ none; }};
 }};
 key "{KEY_NAME}" {{
@@ -154,13 +142,39 @@ zone "{ZONE}" {{
 }};
 "#
         );
-        let zone =
-            format!("$TTL 60\n@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. ( 1 3600 600 86400 60 )\n@ IN NS ns1.{ZONE}.\nns1 IN A 127.0.0.1\n");
-        std::fs::write(dir.join("named.conf"), conf).expect("write named.conf");
-        std::fs::write(dir.join(format!("{ZONE}.zone")), zone).expect("write the zone file");
+        let zone = format!(
+            "$TTL 60\n@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. ( 1 3600 600 86400 {negative_ttl} )\n@ IN NS ns1.{ZONE}.\nns1 IN A {addr}\n"
+        );
+        let conf_path = self.dir.join("named.conf");
+        std::fs::write(&conf_path, conf).expect("write named.conf");
+        std::fs::write(self.dir.join(format!("{ZONE}.zone")), zone).expect("write the zone file");
+        conf_path
+    }
+}
+
+pub struct Bind9 {
+    pub port: u16,
+    /// The TSIG secret, base64 (as in a BIND key file).
+    pub key_secret: String,
+    dir: PathBuf,
+    child: Option<Child>,
+    child_start: Option<u64>,
+}
+
+impl Bind9 {
+    /// Starts `named`. Call [`ensure_bind9`] first. Panics (with named's log) when it does not come up.
+    pub fn start() -> Self {
+        let named = named_path().expect("named is installed (call ensure_bind9 first)");
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("wgc-bind9-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the BIND9 temp dir");
+        let key_secret = random_secret();
+        let conf_path =
+            ServerFiles { dir: &dir, addr: Ipv4Addr::LOCALHOST, port, allow_query: "127.0.0.1", key_secret: &key_secret, negative_ttl: 60 }
+                .write();
         let log = std::fs::File::create(dir.join("named.log")).expect("create named.log");
         let log2 = log.try_clone().expect("dup named.log");
-        let conf_path = dir.join("named.conf");
         let mut args: Vec<String> = vec!["-g".into(), "-4".into(), "-n".into(), "1".into(), "-c".into(), conf_path.display().to_string()];
         if is_root() {
             // Stay root: the temp dir is root's, and named must write its journal there.

@@ -18,10 +18,10 @@
 use crate::lab::Host;
 use serde_json::{json, Value};
 use std::io::{BufRead, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -161,9 +161,7 @@ impl Router {
 
     /// The last `n` lines of the router's log.
     pub fn log_tail(&self, n: usize) -> String {
-        let text = String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        crate::util::tail(&self.log, n)
     }
 }
 
@@ -182,22 +180,9 @@ pub struct Cluster {
 /// The `wgclusterd` binary under test: the same lookup as the single-daemon harness.
 pub use crate::daemon::binary;
 
-/// A port on `ip` that was free a moment ago.
-fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).unwrap_or_else(|e| panic!("bind {ip}:0: {e}")).port()
-}
-
-/// Polls `check` every 20 ms until it returns `Some`, panicking with `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::util::free_port_on as free_port;
+pub use crate::util::wait_for;
+use crate::util::DaemonUci;
 
 /// The `message` of an envelope (empty when there is none).
 pub fn message(v: &Value) -> &str {
@@ -224,31 +209,9 @@ pub fn uds_request(sock: &Path, method: &str, path: &str, body: Option<&Value>, 
     s.write_all(head.as_bytes()).and_then(|_| s.write_all(body.as_bytes())).map_err(|e| format!("{method} {path}: {e}"))?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).map_err(|e| format!("{method} {path}: reading: {e}"))?;
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("{method} {path}: no HTTP head"))?;
-    let head = String::from_utf8_lossy(&raw[..end]).to_string();
-    let code: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("{method} {path}: bad status line in {head:?}"))?;
-    let mut payload = raw[end + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        payload = dechunk(&payload);
-    }
-    Ok((code, String::from_utf8_lossy(&payload).to_string()))
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(nl) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..nl]).split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
-        if size == 0 || data.len() < nl + 2 + size {
-            break;
-        }
-        out.extend_from_slice(&data[nl + 2..nl + 2 + size]);
-        data = &data[(nl + 4 + size).min(data.len())..];
-    }
-    out
+    let r = crate::daemon::parse_http_response(&raw)
+        .ok_or_else(|| format!("{method} {path}: malformed answer {:?}", String::from_utf8_lossy(&raw)))?;
+    Ok((r.status, r.text()))
 }
 
 /// A loopback network `127.X.Y.0/24` for one cluster, from the PID and a per-process counter.
@@ -333,31 +296,21 @@ impl Cluster {
     /// so no WireGuard runs at all.
     fn write_config(&self, i: usize, founder: bool) {
         let r = &self.routers[i];
-        let mut text = format!(
-            "config daemon 'main'\n\toption node_id '{}'\n\toption data_dir '{}'\n\toption api_listen '{}'\n\
-             \toption cluster_listen '{}'\n\toption control_socket '{}'\n\toption uapi_dir '{}'\n\toption log_level '{}'\n\
-             \toption wg_backend 'userspace'\n",
-            r.id,
-            r.data_dir.display(),
-            r.api_listen,
-            r.cluster_listen,
-            r.dir.join("ctl.sock").display(),
-            r.dir.join("wireguard").display(),
-            self.opts.log_level,
-        );
-        if founder {
-            text.push_str("\toption auto_init '1'\n");
-        }
-        for (name, v) in [
-            ("heartbeat_ms", self.opts.heartbeat_ms),
-            ("election_timeout_ms", self.opts.election_timeout_ms),
-            ("snapshot_logs", self.opts.snapshot_logs),
-        ] {
-            if let Some(v) = v {
-                text.push_str(&format!("\toption {name} '{v}'\n"));
-            }
-        }
-        std::fs::write(&r.config, text).unwrap_or_else(|e| panic!("{}: {e}", r.config.display()));
+        let o = &self.opts;
+        DaemonUci::new()
+            .opt("node_id", &r.id)
+            .opt("data_dir", r.data_dir.display())
+            .opt("api_listen", r.api_listen)
+            .opt("cluster_listen", r.cluster_listen)
+            .opt("control_socket", r.dir.join("ctl.sock").display())
+            .opt("uapi_dir", r.dir.join("wireguard").display())
+            .opt("log_level", o.log_level)
+            .opt("wg_backend", "userspace")
+            .opt_if("auto_init", founder.then_some(1))
+            .opt_if("heartbeat_ms", o.heartbeat_ms)
+            .opt_if("election_timeout_ms", o.election_timeout_ms)
+            .opt_if("snapshot_logs", o.snapshot_logs)
+            .write(&r.config);
     }
 
     /// Adds a router to a loopback cluster (config written, nothing run): join it with
@@ -391,10 +344,7 @@ impl Cluster {
         let _ = std::fs::OpenOptions::new().create(true).append(true).open(&r.log).and_then(|mut f| f.write_all(line.as_bytes()));
         let child = match &r.host {
             None => {
-                let mut child = Command::new(&bin)
-                    .args(["run", "--config"])
-                    .arg(&r.config)
-                    .stdin(Stdio::null())
+                let mut child = crate::daemon::wgclusterd(&["run"], &r.config)
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()
@@ -415,16 +365,7 @@ impl Cluster {
                 }
                 child
             }
-            Some(h) => h.spawn(
-                "sh",
-                &[
-                    "-c",
-                    "exec \"$0\" run --config \"$1\" >>\"$2\" 2>&1",
-                    &bin.to_string_lossy(),
-                    &r.config.to_string_lossy(),
-                    &r.log.to_string_lossy(),
-                ],
-            ),
+            Some(h) => crate::daemon::spawn_in_host(h, false, &r.config, &r.log),
         };
         r.child = Some(child);
     }
@@ -433,10 +374,11 @@ impl Cluster {
     pub fn join(&self, i: usize, token: &str, peer: &str) -> (bool, String) {
         let bin = binary();
         let r = &self.routers[i];
-        let args = ["join", "--token", token, "--peer", peer, "--config", &r.config.to_string_lossy()];
         let out = match &r.host {
-            None => Command::new(&bin).args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{}: {e}", bin.display())),
-            Some(h) => h.exec(&bin.to_string_lossy(), &args),
+            None => crate::daemon::wgclusterd(&["join", "--token", token, "--peer", peer], &r.config)
+                .output()
+                .unwrap_or_else(|e| panic!("{}: {e}", bin.display())),
+            Some(h) => h.exec(&bin.to_string_lossy(), &["join", "--token", token, "--peer", peer, "--config", &r.config.to_string_lossy()]),
         };
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.success(), text)

@@ -29,14 +29,12 @@
 //! ```
 
 use serde_json::Value;
-use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long `start`/`restart` wait for `GET /api/health` to answer with a leader.
@@ -47,31 +45,9 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
-/// Ports this process has handed out, so two daemons of one test binary never get the same one.
-static PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
-/// Polls `check` every 20 ms until it returns `Some`, panicking with `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago and that this process has not handed out.
-pub fn free_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port();
-        let mut guard = PORTS.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.get_or_insert_with(HashSet::new).insert(port) {
-            return port;
-        }
-    }
-}
+use crate::util::DaemonUci;
+pub use crate::util::{free_port, wait_for};
 
 fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -101,6 +77,23 @@ pub fn binary() -> PathBuf {
          `cargo build -p wgclusterd` (with the same CARGO_TARGET_DIR), or point WGCLUSTERD_BIN at it.",
         list.join(", ")
     );
+}
+
+/// `wgclusterd ARGS… --config CONFIG` with stdin from /dev/null, ready to run here (in the test's
+/// namespace); see [`spawn_in_host`] for a lab host.
+pub fn wgclusterd(args: &[&str], config: &Path) -> Command {
+    let mut c = Command::new(binary());
+    c.args(args).arg("--config").arg(config).stdin(Stdio::null());
+    c
+}
+
+/// Starts `wgclusterd run --config CONFIG` (with `--witness` when asked) inside the lab host
+/// `host`'s namespace, stdout and stderr appended to `log`. The one launcher of the lab harnesses
+/// (cluster, failover, data plane); the caller owns the child.
+pub fn spawn_in_host(host: &crate::lab::Host, witness: bool, config: &Path, log: &Path) -> Child {
+    let script =
+        if witness { "exec \"$0\" run --witness --config \"$1\" >>\"$2\" 2>&1" } else { "exec \"$0\" run --config \"$1\" >>\"$2\" 2>&1" };
+    host.spawn("sh", &["-c", script, &binary().to_string_lossy(), &config.to_string_lossy(), &log.to_string_lossy()])
 }
 
 /// A fresh directory `/tmp/wgc-<tag>-<pid>-<n>-<nanos>`, removed on drop (unless
@@ -206,29 +199,22 @@ impl Setup {
 
     /// The UCI text for this setup (defaults, then `extra_uci`).
     pub fn config_text(&self) -> String {
-        let mut lines = vec![
-            format!("option node_id '{}'", self.opts.node_id),
-            format!("option data_dir '{}'", self.data_dir.display()),
-            format!("option api_listen '{}'", self.api_addr),
-            format!("option cluster_listen '{}'", self.cluster_addr),
-            format!("option control_socket '{}'", self.control_socket.display()),
-            "option wg_backend 'userspace'".to_string(),
+        let mut uci = DaemonUci::new()
+            .opt("node_id", &self.opts.node_id)
+            .opt("data_dir", self.data_dir.display())
+            .opt("api_listen", self.api_addr)
+            .opt("cluster_listen", self.cluster_addr)
+            .opt("control_socket", self.control_socket.display())
+            .opt("wg_backend", "userspace")
             // No real WireGuard unless a test asks for it (override with extra_uci).
-            "option wg_userspace_bin '/bin/false'".to_string(),
-            format!("option uapi_dir '{}'", self.uapi_dir.display()),
-            format!("option auto_init '{}'", if self.opts.auto_init { 1 } else { 0 }),
-        ];
-        if let Some(e) = &self.opts.endpoint {
-            lines.push(format!("option endpoint '{e}'"));
+            .opt("wg_userspace_bin", "/bin/false")
+            .opt("uapi_dir", self.uapi_dir.display())
+            .opt("auto_init", u8::from(self.opts.auto_init))
+            .opt_if("endpoint", self.opts.endpoint.as_ref());
+        for l in &self.opts.extra_uci {
+            uci = uci.line(l);
         }
-        lines.extend(self.opts.extra_uci.iter().cloned());
-        let mut text = String::from("config daemon 'main'\n");
-        for l in lines {
-            text.push('\t');
-            text.push_str(l.trim());
-            text.push('\n');
-        }
-        text
+        uci.render()
     }
 
     pub fn write_config(&self) {
@@ -237,9 +223,7 @@ impl Setup {
 
     /// `wgclusterd ARGS… --config FILE`, ready to run.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(binary());
-        c.args(args).arg("--config").arg(&self.config_path).stdin(Stdio::null());
-        c
+        wgclusterd(args, &self.config_path)
     }
 
     /// Runs `wgclusterd ARGS… --config FILE` to completion (bounded by `REQUEST_TIMEOUT`).
@@ -659,9 +643,7 @@ impl Daemon {
 
     /// The last `n` lines of the log.
     pub fn log_tail(&self, n: usize) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        crate::util::tail(&self.setup.log_path, n)
     }
 
     fn signal(&self, sig: i32) {

@@ -105,25 +105,24 @@ pub fn ensure_prereqs_for(cmds: &[(&str, &str)]) -> bool {
     false
 }
 
-/// Polls `check` every `every` until it returns true or `timeout` passes. Returns the last result.
-pub fn wait_until(timeout: Duration, every: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(every);
-    }
-}
+pub use crate::util::wait_until;
 
 /// Field 22 of /proc/PID/stat: the process start time, to tell a PID from its reuse.
-fn start_time(pid: u32) -> Option<u64> {
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_comm = &stat[stat.rfind(')')? + 2..];
     after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// PIDs of every process living in network namespace `ns` (`ip netns pids`; empty when it
+/// cannot be listed).
+pub fn ns_pids(ns: &str) -> Vec<libc::pid_t> {
+    let out = Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.split_whitespace().filter_map(|p| p.parse().ok()).collect()
 }
 
 fn sanitize(prefix: &str) -> String {
@@ -156,12 +155,10 @@ fn delete_namespace(name: &str) {
     if !ns_exists(name) {
         return;
     }
-    if let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() {
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()) {
-            // SAFETY: kill(2); the PID was just listed as living in our lab namespace.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
+    for pid in ns_pids(name) {
+        // SAFETY: kill(2); the PID was just listed as living in our lab namespace.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
         }
     }
     let _ = Command::new("ip").args(["netns", "del", name]).stderr(Stdio::null()).status();

@@ -1,4 +1,6 @@
 pub mod lab;
+// shared by every harness: free ports, polling with a deadline, the UCI writer, log tails
+pub mod util;
 // dns tests: the fake Cloudflare API and a real BIND9 for RFC 2136
 pub mod bind9;
 pub mod daemon;
@@ -11,3 +13,5 @@ pub mod failover;
 pub mod tls_client;
 // the bad-input table, shared by the real-daemon suite and the daemon's in-process tests
 pub mod bad_input;
+// WireGuard from the test side: the UAPI reader, a stock wireguard-go in a lab host
+pub mod wg;

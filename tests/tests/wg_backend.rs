@@ -14,6 +14,7 @@ use wgcluster_actors::wg::{
     InterfaceSpec, Key, PeerOp, PeerSpec, SuperviseEvent, UapiBackend, UapiConfig, WgBackend,
 };
 use wgcluster_tests::lab::{self, wait_until, Host, Lab};
+use wgcluster_tests::wg::start_wireguard_go;
 
 const ROUTER_PORT: u16 = 51820;
 const CLIENT_PORT: u16 = 51821;
@@ -34,12 +35,7 @@ fn net(s: &str) -> IpNet {
 
 /// Brings the client up with the stock tools only: wireguard-go, `wg setconf`, `ip`.
 fn start_client(client: &Host, client_key: &Key, router_pub: &Key, router_underlay: Ipv4Addr, client_tunnel: Ipv4Addr) -> Child {
-    let child = client.spawn_with("wireguard-go", &["-f", "wg0"], &[("WG_PROCESS_FOREGROUND", "1")]);
-    let sock = client.uapi_dir().join("wg0.sock");
-    assert!(
-        wait_until(Duration::from_secs(10), Duration::from_millis(10), || { std::os::unix::net::UnixStream::connect(&sock).is_ok() }),
-        "client wireguard-go socket did not appear"
-    );
+    let child = start_wireguard_go(client, "wg0");
     let conf = format!(
         "[Interface]\nPrivateKey = {}\nListenPort = {CLIENT_PORT}\n\n\
          [Peer]\nPublicKey = {}\nEndpoint = {router_underlay}:{ROUTER_PORT}\nAllowedIPs = {}/24\n",

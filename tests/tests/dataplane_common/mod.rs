@@ -12,14 +12,15 @@
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
-use wgcluster_tests::daemon::{binary, parse_http_response};
+use wgcluster_tests::daemon::spawn_in_host;
+use wgcluster_tests::failover::http;
 use wgcluster_tests::lab::{wait_until, Host, Lab};
+use wgcluster_tests::util::DaemonUci;
+use wgcluster_tests::wg::{start_wireguard_go, uapi_get};
 
 pub const API_PORT: u16 = 10086;
 pub const CLUSTER_PORT: u16 = 10087;
@@ -42,14 +43,8 @@ pub fn live_start_time(pid: i32) -> Option<u64> {
 
 /// PIDs of the processes called `comm` living in namespace `ns`.
 pub fn pids_in_ns(ns: &str, comm: &str) -> Vec<i32> {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "pids", ns])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let mut pids: Vec<i32> = out
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
+    let mut pids: Vec<i32> = wgcluster_tests::lab::ns_pids(ns)
+        .into_iter()
         .filter(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).map(|c| c.trim() == comm).unwrap_or(false))
         .filter(|p| live_start_time(*p).is_some())
         .collect();
@@ -82,25 +77,20 @@ impl Router {
             token: None,
         };
         let a = r.host.addr;
-        let text = format!(
-            "config daemon 'main'\n\
-             \toption node_id '{name}'\n\
-             \toption data_dir '{data}'\n\
-             \toption api_listen '{a}:{API_PORT}'\n\
-             \toption cluster_listen '{a}:{CLUSTER_PORT}'\n\
-             \toption control_socket '{ctl}'\n\
-             \toption endpoint '{a}'\n\
-             \toption wg_backend 'userspace'\n\
-             \toption wg_userspace_bin 'wireguard-go'\n\
-             \toption uapi_dir '{uapi}'\n\
-             \toption auto_init '1'\n\
-             \toption resync_interval_s '{resync_s}'\n\
-             \toption log_level 'debug'\n",
-            data = r.data_dir.display(),
-            ctl = dir.join("ctl.sock").display(),
-            uapi = r.host.uapi_dir().display(),
-        );
-        std::fs::write(&r.config_path, text).unwrap_or_else(|e| panic!("write {}: {e}", r.config_path.display()));
+        DaemonUci::new()
+            .opt("node_id", name)
+            .opt("data_dir", r.data_dir.display())
+            .opt("api_listen", format!("{a}:{API_PORT}"))
+            .opt("cluster_listen", format!("{a}:{CLUSTER_PORT}"))
+            .opt("control_socket", dir.join("ctl.sock").display())
+            .opt("endpoint", a)
+            .opt("wg_backend", "userspace")
+            .opt("wg_userspace_bin", "wireguard-go")
+            .opt("uapi_dir", r.host.uapi_dir().display())
+            .opt("auto_init", 1)
+            .opt("resync_interval_s", resync_s)
+            .opt("log_level", "debug")
+            .write(&r.config_path);
         r
     }
 
@@ -112,17 +102,7 @@ impl Router {
     /// answers with a leader.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let bin = binary();
-        let child = self.host.spawn(
-            "sh",
-            &[
-                "-c",
-                "exec \"$0\" run --config \"$1\" >>\"$2\" 2>&1",
-                &bin.to_string_lossy(),
-                &self.config_path.to_string_lossy(),
-                &self.log_path.to_string_lossy(),
-            ],
-        );
+        let child = spawn_in_host(&self.host, false, &self.config_path, &self.log_path);
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -157,27 +137,9 @@ impl Router {
     }
 
     fn try_text(&self, method: &str, path: &str, body: Option<&Value>, auth: bool) -> Result<(u16, String), String> {
-        let addr = self.api_addr();
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-        if auth {
-            let token = self.token.as_deref().ok_or("no token yet")?;
-            req.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
-        if !body.is_empty() {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        in_netns(&self.host.ns, move || {
-            let what = format!("{method} {path}");
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| format!("{what}: {e}"))?;
-            s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
-            s.write_all(req.as_bytes()).map_err(|e| format!("{what}: {e}"))?;
-            let mut buf = Vec::new();
-            s.read_to_end(&mut buf).map_err(|e| format!("{what}: {e}"))?;
-            let r = parse_http_response(&buf).ok_or_else(|| format!("{what}: malformed answer {:?}", String::from_utf8_lossy(&buf)))?;
-            Ok((r.status, r.text()))
-        })
+        let token = if auth { Some(self.token.as_deref().ok_or("no token yet")?) } else { None };
+        let body = body.map(|b| b.to_string());
+        http(&self.host.ns, self.api_addr(), method, path, token, body.as_deref(), Duration::from_secs(30))
     }
 
     /// `data` of a 2xx answer (with the admin token); panics otherwise.
@@ -229,9 +191,7 @@ impl Router {
 
     /// The last `n` lines of the daemon's log.
     pub fn log_tail(&self, n: usize) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        wgcluster_tests::util::tail(&self.log_path, n)
     }
 
     pub fn log(&self) -> String {
@@ -334,21 +294,7 @@ impl WgShow {
 
 /// How many peers the interface behind a UAPI socket holds (`None`: it does not answer).
 pub fn uapi_peer_count(sock: &Path) -> Option<usize> {
-    let mut s = UnixStream::connect(sock).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    s.write_all(b"get=1\n\n").ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
-    loop {
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 || {
-            buf.extend_from_slice(&chunk[..n]);
-            buf.ends_with(b"\n\n")
-        } {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&buf);
+    let text = uapi_get(sock).ok()?;
     text.contains("errno=0").then(|| text.lines().filter(|l| l.starts_with("public_key=")).count())
 }
 
@@ -365,12 +311,7 @@ pub struct Client {
 
 impl Client {
     pub fn start(host: &Host, conf: &str) -> Client {
-        let child = host.spawn_with("wireguard-go", &["-f", "wg0"], &[("WG_PROCESS_FOREGROUND", "1")]);
-        let sock = host.uapi_dir().join("wg0.sock");
-        assert!(
-            wait_until(Duration::from_secs(10), Duration::from_millis(10), || UnixStream::connect(&sock).is_ok()),
-            "client wireguard-go socket did not appear"
-        );
+        let child = start_wireguard_go(host, "wg0");
         let mut addresses = Vec::new();
         let mut routes = Vec::new();
         let mut server_key = String::new();

@@ -178,9 +178,8 @@ pub fn sorted(v: &[&str]) -> Vec<String> {
 // Daemon-level helper: the shared harness (`wgcluster_tests::daemon`), with the few calls the DNS
 // tests make, taking owned JSON bodies and waiting with the daemon's log in the failure message.
 
-pub fn free_port() -> u16 {
-    wgcluster_tests::daemon::free_port()
-}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use wgcluster_tests::util::free_port;
 
 pub struct Daemon {
     pub inner: wgcluster_tests::daemon::Daemon,
