@@ -18,7 +18,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
-#[derive(Debug, thiserror::Error)]
+/// Why Raft refused a write. Serializable: a panel returns it to a follower that forwarded the
+/// write, which then answers exactly as the panel would.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum WriteError {
     #[error("this router is not the panel (leader); the panel is {}", .leader.as_ref().map(|l| l.id.as_str()).unwrap_or("unknown"))]
     NotLeader { leader: Option<RaftNode> },

@@ -22,7 +22,7 @@ mod write;
 pub use handle::{ClusterHandle, MemberView, RaftTiming, StartError, WriteError};
 pub use log_store::LogStore;
 pub use network::{BoxFuture, NoTransport, RaftTransport, RpcKind, TransportError};
-pub use rpc::{decode_forward_reply, encode_forward};
+pub use rpc::{decode_forward_reply, encode_forward, ForwardReply, PanelRefusal};
 pub use state_machine::{Applied, StateMachine};
 pub use types::{raft_id, RaftNode, TypeConfig};
 pub use write::{submit, ForwardError, ProposeError, Proposer};

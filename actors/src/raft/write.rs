@@ -52,7 +52,11 @@ pub enum ForwardError {
     /// The panel answered with an HTTP status other than 200.
     #[error("the panel {panel} refused the forwarded write ({status})")]
     Refused { panel: String, status: u16 },
-    /// Encoding the request or decoding the reply failed, or the panel's own write failed.
+    /// The panel took the request but Raft there refused it (it lost leadership, no quorum):
+    /// nothing was applied.
+    #[error("the panel {panel} refused the forwarded write: {refusal}")]
+    Panel { panel: String, refusal: super::PanelRefusal },
+    /// Encoding the request or decoding the reply failed.
     #[error("cannot forward the write to the panel {panel}: {reason}")]
     Failed { panel: String, reason: String },
 }
@@ -90,6 +94,7 @@ mod tests {
             (ForwardError::NoClient, false),
             (ForwardError::Unreachable { panel: p(), reason: "refused".into() }, false),
             (ForwardError::Refused { panel: p(), status: 401 }, false),
+            (ForwardError::Panel { panel: p(), refusal: super::super::PanelRefusal::Undecodable("x".into()) }, false),
             (ForwardError::NoAnswer { panel: p(), reason: "timeout".into() }, true),
             (ForwardError::Failed { panel: p(), reason: "undecodable".into() }, true),
         ];

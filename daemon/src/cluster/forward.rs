@@ -38,7 +38,7 @@ impl Proposer for ForwardingProposer {
 /// Forwards a write to the panel and waits until this router has applied it.
 pub async fn forward(cluster: &ClusterHandle, client: &ClusterClient, leader: &RaftNode, req: &Request) -> Result<Response, ForwardError> {
     let panel = || leader.id.clone();
-    let body = encode_forward(req).map_err(|reason| ForwardError::Failed { panel: panel(), reason })?;
+    let body = encode_forward(req).map_err(|e| ForwardError::Failed { panel: panel(), reason: e.to_string() })?;
     let (status, bytes) = client
         .request(&leader.id, &leader.addr, "POST", "/v1/forward", body, Some("application/octet-stream"), RPC_TIMEOUT)
         .await
@@ -51,7 +51,9 @@ pub async fn forward(cluster: &ClusterHandle, client: &ClusterClient, leader: &R
     if status != 200 {
         return Err(ForwardError::Refused { panel: panel(), status });
     }
-    let (resp, index) = decode_forward_reply(&bytes).and_then(|r| r).map_err(|reason| ForwardError::Failed { panel: panel(), reason })?;
+    let reply = decode_forward_reply(&bytes)
+        .map_err(|e| ForwardError::Failed { panel: panel(), reason: format!("undecodable reply from the panel: {e}") })?;
+    let (resp, index) = reply.map_err(|refusal| ForwardError::Panel { panel: panel(), refusal })?;
     if !cluster.wait_applied(index, RPC_TIMEOUT).await {
         log::warn!("forwarded write committed at {index} but not applied here yet");
     }

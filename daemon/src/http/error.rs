@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use wgcluster_actors::model::InvalidField;
-use wgcluster_actors::raft::{ProposeError, WriteError};
+use wgcluster_actors::raft::{ForwardError, PanelRefusal, ProposeError, WriteError};
 use wgcluster_actors::state::CommandError;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +85,8 @@ impl From<ProposeError> for ApiError {
         match e {
             ProposeError::Command(c) => c.into(),
             ProposeError::Write(w) => w.into(),
+            // Raft on the panel refused it: the same answer the panel itself would give.
+            ProposeError::Forward(ForwardError::Panel { refusal: PanelRefusal::Write(w), .. }) => w.into(),
             ProposeError::Timeout(_) | ProposeError::Forward(_) => ApiError::Unavailable(e.to_string()),
         }
     }
