@@ -8,6 +8,8 @@ mod datadir;
 #[cfg(test)]
 mod fuzz_tests;
 mod http;
+#[cfg(test)]
+mod in_process_tests;
 mod init;
 mod logging;
 mod probe;

@@ -239,7 +239,7 @@ pub fn start_actors(cfg: &DaemonConfig, opened: Opened, witness: bool, started: 
     let state = Arc::new(AppState {
         cluster,
         proposer,
-        identity: Some(identity),
+        cluster_client: Some(identity.client.clone()),
         cluster_addr,
         removal,
         started,

@@ -37,7 +37,7 @@ pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-pub use client::{ClientError, ClientOptions, ClusterClient, Request, Response};
+pub use client::{ClientError, ClientOptions, ClusterClient, Request, Response, RPC_TIMEOUT};
 pub use config::{
     allow_all, client_config, client_config_checked, cluster_route_allowed, join_client_config, peer_identity, peer_node_id, server_config,
     IsAllowed, PeerIdentity, TlsConfigError, JOIN_SERVER_NAME, OPEN_CLUSTER_ROUTES,

@@ -12,13 +12,11 @@ pub mod transport;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use wgcluster_actors::model::{Endpoint, Host};
 use wgcluster_actors::tls::store::{NodeFiles, TlsFiles};
 use wgcluster_actors::tls::{client_config, ClusterClient};
 
-/// Timeout of one Raft RPC or forwarded write.
-pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+pub use wgcluster_actors::tls::RPC_TIMEOUT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {

@@ -11,6 +11,7 @@ use serde_json::json;
 use wgcluster_actors::model::NodeId;
 use wgcluster_actors::state::Command;
 use wgcluster_actors::tls::pki::JoinToken;
+use wgcluster_actors::tls::RPC_TIMEOUT;
 
 /// Default and longest lifetime of a join token.
 const TOKEN_TTL_S: u64 = 15 * 60;
@@ -48,13 +49,12 @@ pub async fn remove_member(app: App, u: User, path: web::Path<String>) -> Result
     if app.cluster.is_leader() {
         remove_on_leader(&app, &u.0, &node).await?;
     } else {
-        let (Some(identity), Some(leader)) = (app.identity.as_ref(), app.cluster.leader_node()) else {
+        let (Some(client), Some(leader)) = (app.cluster_client.as_ref(), app.cluster.leader_node()) else {
             return Err(ApiError::Unavailable("no panel is known right now; retry shortly".into()));
         };
         let body = json!({ "node_id": node, "user": u.0 }).to_string().into_bytes();
-        let (status, bytes) = identity
-            .client
-            .request(&leader.id, &leader.addr, "POST", "/v1/members/remove", body, Some("application/json"), crate::cluster::RPC_TIMEOUT)
+        let (status, bytes) = client
+            .request(&leader.id, &leader.addr, "POST", "/v1/members/remove", body, Some("application/json"), RPC_TIMEOUT)
             .await
             .map_err(|e| ApiError::Unavailable(format!("cannot reach the panel: {e}")))?;
         if status != 200 {

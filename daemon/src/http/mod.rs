@@ -16,8 +16,6 @@ pub(crate) mod configs;
 mod dns; // dns: settings, retry queue and status routes
 pub mod edge;
 pub mod error;
-#[cfg(test)]
-mod in_process;
 pub mod members;
 pub mod nodes;
 pub(crate) mod peers;
@@ -40,8 +38,9 @@ pub use edge::BODY_LIMIT;
 pub struct AppState {
     pub cluster: ClusterHandle,
     pub proposer: Arc<dyn Proposer>,
-    /// This router's cluster TLS identity (None only for a data dir made before clusters existed).
-    pub identity: Option<crate::cluster::Identity>,
+    /// This router's client to the other routers (None only for a data dir made before clusters
+    /// existed).
+    pub cluster_client: Option<wgcluster_actors::tls::ClusterClient>,
     /// Where other routers reach this one.
     pub cluster_addr: String,
     /// The node-removal workflow (backup, then `RemoveNode`).

@@ -31,6 +31,8 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Timeout of one router-to-router request (a Raft RPC, a forwarded write, a membership call).
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections older than this are dropped instead of reused. Keep it below the server's
 /// keep-alive (actix-web: 5 s by default).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
