@@ -437,7 +437,12 @@ impl Syncer {
             // Degraded and nothing was ever published: there is no set we may publish.
             return Ok(Executed::Done { changed: false, requests: 0 });
         }
-        let provider = self.providers.provider(job.provider, &job.settings)?;
+        // Making a provider may read the CA bundle from flash (once per settings change): off the
+        // async thread, which also serves Raft.
+        let (providers, kind, settings) = (self.providers.clone(), job.provider, job.settings.clone());
+        let provider = tokio::task::spawn_blocking(move || providers.provider(kind, &settings))
+            .await
+            .map_err(|e| ProviderError::Transient(format!("creating the DNS provider: {e}")))??;
         let mut requests = 0;
         let mut changed = false;
         for round in 0..decide::APPLY_ROUNDS {

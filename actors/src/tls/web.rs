@@ -26,8 +26,8 @@ pub const DEFAULT_CA_BUNDLES: &[&str] = &["/etc/ssl/certs/ca-certificates.crt", 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebError {
     /// The base URL is not `https://host[:port][/path]` or `http://<loopback>[:port][/path]`.
-    #[error("{0}")]
-    BadUrl(String),
+    #[error("'{}' is not a usable API base URL: {why}", .url.escape_debug())]
+    BadUrl { url: String, why: &'static str },
     /// No usable CA certificate in any of the bundles.
     #[error("{0}")]
     TrustStore(String),
@@ -100,7 +100,7 @@ pub struct BaseUrl {
 impl BaseUrl {
     pub fn parse(url: &str) -> Result<Self, WebError> {
         let url = url.trim().trim_end_matches('/');
-        let bad = |why: &str| WebError::BadUrl(format!("'{}' is not a usable API base URL: {why}", url.escape_debug()));
+        let bad = |why: &'static str| WebError::BadUrl { url: url.to_string(), why };
         let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
             (Some(r), _) => (true, r),
             (None, Some(r)) => (false, r),
@@ -293,7 +293,7 @@ mod tests {
             "https://h.test/a?b",
             "https://[::1",
         ] {
-            assert!(matches!(BaseUrl::parse(bad), Err(WebError::BadUrl(_))), "{bad}");
+            assert!(matches!(BaseUrl::parse(bad), Err(WebError::BadUrl { .. })), "{bad}");
         }
     }
 

@@ -17,6 +17,7 @@ use wgcluster_actors::dns::{plan, DnsHandle, QueueEntry};
 use wgcluster_actors::model::{check_secret, is_forbidden_char, quote_prefix};
 use wgcluster_actors::model::{CloudflareSettings, DnsSettings, Rfc2136Settings};
 use wgcluster_actors::state::Command;
+use wgcluster_actors::tls::web::{BaseUrl, WebError};
 
 pub const DEFAULT_CLOUDFLARE_API: &str = "https://api.cloudflare.com/client/v4";
 const MASK: &str = "***";
@@ -90,43 +91,23 @@ pub const SERVER_MAX: usize = 255;
 /// Longest TSIG secret (base64), in bytes.
 pub const KEY_SECRET_MAX: usize = 1024;
 
-/// True for `127.0.0.0/8`, `::1` and `localhost` (with or without a port).
-fn is_loopback_authority(authority: &str) -> bool {
-    let host = match authority.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(rest),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// `https://host[:port][/path]`, or `http://` to a loopback host only (the token must never
-/// cross a network in clear text; the tests' fake Cloudflare listens on 127.0.0.1).
+/// cross a network in clear text; the tests' fake Cloudflare listens on 127.0.0.1). The rule is the
+/// provider client's own (`tls::web::BaseUrl`): what is stored is exactly what the client accepts.
 fn api_base(raw: Option<String>) -> Result<String, ApiError> {
     let base = raw.map(|s| s.trim().trim_end_matches('/').to_string()).filter(|s| !s.is_empty());
     let base = base.unwrap_or_else(|| DEFAULT_CLOUDFLARE_API.to_string());
     if base.len() > API_BASE_MAX {
         return Err(ApiError::BadRequest(format!("cloudflare.api_base: is {} bytes long; at most {API_BASE_MAX} are allowed", base.len())));
     }
-    let bad =
-        || ApiError::BadRequest(format!("cloudflare.api_base: {} is not an https URL like {DEFAULT_CLOUDFLARE_API}", quote_prefix(&base)));
-    let (https, rest) = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
-        (Some(r), _) => (true, r),
-        (None, Some(r)) => (false, r),
-        _ => return Err(bad()),
-    };
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let path_ok = rest.chars().all(|c| c.is_ascii_graphic() && !"\\\"<>`{}|^#?".contains(c));
-    let authority_ok = !authority.is_empty() && authority.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
-    if !path_ok || !authority_ok {
-        return Err(bad());
-    }
-    if !https && !is_loopback_authority(authority) {
-        return Err(ApiError::BadRequest(format!(
-            "cloudflare.api_base: {} uses http://, which is allowed only for a loopback host (127.0.0.1, ::1, localhost); use https://",
+    match BaseUrl::parse(&base) {
+        Ok(_) => Ok(base),
+        Err(WebError::BadUrl { why, .. }) => Err(ApiError::BadRequest(format!(
+            "cloudflare.api_base: {} is not an API base URL like {DEFAULT_CLOUDFLARE_API}: {why}",
             quote_prefix(&base)
-        )));
+        ))),
+        Err(other) => Err(ApiError::BadRequest(format!("cloudflare.api_base: {other}"))),
     }
-    Ok(base)
 }
 
 fn parse_cloudflare(b: &Body, current: Option<&CloudflareSettings>) -> Result<CloudflareSettings, ApiError> {
