@@ -12,27 +12,9 @@ use crate::startup::{app, open_cluster, start_actors};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test::{call_service, init_service, read_body, TestRequest};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::time::Instant;
 use wgcluster_tests::bad_input::{Api, Body};
-
-/// A temp data dir removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("wgc-inproc-{tag}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use wgcluster_tests::daemon::TempDir;
 
 fn config(dir: &std::path::Path) -> DaemonConfig {
     let text = format!(
@@ -55,8 +37,8 @@ pub async fn start(
     String,
     impl Drop,
 ) {
-    let dir = TempDir::new(tag);
-    let cfg = config(&dir.0);
+    let dir = TempDir::new(&format!("inproc-{tag}"));
+    let cfg = config(&dir.path);
     let token_file = crate::init::init(&cfg).expect("init");
     let token = std::fs::read_to_string(token_file).expect("token").trim().to_string();
     // A full router in the replicated state (it can carry configs), with no data plane here.

@@ -460,7 +460,7 @@ mod tests {
     use crate::wg::plan::diff;
     use crate::wg::spec::{ActualInterface, PeerSpec};
 
-    use crate::wg::plan::tests::specs::{device, k, net, peer, spec};
+    use crate::wg::plan::tests::specs::{apply_to, k, net, peer, spec};
 
     #[test]
     fn choose_path_table() {
@@ -557,20 +557,7 @@ mod tests {
             self.applies.fetch_add(1, Ordering::Relaxed);
             let mut d = self.dev.lock().unwrap();
             let dev = d.as_mut().ok_or_else(|| WgError::NotFound(iface.into()))?;
-            if let Some(id) = &plan.set_identity {
-                dev.private_key = Some(id.private_key);
-                dev.listen_port = id.listen_port;
-            }
-            for op in &plan.peer_ops {
-                match op {
-                    PeerOp::Remove(key) => dev.peers.retain(|p| &p.public_key != key),
-                    PeerOp::Add(p) | PeerOp::Update(p) => {
-                        dev.peers.retain(|q| q.public_key != p.public_key);
-                        let s = spec(vec![p.clone()]);
-                        dev.peers.push(device(&s).peers.remove(0));
-                    }
-                }
-            }
+            apply_to(dev, plan);
             Ok(plan.op_count())
         }
         fn configure_link(&self, _spec: &InterfaceSpec) -> Result<LinkChanges, WgError> {

@@ -226,28 +226,7 @@ fn diff_is_idempotent_after_applying() {
     );
     let mut dev = actual(1, Some(k(43)), vec![ap(9, &["10.8.0.2/32"])]);
     let plan = diff(&desired, Some(&dev));
-    if let Some(id) = &plan.set_identity {
-        dev.private_key = Some(id.private_key);
-        dev.listen_port = id.listen_port;
-    }
-    for op in &plan.peer_ops {
-        match op {
-            PeerOp::Remove(key) => dev.peers.retain(|p| &p.public_key != key),
-            PeerOp::Add(p) | PeerOp::Update(p) => {
-                dev.peers.retain(|a| a.public_key != p.public_key);
-                dev.peers.push(ActualPeer {
-                    public_key: p.public_key,
-                    preshared_key: p.preshared_key,
-                    allowed_ips: p.allowed_ips.clone(),
-                    endpoint: p.endpoint,
-                    persistent_keepalive: p.persistent_keepalive.filter(|&k| k != 0),
-                    last_handshake: None,
-                    rx_bytes: 0,
-                    tx_bytes: 0,
-                });
-            }
-        }
-    }
+    specs::apply_to(&mut dev, &plan);
     assert!(diff(&desired, Some(&dev)).is_empty());
 }
 
@@ -336,20 +315,38 @@ pub(crate) mod specs {
             listen_port: s.listen_port,
             private_key: Some(clamp_private_key(&s.private_key)),
             public_key: Some(public_key_of(&s.private_key)),
-            peers: s
-                .peers
-                .iter()
-                .map(|p| ActualPeer {
-                    public_key: p.public_key,
-                    preshared_key: p.preshared_key,
-                    allowed_ips: p.allowed_ips.clone(),
-                    endpoint: p.endpoint,
-                    persistent_keepalive: p.persistent_keepalive.filter(|k| *k != 0),
-                    last_handshake: None,
-                    rx_bytes: 0,
-                    tx_bytes: 0,
-                })
-                .collect(),
+            peers: s.peers.iter().map(programmed).collect(),
+        }
+    }
+
+    /// A peer as the device reports it after programming `p` (keepalive 0 reads back as none).
+    pub(crate) fn programmed(p: &PeerSpec) -> ActualPeer {
+        ActualPeer {
+            public_key: p.public_key,
+            preshared_key: p.preshared_key,
+            allowed_ips: p.allowed_ips.clone(),
+            endpoint: p.endpoint,
+            persistent_keepalive: p.persistent_keepalive.filter(|k| *k != 0),
+            last_handshake: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
+        }
+    }
+
+    /// What a device does with `plan`: the fake devices of the plan and reconciler tests.
+    pub(crate) fn apply_to(dev: &mut ActualInterface, plan: &Plan) {
+        if let Some(id) = &plan.set_identity {
+            dev.private_key = Some(id.private_key);
+            dev.listen_port = id.listen_port;
+        }
+        for op in &plan.peer_ops {
+            match op {
+                PeerOp::Remove(key) => dev.peers.retain(|p| &p.public_key != key),
+                PeerOp::Add(p) | PeerOp::Update(p) => {
+                    dev.peers.retain(|a| a.public_key != p.public_key);
+                    dev.peers.push(programmed(p));
+                }
+            }
         }
     }
 
