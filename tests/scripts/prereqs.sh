@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs on a fresh Debian 12 machine (as root). Idempotent.
+# Installs everything the test suite needs on a fresh Debian 12 machine (as root). Idempotent.
+# This is the one place that installs packages: the build and test scripts never apt-get.
 # Under CI=true a prerequisite that cannot be installed is an error, never a skip.
 set -euo pipefail
 
 need_apt=()
 have() { command -v "$1" >/dev/null 2>&1; }
+pkg() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
+
+# --- network lab, DNS, API and LuCI tests ---
 have wireguard-go || need_apt+=(wireguard-go)
 have wg || need_apt+=(wireguard-tools)
 have ip || need_apt+=(iproute2)
@@ -13,9 +17,20 @@ have named || need_apt+=(bind9)
 have dig || need_apt+=(bind9-dnsutils)
 have curl || need_apt+=(curl)
 have chromium || need_apt+=(chromium)
-have qemu-aarch64 || need_apt+=(qemu-user)
 have node || need_apt+=(nodejs)
 have npm || need_apt+=(npm)
+
+# --- cross builds (cross/build.sh): C cross compilers and their libc headers for ring ---
+# (--no-install-recommends does not pull the headers in; ring's C code needs them)
+pkg gcc-aarch64-linux-gnu
+pkg libc6-dev-arm64-cross
+have qemu-aarch64 || need_apt+=(qemu-user)
+
+# --- router CPUs (armv7, mips, mipsel) ---
+
+# --- packages (apk-tools 3.0.5 from ../shared/vendor, built by cross/apk-tools.sh) ---
+
+# --- kernel WireGuard VM test (tests/vm/) ---
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -28,10 +43,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# Rust components used by the checks.
+# --- Rust toolchains and components ---
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
 
-for b in wireguard-go wg ip ping named dig curl; do
+# --- tools from other registries (pip, cargo) ---
+
+for b in wireguard-go wg ip ping named dig curl qemu-aarch64 aarch64-linux-gnu-gcc; do
   if ! have "$b"; then
     echo "prereqs: $b is still missing" >&2
     exit 1
