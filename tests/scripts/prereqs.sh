@@ -29,6 +29,16 @@ have qemu-aarch64 || need_apt+=(qemu-user)
 # --- router CPUs (armv7, mips, mipsel) ---
 
 # --- packages (apk-tools 3.0.5 from ../shared/vendor, built by cross/apk-tools.sh) ---
+# meson + ninja build apk-tools; it links OpenSSL (libcrypto), zlib and zstd; python3 for check-ipk.sh
+pkg meson
+pkg ninja-build
+pkg pkg-config
+pkg libssl-dev
+pkg zlib1g-dev
+pkg libzstd-dev
+have python3 || need_apt+=(python3)
+# a static busybox is the /bin/sh of the test roots, so apk runs the install scripts inside them
+pkg busybox-static
 
 # --- kernel WireGuard VM test (tests/vm/) ---
 
