@@ -15,7 +15,8 @@ pkg_die() { echo "${0##*/}: error: $*" >&2; exit 1; }
 pkg_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 pkg_repo="$(cd "$pkg_here/.." && pwd)"
 pkg_files="$pkg_repo/openwrt/wgcluster/files"
-pkg_luci="$pkg_repo/luci-app/luci-app-wgcluster"
+# WGC_LUCI_DIR: another luci-app-wgcluster tree (the tests add a translation to a copy)
+pkg_luci="${WGC_LUCI_DIR:-$pkg_repo/luci-app/luci-app-wgcluster}"
 
 PKG_MAINTAINER="${PKG_MAINTAINER:-wgcluster developers}"
 PKG_LICENSE="GPL-2.0-only"
