@@ -80,7 +80,7 @@ pkg_check_arch() {
         183) want='aarch64*' ;;
         62)  want='x86_64*' ;;
         40)  want='arm_*' ;;
-        8)   want='mips*' ;;
+        8)   if [ "$data" = 1 ]; then want='mipsel*'; else want='mips_*'; fi ;;  # EI_DATA: 1 little, 2 big endian
         3)   want='i386*' ;;
         *)   want='*' ;;
     esac
