@@ -30,6 +30,7 @@ have qemu-aarch64 || need_apt+=(qemu-user)
 
 # --- packages (apk-tools 3.0.5 from ../shared/vendor, built by cross/apk-tools.sh) ---
 # meson + ninja build apk-tools; it links OpenSSL (libcrypto), zlib and zstd; python3 for check-ipk.sh
+have cc || need_apt+=(gcc libc6-dev)
 pkg meson
 pkg ninja-build
 pkg pkg-config
@@ -37,6 +38,8 @@ pkg libssl-dev
 pkg zlib1g-dev
 pkg libzstd-dev
 have python3 || need_apt+=(python3)
+# openssl makes the key of the signed-feed test
+have openssl || need_apt+=(openssl)
 # a static busybox is the /bin/sh of the test roots, so apk runs the install scripts inside them
 pkg busybox-static
 
