@@ -61,7 +61,17 @@ apk="$("$cross/apk-tools.sh")"
 export APK="$apk"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/wgcluster-pkgtest.XXXXXX")"
-cleanup() { if [ -n "${WGC_PKGTEST_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi; }
+cleanup() {
+    if [ -n "${WGC_PKGTEST_KEEP:-}" ]; then echo "kept $work" >&2; return; fi
+    # apk bind-mounts /proc and /dev into a root only inside its own mount namespace; never
+    # recurse into a mount that leaked out all the same
+    if grep -q " $work/" /proc/self/mounts; then
+        echo "packaging tests: mounts left under $work, not removing it:" >&2
+        grep " $work/" /proc/self/mounts >&2
+        return
+    fi
+    rm -rf "$work"
+}
 trap cleanup EXIT
 log="$work/log"; mkdir -p "$log"
 
