@@ -10,7 +10,7 @@
 # CHECK switch_to_kernel       the leftover wireguard-go interface of the previous run is replaced
 # CHECK keys                   private key (its public key) and listen port programmed
 # CHECK link                   IPv4 + IPv6 addresses, MTU, link up
-# CHECK peers                  v4/v6 allowed IPs, PSK set / absent, route proto 87 outside the subnet
+# CHECK peers                  v4/v6 allowed IPs (the peers' allocated addresses), PSK set / absent
 # CHECK ping                   a kernel-wg client in a namespace pings v4 and v6 through the tunnel
 # CHECK drift_peer_removed     each drift below is put back by a resync and counted as drift
 # CHECK drift_peer_added
@@ -21,7 +21,6 @@
 # CHECK drift_address
 # CHECK drift_mtu
 # CHECK drift_link_down
-# CHECK drift_route
 # CHECK drift_link_deleted
 # CHECK ping_after_drift       the tunnel works again
 # CHECK peers_1200             1,200 peers programmed
@@ -39,6 +38,7 @@ LOG=/tmp/daemon.log
 API=http://127.0.0.1:10086
 DPID=
 
+umask 077
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
@@ -57,6 +57,7 @@ now_ms() {
 	echo $((${c:-0} * 10))
 }
 T0=$(now_ms)
+echo
 result() { # name PASS|FAIL detail...
 	n=$1 r=$2
 	shift 2
@@ -130,7 +131,7 @@ rpc() {
 	case "$out" in
 	*'"status":true'*) printf '%s\n' "$out" ;;
 	*)
-		echo "# rpc $1 failed: $(printf '%s' "$out" | head -c 400)"
+		echo "# rpc $1 failed: $(printf '%s' "$out" | head -c 400)" >&2
 		return 1
 		;;
 	esac
@@ -153,7 +154,7 @@ finish() {
 # ---------------------------------------------------------------- no module: userspace fallback
 write_config auto
 start_daemon || finish
-rpc config_create '{"name":"wg0","address":["10.8.0.1/24","fd00:8::1/64"],"listen_port":51820,"mtu":1380}' >/dev/null
+rpc config_create '{"name":"wg0","address":["10.8.0.1/20","fd00:8::1/64"],"listen_port":51820,"mtu":1380}' >/dev/null
 rpc config_node_assign '{"config":"wg0","node_id":"vm1"}' >/dev/null
 wait_for 30 '[ "$(kind_of wg0)" = tun ] && wg show wg0 >/dev/null 2>&1'
 check fallback_userspace "backend=$(field backend) kind=$(kind_of wg0)" -- \
@@ -173,7 +174,7 @@ check keys "pub=$SRVPUB port=$(wg show wg0 listen-port)" -- \
 	sh -c "[ '$(kind_of wg0)' = wireguard ] && [ -n '$SRVPUB' ] && [ \"\$(wg show wg0 public-key)\" = '$SRVPUB' ] && [ \"\$(wg show wg0 listen-port)\" = 51820 ] && [ \"\$(wg show wg0 private-key)\" != '(none)' ]"
 link_ok() {
 	[ "$(kind_of wg0)" = wireguard ] &&
-		ip -o addr show dev wg0 | grep -q 'inet 10.8.0.1/24' &&
+		ip -o addr show dev wg0 | grep -q 'inet 10.8.0.1/20' &&
 		ip -o addr show dev wg0 | grep -q 'inet6 fd00:8::1/64' &&
 		[ "$(cat /sys/class/net/wg0/mtu)" = 1380 ] &&
 		ip link show wg0 | grep -q '<[^>]*UP'
@@ -184,14 +185,17 @@ wg genkey >/tmp/c.key
 CPUB=$(wg pubkey </tmp/c.key)
 wg genpsk >/tmp/c.psk
 PSK=$(cat /tmp/c.psk)
-rpc peer_create "{\"config\":\"wg0\",\"name\":\"c1\",\"public_key\":\"$CPUB\",\"preshared_key\":\"$PSK\",\"allowed_ips\":[\"10.8.0.2/32\",\"fd00:8::2/128\"]}" >/dev/null
+# The daemon allocates each peer's tunnel addresses (v4 and v6) from the config's networks.
+C1=$(rpc peer_create "{\"config\":\"wg0\",\"name\":\"c1\",\"public_key\":\"$CPUB\",\"preshared_key\":\"$PSK\"}")
+C1V4=$(printf '%s' "$C1" | grep -o '10\.8\.[0-9]*\.[0-9]*/32' | head -n1)
+C1V6=$(printf '%s' "$C1" | grep -o 'fd00:8::[0-9a-f]*/128' | head -n1)
 LANPUB=$(wg genkey | wg pubkey)
-rpc peer_create "{\"config\":\"wg0\",\"name\":\"lan\",\"public_key\":\"$LANPUB\",\"preshared_key\":\"none\",\"allowed_ips\":[\"192.168.77.0/24\"]}" >/dev/null
-c1_ok() { wg show wg0 dump | grep -F "$CPUB" | grep -F "$PSK" | grep -q '10.8.0.2/32,fd00:8::2/128'; }
-lan_ok() { wg show wg0 dump | grep -F "$LANPUB" | grep -F '(none)' | grep -q '192.168.77.0/24'; }
-route_ok() { ip route show dev wg0 | grep -q '192.168.77.0/24 proto 87'; }
-wait_for 10 'c1_ok && lan_ok && route_ok'
-peers_ok() { [ "$(peer_count wg0)" = 2 ] && c1_ok && lan_ok && route_ok; }
+LAN=$(rpc peer_create "{\"config\":\"wg0\",\"name\":\"lan\",\"public_key\":\"$LANPUB\",\"preshared_key\":\"none\"}")
+LANV4=$(printf '%s' "$LAN" | grep -o '10\.8\.[0-9]*\.[0-9]*/32' | head -n1)
+c1_ok() { wg show wg0 dump | grep -F "$CPUB" | grep -F "$PSK" | grep -q "$C1V4,$C1V6"; }
+lan_ok() { wg show wg0 dump | grep -F "$LANPUB" | grep -F '(none)' | grep -q "$LANV4"; }
+wait_for 10 'c1_ok && lan_ok'
+peers_ok() { [ -n "$C1V4" ] && [ -n "$C1V6" ] && [ -n "$LANV4" ] && [ "$(peer_count wg0)" = 2 ] && c1_ok && lan_ok; }
 check peers "$(wg show wg0 dump | tail -n +2 | cut -f1,2,4 | tr '\t\n' ' ;')" -- peers_ok
 
 # The client: a kernel interface made in the root namespace (its UDP socket stays there) and
@@ -200,17 +204,17 @@ ip netns add cl
 ip -n cl link set lo up
 ip link add wgc type wireguard
 wg set wgc private-key /tmp/c.key peer "$SRVPUB" preshared-key /tmp/c.psk endpoint 127.0.0.1:51820 \
-	allowed-ips 10.8.0.0/24,fd00:8::/64 persistent-keepalive 1
+	allowed-ips 10.8.0.0/20,fd00:8::/64 persistent-keepalive 1
 ip link set wgc netns cl
-ip -n cl addr add 10.8.0.2/24 dev wgc
-ip -n cl addr add fd00:8::2/64 dev wgc nodad
+ip -n cl addr add "${C1V4%/32}/20" dev wgc
+ip -n cl addr add "${C1V6%/128}/64" dev wgc nodad
 ip -n cl link set wgc up
 ping_ok() {
 	nsenter --net=/run/netns/cl ping -c 1 -W 2 10.8.0.1 >/dev/null 2>&1 &&
 		nsenter --net=/run/netns/cl ping6 -c 1 -W 2 fd00:8::1 >/dev/null 2>&1
 }
 wait_for 20 ping_ok
-check ping "10.8.0.2 -> 10.8.0.1, fd00:8::2 -> fd00:8::1" -- ping_ok
+check ping "$C1V4 -> 10.8.0.1, $C1V6 -> fd00:8::1" -- ping_ok
 
 # ---------------------------------------------------------------- drift, each kind healed
 # drift_check NAME HEALED-CONDITION: waits (≤ 10 s) for the condition and for drift_healed to rise.
@@ -240,16 +244,14 @@ wg set wg0 peer "$CPUB" allowed-ips 10.8.0.77/32
 drift_check drift_allowed_ips c1_ok
 wg set wg0 peer "$CPUB" preshared-key /tmp/other.psk
 drift_check drift_psk c1_ok
-ip addr del 10.8.0.1/24 dev wg0
+ip addr del 10.8.0.1/20 dev wg0
 drift_check drift_address link_ok
 ip link set wg0 mtu 1300
 drift_check drift_mtu link_ok
 ip link set wg0 down
 drift_check drift_link_down link_ok
-ip route del 192.168.77.0/24 dev wg0
-drift_check drift_route route_ok
 ip link del wg0
-drift_check drift_link_deleted 'link_ok && c1_ok && lan_ok && route_ok'
+drift_check drift_link_deleted 'link_ok && c1_ok && lan_ok'
 wait_for 25 ping_ok
 check ping_after_drift "" -- ping_ok
 
@@ -265,8 +267,13 @@ bulk() { # config prefix count
 	printf ']}'
 }
 t=$(now_ms)
-bulk wg0 p 1198 >/tmp/bulk.json
-rpc peer_create "$(cat /tmp/bulk.json)" >/dev/null
+# In bulks of 200: one bulk of 1,198 can take longer than the API's 5 s commit wait here (TCG).
+for b in 1 2 3 4 5 6; do
+	n=200
+	[ $b = 6 ] && n=198
+	bulk wg0 "p${b}x" $n >/tmp/bulk.json
+	rpc peer_create "$(cat /tmp/bulk.json)" >/dev/null
+done
 wait_for 60 '[ "$(peer_count wg0)" = 1200 ]'
 check peers_1200 "$(peer_count wg0) peers in $(($(now_ms) - t)) ms" -- sh -c "[ $(peer_count wg0) = 1200 ]"
 
@@ -296,15 +303,17 @@ check restart_adoption "$adopt_detail" -- sh -c "[ '$(cat /sys/class/net/wg0/ifi
 # ---------------------------------------------------------------- removing a 1,000-peer interface
 rpc config_create '{"name":"wg1","address":["10.9.0.1/16"],"listen_port":51821}' >/dev/null
 rpc config_node_assign '{"config":"wg1","node_id":"vm1"}' >/dev/null
-bulk wg1 q 1000 >/tmp/bulk1.json
-rpc peer_create "$(cat /tmp/bulk1.json)" >/dev/null
+for b in 1 2 3 4 5; do
+	bulk wg1 "q${b}x" 200 >/tmp/bulk1.json
+	rpc peer_create "$(cat /tmp/bulk1.json)" >/dev/null
+done
 wait_for 60 '[ "$(peer_count wg1)" = 1000 ]'
 echo "# wg1 holds $(peer_count wg1) peers"
 t=$(now_ms)
-rpc config_node_remove '{"config":"wg1","node_id":"vm1"}' >/dev/null
+rpc config_delete '{"config":"wg1","force":true}' >/dev/null
 wait_for 60 '[ ! -e /sys/class/net/wg1 ]'
 took=$(($(now_ms) - t))
-check remove_1000_fast "unassigned and removed in $took ms" -- sh -c "[ ! -e /sys/class/net/wg1 ] && [ $took -le 1000 ]"
+check remove_1000_fast "deleted (API) and removed in $took ms" -- sh -c "[ ! -e /sys/class/net/wg1 ] && [ $took -le 1000 ]"
 
 # ---------------------------------------------------------------- back to userspace
 stop_daemon

@@ -123,7 +123,8 @@ qrc=$?
 set -e
 qemu_pid=
 ended=$(date +%s)
-tr -d '\r' < "$log" > "$log.txt"
+# Result lines start a line of their own (the firmware's escape codes may precede the first).
+tr -d '\r' < "$log" | sed 's/\(VMTEST\)/\n\1/g' > "$log.txt"
 grep -E '^(VMT|#)' "$log.txt" || true
 if [ -n "${WGC_VM_LOG:-}" ]; then cp "$log.txt" "$WGC_VM_LOG"; fi
 

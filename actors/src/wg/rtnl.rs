@@ -223,12 +223,8 @@ pub(crate) fn dump_routes(v6: bool) -> Nlmsghdr<Rtm, Rtmsg> {
 
 /// A link's name and state.
 pub(crate) fn parse_link(msg: &Ifinfomsg) -> (Option<String>, LinkState) {
-    let mut state = LinkState {
-        index: u32::try_from(msg.ifi_index).unwrap_or(0),
-        mtu: None,
-        up: msg.ifi_flags.contains(&Iff::Up),
-        kind: None,
-    };
+    let mut state =
+        LinkState { index: u32::try_from(msg.ifi_index).unwrap_or(0), mtu: None, up: msg.ifi_flags.contains(&Iff::Up), kind: None };
     let mut name = None;
     for a in msg.rtattrs.as_ref() {
         let bytes = a.rta_payload.as_ref();

@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use super::backend::{LinkChanges, WgBackend, WgError};
 use super::kernel::KernelBackend;
+use super::netlink::Netlink;
 use super::plan::Plan;
 use super::spec::{ActualInterface, InterfaceSpec};
-use super::userspace_proc::SuperviseEvent;
-use super::netlink::Netlink;
 use super::uapi::{UapiBackend, UapiConfig};
+use super::userspace_proc::SuperviseEvent;
 
 /// What the configuration asks for (`wg_backend`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
