@@ -44,6 +44,11 @@ have openssl || need_apt+=(openssl)
 pkg busybox-static
 
 # --- kernel WireGuard VM test (tests/vm/) ---
+# QEMU boots Debian's kernel (TCG here); cpio packs the initramfs. The guest's own packages
+# (kernel, busybox-static, wireguard-tools, iproute2) are fetched by tests/vm/run.sh with
+# `apt-get download` into a cache and unpacked with dpkg-deb, never installed on the host.
+have qemu-system-x86_64 || need_apt+=(qemu-system-x86)
+have cpio || need_apt+=(cpio)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
