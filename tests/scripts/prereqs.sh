@@ -32,6 +32,9 @@ have qemu-aarch64 || need_apt+=(qemu-user)
 
 # --- kernel WireGuard VM test (tests/vm/) ---
 
+# --- service behaviour (tests/tests/service_*.rs: bind9 above; tests/bench/flash-writes.sh) ---
+have python3 || need_apt+=(python3)
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "prereqs: missing ${need_apt[*]} and not root: cannot install" >&2
