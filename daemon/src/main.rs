@@ -13,6 +13,7 @@ mod in_process_tests;
 mod init;
 mod logging;
 mod probe;
+mod reload;
 mod rpcd; // rpcd bridge (luci)
 mod startup;
 mod status;

@@ -1,7 +1,8 @@
 //! `wgclusterd run`: opens the store, starts Raft (a one-voter cluster on the same write path as a
 //! cluster), bootstraps a freshly initialised cluster, registers this router, starts the actors and
 //! the HTTP listeners (TCP API and the 0600 control socket), and handles signals: SIGHUP reloads
-//! the config (log level; listener changes need a restart and say so), SIGTERM/SIGINT stop cleanly.
+//! the config (`reload` decides what applies live and what needs a restart, named in the log),
+//! SIGTERM/SIGINT stop cleanly.
 
 use crate::cluster::forward::ForwardingProposer;
 use crate::cluster::transport::HttpsTransport;
@@ -113,6 +114,7 @@ fn clear_pending_bootstrap(db: &redb::Database) -> Result<(), store::StoreError>
 }
 
 pub fn run(config_path: &Path, cfg: DaemonConfig, witness: bool) -> Result<(), RunError> {
+    crate::logging::configure(cfg.log_level, cfg.log_target, &cfg.syslog_socket);
     if !init::is_initialised(&cfg)? {
         if cfg.auto_init {
             let token = init::init(&cfg)?;
@@ -277,6 +279,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     let opened = open_cluster(&cfg, witness).await?;
     let (cluster, identity, cluster_addr) = (opened.cluster.clone(), opened.identity.clone(), opened.cluster_addr.clone());
     let Started { state: data, dns: dns_data, wg } = start_actors(&cfg, opened, witness, started)?;
+    let proposer = data.proposer.clone();
     let tls = {
         let allowed_cluster = cluster.clone();
         let is_allowed: IsAllowed = Arc::new(move |node: &str, serial: u64| {
@@ -332,7 +335,8 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         sock.display()
     );
 
-    let signals = actix_web::rt::spawn(signals(config_path, cfg.clone(), handle));
+    let reloader = Reloader { path: config_path, running: cfg.clone(), cluster: cluster.clone(), proposer, witness };
+    let signals = actix_web::rt::spawn(signals(reloader, handle));
     let res = server.await;
     signals.abort();
     // dataplane: stop the reconciler and leave the userspace data plane running: it keeps
@@ -347,7 +351,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     res.map_err(|source| RunError::Listen { what: "api_listen", addr: cfg.api_listen.to_string(), source })
 }
 
-async fn signals(config_path: std::path::PathBuf, cfg: DaemonConfig, server: actix_web::dev::ServerHandle) {
+async fn signals(mut reloader: Reloader, server: actix_web::dev::ServerHandle) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
@@ -359,31 +363,87 @@ async fn signals(config_path: std::path::PathBuf, cfg: DaemonConfig, server: act
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(&config_path, &cfg),
+            _ = hup.recv() => reloader.reload().await,
         }
     }
     log::info!("stopping");
     server.stop(true).await;
 }
 
-fn reload(path: &Path, running: &DaemonConfig) {
-    match config::load(path) {
-        Err(e) => log::error!("reload: keeping the running config: {e}"),
-        Ok(new) => {
-            for w in &new.warnings {
-                log::warn!("{w}");
+/// SIGHUP: re-reads the config file and applies what can change while running (`reload::diff`).
+struct Reloader {
+    path: std::path::PathBuf,
+    /// The config the daemon runs with (restart-only options as started).
+    running: DaemonConfig,
+    cluster: ClusterHandle,
+    proposer: Arc<dyn Proposer>,
+    witness: bool,
+}
+
+impl Reloader {
+    async fn reload(&mut self) {
+        let new = match config::load(&self.path) {
+            Ok(new) => new,
+            Err(e) => {
+                // Every problem names FILE:LINE; the daemon keeps running on the old config.
+                for line in e.to_string().lines() {
+                    log::error!("reload: {line}");
+                }
+                log::error!("reload: {} not applied; still running on the config read before", self.path.display());
+                return;
             }
-            crate::logging::set_level(new.log_level);
-            let restart_needed = new.api_listen != running.api_listen
-                || new.cluster_listen != running.cluster_listen
-                || new.control_socket != running.control_socket
-                || new.data_dir != running.data_dir
-                || new.node_id != running.node_id;
-            log::info!("reloaded {} (log level {})", path.display(), new.log_level);
-            if restart_needed {
-                log::warn!("listener, data_dir or node_id changes take effect after a restart");
+        };
+        for w in &new.warnings {
+            log::warn!("{w}");
+        }
+        let changes = crate::reload::diff(&self.running, &new);
+        crate::logging::configure(new.log_level, new.log_target, &new.syslog_socket);
+        let mut endpoint_applied = true;
+        for c in &changes {
+            if c.option == "endpoint" {
+                endpoint_applied = self.advertise(&new).await;
+                if !endpoint_applied {
+                    continue;
+                }
+            }
+            match c.effect {
+                crate::reload::Effect::Restart => log::warn!("{}", c.message()),
+                _ => log::info!("{}", c.message()),
             }
         }
+        self.running = crate::reload::adopt(&self.running, &new, endpoint_applied);
+        log::info!("reloaded {} ({} option(s) changed)", self.path.display(), changes.len());
+    }
+
+    /// Writes this router's new endpoint (and the cluster address derived from it) through Raft,
+    /// as the start-up announcement does: `GET /api/nodes` and DNS sync follow from the state.
+    async fn advertise(&self, new: &DaemonConfig) -> bool {
+        let id = self.cluster.node_id.clone();
+        let cluster_addr = crate::cluster::advertised_addr(self.running.cluster_listen, new.endpoint.as_ref());
+        let endpoint = new.endpoint.as_ref().map(ToString::to_string);
+        let spec =
+            NodeSpec { id: id.clone(), name: None, endpoint: endpoint.clone(), cluster_addr: Some(cluster_addr), witness: self.witness };
+        let mut cmds = vec![Command::RegisterNode { node: spec }];
+        if endpoint.is_none() {
+            // RegisterNode keeps a known endpoint when given none: clear it explicitly.
+            let patch = wgcluster_actors::state::NodePatch { endpoint: Some(None), ..Default::default() };
+            cmds.push(Command::UpdateNode { id, patch });
+        }
+        for cmd in cmds {
+            let req = Request { at: http::now_ms(), user: "system".into(), cmd };
+            match tokio::time::timeout(Duration::from_secs(10), self.proposer.propose(req)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    log::error!("reload: option endpoint not applied: {e}; the next reload tries again");
+                    return false;
+                }
+                Err(_) => {
+                    log::error!("reload: option endpoint not applied: no answer within 10 s; the next reload tries again");
+                    return false;
+                }
+            }
+        }
+        true
     }
 }
 

@@ -50,6 +50,9 @@ pkg busybox-static
 have qemu-system-x86_64 || need_apt+=(qemu-system-x86)
 have cpio || need_apt+=(cpio)
 
+# --- service behaviour (tests/tests/service_*.rs: bind9 above; tests/bench/flash-writes.sh) ---
+have python3 || need_apt+=(python3)
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "prereqs: missing ${need_apt[*]} and not root: cannot install" >&2

@@ -132,16 +132,56 @@ pub fn success_report(config: &ConfigName, status: &DnsStatus, published: Vec<St
     needed.then(|| Command::RecordDnsSync { config: config.clone(), published, degraded, changed, error: None })
 }
 
-/// The `RecordDnsSync` report after a failed attempt: the error, with the published set and the
-/// degradation left as they were (nothing was changed that we know of).
-pub fn failure_report(config: &ConfigName, status: &DnsStatus, error: String) -> Command {
-    Command::RecordDnsSync {
+/// The kind of a provider error: repeated failures of one kind are one replicated report.
+pub fn error_kind(e: &ProviderError) -> ErrorKind {
+    match e {
+        ProviderError::Config(_) => ErrorKind::Config,
+        ProviderError::Auth(_) => ErrorKind::Auth,
+        ProviderError::RateLimited { .. } => ErrorKind::RateLimited,
+        ProviderError::Transient(_) => ErrorKind::Transient,
+        ProviderError::Rejected(_) => ErrorKind::Rejected,
+        ProviderError::Duplicate(_) => ErrorKind::Duplicate,
+    }
+}
+
+/// [`ProviderError`] without its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Config,
+    Auth,
+    RateLimited,
+    Transient,
+    Rejected,
+    Duplicate,
+}
+
+/// The `RecordDnsSync` report after a failed attempt (the error, with the published set and the
+/// degradation left as they were: nothing was changed that we know of), or None when it would
+/// only repeat what the replicated status already says. Every report is a Raft entry and an
+/// audit entry on flash, and a provider outage fails every retry: so a failure is reported when
+/// it is the first (the status holds no error: never failed, or recovered since), when its kind
+/// differs from the failure this panel reported last (`reported`: kept in memory, forgotten on a
+/// leadership change or restart), and, with nothing in memory, when the status holds another
+/// message. Attempt counts and times are in the node-local retry queue, not in the status.
+pub fn failure_report(
+    config: &ConfigName,
+    status: &DnsStatus,
+    kind: ErrorKind,
+    reported: Option<ErrorKind>,
+    error: String,
+) -> Option<Command> {
+    let needed = match (&status.last_error, reported) {
+        (None, _) => true,
+        (Some(_), Some(last)) => last != kind,
+        (Some(stored), None) => *stored != error,
+    };
+    needed.then(|| Command::RecordDnsSync {
         config: config.clone(),
         published: status.published.clone(),
         degraded: status.degraded,
         changed: false,
         error: Some(error),
-    }
+    })
 }
 
 /// How long until unix time `at`, seen from `now` (zero when it has passed).
@@ -324,7 +364,46 @@ mod tests {
             changed: false,
             error: Some("503".into()),
         };
-        assert_eq!(failure_report(&c, &st, "503".into()), want);
+        assert_eq!(failure_report(&c, &st, ErrorKind::Transient, None, "503".into()), Some(want));
+    }
+
+    #[test]
+    fn repeated_failures_collapse() {
+        use ErrorKind::*;
+        let c = name("wg0");
+        let ok = status(&["192.0.2.1"], false, None, Some(5));
+        let failing = status(&["192.0.2.1"], false, Some("connection refused"), Some(5));
+        // (status, kind now, kind reported last by this panel, message) -> reported
+        let cases = [
+            // First failure (never failed, or recovered since): reported, whatever the memory says.
+            (&ok, Transient, None, "connection refused", true),
+            (&ok, Transient, Some(Transient), "connection refused", true),
+            // The same kind again: a repeat, even with another message (a new port, a timeout).
+            (&failing, Transient, Some(Transient), "connection refused", false),
+            (&failing, Transient, Some(Transient), "timed out", false),
+            // The kind changed: reported.
+            (&failing, Auth, Some(Transient), "bad TSIG", true),
+            (&failing, RateLimited, Some(Transient), "429", true),
+            (&failing, Transient, Some(RateLimited), "connection refused", true),
+            // Nothing in memory (new panel, restart): only a message the status does not hold.
+            (&failing, Transient, None, "connection refused", false),
+            (&failing, Transient, None, "timed out", true),
+        ];
+        for (st, kind, reported, msg, want) in cases {
+            let got = failure_report(&c, st, kind, reported, msg.to_string());
+            assert_eq!(got.is_some(), want, "{:?} now {kind:?} last {reported:?} {msg:?}", st.last_error);
+        }
+        let kinds = [
+            (ProviderError::Config("x".into()), Config),
+            (ProviderError::Auth("x".into()), Auth),
+            (ProviderError::RateLimited { message: "x".into(), retry_after: None }, RateLimited),
+            (ProviderError::Transient("x".into()), Transient),
+            (ProviderError::Rejected("x".into()), Rejected),
+            (ProviderError::Duplicate("x".into()), Duplicate),
+        ];
+        for (e, want) in kinds {
+            assert_eq!(error_kind(&e), want, "{e:?}");
+        }
     }
 
     #[test]

@@ -4,14 +4,21 @@
 //! limit it is `dead` and stays visible until retried or dropped through the API.
 //!
 //! Owns: the `dns_queue` table. Must not: decide schedules (that is `backoff`) or talk to a
-//! provider. Every change is one fsync'd write transaction; entries hold no secrets.
+//! provider. Every persisted change is one fsync'd write transaction; entries hold no secrets.
+//!
+//! Flash: a provider outage fails every retry of the same work. Such a repeat (same work, still
+//! alive) only updates the entry in memory (attempts, next attempt, last error), which every read
+//! here sees; the table is written when work is queued, superseded, given up (`dead`), retried or
+//! dropped (`must_persist`). After a restart the entry resumes from its last persisted state: its
+//! next attempt is due at once and its count continues from there.
 
 use super::backoff::{self, BackoffPolicy};
 use crate::model::Millis;
 use crate::store::StoreError;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Queue entries by id (from 1), postcard-encoded `QueueEntry`. Key 0 holds the last id given
@@ -63,6 +70,18 @@ pub struct Failure<'a> {
 #[derive(Clone)]
 pub struct DnsQueue {
     db: Arc<Database>,
+    /// Entries by id whose latest failure is newer than the table (repeats kept off the flash).
+    newer: Arc<Mutex<HashMap<u64, QueueEntry>>>,
+}
+
+/// Whether a failure that turned the entry `persisted` (as the table holds it; None: not in the
+/// table) into `updated` must be written: new work, work superseded by other work, or work given
+/// up. A repeat of the same live work stays in memory.
+pub fn must_persist(persisted: Option<&QueueEntry>, updated: &QueueEntry) -> bool {
+    match persisted {
+        None => true,
+        Some(p) => p.fingerprint != updated.fingerprint || p.dead != updated.dead || p.record_name != updated.record_name,
+    }
 }
 
 fn encode(e: &QueueEntry) -> Result<Vec<u8>, StoreError> {
@@ -79,11 +98,15 @@ impl DnsQueue {
         let txn = db.begin_write()?;
         txn.open_table(DNS_QUEUE)?;
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self { db, newer: Arc::default() })
     }
 
-    /// Every entry, oldest first.
-    pub fn list(&self) -> Result<Vec<QueueEntry>, StoreError> {
+    fn newer(&self) -> MutexGuard<'_, HashMap<u64, QueueEntry>> {
+        self.newer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every entry as the table holds it, oldest first.
+    fn persisted(&self) -> Result<Vec<QueueEntry>, StoreError> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(DNS_QUEUE)?;
         let mut out = Vec::new();
@@ -94,6 +117,13 @@ impl DnsQueue {
         Ok(out)
     }
 
+    /// Every entry, oldest first (with the failures kept in memory).
+    pub fn list(&self) -> Result<Vec<QueueEntry>, StoreError> {
+        let persisted = self.persisted()?;
+        let newer = self.newer();
+        Ok(persisted.into_iter().map(|e| newer.get(&e.id).cloned().unwrap_or(e)).collect())
+    }
+
     pub fn get(&self, id: u64) -> Result<Option<QueueEntry>, StoreError> {
         if id == LAST_ID {
             return Ok(None);
@@ -101,7 +131,8 @@ impl DnsQueue {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(DNS_QUEUE)?;
         let v = t.get(id)?;
-        v.map(|v| decode(id, v.value())).transpose()
+        let e = v.map(|v| decode(id, v.value())).transpose()?;
+        Ok(e.map(|e| self.newer().get(&id).cloned().unwrap_or(e)))
     }
 
     pub fn find_by_name(&self, record_name: &str) -> Result<Option<QueueEntry>, StoreError> {
@@ -117,6 +148,16 @@ impl DnsQueue {
     /// work was different, is superseded by this work with one failure), a new schedule from
     /// `policy` and `jitter`, and is marked dead past the attempt limit.
     pub fn record_failure(&self, f: &Failure<'_>, now: Millis, policy: &BackoffPolicy, jitter: f64) -> Result<QueueEntry, StoreError> {
+        // A repeat of queued work that stays alive: in memory only.
+        let persisted = self.persisted()?.into_iter().find(|e| e.record_name == f.record_name);
+        if let Some(p) = persisted {
+            let current = self.newer().get(&p.id).cloned().unwrap_or_else(|| p.clone());
+            let e = apply_failure(current, f, now, policy, jitter);
+            if !must_persist(Some(&p), &e) {
+                self.newer().insert(e.id, e.clone());
+                return Ok(e);
+            }
+        }
         let txn = self.db.begin_write()?;
         let entry = {
             let mut t = txn.open_table(DNS_QUEUE)?;
@@ -150,23 +191,15 @@ impl DnsQueue {
                     updated_at: now,
                 },
             };
-            if e.fingerprint != f.fingerprint {
-                // Newer desired state supersedes the queued work: its failure count starts over.
-                e.fingerprint = f.fingerprint;
-                e.attempts = 0;
+            if let Some(newer) = self.newer().get(&e.id) {
+                e = newer.clone();
             }
-            e.config = f.config.to_string();
-            e.provider = f.provider.to_string();
-            e.desired = f.desired.to_vec();
-            e.attempts = e.attempts.saturating_add(1);
-            e.last_error = f.error.to_string();
-            e.dead = backoff::is_dead(policy, e.attempts);
-            e.next_attempt_at = backoff::next_attempt_at(now, policy, e.attempts, jitter, f.retry_after);
-            e.updated_at = now;
+            let e = apply_failure(e, f, now, policy, jitter);
             t.insert(e.id, encode(&e)?.as_slice())?;
             e
         };
         txn.commit()?;
+        self.newer().remove(&entry.id);
         Ok(entry)
     }
 
@@ -181,10 +214,11 @@ impl DnsQueue {
         if id == LAST_ID {
             return Ok(None);
         }
+        let newer = self.newer().get(&id).cloned();
         let txn = self.db.begin_write()?;
         let out = {
             let mut t = txn.open_table(DNS_QUEUE)?;
-            let current = t.get(id)?.map(|v| decode(id, v.value())).transpose()?;
+            let current = t.get(id)?.map(|v| decode(id, v.value())).transpose()?.map(|e| newer.unwrap_or(e));
             match current {
                 None => None,
                 Some(mut e) => {
@@ -198,6 +232,7 @@ impl DnsQueue {
             }
         };
         txn.commit()?;
+        self.newer().remove(&id);
         Ok(out)
     }
 
@@ -209,6 +244,7 @@ impl DnsQueue {
         let txn = self.db.begin_write()?;
         let existed = txn.open_table(DNS_QUEUE)?.remove(id)?.is_some();
         txn.commit()?;
+        self.newer().remove(&id);
         Ok(existed)
     }
 
@@ -226,8 +262,30 @@ impl DnsQueue {
             }
         }
         txn.commit()?;
+        let mut newer = self.newer();
+        for id in &gone {
+            newer.remove(id);
+        }
         Ok(gone.len())
     }
+}
+
+/// `e` after one more failure of `f`'s work.
+fn apply_failure(mut e: QueueEntry, f: &Failure<'_>, now: Millis, policy: &BackoffPolicy, jitter: f64) -> QueueEntry {
+    if e.fingerprint != f.fingerprint {
+        // Newer desired state supersedes the queued work: its failure count starts over.
+        e.fingerprint = f.fingerprint;
+        e.attempts = 0;
+    }
+    e.config = f.config.to_string();
+    e.provider = f.provider.to_string();
+    e.desired = f.desired.to_vec();
+    e.attempts = e.attempts.saturating_add(1);
+    e.last_error = f.error.to_string();
+    e.dead = backoff::is_dead(policy, e.attempts);
+    e.next_attempt_at = backoff::next_attempt_at(now, policy, e.attempts, jitter, f.retry_after);
+    e.updated_at = now;
+    e
 }
 
 #[cfg(test)]
@@ -244,6 +302,70 @@ mod tests {
 
     fn fail<'a>(name: &'a str, fp: u64, desired: &'a [String], error: &'a str) -> Failure<'a> {
         Failure { config: "wg0", record_name: name, provider: "cloudflare", desired, fingerprint: fp, error, retry_after: None }
+    }
+
+    #[test]
+    fn which_failures_are_written() {
+        let base = |fp: u64, dead: bool| QueueEntry {
+            id: 1,
+            config: "wg0".into(),
+            record_name: "vpn.example.test".into(),
+            provider: "rfc2136".into(),
+            desired: vec![],
+            fingerprint: fp,
+            attempts: 1,
+            next_attempt_at: 0,
+            last_error: "connection refused".into(),
+            dead,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let mut later = base(1, false);
+        later.attempts = 5;
+        later.last_error = "timed out".into();
+        later.next_attempt_at = 99;
+        // (persisted, updated) -> written
+        let cases = [
+            (None, base(1, false), true),
+            (Some(base(1, false)), later.clone(), false),
+            (Some(base(1, false)), base(1, true), true),
+            (Some(base(1, false)), base(2, false), true),
+            (Some(base(1, true)), base(1, false), true),
+        ];
+        for (persisted, updated, want) in cases {
+            assert_eq!(must_persist(persisted.as_ref(), &updated), want, "{persisted:?} -> {updated:?}");
+        }
+    }
+
+    #[test]
+    fn repeats_stay_in_memory_until_the_work_dies() {
+        let (db, dir) = temp_db("mem");
+        let q = DnsQueue::open(db.clone()).unwrap();
+        let p = BackoffPolicy { base: Duration::from_secs(1), max: Duration::from_secs(60), max_attempts: 4 };
+        let d = vec!["192.0.2.1".to_string()];
+        let f = fail("vpn.example.test", 1, &d, "refused");
+        q.record_failure(&f, 1000, &p, 1.0).unwrap();
+        q.record_failure(&f, 2000, &p, 1.0).unwrap();
+        let e = q.record_failure(&f, 4000, &p, 1.0).unwrap();
+        // This handle sees every failure; the table (another handle: a restart) the first only.
+        assert_eq!((e.attempts, q.list().unwrap()[0].attempts, q.get(1).unwrap().map(|e| e.attempts)), (3, 3, Some(3)));
+        assert_eq!(q.next_due().unwrap(), Some(e.next_attempt_at));
+        let reopened = DnsQueue::open(db.clone()).unwrap();
+        assert_eq!(reopened.list().unwrap()[0].attempts, 1);
+        // Giving up is written.
+        let e = q.record_failure(&f, 8000, &p, 1.0).unwrap();
+        assert!(e.dead);
+        let persisted = DnsQueue::open(db.clone()).unwrap().list().unwrap();
+        assert_eq!((persisted[0].attempts, persisted[0].dead), (4, true));
+        // Retry and drop clear the memory.
+        q.record_failure(&fail("b.example.test", 1, &d, "x"), 1000, &p, 1.0).unwrap();
+        q.record_failure(&fail("b.example.test", 1, &d, "x"), 2000, &p, 1.0).unwrap();
+        let r = q.retry(2, 3000).unwrap().expect("entry 2");
+        assert_eq!((r.attempts, q.get(2).unwrap().map(|e| e.attempts)), (0, Some(0)));
+        assert!(q.drop_entry(2).unwrap());
+        assert!(q.get(2).unwrap().is_none() && q.list().unwrap().len() == 1);
+        drop((q, reopened, db));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

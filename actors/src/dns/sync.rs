@@ -14,8 +14,10 @@
 //!
 //! Per endpoint group and attempt: read the state (desired set, fail static), list the provider's
 //! records, diff, apply only the difference, then report with `RecordDnsSync` (when records
-//! changed, the status changed, or it failed). A failure goes to the retry queue with backoff;
-//! newer desired state for the same record name supersedes the queued work.
+//! changed, the status changed, or it failed for the first time or with another kind of error:
+//! `decide::failure_report`; repeats of one failure are not replicated, which keeps a provider
+//! outage off the flash). A failure goes to the retry queue with backoff; newer desired state for
+//! the same record name supersedes the queued work.
 
 use super::backoff::BackoffPolicy;
 use super::decide::{self, AfterApplyError, Preflight, RetryAction, SuccessLog};
@@ -130,7 +132,18 @@ pub fn start_with(
     let queue = DnsQueue::open(db)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = DnsHandle { queue: queue.clone(), tx, max_attempts: cfg.backoff.max_attempts };
-    let task = Syncer { cluster, queue, cfg, providers, rx, seen: HashMap::new(), warned: HashSet::new(), due: None, due_stale: true };
+    let task = Syncer {
+        cluster,
+        queue,
+        cfg,
+        providers,
+        rx,
+        seen: HashMap::new(),
+        warned: HashSet::new(),
+        reported: HashMap::new(),
+        due: None,
+        due_stale: true,
+    };
     tokio::spawn(task.run());
     Ok(handle)
 }
@@ -196,6 +209,9 @@ struct Syncer {
     seen: HashMap<String, u64>,
     /// Host-name endpoints already warned about.
     warned: HashSet<(String, String)>,
+    /// Record name → kind of the failure this panel last reported for it (cleared on success and
+    /// on a leadership change): repeats of it are not replicated.
+    reported: HashMap<String, decide::ErrorKind>,
     /// The queue's next due time, re-read when `due_stale`.
     due: Option<Millis>,
     due_stale: bool,
@@ -237,6 +253,7 @@ impl Syncer {
                     log::info!("dns: this router is no longer the panel; DNS sync paused");
                 }
                 self.seen.clear();
+                self.reported.clear();
                 dirty = None;
                 tokio::select! {
                     r = metrics.changed() => if r.is_err() { return },
@@ -248,6 +265,7 @@ impl Syncer {
                 log::info!("dns: this router is the panel (term {cur_term}); reconciling every endpoint group");
                 term = Some(cur_term);
                 self.seen.clear();
+                self.reported.clear();
                 self.due_stale = true;
                 versions.borrow_and_update();
                 dirty = Some(Instant::now());
@@ -375,6 +393,7 @@ impl Syncer {
                 log::info!("dns: leadership changed during the sync of {}; leaving it to the new panel", job.key)
             }
             Ok(Executed::Done { changed, requests }) => {
+                self.reported.remove(&job.key);
                 match self.queue.remove_by_name(&job.key) {
                     Ok(true) => log::info!("dns: queued work for {} completed", job.key),
                     Ok(false) => {}
@@ -396,7 +415,7 @@ impl Syncer {
                     SuccessLog::Quiet => {}
                 }
                 if let Some(cmd) = decide::success_report(&job.config, &job.status, published, degraded, changed) {
-                    self.report(term, cmd).await;
+                    let _ = self.report(term, cmd).await;
                 }
             }
             Err(e) => {
@@ -426,8 +445,13 @@ impl Syncer {
                     ),
                     Err(se) => log::error!("dns: sync of {} failed: {msg}; and the retry cannot be queued: {se}", job.key),
                 }
-                let cmd = decide::failure_report(&job.config, &job.status, msg);
-                self.report(term, cmd).await;
+                let kind = decide::error_kind(&e);
+                let last = self.reported.get(&job.key).copied();
+                if let Some(cmd) = decide::failure_report(&job.config, &job.status, kind, last, msg) {
+                    if self.report(term, cmd).await {
+                        self.reported.insert(job.key.clone(), kind);
+                    }
+                }
             }
         }
     }
@@ -470,17 +494,27 @@ impl Syncer {
         Err(decide::kept_changing(&job.key))
     }
 
-    /// Writes a status report through Raft, only while still leader in `term`.
-    async fn report(&self, term: u64, cmd: Command) {
+    /// Writes a status report through Raft, only while still leader in `term`. Returns whether
+    /// it was committed.
+    async fn report(&self, term: u64, cmd: Command) -> bool {
         if !self.still_leader(term) {
-            return;
+            return false;
         }
         let req = Request { at: now_ms(), user: SYNC_USER.to_string(), cmd };
         match tokio::time::timeout(self.cfg.write_timeout, self.cluster.write(req)).await {
-            Ok(Ok(Ok(_))) => {}
-            Ok(Ok(Err(e))) => log::warn!("dns: status report refused: {e}"),
-            Ok(Err(e)) => log::warn!("dns: status report not written: {e}"),
-            Err(_) => log::warn!("dns: status report not committed within {:?}", self.cfg.write_timeout),
+            Ok(Ok(Ok(_))) => true,
+            Ok(Ok(Err(e))) => {
+                log::warn!("dns: status report refused: {e}");
+                false
+            }
+            Ok(Err(e)) => {
+                log::warn!("dns: status report not written: {e}");
+                false
+            }
+            Err(_) => {
+                log::warn!("dns: status report not committed within {:?}", self.cfg.write_timeout);
+                false
+            }
         }
     }
 }

@@ -66,6 +66,40 @@ impl fmt::Display for WgBackendKind {
     }
 }
 
+/// Where log lines go (`log_target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogTarget {
+    /// The system log when running under procd (OpenWrt), stderr otherwise.
+    #[default]
+    Auto,
+    /// The system log socket (`syslog_socket`), RFC 3164 lines with facility daemon.
+    Syslog,
+    /// Standard error, each line prefixed with its `<N>` severity (sd-daemon style).
+    Stderr,
+}
+
+impl LogTarget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogTarget::Auto => "auto",
+            LogTarget::Syslog => "syslog",
+            LogTarget::Stderr => "stderr",
+        }
+    }
+}
+
+impl FromStr for LogTarget {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(LogTarget::Auto),
+            "syslog" => Ok(LogTarget::Syslog),
+            "stderr" => Ok(LogTarget::Stderr),
+            _ => Err(format!("'{s}' is not one of auto, syslog, stderr")),
+        }
+    }
+}
+
 /// The daemon configuration, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaemonConfig {
@@ -82,6 +116,9 @@ pub struct DaemonConfig {
     pub uapi_dir: PathBuf,
     pub auto_init: bool,
     pub log_level: LevelFilter,
+    pub log_target: LogTarget,
+    /// The system log's datagram socket (`/dev/log`).
+    pub syslog_socket: PathBuf,
     pub election_timeout_ms: u64,
     pub heartbeat_ms: u64,
     pub resync_interval_s: u64,
@@ -117,6 +154,8 @@ impl DaemonConfig {
             uapi_dir: PathBuf::from("/var/run/wireguard"),
             auto_init: false,
             log_level: LevelFilter::Info,
+            log_target: LogTarget::Auto,
+            syslog_socket: PathBuf::from("/dev/log"),
             election_timeout_ms: 1500,
             heartbeat_ms: 300,
             resync_interval_s: 30,
@@ -173,6 +212,8 @@ pub fn parse(path: &Path, text: &str) -> Result<DaemonConfig, ConfigError> {
             "uapi_dir" => apply(p, path, opt, parse_dir, &mut cfg.uapi_dir),
             "auto_init" => apply(p, path, opt, parse_bool, &mut cfg.auto_init),
             "log_level" => apply(p, path, opt, parse_log_level, &mut cfg.log_level),
+            "log_target" => apply(p, path, opt, LogTarget::from_str, &mut cfg.log_target),
+            "syslog_socket" => apply(p, path, opt, parse_socket_path, &mut cfg.syslog_socket),
             "election_timeout_ms" => apply(p, path, opt, parse_positive, &mut cfg.election_timeout_ms),
             "heartbeat_ms" => apply(p, path, opt, parse_positive, &mut cfg.heartbeat_ms),
             "resync_interval_s" => apply(p, path, opt, parse_positive, &mut cfg.resync_interval_s),
@@ -475,6 +516,10 @@ mod tests {
             ("option log_level debug", |c| c.log_level = LevelFilter::Debug),
             ("option log_level Trace", |c| c.log_level = LevelFilter::Trace),
             ("option log_level off", |c| c.log_level = LevelFilter::Off),
+            ("option log_target auto", |c| c.log_target = LogTarget::Auto),
+            ("option log_target syslog", |c| c.log_target = LogTarget::Syslog),
+            ("option log_target stderr", |c| c.log_target = LogTarget::Stderr),
+            ("option syslog_socket /tmp/log", |c| c.syslog_socket = "/tmp/log".into()),
             ("option election_timeout_ms 900", |c| c.election_timeout_ms = 900),
             ("option heartbeat_ms 500", |c| c.heartbeat_ms = 500),
             ("option heartbeat_ms 100\noption election_timeout_ms 300", |c| {
@@ -528,6 +573,8 @@ mod tests {
             ("auto_init", "2", "'2' is not a boolean"),
             ("auto_init", "''", "'' is not a boolean"),
             ("log_level", "verbose", "'verbose' is not one of error, warn, info, debug, trace, off"),
+            ("log_target", "journal", "'journal' is not one of auto, syslog, stderr"),
+            ("syslog_socket", "dev/log", "'dev/log' is not an absolute path"),
             ("election_timeout_ms", "-1", "'-1' is not a whole number"),
             ("election_timeout_ms", "1.5", "'1.5' is not a whole number"),
             ("election_timeout_ms", "600", "election_timeout_ms (600) must be at least 3 times heartbeat_ms (300)"),

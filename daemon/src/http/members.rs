@@ -29,9 +29,15 @@ pub async fn create_join_token(app: App, u: User, payload: web::Payload) -> Resu
     let fingerprint = app.cluster.read(|s| s.cluster_ca.as_ref().map(|c| c.fingerprint.clone()));
     let fingerprint = fingerprint.ok_or_else(|| ApiError::Conflict("this cluster has no CA".into()))?;
     let expires_at = now_ms() + ttl * 1000;
-    let token = JoinToken::new(&fingerprint, &app.cluster_addr, expires_at).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // This router's address as registered now (a SIGHUP with a new `endpoint` changes it), else
+    // the one it started with.
+    let addr = app
+        .cluster
+        .read(|s| s.nodes.get(&app.cluster.node_id).and_then(|n| n.cluster_addr.clone()))
+        .unwrap_or_else(|| app.cluster_addr.clone());
+    let token = JoinToken::new(&fingerprint, &addr, expires_at).map_err(|e| ApiError::Internal(e.to_string()))?;
     app.submit(&u.0, Command::IssueJoinToken { sha256: token.secret_hash(), expires_at }).await?;
-    Ok(ok("Join token created; it works once", json!({ "token": token.encode(), "expires_at": expires_at, "issuer": app.cluster_addr })))
+    Ok(ok("Join token created; it works once", json!({ "token": token.encode(), "expires_at": expires_at, "issuer": addr })))
 }
 
 /// On the panel: leave Raft, then revoke (so the router cannot talk to the cluster any more).
