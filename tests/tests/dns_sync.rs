@@ -252,6 +252,27 @@ async fn dead_entries_stay_until_retried_or_dropped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_entries_heal_at_the_next_full_resync_once_the_provider_is_back() {
+    let mut cfg = fast_config();
+    cfg.backoff.max_attempts = 2;
+    cfg.backoff.base = std::time::Duration::from_millis(50);
+    cfg.resync_every = Duration::from_secs(2);
+    let (c, fake, h) = setup("dead-heal", cfg).await;
+    fake.fail_with(503, None);
+    c.group(DnsProviderKind::Cloudflare, 1, true).await;
+    c.wait(Duration::from_secs(5), || h.list().unwrap().first().is_some_and(|e| e.dead)).await;
+    // Still failing: a full resync tries the dead work once more, and it stays dead.
+    let n = fake.request_count();
+    c.wait(Duration::from_secs(6), || fake.request_count() > n).await;
+    assert!(h.list().unwrap().first().is_some_and(|e| e.dead), "a failed resync attempt leaves the entry dead");
+    // The provider is back: the next full resync publishes without anyone calling retry.
+    fake.clear_faults();
+    wait_addrs(&c, &fake, &[N1, N2, N3]).await;
+    c.wait(Duration::from_secs(5), || h.list().unwrap().is_empty()).await;
+    no_secret_anywhere(&c, &h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_token_zone_or_missing_settings_are_clear_errors() {
     let (c, fake, h) = setup("auth", fast_config()).await;
     c.cloudflare_settings(&fake.base_url(), "not-the-token").await;

@@ -21,10 +21,16 @@ pub fn done_in_this_term(force: bool, seen: Option<u64>, fingerprint: u64) -> bo
 }
 
 /// Whether the same work (`fingerprint`) already waits in the retry queue (`queued`: the
-/// fingerprint of the group's queue entry, if any): it then keeps its backoff instead of being
-/// attempted by a pass. Newer work (another fingerprint) supersedes the queued one.
-pub fn waits_in_queue(queued: Option<u64>, fingerprint: u64) -> bool {
-    queued == Some(fingerprint)
+/// fingerprint of the group's queue entry and whether it is dead, if any): it then keeps its
+/// backoff instead of being attempted by a pass. Newer work (another fingerprint) supersedes the
+/// queued one. A dead entry gets one attempt per full resync (`force`), so the records heal on
+/// their own once the provider is back; a failure of that attempt leaves the entry as it was (no
+/// flash write, `queue::must_persist`).
+pub fn waits_in_queue(queued: Option<(u64, bool)>, fingerprint: u64, force: bool) -> bool {
+    match queued {
+        Some((fp, dead)) => fp == fingerprint && !(dead && force),
+        None => false,
+    }
 }
 
 /// Whether a queue entry is due for an automatic attempt at `now` (dead entries never are).
@@ -242,10 +248,20 @@ mod tests {
         for (force, seen, fp, want) in cases {
             assert_eq!(done_in_this_term(force, seen, fp), want, "force {force} seen {seen:?} fp {fp}");
         }
-        // (queued fingerprint, fingerprint) -> waits for its backoff
-        let cases = [(None, 1, false), (Some(1), 1, true), (Some(2), 1, false)];
-        for (queued, fp, want) in cases {
-            assert_eq!(waits_in_queue(queued, fp), want, "queued {queued:?} fp {fp}");
+        // (queued (fingerprint, dead), fingerprint, force) -> waits for its backoff
+        let cases = [
+            (None, 1, false, false),
+            (None, 1, true, false),
+            (Some((1, false)), 1, false, true),
+            (Some((1, false)), 1, true, true),
+            (Some((2, false)), 1, false, false),
+            // dead work waits for the next full resync, which attempts it once
+            (Some((1, true)), 1, false, true),
+            (Some((1, true)), 1, true, false),
+            (Some((2, true)), 1, false, false),
+        ];
+        for (queued, fp, force, want) in cases {
+            assert_eq!(waits_in_queue(queued, fp, force), want, "queued {queued:?} fp {fp} force {force}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! The DNS retry queue: failed DNS work, persisted in the node's redb file (table `dns_queue`,
 //! node-local, never replicated), one entry per record name. An entry says what should be
 //! published, how often it failed, when it is tried next, and why it failed; past the attempt
-//! limit it is `dead` and stays visible until retried or dropped through the API.
+//! limit it is `dead`: it stays visible, is tried once more at each full resync (so the records heal
+//! once the provider is back) and can be retried or dropped through the API.
 //!
 //! Owns: the `dns_queue` table. Must not: decide schedules (that is `backoff`) or talk to a
 //! provider. Every persisted change is one fsync'd write transaction; entries hold no secrets.

@@ -330,7 +330,7 @@ impl Syncer {
                 continue;
             }
             match self.queue.find_by_name(&job.key) {
-                Ok(queued) if decide::waits_in_queue(queued.as_ref().map(|e| e.fingerprint), job.fingerprint) => {
+                Ok(queued) if decide::waits_in_queue(queued.as_ref().map(|e| (e.fingerprint, e.dead)), job.fingerprint, force) => {
                     self.seen.insert(job.key.clone(), job.fingerprint);
                     continue;
                 }
@@ -431,7 +431,7 @@ impl Syncer {
                 };
                 match self.queue.record_failure(&failure, now_ms(), &self.cfg.backoff, jitter()) {
                     Ok(entry) if entry.dead => log::error!(
-                        "dns: giving up on {} after {} attempts: {msg} (queue entry {} stays dead until POST /api/dns/queue/{}/retry)",
+                        "dns: giving up on {} after {} attempts: {msg} (queue entry {} is dead: tried again at each full resync, or now with POST /api/dns/queue/{}/retry)",
                         job.key,
                         entry.attempts,
                         entry.id,
