@@ -32,6 +32,10 @@ have qemu-aarch64 || need_apt+=(qemu-user)
 
 # --- kernel WireGuard VM test (tests/vm/) ---
 
+# --- size and memory budget (cross/budget.sh: readelf; tests/bench/footprint.sh: python3, ip, curl, wireguard-go) ---
+have readelf || need_apt+=(binutils)
+have python3 || need_apt+=(python3)
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "prereqs: missing ${need_apt[*]} and not root: cannot install" >&2
