@@ -142,6 +142,7 @@ python3 -c 'import json,sys; print(json.dumps([{"name": "peer-%04d" % i} for i i
 t0=$(date +%s.%N)
 call POST /api/configs/wg0/peers "$tmp/bulk.json" >"$tmp/created.json" || die "bulk create of $peers peers failed"
 t1=$(date +%s.%N)
+hwm_create="$(status VmHWM)"
 call GET /api/configs/wg0/peers >"$tmp/list.json" || die "GET peers failed"
 t2=$(date +%s.%N)
 inns curl -fsS --max-time 120 --http1.0 --unix-socket "$tmp/wgcluster.sock" "http://localhost/api/configs/wg0/peers" \
@@ -178,6 +179,7 @@ printf '%-34s %14s %14s  %s\n' "peak RSS (VmHWM)" "$(mib "$peak_rss")" "$(mib $b
 printf '%-34s %14s %14s  %s\n' "idle RSS after ${idle_s}s (VmRSS)" "$(mib "$idle_rss")" "$(mib $budget_idle_kib)" "$(verdict "$idle_rss" $budget_idle_kib)"
 printf '%-34s %14s %14s  %s\n' "threads (max sampled)" "$max_threads" "$budget_threads" "$(verdict "$max_threads" $budget_threads)"
 printf '%-34s %14s\n' "RSS at start" "$(mib "$start_rss")"
+printf '%-34s %14s\n' "VmHWM after the bulk create" "$(mib "$hwm_create")"
 printf '%-34s %14s\n' "max sampled VmRSS" "$(mib "$max_sampled_rss")"
 printf '%-34s %14s\n' "threads at start / idle" "$start_threads / $idle_threads"
 echo "threads at the most: $max_thread_names"
