@@ -7,7 +7,8 @@
 # created in ONE bulk request, the full peer list read over TCP (HTTP/1.1, chunked) and over the
 # control socket (HTTP/1.0, read to EOF), then 5 s idle. Samples /proc/<pid>/status every 50 ms:
 #
-#   peak    VmHWM at the end (the process's high-water mark: bulk create + lists included)
+#   peak    VmHWM at the end (the process's high-water mark: bulk create + lists included), or
+#           the largest sampled VmRSS when that is higher (the kernel updates VmHWM lazily)
 #   idle    VmRSS after the idle pause, with PEERS peers
 #   threads the most `Threads` seen in any sample
 #
@@ -166,6 +167,8 @@ kill -0 "$pid" 2>/dev/null || die "wgclusterd exited during the benchmark"
 kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true; sampler=""
 max_threads="$(awk 'BEGIN{m=0} $2>m{m=$2} END{print m}' "$tmp/samples")"
 max_sampled_rss="$(awk 'BEGIN{m=0} $1>m{m=$1} END{print m}' "$tmp/samples")"
+# The kernel folds RSS into VmHWM lazily, so a sample can be above it: the peak is the larger.
+[ "$max_sampled_rss" -gt "$peak_rss" ] && peak_rss="$max_sampled_rss"
 max_thread_names="$(awk 'BEGIN{m=0} $2>m{m=$2; n=$3} END{print n}' "$tmp/samples" | tr '_' ' ')"
 
 mib() { awk -v k="$1" 'BEGIN{printf "%.2f MiB", k/1024}'; }
@@ -175,7 +178,7 @@ verdict() { # VALUE BUDGET
 echo
 echo "wgclusterd footprint, $peers peers ($arch$([ "$native" = 0 ] && echo ", under ${runner[0]##*/}: emulator's numbers"))"
 printf '%-34s %14s %14s  %s\n' MEASURE VALUE BUDGET RESULT
-printf '%-34s %14s %14s  %s\n' "peak RSS (VmHWM)" "$(mib "$peak_rss")" "$(mib $budget_peak_kib)" "$(verdict "$peak_rss" $budget_peak_kib)"
+printf '%-34s %14s %14s  %s\n' "peak RSS (VmHWM, samples)" "$(mib "$peak_rss")" "$(mib $budget_peak_kib)" "$(verdict "$peak_rss" $budget_peak_kib)"
 printf '%-34s %14s %14s  %s\n' "idle RSS after ${idle_s}s (VmRSS)" "$(mib "$idle_rss")" "$(mib $budget_idle_kib)" "$(verdict "$idle_rss" $budget_idle_kib)"
 printf '%-34s %14s %14s  %s\n' "threads (max sampled)" "$max_threads" "$budget_threads" "$(verdict "$max_threads" $budget_threads)"
 printf '%-34s %14s\n' "RSS at start" "$(mib "$start_rss")"
