@@ -1,9 +1,11 @@
 //! Fuzz targets of this crate, run by the shared driver (`fuzz.rs`) within the normal test run:
 //! `render` (wg-quick client config), `uapi` (wireguard-go `get=1` answers), `dns_cloudflare` and
-//! `dns_rfc2136` (provider answers), `commands` (the pure `State::apply` fed decoded commands).
+//! `dns_rfc2136` (provider answers), `dns_message` (the DNS wire decoder and encoder), `commands`
+//! (the pure `State::apply` fed decoded commands).
 //! Each checks invariants, not only that nothing panics. Corpora: `fuzz/corpus/<target>/`.
 
 use crate::dns::cloudflare::{self, Method};
+use crate::dns::message::{self as wire, Message, Name, Question, Record};
 use crate::dns::provider::ProviderError;
 use crate::dns::rfc2136::{self, Rfc2136};
 use crate::fuzz::{self, Reader, Target};
@@ -11,9 +13,6 @@ use crate::model::*;
 use crate::state::render::client_config;
 use crate::state::*;
 use crate::wg::{parse_get_response, WgError};
-use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA};
-use hickory_proto::rr::{Name, RData, Record};
 use std::time::Duration;
 
 fn class_of(parts: &[u64]) -> u64 {
@@ -280,53 +279,66 @@ fn rfc2136_provider() -> Rfc2136 {
     }
 }
 
-/// Answers a server could send: records at the name, errors, a NOTAUTH with a TSIG error tail.
+const FUZZ_NOW: u64 = 1_700_000_000;
+
+fn response(id: u16, opcode: u8, rcode: u8) -> Message {
+    Message { id, flags: 0x8000 | u16::from(opcode) << 11 | u16::from(rcode), ..Message::default() }
+}
+
+/// Answers a server could send: records at the name, errors, a NOTAUTH with a TSIG error, a
+/// compressed answer, and a signed answer (the provider's own key signs it, as the server would,
+/// so the verifier sees a valid MAC to mutate and the success path is reached).
 fn rfc2136_seeds() -> Vec<Vec<u8>> {
-    let name = Name::from_ascii("vpn.example.test.").expect("literal");
+    let name = Name::parse("vpn.example.test").expect("literal");
     let mut out = Vec::new();
-    for code in [ResponseCode::NoError, ResponseCode::NXDomain, ResponseCode::Refused, ResponseCode::NotAuth, ResponseCode::ServFail] {
-        let mut m = Message::new();
-        m.set_id(0x1234).set_message_type(MessageType::Response).set_op_code(OpCode::Query).set_response_code(code);
-        m.add_answer(Record::from_rdata(name.clone(), 60, RData::A(A::new(192, 0, 2, 1))));
-        m.add_answer(Record::from_rdata(name.clone(), 60, RData::AAAA(AAAA::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1))));
-        if let Ok(bytes) = m.to_vec() {
-            out.push(bytes);
-        }
+    for code in [wire::RCODE_NOERROR, wire::RCODE_NXDOMAIN, wire::RCODE_REFUSED, wire::RCODE_NOTAUTH, wire::RCODE_SERVFAIL] {
+        let mut m = response(0x1234, wire::OPCODE_QUERY, code);
+        m.questions.push(Question { name: name.clone(), qtype: wire::TYPE_A, class: wire::CLASS_IN });
+        m.answers.push(Record::address(name.clone(), wire::CLASS_IN, 60, "192.0.2.1".parse().expect("literal")));
+        m.answers.push(Record::address(name.clone(), wire::CLASS_IN, 60, "2001:db8::1".parse().expect("literal")));
+        out.push(m.encode().expect("seed encodes"));
     }
-    // A signed answer, so the TSIG record parser and verifier see real input.
     let p = rfc2136_provider();
-    if let Ok(signer) = p.inner.signer() {
-        let mut m = Message::new();
-        m.set_id(0x1234).set_message_type(MessageType::Response).set_op_code(OpCode::Update);
-        if m.finalize(&signer, 1_700_000_000).is_ok() {
-            if let Ok(bytes) = m.to_vec() {
-                out.push(bytes);
-            }
-        }
-    }
-    out.push(vec![0x12, 0x34, 0x80, 0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0]);
+    let mut m = response(0x1234, wire::OPCODE_UPDATE, 0);
+    m.answers.push(Record::address(name.clone(), wire::CLASS_IN, 60, "192.0.2.7".parse().expect("literal")));
+    // Signed as the answer to the request `rfc2136_one` makes, so it passes verification.
+    let request = p.inner.key.sign(&Message::request(0x1234, wire::OPCODE_QUERY), FUZZ_NOW, 300).expect("seed signs");
+    out.push(p.inner.key.sign_answer(&m, &request.mac, FUZZ_NOW, 300).expect("seed signs").bytes);
+    let mut m = response(0x1234, wire::OPCODE_UPDATE, wire::RCODE_NOTAUTH);
+    m.tsig = Some(wire::Tsig {
+        key: p.inner.key.name.clone(),
+        algorithm: Name::parse("hmac-sha256").expect("literal"),
+        time: FUZZ_NOW,
+        fudge: 300,
+        mac: Vec::new(),
+        original_id: 0x1234,
+        error: 16,
+        other: Vec::new(),
+    });
+    out.push(m.encode().expect("seed encodes"));
+    // A compressed answer: question name at 12, the answer's owner a pointer to it.
+    let mut c = vec![0x12, 0x34, 0x80, 0, 0, 1, 0, 1, 0, 0, 0, 0];
+    c.extend_from_slice(name.wire());
+    c.extend_from_slice(&[0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 9]);
+    out.push(c);
     out
 }
 
 fn rfc2136_one(p: &Rfc2136, data: &[u8]) -> u64 {
-    if let Some(name) = rfc2136::tsig_error(data) {
-        assert!(["BADSIG", "BADKEY", "BADTIME", "BADTRUNC"].contains(&name));
-    }
     // Answer the id the input carries half of the time, so the later checks are reached.
     let sent_id = match data {
         [a, b, ..] if data.len() & 1 == 0 => u16::from_be_bytes([*a, *b]),
         _ => 0x1234,
     };
-    let mut query = rfc2136::new_message(OpCode::Query);
-    query.set_id(sent_id);
-    let verifier = match p.inner.signer() {
-        Ok(signer) => query.finalize(&signer, 1_700_000_000).ok().flatten(),
-        Err(e) => panic!("signer: {e}"),
+    let sent = match p.inner.key.sign(&Message::request(sent_id, wire::OPCODE_QUERY), FUZZ_NOW, 300) {
+        Ok(s) => s,
+        Err(e) => panic!("signing: {e}"),
     };
-    let name = Name::from_ascii("vpn.example.test.").expect("literal");
-    match p.inner.read_answer(data, sent_id, verifier, "query") {
+    let name = Name::parse("vpn.example.test").expect("literal");
+    match p.inner.read_answer(data, &sent, FUZZ_NOW, "query") {
         Ok(resp) => {
-            assert!(matches!(resp.response_code(), ResponseCode::NoError | ResponseCode::NXDomain));
+            assert!(matches!(resp.rcode(), wire::RCODE_NOERROR | wire::RCODE_NXDOMAIN));
+            assert!(resp.tsig.is_some(), "accepted without a TSIG");
             let records = rfc2136::records_at(&resp, &name);
             for r in &records {
                 assert!(r.content.parse::<std::net::IpAddr>().is_ok(), "record content {:?}", r.content);
@@ -335,8 +347,11 @@ fn rfc2136_one(p: &Rfc2136, data: &[u8]) -> u64 {
         }
         Err(e) => {
             // Also read records out of any decodable message, as `list` would after a pass.
-            if let Ok(m) = Message::from_vec(data) {
+            if let Ok(m) = Message::decode(data) {
                 let _ = rfc2136::records_at(&m, &name);
+                if let Some(w) = rfc2136::tsig_error(&m) {
+                    assert!(["BADSIG", "BADKEY", "BADTIME", "BADTRUNC"].contains(&w));
+                }
             }
             class_of(&[21, provider_class(&e), fuzz::fnv1a(e.to_string().split(['(', ':']).next().unwrap_or("").as_bytes()) & 0xfff])
         }
@@ -348,6 +363,47 @@ fn fuzz_dns_rfc2136() {
     let p = rfc2136_provider();
     let target = Target { seeds: rfc2136_seeds(), max_len: 2048, ..Target::new("dns_rfc2136") };
     fuzz::run(target, |data| rfc2136_one(&p, data));
+}
+
+// ---------------------------------------------------------------- dns_message
+
+/// The decoder on any bytes: a decoded message encodes (uncompressed) to bytes that decode to the
+/// same message, and whose TSIG (if any) is where the decoder says; names stay within 255 bytes.
+fn message_one(data: &[u8]) -> u64 {
+    match Message::decode(data) {
+        Ok(m) => {
+            let bytes = match m.encode() {
+                Ok(b) => b,
+                Err(e) => panic!("a decoded message does not encode: {e}"),
+            };
+            match Message::decode(&bytes) {
+                Ok(again) => assert_eq!(again, m, "decode(encode(m)) != m"),
+                Err(e) => panic!("the re-encoded message does not decode: {e}"),
+            }
+            for q in &m.questions {
+                assert!(q.name.wire().len() <= 255);
+            }
+            class_of(&[
+                1,
+                m.questions.len().min(3) as u64,
+                m.answers.len().min(3) as u64,
+                m.authority.len().min(3) as u64,
+                m.additional.len().min(3) as u64,
+                u64::from(m.tsig.is_some()),
+            ])
+        }
+        Err(e) => class_of(&[2, fuzz::fnv1a(e.to_string().as_bytes()) & 0xff]),
+    }
+}
+
+#[test]
+fn fuzz_dns_message() {
+    let mut seeds = rfc2136_seeds();
+    seeds.push(include_bytes!("dns/testdata/nsupdate-update.bin").to_vec());
+    seeds.push(include_bytes!("dns/testdata/dig-query.bin").to_vec());
+    let tokens: &[&[u8]] = &[b"\xc0\x0c", b"\xc0", b"\x00\xfa\x00\xff", b"\x00\x1c", b"\x3f", b"\x00\x00"];
+    let target = Target { seeds, tokens, max_len: 2048, ..Target::new("dns_message") };
+    fuzz::run(target, message_one);
 }
 
 // ---------------------------------------------------------------- commands

@@ -129,7 +129,16 @@ pub fn run(config_path: &Path, cfg: DaemonConfig, witness: bool) -> Result<(), R
     }
     // Before Raft touches anything: file modes (warn and fix), then this data dir's identity.
     crate::datadir::check(config_path, &cfg)?;
-    let system = actix_web::rt::System::new();
+    // Threads (#12, budget 4): this one, the HTTP worker, actix's accept thread, the reconciler.
+    // A blocking call (DNS provider set-up, name resolution) borrows at most one more, which
+    // leaves within a second; tokio's default would allow 512.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .thread_keep_alive(Duration::from_secs(1))
+        .build()
+        .map_err(|e| RunError::Start(format!("cannot start the async runtime: {e}")))?;
+    let system = actix_web::rt::System::with_tokio_rt(move || rt);
     system.block_on(serve(config_path.to_path_buf(), cfg, witness))
 }
 
@@ -299,6 +308,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     let _ = std::fs::remove_file(&sock);
     let server = HttpServer::new(move || app(data.clone(), dns_data.clone()))
         .workers(1)
+        .worker_max_blocking_threads(1)
         // Bounded memory on a 128 MB router: each open connection (TLS buffers) costs tens of KB.
         .max_connections(256)
         .disable_signals()

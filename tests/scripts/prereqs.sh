@@ -53,6 +53,10 @@ have cpio || need_apt+=(cpio)
 # --- service behaviour (tests/tests/service_*.rs: bind9 above; tests/bench/flash-writes.sh) ---
 have python3 || need_apt+=(python3)
 
+# --- size and memory budget (cross/budget.sh: readelf; tests/bench/footprint.sh: python3, ip, curl, wireguard-go) ---
+have readelf || need_apt+=(binutils)
+have python3 || need_apt+=(python3)
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "prereqs: missing ${need_apt[*]} and not root: cannot install" >&2

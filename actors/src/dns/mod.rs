@@ -5,7 +5,8 @@
 //! - `backoff` (pure): retry schedule with jitter, `Retry-After`, request pacing.
 //! - `queue`: the persistent retry queue (redb table `dns_queue`, node-local).
 //! - `provider`: the provider trait and its errors; `cloudflare` and `rfc2136` are the two
-//!   providers; `factory` builds them from the replicated settings.
+//!   providers; `factory` builds them from the replicated settings. `message` (DNS wire format)
+//!   and `tsig` (RFC 8945 signatures) are what `rfc2136` sends and reads.
 //! - `decide` (pure): the sync task's decisions (which groups need an attempt, due retries, what
 //!   to do after a provider error, what to report, when to wake).
 //! - `sync`: the DNS sync task, which owns the timers and talks to the providers.
@@ -18,11 +19,13 @@ pub mod backoff;
 pub mod cloudflare;
 pub mod decide;
 pub mod factory;
+pub mod message;
 pub mod plan;
 pub mod provider;
 pub mod queue;
 pub mod rfc2136;
 pub mod sync;
+pub mod tsig;
 
 pub use backoff::BackoffPolicy;
 pub use factory::{ProviderOptions, Providers};

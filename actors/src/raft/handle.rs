@@ -97,6 +97,10 @@ impl ClusterHandle {
         transport: Arc<dyn RaftTransport>,
         timing: &RaftTiming,
     ) -> Result<Self, StartError> {
+        // Every field written out: openraft's `Config::default()` runs its clap parser, which
+        // links all of clap into the binary (~175 K on aarch64). Values not set from `timing` are
+        // openraft 0.9's defaults.
+        #[allow(deprecated)] // send_snapshot_timeout: deprecated but still a field to fill
         let config = Config {
             cluster_name: "wgcluster".into(),
             heartbeat_interval: timing.heartbeat_ms,
@@ -108,7 +112,15 @@ impl ClusterHandle {
             election_timeout_max: (timing.election_timeout_ms * 3 / 5).max(timing.heartbeat_ms + 2),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(timing.snapshot_logs),
             max_in_snapshot_log_to_keep: timing.keep_logs,
-            ..Default::default()
+            install_snapshot_timeout: 200,
+            send_snapshot_timeout: 0,
+            max_payload_entries: 300,
+            replication_lag_threshold: 5000,
+            snapshot_max_chunk_size: 3 * 1024 * 1024,
+            purge_batch_size: 1,
+            enable_tick: true,
+            enable_heartbeat: true,
+            enable_elect: true,
         }
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;

@@ -57,12 +57,12 @@ pub(crate) fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
 
 pub async fn list(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let c = config_name(&path)?;
-    let data = app.cluster.read(|s| {
+    let peers = app.cluster.read(|s| {
         s.configs.get(&c)?;
-        Some(s.peers_of(&c).map(views::peer).collect::<Vec<_>>())
+        Some(s.peers_of(&c).cloned().collect::<Vec<Peer>>())
     });
-    let data = data.ok_or_else(|| ApiError::NotFound(format!("config '{c}' not found")))?;
-    Ok(ok("Peers retrieved successfully", data.into()))
+    let peers = peers.ok_or_else(|| ApiError::NotFound(format!("config '{c}' not found")))?;
+    Ok(views::ok_list("Peers retrieved successfully", peers, views::peer))
 }
 
 pub async fn create(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
@@ -84,11 +84,11 @@ pub async fn create(app: App, u: User, path: web::Path<String>, payload: web::Pa
     };
     let out = app.submit(&u.0, Command::CreatePeers { config, peers }).await?;
     let Outcome::PeersCreated { ids } = out else { return Err(ApiError::Internal(format!("unexpected outcome {out:?}"))) };
-    let views: Vec<Value> = app.cluster.read(|s| ids.iter().filter_map(|id| s.peers.get(id)).map(views::peer).collect());
+    let peers: Vec<Peer> = app.cluster.read(|s| ids.iter().filter_map(|id| s.peers.get(id)).cloned().collect());
     if bulk {
-        Ok(ok(&format!("{} peers created successfully", views.len()), views.into()))
+        Ok(views::ok_list(&format!("{} peers created successfully", peers.len()), peers, views::peer))
     } else {
-        Ok(ok("Peer created successfully", views.into_iter().next().unwrap_or_default()))
+        Ok(ok("Peer created successfully", peers.first().map(views::peer).unwrap_or_default()))
     }
 }
 

@@ -1,9 +1,63 @@
 //! JSON views of the state's entities, as the API returns them. Private and preshared keys never
 //! appear here; the only way a peer's private key leaves the daemon is its config download.
 
+use actix_web::web::Bytes;
+use actix_web::HttpResponse;
 use serde_json::{json, Value};
 use wgcluster_actors::model::*;
 use wgcluster_actors::state::State;
+
+/// Items per streamed chunk of a list (a chunk is then about 10 KB of JSON).
+const ITEMS_PER_CHUNK: usize = 16;
+
+/// The success envelope around a list, `{"data":[…],"message":"…","status":true}`: the bytes
+/// `error::ok` writes (serde_json orders an object's keys, so `data` comes first), but streamed.
+/// Each item becomes a `Value` and then JSON only when the client is ready for the next chunk, so
+/// a 1,000-peer list never exists as 1,000 `Value` trees nor as one buffer (peak RSS, #12).
+/// `items` is a snapshot taken under one state read, so the list is consistent.
+pub fn ok_list<T: 'static>(message: &str, items: Vec<T>, view: fn(&T) -> Value) -> HttpResponse {
+    let chunks = ListChunks {
+        items: items.into_iter(),
+        view,
+        head: true,
+        tail: Some(format!("],\"message\":{},\"status\":true}}", Value::from(message))),
+    };
+    HttpResponse::Ok().content_type("application/json").streaming(futures_util::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>)))
+}
+
+struct ListChunks<T> {
+    items: std::vec::IntoIter<T>,
+    view: fn(&T) -> Value,
+    /// Nothing sent yet: the next chunk starts with `{"data":[` and its first item has no comma.
+    head: bool,
+    tail: Option<String>,
+}
+
+impl<T> Iterator for ListChunks<T> {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        let mut buf = Vec::with_capacity(12 * 1024);
+        let mut first = self.head;
+        if self.head {
+            self.head = false;
+            buf.extend_from_slice(b"{\"data\":[");
+        }
+        let mut items = 0;
+        for item in self.items.by_ref().take(ITEMS_PER_CHUNK) {
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
+            buf.extend_from_slice((self.view)(&item).to_string().as_bytes());
+            items += 1;
+        }
+        if items < ITEMS_PER_CHUNK {
+            buf.extend_from_slice(self.tail.take()?.as_bytes());
+        }
+        Some(Bytes::from(buf))
+    }
+}
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {
     items.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
@@ -85,4 +139,27 @@ pub fn backup(b: &Backup, with_interface: bool) -> Value {
         v["interface"] = b.interface.as_deref().and_then(|i| serde_json::from_str(i).ok()).unwrap_or(Value::Null);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(r: HttpResponse) -> Vec<u8> {
+        actix_web::body::to_bytes(r.into_body()).await.expect("body").to_vec()
+    }
+
+    /// The streamed list is byte for byte the envelope `error::ok` writes, at every chunk boundary.
+    #[actix_web::test]
+    async fn streamed_lists_are_the_envelope() {
+        let item = |i: &u32| json!({ "id": i, "name": format!("peer \"{i}\""), "z": [i, null], "a": { "b": true } });
+        for n in [0u32, 1, 2, 15, 16, 17, 32, 33, 1000] {
+            let items: Vec<u32> = (0..n).collect();
+            let want = super::super::error::ok("Peers \"listed\" ✓", items.iter().map(item).collect::<Vec<_>>().into());
+            let got = ok_list("Peers \"listed\" ✓", items, item);
+            assert_eq!(got.headers().get("content-type"), want.headers().get("content-type"));
+            let (got, want) = (body(got).await, body(want).await);
+            assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want), "{n} items");
+        }
+    }
 }
