@@ -136,6 +136,8 @@ if [ "${#nightly[@]}" -gt 0 ]; then
     nsys="$(rustup run "$WGC_NIGHTLY" rustc --print sysroot)"
     [ -d "$nsys/lib/rustlib/src/rust/library" ] \
         || die "rust-src is not installed for $WGC_NIGHTLY ($prereqs)"
+    # prereqs.sh installs zig and cargo-zigbuild in a venv; its python3 is the one with ziglang
+    [ -d "$WGC_TOOLS_VENV/bin" ] && export PATH="$WGC_TOOLS_VENV/bin:$PATH"
     command -v cargo-zigbuild >/dev/null || die "cargo-zigbuild not found ($prereqs)"
     zigbuild_v="$(cargo-zigbuild --version 2>/dev/null)" || die "cargo-zigbuild does not run ($prereqs)"
     python3 -m ziglang version >/dev/null 2>&1 || command -v zig >/dev/null \
