@@ -29,7 +29,15 @@ cargo test --workspace --no-fail-fast -- --test-threads=1
 step "LuCI app: contract, syntax and headless Chromium (real daemon through the real rpcd bridge)"
 WGCLUSTERD="$PWD/target/debug/wgclusterd" bash tests/luci/run.sh
 
-step "cross: x86_64 + aarch64 musl release builds, .ipk check, qemu-aarch64 smoke test"
-CARGO_TARGET_DIR="$PWD/target/cross" bash cross/all.sh
+step "router chain: x86_64 + aarch64 + mipsel musl release builds, size budget, qemu-user smoke, apk/ipk packages and feeds, package tests"
+export CARGO_TARGET_DIR="$PWD/target/cross"
+bash cross/all.sh x86_64 aarch64_cortex-a53 mipsel_24kc
+bin_x86="$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/wgclusterd"
+
+step "footprint: RSS and threads of the x86_64 musl build at 1,000 peers against the budgets"
+bash tests/bench/footprint.sh "$bin_x86"
+
+step "kernel WireGuard: the x86_64 musl build in a Debian kernel under QEMU"
+bash tests/vm/run.sh "$bin_x86"
 
 step "done"

@@ -39,8 +39,26 @@ rustup toolchain install "$WGC_NIGHTLY" --profile minimal --component rust-src >
   || { echo "prereqs: rustup toolchain install $WGC_NIGHTLY failed" >&2; exit 1; }
 
 # --- packages (apk-tools 3.0.5 from ../shared/vendor, built by cross/apk-tools.sh) ---
+# meson + ninja build apk-tools; it links OpenSSL (libcrypto), zlib and zstd; python3 for check-ipk.sh
+have cc || need_apt+=(gcc libc6-dev)
+pkg meson
+pkg ninja-build
+pkg pkg-config
+pkg libssl-dev
+pkg zlib1g-dev
+pkg libzstd-dev
+have python3 || need_apt+=(python3)
+# openssl makes the key of the signed-feed test
+have openssl || need_apt+=(openssl)
+# a static busybox is the /bin/sh of the test roots, so apk runs the install scripts inside them
+pkg busybox-static
 
 # --- kernel WireGuard VM test (tests/vm/) ---
+# QEMU boots Debian's kernel (TCG here); cpio packs the initramfs. The guest's own packages
+# (kernel, busybox-static, wireguard-tools, iproute2) are fetched by tests/vm/run.sh with
+# `apt-get download` into a cache and unpacked with dpkg-deb, never installed on the host.
+have qemu-system-x86_64 || need_apt+=(qemu-system-x86)
+have cpio || need_apt+=(cpio)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

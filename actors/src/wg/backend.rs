@@ -61,6 +61,15 @@ pub trait WgBackend: Send + Sync {
         Vec::new()
     }
 
+    /// Removes a leftover interface called `iface` of the *other* backend — made by an earlier
+    /// run whose `wg_backend` chose the other data plane (a kernel `wireguard` link for the
+    /// userspace backend, wireguard-go's `tun` device for the kernel backend). The reconciler
+    /// calls it once per interface it made (the managed list), never for anyone else's. Returns
+    /// whether one was removed. Default: there is nothing of another kind to remove.
+    fn remove_leftover(&self, _iface: &str) -> Result<bool, WgError> {
+        Ok(false)
+    }
+
     /// The daemon is shutting down: leave the data plane running so it keeps forwarding (the
     /// next start adopts it). Userspace: forget the processes instead of stopping them; kernel
     /// interfaces outlive the daemon anyway (the default, a no-op). Returns how many processes
@@ -83,18 +92,26 @@ pub struct ReconcileReport {
 /// Makes the interface match `spec`: read, diff, create if absent, apply the plan in one
 /// transaction, then configure the link. Idempotent; a second call reports no changes.
 pub fn reconcile(backend: &dyn WgBackend, spec: &InterfaceSpec) -> Result<ReconcileReport, WgError> {
+    reconcile_observed(backend, spec).map(|(report, _)| report)
+}
+
+/// [`reconcile`], also returning the device as it was first read (`None`: it did not exist), so
+/// the reconciler can tell drift from the change it was asked to make.
+pub fn reconcile_observed(backend: &dyn WgBackend, spec: &InterfaceSpec) -> Result<(ReconcileReport, Option<ActualInterface>), WgError> {
     spec.validate()?;
-    let mut actual = backend.read(&spec.name)?;
+    let found = backend.read(&spec.name)?;
     let mut created = false;
-    if actual.is_none() {
-        created = backend.ensure_interface(spec)?;
-        actual = backend.read(&spec.name)?;
-        if actual.is_none() {
-            return Err(WgError::NotFound(spec.name.clone()));
+    let fresh;
+    let actual = match &found {
+        Some(a) => a,
+        None => {
+            created = backend.ensure_interface(spec)?;
+            fresh = backend.read(&spec.name)?.ok_or_else(|| WgError::NotFound(spec.name.clone()))?;
+            &fresh
         }
-    }
-    let plan = diff(spec, actual.as_ref());
+    };
+    let plan = diff(spec, Some(actual));
     let ops_applied = backend.apply(&spec.name, &plan)?;
     let link = backend.configure_link(spec)?;
-    Ok(ReconcileReport { created, identity_set: plan.set_identity.is_some(), peers: plan.counts(), ops_applied, link })
+    Ok((ReconcileReport { created, identity_set: plan.set_identity.is_some(), peers: plan.counts(), ops_applied, link }, found))
 }

@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod netlink;
 pub mod plan;
 pub mod reconciler;
+mod rtnl;
 pub mod select;
 pub mod spec;
 pub mod uapi;

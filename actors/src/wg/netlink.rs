@@ -2,11 +2,11 @@
 //! create/delete `wireguard` links (kernel backend), and for every backend the interface's
 //! addresses, MTU, up state and routes for peers' allowed IPs ([`Netlink::configure`]).
 //!
-//! Threading: rtnetlink is async (tokio). Each call runs on a short-lived dedicated thread with
-//! its own current-thread tokio runtime, so it is safe to call from any blocking context, inside
-//! or outside a tokio runtime, and never blocks an async worker. When a network namespace file is
-//! configured (the network lab runs one "router" per namespace in one test process), that thread
-//! first enters it with `setns(CLONE_NEWNET)`; the netlink socket is then bound to that namespace
+//! Threading: every call opens a blocking rtnetlink socket (neli, see `rtnl.rs` for the
+//! messages) on a short-lived dedicated thread, so it is safe to call from any blocking context,
+//! inside or outside a tokio runtime, and never blocks an async worker. When a network namespace
+//! file is configured (the network lab runs one "router" per namespace in one test process), that
+//! thread first enters it with `setns(CLONE_NEWNET)`; the socket is then bound to that namespace
 //! and the caller's own threads are unaffected.
 //!
 //! Rules of [`Netlink::configure`] (minimal and idempotent; nothing we did not create is touched):
@@ -19,21 +19,17 @@
 //!   server's business). Our routes carry protocol [`ROUTE_PROTO`], and only routes on this
 //!   interface with that protocol are ever removed.
 
-use std::future::Future;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use futures_util::stream::TryStreamExt;
 use ipnet::IpNet;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope};
-use rtnetlink::{Handle, LinkUnspec, LinkWireguard, RouteMessageBuilder};
+use neli::rtnl::{Ifaddrmsg, Ifinfomsg, Rtmsg};
 
 use super::backend::LinkChanges;
 use super::error::WgError;
 use super::plan::normalize_allowed_ips;
+use super::rtnl::{self, Failure, Op, Socket};
 use super::spec::{validate_ifname, InterfaceSpec};
 
 /// Route protocol number marking the routes wgcluster installs (`ip route … proto 87`).
@@ -66,25 +62,15 @@ impl Netlink {
         self.netns.as_deref()
     }
 
-    /// Runs `f` with a fresh rtnetlink handle on a dedicated thread (see the module doc).
-    fn run<T, F, Fut>(&self, f: F) -> Result<T, WgError>
+    /// Runs `f` with a fresh rtnetlink socket on a dedicated thread (see the module doc).
+    fn run<T, F>(&self, f: F) -> Result<T, WgError>
     where
         T: Send,
-        F: FnOnce(Handle) -> Fut + Send,
-        Fut: Future<Output = Result<T, WgError>>,
+        F: FnOnce(&mut Socket) -> Result<T, WgError> + Send,
     {
         in_netns(self.netns.as_deref(), move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .build()
-                .map_err(|e| WgError::io("cannot build netlink runtime", e))?;
-            rt.block_on(async move {
-                let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| WgError::io("cannot open rtnetlink socket", e))?;
-                let task = tokio::spawn(conn);
-                let result = f(handle).await;
-                task.abort();
-                result
-            })
+            let mut sock = Socket::open().map_err(|e| WgError::io("cannot open rtnetlink socket", e))?;
+            f(&mut sock)
         })
     }
 
@@ -92,15 +78,16 @@ impl Netlink {
     pub fn link(&self, name: &str) -> Result<Option<LinkState>, WgError> {
         validate_ifname(name)?;
         let name = name.to_string();
-        self.run(move |h| async move { get_link(&h, &name).await })
+        self.run(move |s| get_link(s, &name))
     }
 
     /// Creates a kernel WireGuard link (`ip link add NAME type wireguard`).
     pub fn create_wireguard_link(&self, name: &str) -> Result<(), WgError> {
         validate_ifname(name)?;
         let name = name.to_string();
-        self.run(move |h| async move {
-            h.link().add(LinkWireguard::new(&name).build()).execute().await.map_err(|e| nl_err(&format!("create wireguard link {name}"), e))
+        self.run(move |s| {
+            let context = || format!("create wireguard link {name}");
+            s.ack(rtnl::new_wireguard_link(&name).map_err(|e| nl_err(&context(), e))?).map_err(|e| nl_err(&context(), e))
         })
     }
 
@@ -108,13 +95,13 @@ impl Netlink {
     pub fn delete_link(&self, name: &str) -> Result<bool, WgError> {
         validate_ifname(name)?;
         let name = name.to_string();
-        self.run(move |h| async move {
-            let Some(link) = get_link(&h, &name).await? else {
+        self.run(move |s| {
+            let Some(link) = get_link(s, &name)? else {
                 return Ok(false);
             };
-            match h.link().del(link.index).execute().await {
+            match s.ack(rtnl::delete_link(index_of(&link))) {
                 Ok(()) => Ok(true),
-                Err(e) if errno_of(&e) == Some(libc::ENODEV) => Ok(false),
+                Err(e) if e.errno() == Some(libc::ENODEV) => Ok(false),
                 Err(e) => Err(nl_err(&format!("delete link {name}"), e)),
             }
         })
@@ -122,13 +109,12 @@ impl Netlink {
 
     /// Names of all links of kind `wireguard` (kernel interfaces).
     pub fn list_wireguard_links(&self) -> Result<Vec<String>, WgError> {
-        self.run(|h| async move {
+        self.run(|s| {
             let mut names = Vec::new();
-            let mut links = h.link().get().execute();
-            while let Some(msg) = links.try_next().await.map_err(|e| nl_err("list links", e))? {
-                let state = link_state(&msg);
-                if state.kind.as_deref() == Some("wireguard") {
-                    if let Some(name) = link_name(&msg) {
+            for payload in s.dump(rtnl::dump_links()).map_err(|e| nl_err("list links", e))? {
+                let msg: Ifinfomsg = rtnl::parse(&payload).map_err(|e| nl_err("list links", e))?;
+                if let (Some(name), state) = rtnl::parse_link(&msg) {
+                    if state.kind.as_deref() == Some("wireguard") {
                         names.push(name);
                     }
                 }
@@ -142,7 +128,7 @@ impl Netlink {
     pub fn configure(&self, spec: &InterfaceSpec) -> Result<LinkChanges, WgError> {
         validate_ifname(&spec.name)?;
         let spec = spec.clone();
-        self.run(move |h| async move { configure(&h, &spec).await })
+        self.run(move |s| configure(s, &spec))
     }
 }
 
@@ -167,102 +153,33 @@ where
     })
 }
 
-fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
+fn nl_err(context: &str, e: Failure) -> WgError {
     match e {
-        rtnetlink::Error::NetlinkError(msg) => Some(msg.raw_code().abs()),
-        _ => None,
+        Failure::Errno(code) => WgError::Netlink {
+            message: format!("{context}: {}", std::io::Error::from_raw_os_error(code)),
+            transient: matches!(code, libc::EBUSY | libc::EAGAIN | libc::ENOBUFS | libc::EINTR | libc::ENOMEM),
+        },
+        // Below the kernel's answer (socket, encoding): worth another try.
+        Failure::Other(m) => WgError::Netlink { message: format!("{context}: {m}"), transient: true },
     }
 }
 
-fn nl_err(context: &str, e: rtnetlink::Error) -> WgError {
-    let transient = match errno_of(&e) {
-        Some(code) => matches!(code, libc::EBUSY | libc::EAGAIN | libc::ENOBUFS | libc::EINTR | libc::ENOMEM),
-        None => matches!(e, rtnetlink::Error::RequestFailed),
-    };
-    let message = match errno_of(&e) {
-        Some(code) => format!("{context}: {}", std::io::Error::from_raw_os_error(code)),
-        None => format!("{context}: {e}"),
-    };
-    WgError::Netlink { message, transient }
+/// The link's index as rtnetlink messages carry it.
+fn index_of(link: &LinkState) -> i32 {
+    i32::try_from(link.index).unwrap_or(i32::MAX)
 }
 
-fn link_name(msg: &LinkMessage) -> Option<String> {
-    msg.attributes.iter().find_map(|a| match a {
-        LinkAttribute::IfName(n) => Some(n.clone()),
-        _ => None,
-    })
-}
-
-fn link_state(msg: &LinkMessage) -> LinkState {
-    let mut state = LinkState { index: msg.header.index, mtu: None, up: msg.header.flags.contains(LinkFlags::Up), kind: None };
-    for attr in &msg.attributes {
-        match attr {
-            LinkAttribute::Mtu(m) => state.mtu = Some(*m),
-            LinkAttribute::LinkInfo(infos) => {
-                for info in infos {
-                    if let LinkInfo::Kind(kind) = info {
-                        state.kind = Some(match kind {
-                            InfoKind::Wireguard => "wireguard".to_string(),
-                            other => format!("{other:?}").to_lowercase(),
-                        });
-                    }
-                }
-            }
-            _ => {}
+fn get_link(s: &mut Socket, name: &str) -> Result<Option<LinkState>, WgError> {
+    let context = || format!("get link {name}");
+    let request = rtnl::get_link(name).map_err(|e| nl_err(&context(), e))?;
+    match s.get(request) {
+        Ok(payload) => {
+            let msg: Ifinfomsg = rtnl::parse(&payload).map_err(|e| nl_err(&context(), e))?;
+            Ok(Some(rtnl::parse_link(&msg).1))
         }
+        Err(e) if e.errno() == Some(libc::ENODEV) => Ok(None),
+        Err(e) => Err(nl_err(&context(), e)),
     }
-    state
-}
-
-async fn get_link(h: &Handle, name: &str) -> Result<Option<LinkState>, WgError> {
-    let mut links = h.link().get().match_name(name.to_string()).execute();
-    match links.try_next().await {
-        Ok(Some(msg)) => Ok(Some(link_state(&msg))),
-        Ok(None) => Ok(None),
-        Err(e) if errno_of(&e) == Some(libc::ENODEV) => Ok(None),
-        Err(e) => Err(nl_err(&format!("get link {name}"), e)),
-    }
-}
-
-/// The address (with prefix length) an address message carries.
-fn address_of(msg: &AddressMessage) -> Option<IpNet> {
-    let mut local = None;
-    let mut address = None;
-    for attr in &msg.attributes {
-        match attr {
-            AddressAttribute::Local(ip) => local = Some(*ip),
-            AddressAttribute::Address(ip) => address = Some(*ip),
-            _ => {}
-        }
-    }
-    IpNet::new(local.or(address)?, msg.header.prefix_len).ok()
-}
-
-/// Our routes on `index`: destinations of routes with protocol [`ROUTE_PROTO`] in the main table.
-fn our_route(msg: &RouteMessage, index: u32) -> Option<IpNet> {
-    if msg.header.protocol != RouteProtocol::Other(ROUTE_PROTO) {
-        return None;
-    }
-    let mut oif = None;
-    let mut dst = None;
-    let mut table = u32::from(msg.header.table);
-    for attr in &msg.attributes {
-        match attr {
-            RouteAttribute::Oif(i) => oif = Some(*i),
-            RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = Some(IpAddr::V4(*a)),
-            RouteAttribute::Destination(RouteAddress::Inet6(a)) => dst = Some(IpAddr::V6(*a)),
-            RouteAttribute::Table(t) => table = *t,
-            _ => {}
-        }
-    }
-    if oif != Some(index) || table != u32::from(RouteHeader::RT_TABLE_MAIN) {
-        return None;
-    }
-    let dst = dst.unwrap_or(match msg.header.address_family {
-        rtnetlink::packet_route::AddressFamily::Inet6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-        _ => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-    });
-    IpNet::new(dst, msg.header.destination_prefix_length).ok()
 }
 
 /// PURE: the routes the spec needs on its interface (see module doc).
@@ -287,94 +204,83 @@ fn is_link_local(net: &IpNet) -> bool {
     }
 }
 
-async fn configure(h: &Handle, spec: &InterfaceSpec) -> Result<LinkChanges, WgError> {
+fn configure(s: &mut Socket, spec: &InterfaceSpec) -> Result<LinkChanges, WgError> {
     let name = &spec.name;
-    let link = get_link(h, name).await?.ok_or_else(|| WgError::NotFound(name.clone()))?;
+    let link = get_link(s, name)?.ok_or_else(|| WgError::NotFound(name.clone()))?;
+    let index = index_of(&link);
     let mut changes = LinkChanges::default();
 
     if let Some(mtu) = spec.mtu {
         if link.mtu != Some(mtu) {
-            let msg = LinkUnspec::new_with_index(link.index).mtu(mtu).build();
-            h.link().set(msg).execute().await.map_err(|e| nl_err(&format!("set mtu {mtu} on {name}"), e))?;
+            let context = format!("set mtu {mtu} on {name}");
+            s.ack(rtnl::set_link(index, Some(mtu), false).map_err(|e| nl_err(&context, e))?).map_err(|e| nl_err(&context, e))?;
             changes.mtu_set = true;
         }
     }
     if !link.up {
-        let msg = LinkUnspec::new_with_index(link.index).up().build();
-        h.link().set(msg).execute().await.map_err(|e| nl_err(&format!("set {name} up"), e))?;
+        let context = format!("set {name} up");
+        s.ack(rtnl::set_link(index, None, true).map_err(|e| nl_err(&context, e))?).map_err(|e| nl_err(&context, e))?;
         changes.brought_up = true;
     }
 
     // Addresses.
-    let mut current: Vec<(IpNet, AddressMessage)> = Vec::new();
-    let mut addrs = h.address().get().set_link_index_filter(link.index).execute();
-    while let Some(msg) = addrs.try_next().await.map_err(|e| nl_err(&format!("list addresses of {name}"), e))? {
-        if msg.header.index != link.index {
-            continue;
-        }
-        if let Some(net) = address_of(&msg) {
-            current.push((net, msg));
+    let context = format!("list addresses of {name}");
+    let mut current: Vec<IpNet> = Vec::new();
+    for payload in s.dump(rtnl::dump_addresses()).map_err(|e| nl_err(&context, e))? {
+        let msg: Ifaddrmsg = rtnl::parse(&payload).map_err(|e| nl_err(&context, e))?;
+        match rtnl::parse_address(&msg) {
+            Some((i, net)) if i == link.index => current.push(net),
+            _ => {}
         }
     }
-    let current_nets: Vec<IpNet> = current.iter().map(|(n, _)| *n).collect();
-    let (add, remove) = set_diff(&spec.addresses, &current_nets);
+    let (add, remove) = set_diff(&spec.addresses, &current);
     for net in remove {
         if is_link_local(&net) {
             continue;
         }
-        if let Some((_, msg)) = current.iter().find(|(n, _)| *n == net) {
-            h.address().del(msg.clone()).execute().await.map_err(|e| nl_err(&format!("remove address {net} from {name}"), e))?;
-            changes.addresses_removed += 1;
+        let context = format!("remove address {net} from {name}");
+        match s.ack(rtnl::address(Op::Delete, index, &net).map_err(|e| nl_err(&context, e))?) {
+            Ok(()) => changes.addresses_removed += 1,
+            Err(e) if e.errno() == Some(libc::EADDRNOTAVAIL) => {}
+            Err(e) => return Err(nl_err(&context, e)),
         }
     }
     for net in add {
-        match h.address().add(link.index, net.addr(), net.prefix_len()).execute().await {
+        let context = format!("add address {net} to {name}");
+        match s.ack(rtnl::address(Op::Add, index, &net).map_err(|e| nl_err(&context, e))?) {
             Ok(()) => changes.addresses_added += 1,
-            Err(e) if errno_of(&e) == Some(libc::EEXIST) => {}
-            Err(e) => return Err(nl_err(&format!("add address {net} to {name}"), e)),
+            Err(e) if e.errno() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(nl_err(&context, e)),
         }
     }
 
     // Routes for peers' allowed IPs.
+    let context = format!("list routes of {name}");
     let mut ours = Vec::new();
     for v6 in [false, true] {
-        let query = if v6 {
-            RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
-        } else {
-            RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
-        };
-        let mut routes = h.route().get(query).execute();
-        while let Some(msg) = routes.try_next().await.map_err(|e| nl_err(&format!("list routes of {name}"), e))? {
-            if let Some(net) = our_route(&msg, link.index) {
-                ours.push((net, msg));
+        for payload in s.dump(rtnl::dump_routes(v6)).map_err(|e| nl_err(&context, e))? {
+            let msg: Rtmsg = rtnl::parse(&payload).map_err(|e| nl_err(&context, e))?;
+            if let Some(net) = rtnl::parse_our_route(&msg, link.index) {
+                ours.push(net);
             }
         }
     }
-    let our_nets: Vec<IpNet> = ours.iter().map(|(n, _)| *n).collect();
-    let (add, remove) = set_diff(&desired_routes(spec), &our_nets);
+    let (add, remove) = set_diff(&desired_routes(spec), &ours);
     for net in remove {
-        if let Some((_, msg)) = ours.iter().find(|(n, _)| *n == net) {
-            match h.route().del(msg.clone()).execute().await {
-                Ok(()) => changes.routes_removed += 1,
-                Err(e) if errno_of(&e) == Some(libc::ESRCH) => {}
-                Err(e) => return Err(nl_err(&format!("remove route {net} dev {name}"), e)),
-            }
+        let context = format!("remove route {net} dev {name}");
+        match s.ack(rtnl::route(Op::Delete, index, &net).map_err(|e| nl_err(&context, e))?) {
+            Ok(()) => changes.routes_removed += 1,
+            Err(e) if e.errno() == Some(libc::ESRCH) => {}
+            Err(e) => return Err(nl_err(&context, e)),
         }
     }
     for net in add {
-        let scope = if net.addr().is_ipv4() { RouteScope::Link } else { RouteScope::Universe };
-        let msg = RouteMessageBuilder::<IpAddr>::new()
-            .destination_prefix(net.addr(), net.prefix_len())
-            .map_err(|e| WgError::InvalidSpec(format!("route {net}: {e}")))?
-            .output_interface(link.index)
-            .protocol(RouteProtocol::Other(ROUTE_PROTO))
-            .scope(scope)
-            .build();
-        match h.route().add(msg).execute().await {
+        let context = format!("add route {net} dev {name}");
+        match s.ack(rtnl::route(Op::Add, index, &net).map_err(|e| nl_err(&context, e))?) {
             Ok(()) => changes.routes_added += 1,
             // Someone else's route to the same prefix: leave it be.
-            Err(e) if errno_of(&e) == Some(libc::EEXIST) => {}
-            Err(e) => return Err(nl_err(&format!("add route {net} dev {name}"), e)),
+            Err(e) if e.errno() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(nl_err(&context, e)),
         }
     }
     Ok(changes)

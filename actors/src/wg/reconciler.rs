@@ -30,12 +30,12 @@
 //! while the daemon is down, and the next start adopts them (their sockets answer, the first full
 //! pass finds nothing to change).
 
-use super::backend::{reconcile, LinkChanges, ReconcileReport, WgBackend};
+use super::backend::{reconcile, reconcile_observed, LinkChanges, ReconcileReport, WgBackend};
 use super::desired::desired_interfaces;
 use super::error::WgError;
 use super::netlink::desired_routes;
-use super::plan::{diff_specs, PeerOp, Plan};
-use super::spec::{key_to_base64, public_key_of, InterfaceSpec, Key};
+use super::plan::{diff, diff_specs, PeerOp, Plan};
+use super::spec::{key_to_base64, public_key_of, ActualInterface, InterfaceSpec, Key};
 use super::userspace_proc::SuperviseEvent;
 use crate::raft::ClusterHandle;
 use ipnet::IpNet;
@@ -127,6 +127,9 @@ pub struct ReconcileCore {
     known: HashMap<String, Known>,
     /// Interfaces reconciled at least once by this process (to log adoption once).
     seen: BTreeSet<String>,
+    /// Managed interfaces not yet checked for a leftover of the other backend (an earlier run
+    /// with another `wg_backend`): each is checked once, at the first pass that can.
+    leftovers_unchecked: BTreeSet<String>,
     stats: Arc<ReconcileStats>,
     /// Use the incremental path for state changes (true); false makes every pass full.
     pub incremental: bool,
@@ -138,7 +141,17 @@ impl ReconcileCore {
         let managed: BTreeSet<String> = std::fs::read_to_string(&managed_file)
             .map(|s| s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
             .unwrap_or_default();
-        ReconcileCore { backend, managed_file, managed, known: HashMap::new(), seen: BTreeSet::new(), stats, incremental: true }
+        let leftovers_unchecked = managed.clone();
+        ReconcileCore {
+            backend,
+            managed_file,
+            managed,
+            known: HashMap::new(),
+            seen: BTreeSet::new(),
+            leftovers_unchecked,
+            stats,
+            incremental: true,
+        }
     }
 
     pub fn stats(&self) -> &Arc<ReconcileStats> {
@@ -153,6 +166,7 @@ impl ReconcileCore {
         let wanted: BTreeSet<String> = specs.iter().map(|s| s.name.clone()).collect();
         let before = self.managed.clone();
         let mut total = InterfacePass { ops: 0, ok: true, read_device: full };
+        total.add(self.remove_leftovers());
         for spec in specs {
             total.add(self.pass_interface(spec, full));
         }
@@ -170,11 +184,11 @@ impl ReconcileCore {
         self.managed.insert(spec.name.clone());
         let prior = self.known.remove(&spec.name);
         let path = choose_path(full, self.incremental, prior.is_some());
-        let known = if path.incremental { prior } else { None };
+        let (known, prior) = if path.incremental { (prior, None) } else { (None, prior) };
         let mut read_device = false;
         let result = match known {
             Some(k) => match self.incremental_pass(&spec, &k) {
-                Ok(Some((r, routes))) => Ok((r, Some(routes))),
+                Ok(Some((r, routes))) => Ok((r, Some(routes), false)),
                 Ok(None) => {
                     // Nothing changed: keep what we know, no I/O.
                     self.known.insert(spec.name.clone(), k);
@@ -183,17 +197,22 @@ impl ReconcileCore {
                 Err(e) => {
                     log::info!("{}: incremental update failed ({e}); reading the device", spec.name);
                     read_device = true;
-                    reconcile(self.backend.as_ref(), &spec).map(|r| (r, None))
+                    reconcile(self.backend.as_ref(), &spec).map(|r| (r, None, false))
                 }
             },
             None => {
                 read_device = true;
-                reconcile(self.backend.as_ref(), &spec).map(|r| (r, None))
+                reconcile_observed(self.backend.as_ref(), &spec).map(|(r, found)| {
+                    // Drift is what changed behind our back since the last pass, not the change
+                    // (made through the API) this pass may also carry.
+                    let drift = path.drift && prior.as_ref().is_some_and(|k| found_drift(k, &spec, found.as_ref(), &r.link));
+                    (r, None, drift)
+                })
             }
         };
         match result {
-            Ok((r, routes)) => {
-                let ops = self.applied(spec, &r, routes, path.drift);
+            Ok((r, routes, drift)) => {
+                let ops = self.applied(spec, &r, routes, drift);
                 InterfacePass { ops, ok: true, read_device }
             }
             Err(e) => {
@@ -234,6 +253,27 @@ impl ReconcileCore {
         let public_key = public_key_of(&spec.private_key);
         self.known.insert(spec.name.clone(), Known { spec, public_key, routes });
         n
+    }
+
+    /// Removes leftovers of the other backend under the names of the managed interfaces (once per
+    /// name; a failure is retried at the next pass).
+    fn remove_leftovers(&mut self) -> InterfacePass {
+        let mut out = InterfacePass { ops: 0, ok: true, read_device: false };
+        for name in std::mem::take(&mut self.leftovers_unchecked) {
+            match self.backend.remove_leftover(&name) {
+                Ok(true) => {
+                    log::info!("{name}: removed the interface an earlier run made with the other WireGuard backend");
+                    out.ops += 1;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    log::warn!("{name}: cannot check for or remove a leftover interface of the other backend: {e}");
+                    self.leftovers_unchecked.insert(name);
+                    out.ok = false;
+                }
+            }
+        }
+        out
     }
 
     /// Removes the managed interfaces that are no longer wanted.
@@ -340,6 +380,20 @@ struct PassKind {
 /// `known`: the last pass over this interface succeeded.
 fn choose_path(full: bool, incremental: bool, known: bool) -> PassKind {
     PassKind { incremental: known && !full && incremental, drift: full && known }
+}
+
+/// PURE: whether a full pass over an interface found drift: the device no longer held what the
+/// last pass left on it (`known`), or the link needed a change its part of the spec did not ask
+/// for. The new `spec` may differ from `known.spec` (a state change that coincides with the
+/// resync): differences that change explains are ours, not drift.
+fn found_drift(known: &Known, spec: &InterfaceSpec, found: Option<&ActualInterface>, link: &LinkChanges) -> bool {
+    if !diff(&known.spec, found).is_empty() {
+        return true;
+    }
+    link.brought_up
+        || (link.mtu_set && known.spec.mtu == spec.mtu)
+        || (link.addresses_added + link.addresses_removed > 0 && known.spec.addresses == spec.addresses)
+        || (link.routes_added + link.routes_removed > 0 && known.routes == desired_routes(spec))
 }
 
 /// PURE: the operations a reconcile report counts: peer ops and the identity, interface creation,
@@ -460,7 +514,7 @@ mod tests {
     use crate::wg::plan::diff;
     use crate::wg::spec::{ActualInterface, PeerSpec};
 
-    use crate::wg::plan::tests::specs::{apply_to, k, net, peer, spec};
+    use crate::wg::plan::tests::specs::{apply_to, device, k, net, peer, spec};
 
     #[test]
     fn choose_path_table() {
@@ -478,6 +532,53 @@ mod tests {
         for (full, incremental, known, want_inc, want_drift) in cases {
             let got = choose_path(full, incremental, known);
             assert_eq!((got.incremental, got.drift), (want_inc, want_drift), "full {full} incremental {incremental} known {known}");
+        }
+    }
+
+    #[test]
+    fn found_drift_table() {
+        // The device as the last pass left it (peers 1, 2 on 10.8.0.0/24), and the link flags.
+        let old = spec(vec![peer(1), peer(2)]);
+        let known = Known { routes: desired_routes(&old), public_key: public_key_of(&old.private_key), spec: old.clone() };
+        let as_left = || device(&old);
+        let link = |mtu_set, brought_up, addresses, routes| LinkChanges {
+            mtu_set,
+            brought_up,
+            addresses_added: addresses,
+            addresses_removed: 0,
+            routes_added: routes,
+            routes_removed: 0,
+        };
+        let api_peer = spec(vec![peer(1), peer(2), peer(3)]);
+        let mut api_mtu = old.clone();
+        api_mtu.mtu = Some(1300);
+        let mut api_address = old.clone();
+        api_address.addresses.push(net("fd00:8::1/64"));
+        let mut api_route = spec(vec![peer(1), peer(2)]);
+        api_route.peers[0].allowed_ips.push(net("172.16.0.0/16"));
+        let mut missing_peer = as_left();
+        missing_peer.peers.retain(|p| p.public_key != k(2));
+        let mut other_port = as_left();
+        other_port.listen_port += 1;
+        let none = LinkChanges::default();
+        // (new spec, device found, link changes, drift?)
+        let cases: Vec<(&str, &InterfaceSpec, Option<ActualInterface>, LinkChanges, bool)> = vec![
+            ("nothing changed", &old, Some(as_left()), none.clone(), false),
+            ("API added a peer during the resync", &api_peer, Some(as_left()), none.clone(), false),
+            ("API changed the MTU", &api_mtu, Some(as_left()), link(true, false, 0, 0), false),
+            ("API added an address", &api_address, Some(as_left()), link(false, false, 1, 0), false),
+            ("API added a routed prefix", &api_route, Some(as_left()), link(false, false, 0, 1), false),
+            ("peer removed by hand", &old, Some(missing_peer.clone()), none.clone(), true),
+            ("peer removed by hand while the API adds one", &api_peer, Some(missing_peer), none.clone(), true),
+            ("listen port changed by hand", &old, Some(other_port), none.clone(), true),
+            ("interface deleted by hand", &old, None, none.clone(), true),
+            ("MTU changed by hand", &old, Some(as_left()), link(true, false, 0, 0), true),
+            ("link down by hand, API changed the MTU", &api_mtu, Some(as_left()), link(true, true, 0, 0), true),
+            ("address removed by hand", &old, Some(as_left()), link(false, false, 1, 0), true),
+            ("route removed by hand", &api_peer, Some(as_left()), link(false, false, 0, 1), true),
+        ];
+        for (what, new, found, changes, want) in cases {
+            assert_eq!(found_drift(&known, new, found.as_ref(), &changes), want, "{what}");
         }
     }
 
@@ -529,6 +630,9 @@ mod tests {
         applies: AtomicU64,
         links: AtomicU64,
         fail_apply: std::sync::atomic::AtomicBool,
+        /// Names with a leftover of the other backend; `leftover_checks` counts the calls.
+        leftovers: Mutex<BTreeSet<String>>,
+        leftover_checks: AtomicU64,
     }
 
     impl WgBackend for Fake {
@@ -568,6 +672,46 @@ mod tests {
             *self.dev.lock().unwrap() = None;
             Ok(())
         }
+        fn remove_leftover(&self, iface: &str) -> Result<bool, WgError> {
+            self.leftover_checks.fetch_add(1, Ordering::Relaxed);
+            Ok(self.leftovers.lock().unwrap().remove(iface))
+        }
+    }
+
+    #[test]
+    fn leftovers_of_managed_interfaces_are_removed_once() {
+        let fake = Arc::new(Fake::default());
+        let file = std::env::temp_dir().join(format!("wg-rec-leftover-{}", std::process::id()));
+        std::fs::write(&file, "wg0\nwgold\n").unwrap();
+        fake.leftovers.lock().unwrap().extend(["wg0".to_string(), "wgold".to_string(), "theirs".to_string()]);
+        let backend: Arc<dyn WgBackend> = fake.clone();
+        let mut c = ReconcileCore::new(backend, file.clone(), Arc::default());
+        // wg0 still wanted, wgold not: both leftovers go (2 ops), wgold is then removed as
+        // unwanted (1 op), wg0 is created with 3 peers (5 ops). `theirs` is not ours.
+        let (ops, ok) = c.pass(1, vec![spec(vec![peer(1), peer(2), peer(3)])], true);
+        assert!(ok);
+        assert_eq!(ops, 2 + 1 + 5);
+        assert_eq!(*fake.leftovers.lock().unwrap(), BTreeSet::from(["theirs".to_string()]));
+        assert_eq!(fake.leftover_checks.load(Ordering::Relaxed), 2);
+        // Checked once per run.
+        c.pass(2, vec![spec(vec![peer(1), peer(2), peer(3)])], true);
+        assert_eq!(fake.leftover_checks.load(Ordering::Relaxed), 2);
+        let _ = std::fs::remove_file(file);
+    }
+
+    #[test]
+    fn api_change_during_a_resync_is_not_drift() {
+        let fake = Arc::new(Fake::default());
+        let (mut c, file) = core(&fake);
+        c.pass(1, vec![spec(vec![peer(1), peer(2)])], false);
+        // The state changed and a resync picks it up before the incremental pass does.
+        assert_eq!(c.pass(2, vec![spec(vec![peer(1), peer(2), peer(3)])], true), (1, true));
+        assert_eq!(c.stats().drift_healed.load(Ordering::Relaxed), 0);
+        // A peer removed by hand in the same window is drift.
+        fake.dev.lock().unwrap().as_mut().unwrap().peers.retain(|p| p.public_key != k(1));
+        assert_eq!(c.pass(3, vec![spec(vec![peer(1), peer(2), peer(3), peer(4)])], true), (2, true));
+        assert_eq!(c.stats().drift_healed.load(Ordering::Relaxed), 1);
+        let _ = std::fs::remove_file(file);
     }
 
     fn core(fake: &Arc<Fake>) -> (ReconcileCore, PathBuf) {

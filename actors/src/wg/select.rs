@@ -14,10 +14,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::backend::WgBackend;
+use super::backend::{LinkChanges, WgBackend, WgError};
 use super::kernel::KernelBackend;
 use super::netlink::Netlink;
+use super::plan::Plan;
+use super::spec::{ActualInterface, InterfaceSpec};
 use super::uapi::{UapiBackend, UapiConfig};
+use super::userspace_proc::SuperviseEvent;
 
 /// What the configuration asks for (`wg_backend`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,8 +133,50 @@ pub fn build_backend(choice: BackendChoice, settings: &BackendSettings) -> Box<d
         BackendChoice::Userspace => {
             let mut config = UapiConfig::new(&settings.uapi_dir, Some(settings.userspace_bin.clone()));
             config.netns = settings.netns.clone();
-            Box::new(UapiBackend::new(config))
+            Box::new(Userspace { uapi: UapiBackend::new(config), kernel: KernelBackend::new(settings.netns.clone()) })
         }
+    }
+}
+
+/// The userspace backend, which also removes a kernel interface an earlier run (with the kernel
+/// backend) left under one of our names ([`WgBackend::remove_leftover`]); everything else is
+/// the UAPI backend's.
+struct Userspace {
+    uapi: UapiBackend,
+    /// Only for the leftover check (links are listed over rtnetlink, no module needed).
+    kernel: KernelBackend,
+}
+
+impl WgBackend for Userspace {
+    fn kind(&self) -> &'static str {
+        self.uapi.kind()
+    }
+    fn list_interfaces(&self) -> Result<Vec<String>, WgError> {
+        self.uapi.list_interfaces()
+    }
+    fn read(&self, iface: &str) -> Result<Option<ActualInterface>, WgError> {
+        self.uapi.read(iface)
+    }
+    fn ensure_interface(&self, spec: &InterfaceSpec) -> Result<bool, WgError> {
+        self.uapi.ensure_interface(spec)
+    }
+    fn apply(&self, iface: &str, plan: &Plan) -> Result<usize, WgError> {
+        self.uapi.apply(iface, plan)
+    }
+    fn configure_link(&self, spec: &InterfaceSpec) -> Result<LinkChanges, WgError> {
+        self.uapi.configure_link(spec)
+    }
+    fn remove_interface(&self, iface: &str) -> Result<(), WgError> {
+        self.uapi.remove_interface(iface)
+    }
+    fn remove_leftover(&self, iface: &str) -> Result<bool, WgError> {
+        self.kernel.remove_if_kind(iface, "wireguard")
+    }
+    fn supervise(&self) -> Vec<SuperviseEvent> {
+        self.uapi.supervise()
+    }
+    fn detach(&self) -> usize {
+        self.uapi.detach()
     }
 }
 
