@@ -1,161 +1,177 @@
 #!/usr/bin/env bash
 # cross/build.sh [TARGET...]
 #
-# Builds the `wgclusterd` release binary for router targets with the stable
-# toolchain, linking with rust-lld (no OpenWrt SDK, no cross linker; a C cross
-# compiler only for crates that compile C for the target, i.e. ring).
+# Builds the static musl `wgclusterd` release binary for router CPUs, without the OpenWrt SDK.
+# TARGET is an OpenWrt arch name or a Rust target from cross/targets.sh (default: all of them):
 #
-#   default targets: x86_64-unknown-linux-musl aarch64-unknown-linux-musl
-#   output:          $CARGO_TARGET_DIR/<target>/release/wgclusterd
-#                    (CARGO_TARGET_DIR defaults to <repo>/target-cross)
+#   x86_64, aarch64_cortex-a53            stable toolchain, rustup's prebuilt musl std, linked by
+#                                         rust-lld (the musl targets are self-contained); ring's C
+#                                         by the host gcc / aarch64-linux-gnu-gcc
+#   arm_cortex-a7_neon-vfpv4, mipsel_24kc, the pinned nightly of cross/toolchain.env with
+#   mips_24kc                             -Zbuild-std (rustup has no std for them here), linked by
+#                                         zig through cargo-zigbuild: zig brings musl libc/crt and
+#                                         compiles ring's C for the target
 #
-# The musl targets ship their own crt objects and libc.a ("self-contained"),
-# and rustc links musl targets self-contained whenever crt-static is on (the
-# default for *-linux-musl), so `-C linker=rust-lld` is all that is needed.
-# We pass it through CARGO_TARGET_<TRIPLE>_LINKER so a user's RUSTFLAGS stay
-# untouched.
+#   output: $CARGO_TARGET_DIR/<rust target>/<profile>/wgclusterd, then a table of sizes and times
+#           (CARGO_TARGET_DIR defaults to <repo>/target-cross)
 #
-# Optional targets (armv7/mips/mipsel) whose std `rustup target add` cannot
-# install are built with nightly -Zbuild-std + cargo-zigbuild when those are
-# present (see cross/README.md); they are never required.
+# Targets of one kind are built by one cargo invocation (host build scripts and proc macros are
+# compiled once). Nothing is installed here: a missing tool is an error that names it; run
+# tests/scripts/prereqs.sh.
 #
 # Environment:
-#   CARGO_TARGET_DIR   build directory (default: <repo>/target-cross)
-#   CARGO_PROFILE      cargo profile (default: release)
-#   WGC_NO_RUSTUP=1    do not call `rustup target add`
-#   WGC_NO_APT=1       never apt-get a C cross compiler (only needed if a
-#                      crate compiles C for the target, e.g. ring)
-#   CC_<triple>        honoured as-is when set
+#   CARGO_TARGET_DIR                build directory (default: <repo>/target-cross)
+#   CARGO_PROFILE                   cargo profile (default: release)
+#   CARGO_TARGET_<TRIPLE>_RUSTFLAGS kept, the build's own flags are appended
+#   RUSTFLAGS                       folded into every target's flags (cargo would otherwise
+#                                   ignore the per-target flags this script needs)
+#   WGC_PANIC=abort                 nightly targets: keep panic messages (default: immediate-abort,
+#                                   no panic formatting code; the profile already aborts on panic)
+#   CC_<triple>                     honoured as-is for the stable targets
+# cross/size-flags.sh, when present, defines `size_rustflags TRIPLE`; its output is appended too.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
+# shellcheck source=toolchain.env
+. "$here/toolchain.env"
+# shellcheck source=targets.sh
+. "$here/targets.sh"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target-cross}"
 profile="${CARGO_PROFILE:-release}"
-
-if [ "$#" -eq 0 ]; then
-    set -- x86_64-unknown-linux-musl aarch64-unknown-linux-musl
-fi
+outdir="$profile"; [ "$profile" = dev ] && outdir=debug
 
 die() { echo "build.sh: error: $*" >&2; exit 1; }
 log() { echo "build.sh: $*" >&2; }
+prereqs="run tests/scripts/prereqs.sh"
 
-command -v cargo >/dev/null || die "cargo not found (install Rust with rustup)"
+if [ -f "$here/size-flags.sh" ]; then
+    # shellcheck source=/dev/null
+    . "$here/size-flags.sh"
+    declare -F size_rustflags >/dev/null || die "cross/size-flags.sh does not define size_rustflags"
+fi
 
-# rust-lld ships with every rustup toolchain under lib/rustlib/<host>/bin.
-sysroot="$(rustc --print sysroot)"
-host="$(rustc -vV | sed -n 's/^host: //p')"
-lld="$sysroot/lib/rustlib/$host/bin/rust-lld"
-[ -x "$lld" ] || die "rust-lld not found at $lld"
-# Put it on PATH so `linker=rust-lld` resolves for cargo and build scripts.
-export PATH="$sysroot/lib/rustlib/$host/bin:$PATH"
+[ "$#" -gt 0 ] || mapfile -t _all < <(wgc_triples)
+[ "$#" -gt 0 ] || set -- "${_all[@]}"
+stable=(); nightly=()
+for name in "$@"; do
+    t="$(wgc_triple "$name")" || die "unknown target '$name' (known: $(wgc_archs | tr '\n' ' ')or their Rust targets; see cross/targets.sh)"
+    case "$(wgc_mode "$t")" in
+        stable) stable+=("$t") ;;
+        nightly) nightly+=("$t") ;;
+    esac
+done
+
+command -v cargo >/dev/null || die "cargo not found ($prereqs)"
+command -v rustup >/dev/null || die "rustup not found ($prereqs)"
 
 upper() { echo "$1" | tr '[:lower:]-' '[:upper:]_'; }
 lower_() { echo "$1" | tr '-' '_'; }
 
-# A C compiler for the target is only needed when some crate in the graph
-# compiles C (cc-rs) for it: today ring (rustls, rcgen, hickory dnssec-ring).
-setup_cc() {
-    local t="$1" tl
-    tl="$(lower_ "$t")"
-    local var="CC_$tl"
-    if [ -n "${!var:-}" ]; then return 0; fi
-    # `cargo tree -i cc` prints nothing (exit 0) or fails when cc is not in
-    # this target's graph.
-    if [ -z "$(cd "$repo" && cargo tree -p wgclusterd --target "$t" -e normal,build -i cc 2>/dev/null)" ]; then
-        return 0
-    fi
-    log "$t: a dependency compiles C; selecting a C compiler"
-    local gcc="" pkg=""
-    case "$t" in
-        x86_64-*)   gcc="$(command -v musl-gcc || command -v gcc || true)" ;;
-        # The C cross compiler and its libc headers: --no-install-recommends does not pull the
-        # headers in, and ring's C code needs them.
-        aarch64-*)  gcc="aarch64-linux-gnu-gcc"; pkg="gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;;
-        armv7-*|arm-*) gcc="arm-linux-gnueabihf-gcc"; pkg="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross" ;;
-        mipsel-*)   gcc="mipsel-linux-gnu-gcc"; pkg="gcc-mipsel-linux-gnu libc6-dev-mipsel-cross" ;;
-        mips-*)     gcc="mips-linux-gnu-gcc"; pkg="gcc-mips-linux-gnu libc6-dev-mips-cross" ;;
-    esac
-    local missing=""
-    for p in ${pkg:-}; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+# set_rustflags TRIPLE FLAGS...: CARGO_TARGET_<T>_RUSTFLAGS = user's value + RUSTFLAGS + FLAGS + size flags
+user_rustflags="${RUSTFLAGS:-}"
+unset RUSTFLAGS
+[ -z "$user_rustflags" ] || log "RUSTFLAGS folded into each target's CARGO_TARGET_<TRIPLE>_RUSTFLAGS"
+set_rustflags() {
+    local t="$1" var v extra=""
+    shift
+    var="CARGO_TARGET_$(upper "$t")_RUSTFLAGS"
+    if declare -F size_rustflags >/dev/null; then extra="$(size_rustflags "$t")"; fi
+    v="${!var:-} $user_rustflags $* $extra"
+    v="$(echo "$v" | xargs)"
+    export "$var=$v"
+    log "$t: $var=$v"
+}
+
+declare -a rows=()
+record() { # MODE SECONDS TRIPLE...
+    local mode="$1" secs="$2" t bin
+    shift 2
+    for t in "$@"; do
+        bin="$CARGO_TARGET_DIR/$t/$outdir/wgclusterd"
+        [ -f "$bin" ] || die "expected binary not found: $bin"
+        rows+=("$t|$mode|$bin|$secs")
     done
-    if [ -n "$gcc" ] && [ -n "$missing" ] \
-        && [ "${WGC_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
-        log "installing$missing (apt-get)"
-        # shellcheck disable=SC2086
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing; } \
-            >"${TMPDIR:-/tmp}/wgcluster-apt.log" 2>&1 || die "apt-get install$missing failed (see ${TMPDIR:-/tmp}/wgcluster-apt.log)"
-    fi
-    if [ -n "$gcc" ] && command -v "$gcc" >/dev/null 2>&1; then
-        export "CC_$tl=$gcc"
-        local ar="${gcc%gcc}ar"
-        command -v "$ar" >/dev/null 2>&1 && export "AR_$tl=$ar"
-        log "$t: CC=$gcc"
-    else
-        log "$t: warning: no C compiler for this target; set CC_$tl if the build fails"
-    fi
 }
 
-# Optional targets (armv7, mips, mipsel, ...) whose std cannot be installed with
-# `rustup target add` (tier 3, or not on the dist mirror) are built with nightly
-# `-Zbuild-std` and linked by cargo-zigbuild (zig provides the musl libc/crt for
-# the target). Needs: a nightly toolchain with rust-src, and cargo-zigbuild
-# (`pip install cargo-zigbuild` brings zig too). See cross/README.md.
-nightly_zigbuild_ok() {
-    rustup run nightly rustc --version >/dev/null 2>&1 || return 1
-    [ -d "$(rustup run nightly rustc --print sysroot)/lib/rustlib/src/rust/library" ] || return 1
-    command -v cargo-zigbuild >/dev/null 2>&1
-}
-
-declare -a built=()
-for t in "$@"; do
-    mode=stable
-    if [ "${WGC_NO_RUSTUP:-0}" != 1 ] && command -v rustup >/dev/null; then
-        if ! rustup target list --installed | grep -qx "$t"; then
-            log "rustup target add $t"
-            if ! rustup target add "$t" >&2 2>/dev/null; then
-                if nightly_zigbuild_ok; then
-                    log "$t: no prebuilt std for stable here; using nightly -Zbuild-std + cargo-zigbuild"
-                    mode=nightly-zig
-                else
-                    die "rustup target add $t failed and nightly+rust-src+cargo-zigbuild are not available (see cross/README.md, optional targets)"
-                fi
-            fi
+# ---- stable: x86_64, aarch64 -----------------------------------------------------------------
+if [ "${#stable[@]}" -gt 0 ]; then
+    sysroot="$(rustup run stable rustc --print sysroot)" || die "no stable toolchain ($prereqs)"
+    host="$(rustup run stable rustc -vV | sed -n 's/^host: //p')"
+    lld_dir="$sysroot/lib/rustlib/$host/bin"
+    [ -x "$lld_dir/rust-lld" ] || die "rust-lld not found at $lld_dir/rust-lld ($prereqs)"
+    installed="$(rustup target list --installed --toolchain stable)"
+    args=()
+    for t in "${stable[@]}"; do
+        grep -qx "$t" <<<"$installed" || die "rustup target $t is not installed for stable ($prereqs)"
+        # ring compiles C for the target; its C and assembly do not use the libc, so a glibc
+        # cross gcc serves a musl target.
+        ccvar="CC_$(lower_ "$t")"
+        if [ -z "${!ccvar:-}" ]; then
+            case "$t" in
+                x86_64-*) cc=gcc ;;
+                aarch64-*) cc=aarch64-linux-gnu-gcc ;;
+                *) die "no C compiler known for $t" ;;
+            esac
+            command -v "$cc" >/dev/null || die "$cc not found: ring needs a C compiler for $t ($prereqs)"
+            export "$ccvar=$cc"
+            command -v "${cc%gcc}ar" >/dev/null && export "AR_$(lower_ "$t")=${cc%gcc}ar"
         fi
-    fi
+        export "CARGO_TARGET_$(upper "$t")_LINKER=rust-lld"
+        set_rustflags "$t"
+        args+=(--target "$t")
+    done
+    log "building wgclusterd for ${stable[*]} (stable, $profile, rust-lld, target dir $CARGO_TARGET_DIR)"
     start=$(date +%s)
-    if [ "$mode" = stable ]; then
-        setup_cc "$t"
-        T="$(upper "$t")"
-        export "CARGO_TARGET_${T}_LINKER=rust-lld"
-        log "building wgclusterd for $t ($profile, linker rust-lld, target dir $CARGO_TARGET_DIR)"
-        (cd "$repo" && cargo build --profile "$profile" -p wgclusterd --bin wgclusterd --target "$t") \
-            || die "cargo build for $t failed"
-    else
-        log "building wgclusterd for $t ($profile, nightly -Zbuild-std, zig linker, target dir $CARGO_TARGET_DIR)"
-        (cd "$repo" && cargo +nightly zigbuild --profile "$profile" -p wgclusterd --bin wgclusterd \
-            --target "$t" -Zbuild-std=std,panic_abort) || die "cargo zigbuild for $t failed"
-    fi
-    end=$(date +%s)
-    outdir="$profile"; [ "$profile" = dev ] && outdir=debug
-    bin="$CARGO_TARGET_DIR/$t/$outdir/wgclusterd"
-    [ -f "$bin" ] || die "expected binary not found: $bin"
-    log "$t: built in $((end - start)) s"
-    built+=("$t|$bin|$((end - start))")
-done
+    (cd "$repo" && PATH="$lld_dir:$PATH" RUSTUP_TOOLCHAIN=stable \
+        cargo build --profile "$profile" -p wgclusterd --bin wgclusterd "${args[@]}") \
+        || die "cargo build for ${stable[*]} failed"
+    record stable $(($(date +%s) - start)) "${stable[@]}"
+fi
+
+# ---- nightly -Zbuild-std + zig: armv7, mipsel, mips ------------------------------------------
+if [ "${#nightly[@]}" -gt 0 ]; then
+    rustup run "$WGC_NIGHTLY" rustc --version >/dev/null 2>&1 \
+        || die "toolchain $WGC_NIGHTLY is not installed ($prereqs)"
+    nsys="$(rustup run "$WGC_NIGHTLY" rustc --print sysroot)"
+    [ -d "$nsys/lib/rustlib/src/rust/library" ] \
+        || die "rust-src is not installed for $WGC_NIGHTLY ($prereqs)"
+    # prereqs.sh installs zig and cargo-zigbuild in a venv; its python3 is the one with ziglang
+    [ -d "$WGC_TOOLS_VENV/bin" ] && export PATH="$WGC_TOOLS_VENV/bin:$PATH"
+    command -v cargo-zigbuild >/dev/null || die "cargo-zigbuild not found ($prereqs)"
+    zigbuild_v="$(cargo-zigbuild --version 2>/dev/null)" || die "cargo-zigbuild does not run ($prereqs)"
+    python3 -m ziglang version >/dev/null 2>&1 || command -v zig >/dev/null \
+        || die "zig not found (the ziglang package from PyPI; $prereqs)"
+    panic=(-Zunstable-options -Cpanic=immediate-abort)
+    [ "${WGC_PANIC:-immediate-abort}" = abort ] && panic=()
+    args=()
+    for t in "${nightly[@]}"; do
+        # crt-static: the mips targets default to dynamic linking; link-self-contained=no: these
+        # targets have no self-contained crt objects without rustup's std, zig provides them.
+        set_rustflags "$t" -C target-feature=+crt-static -C link-self-contained=no "${panic[@]}"
+        args+=(--target "$t")
+    done
+    log "building wgclusterd for ${nightly[*]} ($WGC_NIGHTLY -Zbuild-std, $zigbuild_v, $profile, target dir $CARGO_TARGET_DIR)"
+    start=$(date +%s)
+    (cd "$repo" && RUSTUP_TOOLCHAIN="$WGC_NIGHTLY" \
+        cargo-zigbuild zigbuild --profile "$profile" -p wgclusterd --bin wgclusterd "${args[@]}" \
+        -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size) \
+        || die "cargo zigbuild for ${nightly[*]} failed"
+    record "nightly" $(($(date +%s) - start)) "${nightly[@]}"
+fi
 
 echo
-printf '%-32s %12s %10s %8s  %s\n' TARGET BYTES MiB BUILD_S PATH
-for row in "${built[@]}"; do
-    IFS='|' read -r t bin secs <<<"$row"
+printf '%-26s %-32s %-8s %10s %7s %8s  %s\n' ARCH TARGET MODE BYTES MiB BUILD_S PATH
+for row in "${rows[@]}"; do
+    IFS='|' read -r t mode bin secs <<<"$row"
     sz=$(stat -c %s "$bin")
-    printf '%-32s %12d %10s %8s  %s\n' "$t" "$sz" "$(awk -v s="$sz" 'BEGIN{printf "%.2f", s/1048576}')" "$secs" "$bin"
+    printf '%-26s %-32s %-8s %10d %7s %8s  %s\n' "$(wgc_arch "$t")" "$t" "$mode" "$sz" \
+        "$(awk -v s="$sz" 'BEGIN{printf "%.2f", s/1048576}')" "$secs" "$bin"
 done
+echo "(BUILD_S: wall time of the one cargo invocation that built all targets of that mode)"
 if command -v file >/dev/null; then
-    echo
-    for row in "${built[@]}"; do
-        IFS='|' read -r _ bin _ <<<"$row"
+    for row in "${rows[@]}"; do
+        IFS='|' read -r _ _ bin _ <<<"$row"
         file "$bin"
     done
 fi

@@ -26,7 +26,17 @@ pkg gcc-aarch64-linux-gnu
 pkg libc6-dev-arm64-cross
 have qemu-aarch64 || need_apt+=(qemu-user)
 
-# --- router CPUs (armv7, mips, mipsel) ---
+# --- router CPUs (armv7, mips, mipsel): cross/build.sh, cross/smoke-qemu.sh ---
+# qemu-user has qemu-arm, qemu-mipsel, qemu-mips, qemu-aarch64; python3-venv holds zig and
+# cargo-zigbuild (PyPI, below); the smoke test reads JSON with python3.
+# shellcheck source=../../cross/toolchain.env
+. "$(dirname "${BASH_SOURCE[0]}")/../../cross/toolchain.env"
+for q in qemu-aarch64 qemu-arm qemu-mipsel qemu-mips; do have "$q" || { need_apt+=(qemu-user); break; }; done
+have python3 || need_apt+=(python3)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# the pinned nightly builds std for armv7/mips/mipsel (-Zbuild-std needs rust-src)
+rustup toolchain install "$WGC_NIGHTLY" --profile minimal --component rust-src >/dev/null 2>&1 \
+  || { echo "prereqs: rustup toolchain install $WGC_NIGHTLY failed" >&2; exit 1; }
 
 # --- packages (apk-tools 3.0.5 from ../shared/vendor, built by cross/apk-tools.sh) ---
 # meson + ninja build apk-tools; it links OpenSSL (libcrypto), zlib and zstd; python3 for check-ipk.sh
@@ -73,8 +83,20 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
 
 # --- tools from other registries (pip, cargo) ---
+# router CPUs: zig (musl libc/crt and C compiler for armv7/mips/mipsel) and cargo-zigbuild, pinned
+# in cross/toolchain.env, in their own venv (Debian's python refuses a system-wide pip install);
+# cross/build.sh puts $WGC_TOOLS_VENV/bin first on PATH.
+[ -x "$WGC_TOOLS_VENV/bin/pip" ] || python3 -m venv "$WGC_TOOLS_VENV"
+if [ "$("$WGC_TOOLS_VENV/bin/python3" -m ziglang version 2>/dev/null)" != "$WGC_ZIGLANG_VERSION" ] \
+  || [ "$("$WGC_TOOLS_VENV/bin/cargo-zigbuild" --version 2>/dev/null)" != "cargo-zigbuild $WGC_CARGO_ZIGBUILD_VERSION" ]; then
+  "$WGC_TOOLS_VENV/bin/pip" install -q --disable-pip-version-check \
+    "ziglang==$WGC_ZIGLANG_VERSION" "cargo-zigbuild==$WGC_CARGO_ZIGBUILD_VERSION"
+fi
+for b in cargo-zigbuild python3; do
+  [ -x "$WGC_TOOLS_VENV/bin/$b" ] || { echo "prereqs: $WGC_TOOLS_VENV/bin/$b is missing" >&2; exit 1; }
+done
 
-for b in wireguard-go wg ip ping named dig curl qemu-aarch64 aarch64-linux-gnu-gcc; do
+for b in wireguard-go wg ip ping named dig curl qemu-aarch64 aarch64-linux-gnu-gcc qemu-arm qemu-mipsel qemu-mips python3; do
   if ! have "$b"; then
     echo "prereqs: $b is still missing" >&2
     exit 1

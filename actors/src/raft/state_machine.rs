@@ -36,7 +36,7 @@ pub struct StateMachine {
     db: Arc<Database>,
     shared: Arc<RwLock<Applied>>,
     version_tx: Arc<watch::Sender<u64>>,
-    snapshot_seq: Arc<std::sync::atomic::AtomicU64>,
+    snapshot_seq: Arc<portable_atomic::AtomicU64>,
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> SErr {
@@ -63,7 +63,7 @@ impl StateMachine {
             db,
             shared: Arc::new(RwLock::new(applied)),
             version_tx: Arc::new(version_tx),
-            snapshot_seq: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            snapshot_seq: Arc::new(portable_atomic::AtomicU64::new(0)),
         })
     }
 

@@ -39,9 +39,9 @@ use super::spec::{key_to_base64, public_key_of, ActualInterface, InterfaceSpec, 
 use super::userspace_proc::SuperviseEvent;
 use crate::raft::ClusterHandle;
 use ipnet::IpNet;
+use portable_atomic::{AtomicU64, Ordering};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
