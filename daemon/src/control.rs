@@ -37,5 +37,55 @@ pub fn request(socket: &Path, method: &str, path: &str, user: Option<&str>, body
     let split = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or(ControlError::Malformed)?;
     let status_line = std::str::from_utf8(&buf[..split]).map_err(|_| ControlError::Malformed)?;
     let code = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or(ControlError::Malformed)?;
-    Ok((code, buf[split + 4..].to_vec()))
+    let body = &buf[split + 4..];
+    // A streamed answer (the peer lists, `http::views::ok_list`) may come chunked even to HTTP/1.0.
+    let chunked = status_line.lines().skip(1).any(|l| {
+        l.split_once(':')
+            .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("transfer-encoding") && v.trim().eq_ignore_ascii_case("chunked"))
+    });
+    if chunked {
+        return Ok((code, dechunk(body)?));
+    }
+    Ok((code, body.to_vec()))
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer (RFC 9112 §7.1; extensions and trailers ignored).
+fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, ControlError> {
+    let mut out = Vec::with_capacity(rest.len());
+    loop {
+        let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or(ControlError::Malformed)?;
+        let line = std::str::from_utf8(&rest[..eol]).map_err(|_| ControlError::Malformed)?;
+        let size_hex = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| ControlError::Malformed)?;
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if rest.len() < size + 2 || &rest[size..size + 2] != b"\r\n" {
+            return Err(ControlError::Malformed);
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dechunk;
+
+    #[test]
+    fn chunked_bodies_are_joined_and_bad_ones_refused() {
+        let ok: &[(&[u8], &[u8])] = &[
+            (b"0\r\n\r\n", b""),
+            (b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
+            (b"3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\n\r\n", b"abc0123456789"),
+        ];
+        for (wire, body) in ok {
+            assert_eq!(dechunk(wire).expect("valid chunked body"), *body);
+        }
+        let bad: &[&[u8]] = &[b"", b"5\r\nhel", b"zz\r\nabc\r\n0\r\n\r\n", b"3\r\nabcX\r\n0\r\n\r\n", b"3\r\nabc\r\n"];
+        for wire in bad {
+            assert!(dechunk(wire).is_err(), "{:?}", String::from_utf8_lossy(wire));
+        }
+    }
 }
