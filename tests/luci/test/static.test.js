@@ -77,14 +77,15 @@ test('views follow the LuCI client API contract of the issue', () => {
 test('the package has the LuCI feed layout', () => {
   const mk = fs.readFileSync(path.join(APP_DIR, 'Makefile'), 'utf8');
   assert.match(mk, /^LUCI_TITLE:=.+/m);
-  assert.match(mk, /^LUCI_DEPENDS:=\+wgcluster$/m);
+  // The pages need LuCI's runtime, rpcd (the ubus bridge) and the daemon (#12), nothing else.
+  assert.match(mk, /^LUCI_DEPENDS:=\+luci-base \+rpcd \+wgcluster$/m);
   assert.match(mk, /^LUCI_PKGARCH:=all$/m);
   assert.match(mk, /^include .*luci\.mk$/m);
   const files = execFileSync('find', [APP_DIR, '-type', 'f']).toString().trim().split('\n');
   assert.ok(!files.some((f) => f.endsWith('.lua')), 'no Lua');
   for (const f of files) {
     const rel = path.relative(APP_DIR, f);
-    assert.ok(/^(Makefile|htdocs\/luci-static\/resources\/view\/wgcluster\/[a-z]+\.js|root\/usr\/share\/(luci\/menu\.d|rpcd\/acl\.d)\/luci-app-wgcluster\.json|po\/templates\/wgcluster\.pot)$/.test(rel), `unexpected file ${rel}`);
+    assert.ok(/^(Makefile|htdocs\/luci-static\/resources\/view\/wgcluster\/[a-z]+\.js|root\/usr\/share\/(luci\/menu\.d|rpcd\/acl\.d)\/luci-app-wgcluster\.json|po\/templates\/wgcluster\.pot|po\/[a-z]{2}(_[A-Za-z]+)?\/wgcluster\.po|pkg\/luci-app\.postinst)$/.test(rel), `unexpected file ${rel}`);
   }
 });
 
