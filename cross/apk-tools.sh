@@ -5,7 +5,7 @@
 # the path of its `apk` binary. The packaging scripts use it to make v3 packages (`apk mkpkg`),
 # indexes (`apk mkndx`), and the tests to install into empty roots (`apk add --root`).
 #
-# Source: ../shared/vendor/apk-tools-3.0.5.tar.gz beside the repository (APK_TOOLS_TARBALL overrides).
+# Source: third_party/apk-tools/apk-tools-3.0.5.tar.gz (a copy of ../shared/vendor's; APK_TOOLS_TARBALL overrides).
 # Cache:  $APK_TOOLS_DIR, default $CARGO_TARGET_DIR/apk-tools (CARGO_TARGET_DIR default <repo>/target).
 #         A build whose stamp names the same tarball (sha256) is reused: the second call takes
 #         milliseconds. Concurrent calls wait for each other (flock).
@@ -17,7 +17,9 @@ die() { echo "apk-tools.sh: error: $*" >&2; exit 1; }
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-tarball="${APK_TOOLS_TARBALL:-$repo/../shared/vendor/apk-tools-3.0.5.tar.gz}"
+tarball="${APK_TOOLS_TARBALL:-$repo/third_party/apk-tools/apk-tools-3.0.5.tar.gz}"
+# The one source we build (third_party/apk-tools/README.md): a different tarball is refused.
+want_sum=038e2d3b8a4f6cbca2246752e6ce32f9fdad8a19ff437af45a23146a0dedf46e
 cache="${APK_TOOLS_DIR:-${CARGO_TARGET_DIR:-$repo/target}/apk-tools}"
 
 [ -f "$tarball" ] || die "apk-tools source not found: $tarball (set APK_TOOLS_TARBALL)"
@@ -28,6 +30,7 @@ apk="$cache/build/src/apk"
 stamp="$cache/stamp"
 
 sum="$(sha256sum "$tarball" | cut -d' ' -f1)"
+[ -n "${APK_TOOLS_TARBALL:-}" ] || [ "$sum" = "$want_sum" ] || die "$tarball: sha256 $sum, expected $want_sum"
 want="$sum -Dlua=disabled -Ddocs=disabled -Dtests=disabled"
 
 built_ok() { [ -x "$apk" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; }

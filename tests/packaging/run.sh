@@ -41,8 +41,8 @@ for t in python3 node openssl gzip tar sha256sum; do
     command -v "$t" >/dev/null 2>&1 || die "missing $t: run tests/scripts/prereqs.sh"
 done
 [ -x /bin/busybox ] || die "missing /bin/busybox (busybox-static): run tests/scripts/prereqs.sh"
-cbi="${LUCI_RUNTIME_DIR:-$repo/../shared/vendor/luci-25.12}/www/luci-static/resources/cbi.js"
-[ -f "$cbi" ] || die "missing LuCI's cbi.js at $cbi (shared/vendor/luci-25.12)"
+cbi="${LUCI_CBI_JS:-$repo/third_party/luci-25.12/cbi.js}"
+[ -f "$cbi" ] || die "missing LuCI's cbi.js at $cbi (third_party/luci-25.12)"
 
 # ---- binaries ----------------------------------------------------------------------------------
 if [ "$#" -eq 0 ]; then

@@ -38,7 +38,7 @@ python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 rustup toolchain install "$WGC_NIGHTLY" --profile minimal --component rust-src >/dev/null 2>&1 \
   || { echo "prereqs: rustup toolchain install $WGC_NIGHTLY failed" >&2; exit 1; }
 
-# --- packages (apk-tools 3.0.5 from ../shared/vendor, built by cross/apk-tools.sh) ---
+# --- packages (apk-tools 3.0.5 from third_party/apk-tools, built by cross/apk-tools.sh) ---
 # meson + ninja build apk-tools; it links OpenSSL (libcrypto), zlib and zstd; python3 for check-ipk.sh
 have cc || need_apt+=(gcc libc6-dev)
 pkg meson
