@@ -59,6 +59,8 @@ pkg busybox-static
 # `apt-get download` into a cache and unpacked with dpkg-deb, never installed on the host.
 have qemu-system-x86_64 || need_apt+=(qemu-system-x86)
 have cpio || need_apt+=(cpio)
+# `apt-get download` needs the package lists even when nothing above is missing.
+apt_lists_empty() { ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; }
 
 # --- service behaviour (tests/tests/service_*.rs: bind9 above; tests/bench/flash-writes.sh) ---
 have python3 || need_apt+=(python3)
@@ -76,6 +78,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if apt_lists_empty && [ "$(id -u)" = 0 ]; then
+  echo "prereqs: apt-get update (no package lists; the VM test downloads Debian packages)"
+  apt-get update -qq
 fi
 
 # --- Rust toolchains and components ---
