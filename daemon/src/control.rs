@@ -14,7 +14,12 @@ pub enum ControlError {
     Io(#[from] std::io::Error),
     #[error("malformed answer from the daemon")]
     Malformed,
+    #[error("the daemon's answer is larger than {0} bytes")]
+    TooLarge(u64),
 }
+
+/// The largest answer read from the control socket.
+const MAX_ANSWER_BYTES: u64 = 64 << 20;
 
 /// One request; returns (status code, body).
 pub fn request(socket: &Path, method: &str, path: &str, user: Option<&str>, body: Option<&[u8]>) -> Result<(u16, Vec<u8>), ControlError> {
@@ -32,8 +37,12 @@ pub fn request(socket: &Path, method: &str, path: &str, user: Option<&str>, body
     head.push_str("\r\n");
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
+    // Bounded like every other answer we read: a peer list of 20,000 peers is about 8 MB.
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
+    s.take(MAX_ANSWER_BYTES + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_ANSWER_BYTES {
+        return Err(ControlError::TooLarge(MAX_ANSWER_BYTES));
+    }
     let split = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or(ControlError::Malformed)?;
     let status_line = std::str::from_utf8(&buf[..split]).map_err(|_| ControlError::Malformed)?;
     let code = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or(ControlError::Malformed)?;
