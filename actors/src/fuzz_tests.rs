@@ -646,6 +646,12 @@ fn check_state(s: &State) {
         assert!(s.configs.contains_key(config) && s.nodes.contains_key(node), "assignment {config}/{node} dangles");
     }
     assert!(s.audit.len() <= AUDIT_RETENTION);
+    // The peer index, where held, answers as one rebuilt from the state would.
+    for (name, idx) in s.index.iter() {
+        let cfg = s.configs.get(name).expect("the index holds a config that does not exist");
+        let rebuilt = crate::state::index::ConfigIndex::build(cfg, s.peers.values());
+        assert!(idx.equivalent(&rebuilt), "peer index of {name} drifted from the state");
+    }
 }
 
 /// Up to 16 commands decoded from the input, applied in turn to the fixture.

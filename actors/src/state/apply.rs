@@ -9,7 +9,15 @@ impl State {
         self.version += 1;
         let at = req.at;
         let user = req.user.as_str();
-        match &req.cmd {
+        let resp = self.dispatch(at, user, &req.cmd);
+        if resp.is_ok() && !keeps_peer_index(&req.cmd) {
+            self.index.clear();
+        }
+        resp
+    }
+
+    fn dispatch(&mut self, at: Millis, user: &str, cmd: &Command) -> Response {
+        match cmd {
             Command::Bootstrap { token, node, ca, serial } => self.bootstrap(at, user, token, node, ca.as_ref(), *serial),
             Command::IssueJoinToken { sha256, expires_at } => self.issue_join_token(at, user, sha256, *expires_at),
             Command::AdmitNode { token_sha256, node, serial } => self.admit_node(at, user, token_sha256, node, *serial),
@@ -54,5 +62,39 @@ impl State {
 
     pub(super) fn node_or_404(&self, id: &NodeId) -> Result<&Node, CommandError> {
         self.nodes.get(id).ok_or_else(|| CommandError::not_found("node", id))
+    }
+}
+
+/// Whether the peer index (`index.rs`) is still right after `cmd` succeeded: the commands that
+/// change peers keep it current themselves; those that change no peer, no config network and no
+/// home node leave it as it is; every other command drops it (rebuilt on the next use). Refused
+/// commands change nothing, so they keep it too. A new command must take a side here.
+fn keeps_peer_index(cmd: &Command) -> bool {
+    match cmd {
+        Command::CreatePeers { .. } | Command::UpdatePeer { .. } | Command::DeletePeer { .. } => true,
+        Command::IssueJoinToken { .. }
+        | Command::RevokeMember { .. }
+        | Command::RegisterNode { .. }
+        | Command::CreateNode { .. }
+        | Command::UpdateNode { .. }
+        | Command::SetEndpointGroup { .. }
+        | Command::DeleteEndpointGroup { .. }
+        | Command::ReportMigrationBlocked { .. }
+        | Command::SetNodeHealth { .. }
+        | Command::SetDnsSettings { .. }
+        | Command::RecordDnsSync { .. }
+        | Command::RecordSecretRead { .. }
+        | Command::SetHealthSettings { .. } => true,
+        Command::Bootstrap { .. }
+        | Command::AdmitNode { .. }
+        | Command::DeleteNode { .. }
+        | Command::AssignNode { .. }
+        | Command::CreateConfig { .. }
+        | Command::UpdateConfig { .. }
+        | Command::DeleteConfig { .. }
+        | Command::RemoveNode { .. }
+        | Command::MigratePeers { .. }
+        | Command::Rebalance { .. }
+        | Command::CompleteDrain { .. } => false,
     }
 }

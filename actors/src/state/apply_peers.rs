@@ -1,5 +1,6 @@
 //! Applying peer commands: bulk create (all or nothing), patch, delete.
 
+use super::index::ConfigIndex;
 use super::*;
 use crate::model::AuditAction;
 use serde_json::json;
@@ -9,45 +10,27 @@ const AUDIT_PER_PEER_MAX: usize = 20;
 
 impl State {
     pub(super) fn create_peers(&mut self, at: Millis, user: &str, config: &ConfigName, new: &[NewPeer]) -> Response {
-        let cfg = self.config_or_404(config)?;
+        let cfg = self.config_or_404(config)?.clone();
         if new.is_empty() {
             return Err(CommandError::Invalid { field: "peers".into(), reason: "no peer given".into() });
         }
-        // Checks first: names, keys, ids and nodes.
-        let mut keys: HashSet<WgKey> = self.peers_of(config).map(|p| p.public_key).collect();
-        for (i, p) in new.iter().enumerate() {
-            // Defence in depth: commands may come from another router; the API checked this too.
-            check_name(&if new.len() > 1 { format!("[{i}].name") } else { "name".into() }, &p.name)?;
-            let field = if new.len() > 1 { format!("[{i}].public_key") } else { "public_key".into() };
-            if p.public_key == cfg.public_key {
-                return Err(CommandError::Invalid { field, reason: "is the config's own public key".into() });
+        // The index is taken out while the checks read the rest of the state, and put back on
+        // every path: a refused command leaves it as it was (it changes nothing).
+        let mut index = std::mem::take(&mut self.index);
+        let idx = index.config(&cfg, self.peers.values());
+        let checked = self
+            .check_new_peers(config, &cfg, new, idx)
+            .and_then(|()| idx.allocate(new.len()).map_err(|e| CommandError::PoolExhausted(format!("config '{config}': {e}"))));
+        let addrs = match checked {
+            Ok(a) => a,
+            Err(e) => {
+                self.index = index;
+                return Err(e);
             }
-            if !keys.insert(p.public_key) {
-                return Err(CommandError::Conflict(format!(
-                    "{field}: a peer with public key {} already exists in config '{config}'",
-                    p.public_key.to_base64()
-                )));
-            }
-            if self.peers.contains_key(&p.id) {
-                return Err(CommandError::Conflict(format!("peer id '{}' already exists", p.id)));
-            }
-            if let Some(n) = &p.node_id {
-                self.node_or_404(n)?;
-                if !self.is_assigned(config, n) {
-                    return Err(CommandError::Conflict(format!("node '{n}' is not assigned to config '{config}'")));
-                }
-            }
-        }
-        // Addresses, all or nothing.
-        let mut used = self.used_addresses(cfg);
-        let mut addrs = Vec::with_capacity(new.len());
-        for _ in new {
-            let a = pool::allocate(&cfg.addresses, &used).map_err(|e| CommandError::PoolExhausted(format!("config '{config}': {e}")))?;
-            used.extend(a.iter().map(|n| n.addr()));
-            addrs.push(a);
-        }
+        };
+        let idx = index.config(&cfg, self.peers.values());
         // Placement: pinned peers count towards the load before the rest are spread.
-        let mut cands = self.candidates(config, None);
+        let mut cands = self.candidates_with(config, None, |n| idx.load(n));
         for p in new {
             if let Some(c) = p.node_id.as_ref().and_then(|n| cands.iter_mut().find(|c| &c.id == n)) {
                 c.load += 1;
@@ -82,13 +65,45 @@ impl State {
                 self.audit(at, user, AuditAction::PeerCreated, "peer", p.id.as_str(), details);
             }
             ids.push(p.id.clone());
+            idx.insert(&peer);
             self.peers.insert(p.id.clone(), peer);
         }
+        self.index = index;
         if new.len() > AUDIT_PER_PEER_MAX {
             let details = json!({ "config": config, "count": new.len(), "first": ids.first(), "last": ids.last() });
             self.audit(at, user, AuditAction::PeerCreated, "config", config.as_str(), details);
         }
         Ok(Outcome::PeersCreated { ids })
+    }
+
+    /// Every check of a bulk creation but the addresses: names, keys (against the config's and
+    /// each other), ids, pinned nodes. Per peer, in that order.
+    fn check_new_peers(&self, config: &ConfigName, cfg: &Config, new: &[NewPeer], idx: &ConfigIndex) -> Result<(), CommandError> {
+        let mut batch: HashSet<WgKey> = HashSet::with_capacity(new.len());
+        for (i, p) in new.iter().enumerate() {
+            // Defence in depth: commands may come from another router; the API checked this too.
+            check_name(&if new.len() > 1 { format!("[{i}].name") } else { "name".into() }, &p.name)?;
+            let field = if new.len() > 1 { format!("[{i}].public_key") } else { "public_key".into() };
+            if p.public_key == cfg.public_key {
+                return Err(CommandError::Invalid { field, reason: "is the config's own public key".into() });
+            }
+            if idx.has_key(&p.public_key) || !batch.insert(p.public_key) {
+                return Err(CommandError::Conflict(format!(
+                    "{field}: a peer with public key {} already exists in config '{config}'",
+                    p.public_key.to_base64()
+                )));
+            }
+            if self.peers.contains_key(&p.id) {
+                return Err(CommandError::Conflict(format!("peer id '{}' already exists", p.id)));
+            }
+            if let Some(n) = &p.node_id {
+                self.node_or_404(n)?;
+                if !self.is_assigned(config, n) {
+                    return Err(CommandError::Conflict(format!("node '{n}' is not assigned to config '{config}'")));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn peer_in(&self, config: &ConfigName, id: &PeerId) -> Result<&Peer, CommandError> {
@@ -121,6 +136,9 @@ impl State {
             p.enabled = e;
         }
         if let Some(n) = &patch.node_id {
+            if let Some(idx) = self.index.held(config) {
+                idx.rehome(p.node_id.as_ref(), Some(n));
+            }
             p.node_id = Some(n.clone());
         }
         p.updated_at = at;
@@ -133,7 +151,11 @@ impl State {
     pub(super) fn delete_peer(&mut self, at: Millis, user: &str, config: &ConfigName, id: &PeerId) -> Response {
         let p = self.peer_in(config, id)?;
         let details = json!({ "config": config, "name": p.name, "public_key": p.public_key.to_base64(), "address": p.addresses });
-        self.peers.remove(id);
+        if let Some(removed) = self.peers.remove(id) {
+            if let Some(idx) = self.index.held(config) {
+                idx.remove(&removed);
+            }
+        }
         self.audit(at, user, AuditAction::PeerDeleted, "peer", id.as_str(), details);
         Ok(Outcome::Done)
     }

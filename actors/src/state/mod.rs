@@ -14,6 +14,7 @@ mod apply_ops;
 mod apply_peers;
 pub mod audit_query;
 pub mod command;
+pub mod index;
 pub mod placement;
 pub mod pool;
 pub mod render;
@@ -23,7 +24,6 @@ pub use command::*;
 use crate::model::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::net::IpAddr;
 
 /// Audit entries kept (oldest dropped first). About 200 bytes each.
 pub const AUDIT_RETENTION: usize = 5000;
@@ -53,6 +53,9 @@ pub struct State {
     pub next_cert_serial: u64,
     /// Nodes being drained, by (config, node).
     pub drains: BTreeMap<(ConfigName, NodeId), Drain>,
+    /// Derived lookups for allocation and placement; not replicated, rebuilt on use.
+    #[serde(skip)]
+    pub index: index::PeerIndex,
 }
 
 impl State {
@@ -68,25 +71,28 @@ impl State {
         self.config_nodes.contains_key(&(config.clone(), node.clone()))
     }
 
-    /// Addresses taken in `config`: the interface's own and every peer's.
-    pub fn used_addresses(&self, config: &Config) -> HashSet<IpAddr> {
-        let mut used: HashSet<IpAddr> = config.addresses.iter().map(|n| n.addr()).collect();
-        used.extend(self.peers_of(&config.name).flat_map(|p| p.addresses.iter().map(|a| a.addr())));
-        used
+    /// Nodes that may take peers of `config` (assigned, enabled, healthy), excluding `except`,
+    /// with their current load in this config (one pass over the peers).
+    pub fn candidates(&self, config: &ConfigName, except: Option<&NodeId>) -> Vec<placement::Candidate> {
+        let mut load: std::collections::HashMap<&NodeId, u64> = std::collections::HashMap::new();
+        for n in self.peers_of(config).filter_map(|p| p.node_id.as_ref()) {
+            *load.entry(n).or_default() += 1;
+        }
+        self.candidates_with(config, except, |n| load.get(n).copied().unwrap_or(0))
     }
 
-    /// Nodes that may take peers of `config` (assigned, enabled, healthy), excluding `except`,
-    /// with their current load in this config.
-    pub fn candidates(&self, config: &ConfigName, except: Option<&NodeId>) -> Vec<placement::Candidate> {
+    /// `candidates` with the load of each node from `load` (apply passes the index's counters).
+    pub fn candidates_with(
+        &self,
+        config: &ConfigName,
+        except: Option<&NodeId>,
+        load: impl Fn(&NodeId) -> u64,
+    ) -> Vec<placement::Candidate> {
         self.nodes_of(config)
             .filter(|cn| Some(&cn.node_id) != except && cn.is_healthy)
             .filter_map(|cn| self.nodes.get(&cn.node_id))
             .filter(|n| n.enabled && n.healthy)
-            .map(|n| placement::Candidate {
-                id: n.id.clone(),
-                weight: n.weight,
-                load: self.peers_of(config).filter(|p| p.node_id.as_ref() == Some(&n.id)).count() as u64,
-            })
+            .map(|n| placement::Candidate { id: n.id.clone(), weight: n.weight, load: load(&n.id) })
             .collect()
     }
 

@@ -1,5 +1,7 @@
 //! Tunnel address allocation from a config's networks. Pure: takes the networks and the addresses in
 //! use, returns the next free host address of each family, or says which family is exhausted.
+//! `allocate` is the rule, stated as a scan; apply allocates through `index::ConfigIndex`, which
+//! gives the same answers in O(log n) and is property-tested against `allocate`.
 //!
 //! Invariant: never returns an address in `used`, a network or broadcast address, or an address
 //! outside the config's networks.
@@ -31,32 +33,67 @@ pub fn allocate(networks: &[IpNet], used: &HashSet<IpAddr>) -> Result<Vec<IpNet>
     Ok(out)
 }
 
-/// The lowest usable host address of `net` not in `used`. Scans at most `used.len() + 2` candidates
-/// past the first host, so it is cheap even for a /64.
-fn next_free(net: &IpNet, used: &HashSet<IpAddr>) -> Option<IpAddr> {
-    let budget = used.len() as u128 + 2;
-    match net {
-        IpNet::V4(n) => {
-            let base = u32::from(n.network()) as u128;
-            let bcast = u32::from(n.broadcast()) as u128;
-            // /31 and /32 have no network/broadcast addresses.
-            let (first, last) = if n.prefix_len() >= 31 { (base, bcast) } else { (base + 1, bcast - 1) };
-            scan(first, last, budget, |v| IpAddr::from(std::net::Ipv4Addr::from(v as u32)), used)
+/// The host addresses of a network as numbers: `first..=last` (network and broadcast excluded,
+/// except in /31, /32, /127 and /128, which have none), in the network's family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolRange {
+    pub v6: bool,
+    pub first: u128,
+    pub last: u128,
+}
+
+impl PoolRange {
+    pub fn of(net: &IpNet) -> Self {
+        match net {
+            IpNet::V4(n) => {
+                let base = u32::from(n.network()) as u128;
+                let bcast = u32::from(n.broadcast()) as u128;
+                let (first, last) = if n.prefix_len() >= 31 { (base, bcast) } else { (base + 1, bcast - 1) };
+                Self { v6: false, first, last }
+            }
+            IpNet::V6(n) => {
+                let base = u128::from(n.network());
+                let last = u128::from(n.broadcast());
+                let first = if n.prefix_len() >= 127 { base } else { base + 1 };
+                Self { v6: true, first, last }
+            }
         }
-        IpNet::V6(n) => {
-            let base = u128::from(n.network());
-            let last = u128::from(n.broadcast());
-            let first = if n.prefix_len() >= 127 { base } else { base + 1 };
-            scan(first, last, budget, |v| IpAddr::from(std::net::Ipv6Addr::from(v)), used)
+    }
+
+    /// `addr` as a number, when it is a host address of this range.
+    pub fn value(&self, addr: &IpAddr) -> Option<u128> {
+        let v = match (addr, self.v6) {
+            (IpAddr::V4(a), false) => u32::from(*a) as u128,
+            (IpAddr::V6(a), true) => u128::from(*a),
+            _ => return None,
+        };
+        (self.first..=self.last).contains(&v).then_some(v)
+    }
+
+    /// The host address `v` as a /32 or /128.
+    pub fn net_of(&self, v: u128) -> IpNet {
+        IpNet::from(self.addr_of(v))
+    }
+
+    fn addr_of(&self, v: u128) -> IpAddr {
+        if self.v6 {
+            IpAddr::from(std::net::Ipv6Addr::from(v))
+        } else {
+            IpAddr::from(std::net::Ipv4Addr::from(v as u32))
         }
     }
 }
 
-fn scan(first: u128, last: u128, budget: u128, make: impl Fn(u128) -> IpAddr, used: &HashSet<IpAddr>) -> Option<IpAddr> {
-    let mut v = first;
+/// The lowest usable host address of `net` not in `used`. Scans at most `used.len() + 2` candidates
+/// past the first host, so it is cheap even for a /64. This is the rule; `index::ConfigIndex`
+/// implements it without the scan and is property-tested against it.
+fn next_free(net: &IpNet, used: &HashSet<IpAddr>) -> Option<IpAddr> {
+    let r = PoolRange::of(net);
+    let budget = used.len() as u128 + 2;
+    let mut v = r.first;
     let mut steps = 0u128;
-    while v <= last && steps <= budget {
-        let a = make(v);
+    while v <= r.last && steps <= budget {
+        let a = r.addr_of(v);
         if !used.contains(&a) {
             return Some(a);
         }
