@@ -457,7 +457,7 @@ fn fixture() -> State {
         Command::CreatePeers { config: cn("wg0"), peers: vec![peer(1, Some("node1")), peer(2, Some("node1")), peer(3, None)] },
     ];
     for c in cmds {
-        if let Err(e) = s.apply(&Request { at: 1000, user: "admin".into(), cmd: c }) {
+        if let Err(e) = s.apply(&Request { at: 1000, user: "admin".into(), cmd: c, idempotency: None }) {
             panic!("fixture: {e}");
         }
     }
@@ -666,7 +666,7 @@ fn commands_one(base: &State, data: &[u8]) -> u64 {
         let Some(cmd) = decode_command(&mut r, &s, n) else { continue };
         let before = s.clone();
         let kind = format!("{cmd:?}").split([' ', '{', '(']).next().unwrap_or("").to_string();
-        let res = s.apply(&Request { at: 2000 + n, user: "fuzz".into(), cmd });
+        let res = s.apply(&Request { at: 2000 + n, user: "fuzz".into(), cmd, idempotency: None });
         match &res {
             Err(e) => {
                 let mut expected = before;

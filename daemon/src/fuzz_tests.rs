@@ -218,7 +218,7 @@ fn fixture() -> State {
         Command::AssignNode { config: wg0, node_id: NodeId::parse("n", "node1").expect("literal") },
     ];
     for cmd in cmds {
-        if let Err(e) = s.apply(&Request { at: 1, user: "admin".into(), cmd }) {
+        if let Err(e) = s.apply(&Request { at: 1, user: "admin".into(), cmd, idempotency: None }) {
             panic!("fixture: {e}");
         }
     }
@@ -303,7 +303,7 @@ fn apply_all(base: &State, cmds: Vec<Command>) -> u64 {
     let mut class = 0;
     for cmd in cmds {
         let before = s.clone();
-        match s.apply(&Request { at: 2, user: "fuzz".into(), cmd }) {
+        match s.apply(&Request { at: 2, user: "fuzz".into(), cmd, idempotency: None }) {
             Ok(_) => class = class * 3 + 1,
             Err(e) => {
                 let mut expected = before;

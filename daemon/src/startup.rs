@@ -193,7 +193,7 @@ pub async fn open_cluster(cfg: &DaemonConfig, witness: bool) -> Result<Opened, R
                 fingerprint: ca.fingerprint(),
             });
             let cmd = Command::Bootstrap { token, node: spec.clone(), ca, serial: 1 };
-            match cluster.write(Request { at: now, user: "system".into(), cmd }).await {
+            match cluster.write(Request { at: now, user: "system".into(), cmd, idempotency: None }).await {
                 Ok(Ok(_)) => log::info!("cluster bootstrapped with this router as its first node"),
                 Ok(Err(e)) => log::warn!("bootstrap refused: {e}"),
                 Err(e) => return Err(RunError::Start(format!("bootstrap: {e}"))),
@@ -275,6 +275,8 @@ pub fn app(
     >,
 > {
     App::new()
+        // Outermost last: the edge guard runs first, then the Idempotency-Key capture.
+        .wrap(actix_web::middleware::from_fn(http::idempotency::capture))
         .wrap(actix_web::middleware::from_fn(http::edge::guard))
         .app_data(state)
         .app_data(dns)
@@ -440,7 +442,7 @@ impl Reloader {
             cmds.push(Command::UpdateNode { id, patch });
         }
         for cmd in cmds {
-            let req = Request { at: http::now_ms(), user: "system".into(), cmd };
+            let req = Request { at: http::now_ms(), user: "system".into(), cmd, idempotency: None };
             match tokio::time::timeout(Duration::from_secs(10), self.proposer.propose(req)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
@@ -513,7 +515,7 @@ async fn announce(cluster: ClusterHandle, proposer: Arc<dyn Proposer>, identity:
             .unwrap_or(true)
     });
     if changed {
-        let req = Request { at: http::now_ms(), user: "system".into(), cmd: Command::RegisterNode { node: spec } };
+        let req = Request { at: http::now_ms(), user: "system".into(), cmd: Command::RegisterNode { node: spec }, idempotency: None };
         if let Err(e) = proposer.propose(req).await {
             log::warn!("could not register this router: {e}");
         }

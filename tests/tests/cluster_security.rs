@@ -222,7 +222,7 @@ fn removed_member_cannot_forward_on_a_kept_alive_connection() {
     let rt = runtime();
     let write = |id: &str| {
         let node = NodeSpec { id: NodeId::parse("id", id).expect("id"), name: None, endpoint: None, cluster_addr: None, witness: false };
-        let req = Request { at: 1, user: "admin".into(), cmd: Command::CreateNode { node, weight: 1 } };
+        let req = Request { at: 1, user: "admin".into(), cmd: Command::CreateNode { node, weight: 1 }, idempotency: None };
         call_on(&rt, &as_victim, &lid, &laddr, "/v1/forward", encode_forward(&req).expect("encode"))
     };
     let res = write("w-member-fwd");

@@ -53,6 +53,6 @@ impl NodeRemoval {
             }
         };
         let cmd = Command::RemoveNode { config, node_id, backup_interface, backup_note };
-        self.proposer.propose(Request { at, user, cmd }).await
+        self.proposer.propose(Request { at, user, cmd, idempotency: None }).await
     }
 }

@@ -500,7 +500,7 @@ impl Syncer {
         if !self.still_leader(term) {
             return false;
         }
-        let req = Request { at: now_ms(), user: SYNC_USER.to_string(), cmd };
+        let req = Request { at: now_ms(), user: SYNC_USER.to_string(), cmd, idempotency: None };
         match tokio::time::timeout(self.cfg.write_timeout, self.cluster.write(req)).await {
             Ok(Ok(Ok(_))) => true,
             Ok(Ok(Err(e))) => {

@@ -147,7 +147,7 @@ impl Handler<Probed> for HealthMonitor {
         ctx.spawn(
             async move {
                 for cmd in cmds {
-                    let req = Request { at, user: "health-monitor".into(), cmd };
+                    let req = Request { at, user: "health-monitor".into(), cmd, idempotency: None };
                     match cluster.write(req).await {
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => log::warn!("health verdict refused: {e}"),

@@ -81,7 +81,7 @@ impl MigrationPlanner {
         let fut = async move {
             for cmd in d.commands {
                 let what = format!("{cmd:?}");
-                match cluster.write(Request { at: now, user: "migration-planner".into(), cmd }).await {
+                match cluster.write(Request { at: now, user: "migration-planner".into(), cmd, idempotency: None }).await {
                     Ok(Ok(Outcome::PeersMigrated { count })) => log::info!("migrated {count} peer(s): {what}"),
                     Ok(Ok(_)) => log::info!("{}", what.split_whitespace().next().unwrap_or("done")),
                     Ok(Err(e)) => log::warn!("migration step refused: {e}"),

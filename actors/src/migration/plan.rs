@@ -84,7 +84,7 @@ mod tests {
         ConfigName::parse("c", s).unwrap()
     }
     fn run(s: &mut State, cmd: Command) {
-        s.apply(&Request { at: 1000, user: "t".into(), cmd }).unwrap();
+        s.apply(&Request { at: 1000, user: "t".into(), cmd, idempotency: None }).unwrap();
     }
 
     /// wg0 on r1, r2 (and r3 when `three`), 4 peers on r1.
@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn rebalance_evens_out_make_before_break() {
         let mut s = state(true, false);
-        let out = s.apply(&Request { at: 1, user: "t".into(), cmd: Command::Rebalance { config: cn("wg0") } }).unwrap();
+        let out = s.apply(&Request { at: 1, user: "t".into(), cmd: Command::Rebalance { config: cn("wg0") }, idempotency: None }).unwrap();
         assert_eq!(out, Outcome::Rebalanced { moved: 2 });
         let on = |n: &str| s.peers.values().filter(|p| p.node_id == Some(nid(n))).count();
         assert_eq!((on("r1"), on("r2"), on("r3")), (2, 1, 1));

@@ -28,6 +28,20 @@ pub enum WriteError {
     NoQuorum(String),
     #[error("raft stopped: {0}")]
     Fatal(String),
+    /// This router was the panel when it took the write and lost that role before the write was
+    /// committed: the new panel may still commit it. The outcome is unknown.
+    #[error(
+        "this router stopped being the panel while the write was in flight; the new panel ({}) may still apply it",
+        .leader.as_ref().map(|l| l.id.as_str()).unwrap_or("not elected yet")
+    )]
+    LeadershipLost { leader: Option<RaftNode> },
+}
+
+impl WriteError {
+    /// True when the write may have been applied (or may still be).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, WriteError::LeadershipLost { .. })
+    }
 }
 
 /// More routers than this stay learners (Raft gets slower, not safer, with more voters).
@@ -168,7 +182,7 @@ impl ClusterHandle {
     pub async fn write_indexed(&self, req: Request) -> Result<(Response, u64), WriteError> {
         // Fail fast on a panel that has lost its quorum (e.g. its link was cut): without this the
         // write would wait for a commit that cannot come.
-        {
+        let was_leader = {
             let m = self.raft.metrics().borrow().clone();
             let voters = m.membership_config.membership().voter_ids().count();
             if m.state == ServerState::Leader && voters > 1 {
@@ -180,9 +194,16 @@ impl ClusterHandle {
                     }
                 }
             }
-        }
+            m.state == ServerState::Leader
+        };
         match self.raft.client_write(req).await {
             Ok(r) => Ok((r.data, r.log_id.index)),
+            // openraft answers ForwardToLeader also for an entry it had appended before stepping
+            // down (a later panel may commit it): only a router that was not the panel when the
+            // write came in knows that nothing was appended.
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) if was_leader => {
+                Err(WriteError::LeadershipLost { leader: f.leader_node })
+            }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(WriteError::NotLeader { leader: f.leader_node }),
             Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
                 Err(WriteError::NoQuorum(format!("no quorum: the cluster cannot accept writes right now ({e})")))

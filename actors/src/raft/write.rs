@@ -21,7 +21,11 @@ pub enum ProposeError {
     #[error(transparent)]
     Write(#[from] WriteError),
     /// Not committed within the bound: it may still be applied.
-    #[error("no quorum: the write was not committed within {0:?}")]
+    #[error(
+        "the write was not confirmed within {} s and may still be applied: check before repeating it, \
+         or repeat it with the same Idempotency-Key (a repeat is then applied at most once)",
+        .0.as_secs()
+    )]
     Timeout(Duration),
     /// A follower could not hand the write to the panel.
     #[error(transparent)]
@@ -65,6 +69,19 @@ impl ForwardError {
     /// True when the panel may have applied the write (the outcome is unknown).
     pub fn outcome_unknown(&self) -> bool {
         matches!(self, ForwardError::NoAnswer { .. } | ForwardError::Failed { .. })
+    }
+}
+
+impl ProposeError {
+    /// True when the write may have been applied (or may still be): the API answers 504, not 503.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            ProposeError::Command(_) => false,
+            ProposeError::Write(w) => w.outcome_unknown(),
+            ProposeError::Timeout(_) => true,
+            ProposeError::Forward(ForwardError::Panel { refusal: super::PanelRefusal::Write(w), .. }) => w.outcome_unknown(),
+            ProposeError::Forward(f) => f.outcome_unknown(),
+        }
     }
 }
 

@@ -9,9 +9,34 @@ impl State {
         self.version += 1;
         let at = req.at;
         let user = req.user.as_str();
+        if let Some(idem) = &req.idempotency {
+            if idem.key.is_empty() || idem.key.len() > idempotency::MAX_KEY_LEN {
+                return Err(CommandError::Invalid {
+                    field: "Idempotency-Key".into(),
+                    reason: format!("must be 1 to {} characters", idempotency::MAX_KEY_LEN),
+                });
+            }
+            match self.idempotency.seen(user, idem, at) {
+                idempotency::Seen::New => {}
+                idempotency::Seen::Repeat(first) => return Ok(Outcome::Replayed(Box::new(first.clone()))),
+                idempotency::Seen::OtherRequest(first_at) => {
+                    return Err(CommandError::Conflict(format!(
+                        "Idempotency-Key '{}' was first used {} s earlier for a different request (another method, path or body); \
+                         use a new key for a new request",
+                        idem.key,
+                        at.saturating_sub(first_at) / 1000
+                    )))
+                }
+            }
+        }
         let resp = self.dispatch(at, user, &req.cmd);
-        if resp.is_ok() && !keeps_peer_index(&req.cmd) {
-            self.index.clear();
+        if let Ok(outcome) = &resp {
+            if !keeps_peer_index(&req.cmd) {
+                self.index.clear();
+            }
+            if let Some(idem) = &req.idempotency {
+                self.idempotency.record(user, idem, at, outcome);
+            }
         }
         resp
     }

@@ -14,6 +14,17 @@ pub struct Request {
     pub at: Millis,
     pub user: String,
     pub cmd: Command,
+    /// The administrator's `Idempotency-Key`, when the write came with one: apply answers a repeat
+    /// with the first outcome and changes nothing (`state/idempotency.rs`).
+    pub idempotency: Option<Idempotency>,
+}
+
+/// An `Idempotency-Key` and the request it was sent with (SHA-256 over method, path, query and
+/// body, taken at the HTTP edge before any random value — a peer id, a key pair — was made).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: [u8; 32],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,6 +274,19 @@ pub enum Outcome {
         peers_migrated: u64,
         backup_id: u64,
     },
+    /// A repeat of a write made earlier with the same `Idempotency-Key`: the first outcome,
+    /// nothing applied this time.
+    Replayed(Box<Outcome>),
+}
+
+impl Outcome {
+    /// The outcome with a replay's wrapper taken off, and whether it was a replay.
+    pub fn unwrap_replay(self) -> (Outcome, bool) {
+        match self {
+            Outcome::Replayed(first) => (*first, true),
+            other => (other, false),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -332,6 +332,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // the case table
     fn table() {
         // (networks, addresses used besides the own ones, n) → addresses of the last peer, or the error pool
         let cases: &[(&[&str], &[&str], usize, Result<&[&str], &str>)] = &[

@@ -14,7 +14,9 @@ mod apply_ops;
 mod apply_peers;
 pub mod audit_query;
 pub mod command;
+pub mod idempotency;
 pub mod index;
+pub mod peer_query;
 pub mod placement;
 pub mod pool;
 pub mod render;
@@ -53,6 +55,8 @@ pub struct State {
     pub next_cert_serial: u64,
     /// Nodes being drained, by (config, node).
     pub drains: BTreeMap<(ConfigName, NodeId), Drain>,
+    /// Outcomes of writes made with an `Idempotency-Key` (bounded; see `idempotency.rs`).
+    pub idempotency: idempotency::IdempotencyLog,
     /// Derived lookups for allocation and placement; not replicated, rebuilt on use.
     #[serde(skip)]
     pub index: index::PeerIndex,

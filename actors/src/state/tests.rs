@@ -10,7 +10,7 @@ fn nid(s: &str) -> NodeId {
     NodeId::parse("n", s).unwrap()
 }
 fn req(cmd: Command) -> Request {
-    Request { at: 1000, user: "admin".into(), cmd }
+    Request { at: 1000, user: "admin".into(), cmd, idempotency: None }
 }
 fn spec(id: &str) -> NodeSpec {
     NodeSpec { id: nid(id), name: None, endpoint: Some("192.0.2.1".into()), cluster_addr: None, witness: false }
@@ -233,12 +233,25 @@ fn audit_retention_is_bounded() {
 #[test]
 fn join_tokens_are_single_use_and_expire() {
     let mut s = fixture();
-    s.apply(&Request { at: 1000, user: "admin".into(), cmd: Command::IssueJoinToken { sha256: "h1".into(), expires_at: 5000 } }).unwrap();
-    s.apply(&Request { at: 1000, user: "admin".into(), cmd: Command::IssueJoinToken { sha256: "h2".into(), expires_at: 2000 } }).unwrap();
+    s.apply(&Request {
+        at: 1000,
+        user: "admin".into(),
+        cmd: Command::IssueJoinToken { sha256: "h1".into(), expires_at: 5000 },
+        idempotency: None,
+    })
+    .unwrap();
+    s.apply(&Request {
+        at: 1000,
+        user: "admin".into(),
+        cmd: Command::IssueJoinToken { sha256: "h2".into(), expires_at: 2000 },
+        idempotency: None,
+    })
+    .unwrap();
     let admit = |h: &str, id: &str, serial, at| Request {
         at,
         user: "admin".into(),
         cmd: Command::AdmitNode { token_sha256: h.into(), node: spec(id), serial },
+        idempotency: None,
     };
     assert!(s.apply(&admit("h1", "r2", 10, 1500)).is_ok());
     assert!(s.cert_allowed("r2", 10));
@@ -277,4 +290,44 @@ fn secret_reads_are_audited_without_the_key() {
     assert_eq!(out, Outcome::Done);
     let e = s.audit.back().unwrap();
     assert_eq!((e.action.as_str(), e.entity_type.as_str(), e.entity_id.as_str()), ("config_private_key_read", "config", "wg0"));
+}
+
+#[test]
+fn idempotent_writes_apply_once() {
+    let mut s = fixture();
+    let idem = |fp: u8| Some(Idempotency { key: "bulk-1".into(), fingerprint: [fp; 32] });
+    let bulk = || Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("c", None), new_peer("d", None)] };
+    let first = s.apply(&Request { idempotency: idem(1), ..req(bulk()) }).unwrap();
+    let Outcome::PeersCreated { ids } = &first else { panic!("{first:?}") };
+    let peers = s.peers.len();
+    let audit = s.audit.len();
+    // The retry carries new random ids and keys (made at the edge again): it applies nothing and
+    // answers with the first outcome — on any router, since the record is replicated state.
+    let again = s.apply(&Request { idempotency: idem(1), ..req(bulk()) }).unwrap();
+    assert_eq!(again, Outcome::Replayed(Box::new(first.clone())));
+    assert_eq!(again.unwrap_replay(), (first.clone(), true));
+    assert_eq!((s.peers.len(), s.audit.len()), (peers, audit), "a repeat changed the state");
+    assert!(ids.iter().all(|id| s.peers.contains_key(id)));
+    // The same key for another request: refused, nothing changes.
+    let before = s.clone();
+    let e = s.apply(&Request { idempotency: idem(2), ..req(bulk()) }).unwrap_err();
+    assert!(matches!(&e, CommandError::Conflict(m) if m.contains("Idempotency-Key 'bulk-1'")), "{e}");
+    let mut expected = before;
+    expected.version += 1;
+    assert_eq!(s, expected);
+    // Another user's key of the same name is theirs.
+    let one = Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("e", None)] };
+    let other = s.apply(&Request { idempotency: idem(1), user: "ops".into(), ..req(one) }).unwrap();
+    assert!(matches!(other, Outcome::PeersCreated { .. }));
+    // A refused write is not remembered: once the cause is gone, the same key applies.
+    let victim = ids[0].clone();
+    s.apply(&req(Command::DeletePeer { config: cn("wg0"), id: victim })).unwrap();
+    let pinned = |n: &str| Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("x", Some(n))] };
+    let key2 = || Some(Idempotency { key: "pin".into(), fingerprint: [9; 32] });
+    assert!(s.apply(&Request { idempotency: key2(), ..req(pinned("node3")) }).is_err());
+    s.apply(&req(Command::AssignNode { config: cn("wg0"), node_id: nid("node3") })).unwrap();
+    assert!(matches!(s.apply(&Request { idempotency: key2(), ..req(pinned("node3")) }), Ok(Outcome::PeersCreated { .. })));
+    // Keys are 1 to 128 characters.
+    let long = Some(Idempotency { key: "k".repeat(129), fingerprint: [1; 32] });
+    assert!(matches!(s.apply(&Request { idempotency: long, ..req(bulk()) }), Err(CommandError::Invalid { .. })));
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 const CACHE_BYTES: usize = 2 << 20;
 
 /// Bump when a stored encoding changes in a way older binaries cannot read.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Raft log entries by index, postcard-encoded `Entry<TypeConfig>`.
 pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");

@@ -61,7 +61,7 @@ mod tests {
 
     fn state(mode_a: bool) -> (State, Vec<PeerId>) {
         let mut s = State::default();
-        let mut run = |cmd| s.apply(&Request { at: 1, user: "t".into(), cmd }).unwrap();
+        let mut run = |cmd| s.apply(&Request { at: 1, user: "t".into(), cmd, idempotency: None }).unwrap();
         let spec = |id: &str| NodeSpec { id: nid(id), name: None, endpoint: None, cluster_addr: None, witness: false };
         run(Command::Bootstrap {
             token: ApiToken { name: "a".into(), sha256: [0; 32], created_at: 0 },
@@ -125,6 +125,7 @@ mod tests {
             at: 2,
             user: "t".into(),
             cmd: Command::RemoveNode { config: cn("wg0"), node_id: nid("r2"), backup_interface: None, backup_note: String::new() },
+            idempotency: None,
         })
         .unwrap();
         let on_r2 = desired_interfaces(&s, &nid("r2"));
@@ -133,7 +134,13 @@ mod tests {
         assert_eq!(s.peers[&b_id].node_id, Some(nid("r1")));
         let on_r1 = desired_interfaces(&s, &nid("r1"));
         assert_eq!(on_r1[0].peers.len(), 2, "destination already carries the moved peer");
-        s.apply(&Request { at: 3, user: "t".into(), cmd: Command::CompleteDrain { config: cn("wg0"), node_id: nid("r2") } }).unwrap();
+        s.apply(&Request {
+            at: 3,
+            user: "t".into(),
+            cmd: Command::CompleteDrain { config: cn("wg0"), node_id: nid("r2") },
+            idempotency: None,
+        })
+        .unwrap();
         assert!(desired_interfaces(&s, &nid("r2")).is_empty());
         assert_eq!(s.peers[&b_id].draining_from, None);
     }

@@ -101,7 +101,7 @@ pub async fn add_peer(app: App, u: User, path: web::Path<String>, payload: web::
         keepalive: b.opt_uint("keepalive", 0, 65535)?.map(|k| k as u16),
         enabled: true,
     };
-    let out = app.submit(&u.0, Command::CreatePeers { config, peers: vec![peer] }).await?;
+    let out = app.submit_as(&u, Command::CreatePeers { config, peers: vec![peer] }).await?;
     let Outcome::PeersCreated { ids } = out else { return Err(ApiError::Internal(format!("unexpected outcome {out:?}"))) };
     let v = app.cluster.read(|s| ids.first().and_then(|id| s.peers.get(id)).map(views::peer));
     Ok(ok("Peer added", v.unwrap_or_default()))
@@ -113,7 +113,7 @@ pub async fn delete_peer(app: App, u: User, path: web::Path<(String, String)>) -
     let key = key_from_path(&k)?;
     let id = app.cluster.read(|s| s.peers_of(&config).find(|p| p.public_key == key).map(|p| p.id.clone()));
     let id = id.ok_or_else(|| ApiError::NotFound(format!("no peer with public key {} in config '{config}'", key.to_base64())))?;
-    app.submit(&u.0, Command::DeletePeer { config, id }).await?;
+    app.submit_as(&u, Command::DeletePeer { config, id }).await?;
     Ok(ok("Peer removed", Value::Null))
 }
 

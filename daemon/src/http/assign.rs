@@ -32,7 +32,7 @@ pub async fn assign_node(app: App, u: User, path: web::Path<String>, payload: we
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["node_id"])?;
     let node_id = NodeId::parse("node_id", &b.req_str("node_id")?)?;
-    app.submit(&u.0, Command::AssignNode { config: config.clone(), node_id: node_id.clone() }).await?;
+    app.submit_as(&u, Command::AssignNode { config: config.clone(), node_id: node_id.clone() }).await?;
     let v = app.cluster.read(|s| s.config_nodes.get(&(config, node_id)).map(|cn| views::config_node(s, cn)));
     Ok(ok("Node assigned successfully", v.unwrap_or_default()))
 }
@@ -62,7 +62,7 @@ pub async fn migrate(app: App, u: User, path: web::Path<(String, String)>, paylo
         b.only(&["destination_node_id"])?;
         b.opt_str("destination_node_id")?.map(|d| NodeId::parse("destination_node_id", &d)).transpose()?
     };
-    let out = app.submit(&u.0, Command::MigratePeers { config, from, to }).await?;
+    let out = app.submit_as(&u, Command::MigratePeers { config, from, to }).await?;
     match out {
         Outcome::PeersMigrated { count } => Ok(ok("Peers migrated successfully", json!({ "peers_migrated": count }))),
         other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
@@ -141,7 +141,7 @@ pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web:
         publish_only_healthy: b.opt_bool("publish_only_healthy")?.unwrap_or(true),
         min_nodes: b.opt_uint("min_nodes", 1, 64)?.unwrap_or(1) as u32,
     };
-    app.submit(&u.0, Command::SetEndpointGroup { group }).await?;
+    app.submit_as(&u, Command::SetEndpointGroup { group }).await?;
     let v = app.cluster.read(|s| s.endpoint_groups.get(&config).map(views::endpoint_group));
     let message = if proxied_sent {
         "Endpoint group saved; proxied was set to false: the cluster endpoint must be DNS-only (WireGuard is UDP)"
@@ -153,14 +153,14 @@ pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web:
 
 pub async fn delete_group(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let config = config_name(&path)?;
-    app.submit(&u.0, Command::DeleteEndpointGroup { config }).await?;
+    app.submit_as(&u, Command::DeleteEndpointGroup { config }).await?;
     Ok(ok("Endpoint group deleted successfully", serde_json::Value::Null))
 }
 
 /// `POST /api/configs/{config}/rebalance`: even out the load by weight (make-before-break).
 pub async fn rebalance(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let config = config_name(&path)?;
-    match app.submit(&u.0, Command::Rebalance { config }).await? {
+    match app.submit_as(&u, Command::Rebalance { config }).await? {
         Outcome::Rebalanced { moved } => Ok(ok("Config rebalanced", json!({ "peers_moved": moved }))),
         other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
     }

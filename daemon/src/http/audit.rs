@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use wgcluster_actors::model::{quote_prefix, AuditAction};
 use wgcluster_actors::state::audit_query::{query, AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
 
-fn parse_num(name: &str, v: &str, min: usize, max: usize) -> Result<usize, ApiError> {
+/// A query parameter that must be an integer in `min..=max` (shared by the paged lists).
+pub(super) fn parse_num(name: &str, v: &str, min: usize, max: usize) -> Result<usize, ApiError> {
     match v.parse::<usize>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(ApiError::BadRequest(format!("{name}: must be an integer from {min} to {max}, got {}", quote_prefix(v)))),

@@ -21,8 +21,9 @@ use wgcluster_actors::tls::PeerIdentity;
 #[derive(Clone, Copy)]
 pub struct LocalConn;
 
-/// An administrator: the name recorded as `user` in audit entries.
-pub struct User(pub String);
+/// An administrator: the name recorded as `user` in audit entries, and the request's
+/// `Idempotency-Key` if it carried one (`idempotency.rs`).
+pub struct User(pub String, pub Option<super::idempotency::Capture>);
 
 /// Who may read an interface through the agent route.
 pub enum AgentCaller {
@@ -62,10 +63,15 @@ fn sanitize(name: &str) -> String {
     name.chars().filter(|c| c.is_ascii_alphanumeric() || "_.@-".contains(*c)).take(64).collect()
 }
 
+fn capture(req: &HttpRequest) -> Option<super::idempotency::Capture> {
+    use actix_web::HttpMessage;
+    req.extensions().get::<super::idempotency::Capture>().cloned()
+}
+
 fn authorize(req: &HttpRequest) -> Result<User, ApiError> {
     if req.conn_data::<LocalConn>().is_some() {
         let user = req.headers().get("x-wgcluster-user").and_then(|v| v.to_str().ok()).map(sanitize);
-        return Ok(User(user.filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into())));
+        return Ok(User(user.filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into()), capture(req)));
     }
     let app = req.app_data::<App>().ok_or_else(|| ApiError::Internal("app state missing".into()))?;
     if req.headers().get("authorization").is_none() && req.conn_data::<PeerIdentity>().is_some() {
@@ -83,7 +89,7 @@ fn authorize(req: &HttpRequest) -> Result<User, ApiError> {
         .trim();
     let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     match app.cluster.read(|s| s.token_name(&hash).map(str::to_string)) {
-        Some(name) => Ok(User(name)),
+        Some(name) => Ok(User(name, capture(req))),
         None => Err(ApiError::Unauthorized("invalid token".into())),
     }
 }

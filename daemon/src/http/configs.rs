@@ -86,7 +86,7 @@ pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResp
     };
     let (private_key, _) = generate_keypair();
     let config = NewConfig { name: name.clone(), private_key, addresses, listen_port, mtu, dns, peer_allowed_ips, peer_keepalive };
-    app.submit(&u.0, Command::CreateConfig { config }).await?;
+    app.submit_as(&u, Command::CreateConfig { config }).await?;
     let v = app.cluster.read(|s| s.configs.get(&name).map(|c| views::config(s, c)));
     Ok(ok("Config created successfully", v.unwrap_or_default()))
 }
@@ -102,7 +102,7 @@ pub async fn patch(app: App, u: User, path: web::Path<String>, payload: web::Pay
         peer_allowed_ips: b.opt_cidrs("peer_allowed_ips")?,
         peer_keepalive: b.opt_uint("peer_keepalive", 0, 65535)?.map(|k| if k == 0 { None } else { Some(k as u16) }),
     };
-    app.submit(&u.0, Command::UpdateConfig { name: name.clone(), patch }).await?;
+    app.submit_as(&u, Command::UpdateConfig { name: name.clone(), patch }).await?;
     let v = app.cluster.read(|s| s.configs.get(&name).map(|c| views::config(s, c)));
     Ok(ok("Config updated successfully", v.unwrap_or_default()))
 }
@@ -119,6 +119,6 @@ pub async fn delete(app: App, u: User, path: web::Path<String>, q: web::Query<De
         Some("1") | Some("true") => true,
         Some(other) => return Err(ApiError::BadRequest(format!("force: {} is not true or false", quote_prefix(other)))),
     };
-    app.submit(&u.0, Command::DeleteConfig { name, force }).await?;
+    app.submit_as(&u, Command::DeleteConfig { name, force }).await?;
     Ok(ok("Config deleted successfully", serde_json::Value::Null))
 }

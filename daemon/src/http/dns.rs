@@ -194,7 +194,7 @@ pub async fn put_settings(app: App, u: User, payload: web::Payload) -> Result<Ht
     if cloudflare.is_none() && rfc2136.is_none() {
         return Err(ApiError::BadRequest("settings: give cloudflare and/or rfc2136".into()));
     }
-    app.submit(&u.0, Command::SetDnsSettings { cloudflare, rfc2136 }).await?;
+    app.submit_as(&u, Command::SetDnsSettings { cloudflare, rfc2136 }).await?;
     let v = app.cluster.read(|s| settings_view(&s.settings.dns));
     Ok(ok("DNS settings saved successfully", v))
 }

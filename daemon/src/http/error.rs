@@ -24,8 +24,12 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     BodyTimeout(String),
+    /// 503: nothing was applied (no panel, no quorum); repeating the write is safe.
     #[error("{0}")]
     Unavailable(String),
+    /// 504: the write may have been applied (or may still be); the message says so.
+    #[error("{0}")]
+    OutcomeUnknown(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -41,6 +45,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::OutcomeUnknown(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,20 +79,36 @@ impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::NotLeader { .. } | WriteError::NoQuorum(_) => ApiError::Unavailable(e.to_string()),
+            WriteError::LeadershipLost { .. } => ApiError::OutcomeUnknown(unknown(&e)),
             WriteError::Fatal(_) => ApiError::Internal(e.to_string()),
         }
     }
 }
 
-/// The one mapping of the write path's failures (see `raft::ProposeError`).
+/// The message of a 504: what happened, and that the write may be applied.
+fn unknown(e: &dyn std::fmt::Display) -> String {
+    let m = e.to_string();
+    if m.contains("Idempotency-Key") {
+        m
+    } else {
+        format!("{m}. The outcome is unknown: check before repeating the write, or repeat it with the same Idempotency-Key")
+    }
+}
+
+/// The one mapping of the write path's failures (see `raft::ProposeError`): 503 when nothing was
+/// applied, 504 when the outcome is unknown.
 impl From<ProposeError> for ApiError {
     fn from(e: ProposeError) -> Self {
+        if e.outcome_unknown() {
+            return ApiError::OutcomeUnknown(unknown(&e));
+        }
         match e {
             ProposeError::Command(c) => c.into(),
             ProposeError::Write(w) => w.into(),
             // Raft on the panel refused it: the same answer the panel itself would give.
             ProposeError::Forward(ForwardError::Panel { refusal: PanelRefusal::Write(w), .. }) => w.into(),
-            ProposeError::Timeout(_) | ProposeError::Forward(_) => ApiError::Unavailable(e.to_string()),
+            ProposeError::Timeout(_) => ApiError::OutcomeUnknown(unknown(&e)),
+            ProposeError::Forward(_) => ApiError::Unavailable(e.to_string()),
         }
     }
 }

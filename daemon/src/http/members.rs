@@ -36,7 +36,15 @@ pub async fn create_join_token(app: App, u: User, payload: web::Payload) -> Resu
         .read(|s| s.nodes.get(&app.cluster.node_id).and_then(|n| n.cluster_addr.clone()))
         .unwrap_or_else(|| app.cluster_addr.clone());
     let token = JoinToken::new(&fingerprint, &addr, expires_at).map_err(|e| ApiError::Internal(e.to_string()))?;
-    app.submit(&u.0, Command::IssueJoinToken { sha256: token.secret_hash(), expires_at }).await?;
+    app.submit_as(&u, Command::IssueJoinToken { sha256: token.secret_hash(), expires_at }).await?;
+    if u.1.as_ref().is_some_and(|k| k.replayed()) {
+        // Only the token's hash is kept: the first answer cannot be given again.
+        return Err(ApiError::Conflict(
+            "this Idempotency-Key already created a join token; its secret is shown only once. \
+             Create a new token with a new key (the unused one expires by itself)"
+                .into(),
+        ));
+    }
     Ok(ok("Join token created; it works once", json!({ "token": token.encode(), "expires_at": expires_at, "issuer": addr })))
 }
 

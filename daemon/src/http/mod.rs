@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 pub mod body;
 mod cluster;
+pub mod idempotency;
 pub use agent::interface_json;
 pub use cluster::agent_health;
 pub(crate) mod configs;
@@ -57,10 +58,24 @@ pub use wgcluster_actors::clock::now_ms;
 
 impl AppState {
     /// Proposes one command as `user` and returns apply's verdict (forwarded to the panel on a
-    /// follower; see `ForwardingProposer`).
+    /// follower; see `ForwardingProposer`). No idempotency key: for the daemon's own writes.
     pub async fn submit(&self, user: &str, cmd: Command) -> Result<Outcome, ApiError> {
-        let req = Request { at: now_ms(), user: user.to_string(), cmd };
-        Ok(self.proposer.propose(req).await?)
+        self.submit_by(user, None, cmd).await
+    }
+
+    /// Proposes an administrator's command, with the request's `Idempotency-Key` if it had one.
+    /// A repeat answers with the first outcome (and marks the answer as replayed).
+    pub async fn submit_as(&self, u: &auth::User, cmd: Command) -> Result<Outcome, ApiError> {
+        self.submit_by(&u.0, u.1.as_ref(), cmd).await
+    }
+
+    pub async fn submit_by(&self, user: &str, key: Option<&idempotency::Capture>, cmd: Command) -> Result<Outcome, ApiError> {
+        let req = Request { at: now_ms(), user: user.to_string(), cmd, idempotency: key.map(idempotency::Capture::finish) };
+        let (out, replayed) = self.proposer.propose(req).await?.unwrap_replay();
+        if let (true, Some(k)) = (replayed, key) {
+            k.mark_replayed();
+        }
+        Ok(out)
     }
 }
 

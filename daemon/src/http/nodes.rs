@@ -39,7 +39,7 @@ pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResp
     let weight = b.opt_uint("weight", 1, 1000)?.unwrap_or(1) as u32;
     let name = b.opt_str("name")?.map(|n| check_name("name", &n)).transpose()?;
     let spec = NodeSpec { id: id.clone(), name, endpoint, cluster_addr, witness: false };
-    app.submit(&u.0, Command::CreateNode { node: spec, weight }).await?;
+    app.submit_as(&u, Command::CreateNode { node: spec, weight }).await?;
     let v = app.cluster.read(|s| s.nodes.get(&id).map(|n| views::node(s, n)));
     Ok(ok("Node created successfully", v.unwrap_or_default()))
 }
@@ -59,14 +59,14 @@ pub async fn patch(app: App, u: User, path: web::Path<String>, payload: web::Pay
         weight: b.opt_uint("weight", 1, 1000)?.map(|w| w as u32),
         enabled: b.opt_bool("enabled")?,
     };
-    app.submit(&u.0, Command::UpdateNode { id: id.clone(), patch }).await?;
+    app.submit_as(&u, Command::UpdateNode { id: id.clone(), patch }).await?;
     let v = app.cluster.read(|s| s.nodes.get(&id).map(|n| views::node(s, n)));
     Ok(ok("Node updated successfully", v.unwrap_or_default()))
 }
 
 pub async fn delete(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = node_id(&path)?;
-    app.submit(&u.0, Command::DeleteNode { id }).await?;
+    app.submit_as(&u, Command::DeleteNode { id }).await?;
     Ok(ok("Node deleted successfully", serde_json::Value::Null))
 }
 

@@ -1,15 +1,18 @@
 //! Peers of a config: bulk or single creation (one command, all or nothing), list, show, patch,
 //! delete, and the client config download (wg-quick text or an SVG QR code).
 
+use super::audit::parse_num;
 use super::auth::User;
 use super::body::{json, Body};
 use super::configs::config_name;
 use super::error::{ok, ApiError};
 use super::{read_body, views, App};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json as j, Value};
+use std::collections::BTreeMap;
 use wgcluster_actors::model::*;
+use wgcluster_actors::state::peer_query::{self, PeerFilter, MAX_LIMIT};
 use wgcluster_actors::state::{render, Command, NewPeer, Outcome, PeerPatch, State};
 
 /// Largest bulk creation in one request.
@@ -55,14 +58,56 @@ pub(crate) fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
     })
 }
 
-pub async fn list(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// The list query: filters, and a page when `limit` is given.
+fn list_query(req: &HttpRequest) -> Result<(PeerFilter, usize, Option<usize>), ApiError> {
+    let q = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
+    let (mut f, mut offset, mut limit) = (PeerFilter::default(), 0, None);
+    for (k, v) in q.into_inner() {
+        match k.as_str() {
+            "limit" => limit = Some(parse_num("limit", &v, 1, MAX_LIMIT)?),
+            "offset" => offset = parse_num("offset", &v, 0, u32::MAX as usize)?,
+            "node_id" => f.node_id = Some(NodeId::parse("node_id", &v)?),
+            "enabled" => {
+                f.enabled = Some(match v.as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(ApiError::BadRequest(format!("enabled: must be true or false, got {}", quote_prefix(&v)))),
+                })
+            }
+            // A name prefix: the name rule, so nothing a name could not hold.
+            "q" => f.name_prefix = Some(if v.is_empty() { v } else { check_text("q", &v, NAME_MAX)? }),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "{}: unknown query parameter (known: limit, offset, node_id, enabled, q)",
+                    quote_prefix(other)
+                )))
+            }
+        }
+    }
+    if limit.is_none() && offset > 0 {
+        return Err(ApiError::BadRequest("offset: needs limit (a page is limit peers from offset)".into()));
+    }
+    Ok((f, offset, limit))
+}
+
+/// `GET …/peers`: without `limit` the whole (filtered) list, streamed; with it one page,
+/// `{"items", "total", "limit", "offset"}`. Ordered by peer id, stable between pages.
+pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let c = config_name(&path)?;
-    let peers = app.cluster.read(|s| {
+    let (filter, offset, limit) = list_query(&req)?;
+    let found = app.cluster.read(|s| {
         s.configs.get(&c)?;
-        Some(s.peers_of(&c).cloned().collect::<Vec<Peer>>())
+        Some(peer_query::page(s.peers_of(&c), &filter, offset, limit))
     });
-    let peers = peers.ok_or_else(|| ApiError::NotFound(format!("config '{c}' not found")))?;
-    Ok(views::ok_list("Peers retrieved successfully", peers, views::peer))
+    let (peers, total) = found.ok_or_else(|| ApiError::NotFound(format!("config '{c}' not found")))?;
+    match limit {
+        None => Ok(views::ok_list("Peers retrieved successfully", peers, views::peer)),
+        Some(limit) => {
+            let items: Vec<Value> = peers.iter().map(views::peer).collect();
+            Ok(ok("Peers retrieved successfully", j!({ "items": items, "total": total, "limit": limit, "offset": offset })))
+        }
+    }
 }
 
 pub async fn create(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
@@ -82,7 +127,7 @@ pub async fn create(app: App, u: User, path: web::Path<String>, payload: web::Pa
         }
         other => (false, vec![new_peer(&Body::from_value(other, "")?)?]),
     };
-    let out = app.submit(&u.0, Command::CreatePeers { config, peers }).await?;
+    let out = app.submit_as(&u, Command::CreatePeers { config, peers }).await?;
     let Outcome::PeersCreated { ids } = out else { return Err(ApiError::Internal(format!("unexpected outcome {out:?}"))) };
     let peers: Vec<Peer> = app.cluster.read(|s| ids.iter().filter_map(|id| s.peers.get(id)).cloned().collect());
     if bulk {
@@ -118,7 +163,7 @@ pub async fn patch(app: App, u: User, path: web::Path<(String, String)>, payload
         enabled: b.opt_bool("enabled")?,
         node_id: b.opt_str("node_id")?.map(|n| NodeId::parse("node_id", &n)).transpose()?,
     };
-    app.submit(&u.0, Command::UpdatePeer { config: config.clone(), id: id.clone(), patch }).await?;
+    app.submit_as(&u, Command::UpdatePeer { config: config.clone(), id: id.clone(), patch }).await?;
     let v = app.cluster.read(|s| find(s, &config, &id).map(views::peer))?;
     Ok(ok("Peer updated successfully", v))
 }
@@ -126,7 +171,7 @@ pub async fn patch(app: App, u: User, path: web::Path<(String, String)>, payload
 pub async fn delete(app: App, u: User, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (c, p) = path.into_inner();
     let (config, id) = (config_name(&c)?, peer_id(&p)?);
-    app.submit(&u.0, Command::DeletePeer { config, id }).await?;
+    app.submit_as(&u, Command::DeletePeer { config, id }).await?;
     Ok(ok("Peer deleted successfully", Value::Null))
 }
 
@@ -190,7 +235,7 @@ pub async fn download(
     })?;
     if secret {
         let via = format!("download:{format}");
-        app.submit(&u.0, Command::RecordSecretRead { config: config.clone(), peer: Some(id.clone()), via }).await?;
+        app.submit_as(&u, Command::RecordSecretRead { config: config.clone(), peer: Some(id.clone()), via }).await?;
     }
     if format == "qr" {
         let svg = render::qr_svg(&text).map_err(ApiError::Internal)?;

@@ -30,6 +30,6 @@ pub async fn put_health(app: App, u: User, payload: web::Payload) -> Result<Http
         healthy_after: b.opt_uint("healthy_after", 1, 100)?.map(|v| v as u32),
         auto_migrate_independent: b.opt_bool("auto_migrate_independent")?,
     };
-    app.submit(&u.0, cmd).await?;
+    app.submit_as(&u, cmd).await?;
     Ok(ok("Health settings saved", view(&app)))
 }

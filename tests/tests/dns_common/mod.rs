@@ -70,7 +70,7 @@ impl TestCluster {
     }
 
     pub async fn cmd(&self, cmd: Command) -> Outcome {
-        let req = Request { at: now_ms(), user: "test".into(), cmd: cmd.clone() };
+        let req = Request { at: now_ms(), user: "test".into(), cmd: cmd.clone(), idempotency: None };
         match self.cluster.write(req).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => panic!("{cmd:?} refused: {e}"),
