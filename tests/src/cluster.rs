@@ -198,12 +198,25 @@ fn parse_envelope(method: &str, path: &str, code: u16, text: &str) -> Value {
 
 /// One HTTP/1.1 request over a Unix socket (`Connection: close`). `Err` when no answer came.
 pub fn uds_request(sock: &Path, method: &str, path: &str, body: Option<&Value>, timeout: Duration) -> Result<(u16, String), String> {
+    uds_request_with(sock, method, path, &[], body, timeout)
+}
+
+/// `uds_request` with extra request headers.
+pub fn uds_request_with(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     let mut s = UnixStream::connect(sock).map_err(|e| format!("{}: {e}", sock.display()))?;
     s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).and_then(|_| s.write_all(body.as_bytes())).map_err(|e| format!("{method} {path}: {e}"))?;
@@ -452,13 +465,28 @@ impl Cluster {
 
     /// One API request to router `i`. `Err` when no HTTP answer came.
     pub fn try_request(&self, i: usize, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+        self.try_request_with(i, method, path, &[], body)
+    }
+
+    /// `try_request` with extra request headers (e.g. `Idempotency-Key`).
+    pub fn try_request_with(
+        &self,
+        i: usize,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
         let (code, text) = match &self.routers[i].api {
-            Api::Uds(sock) => uds_request(sock, method, path, body, REQUEST_TIMEOUT)?,
+            Api::Uds(sock) => uds_request_with(sock, method, path, headers, body, REQUEST_TIMEOUT)?,
             Api::Tcp(addr) => {
-                let builder = ureq::http::Request::builder()
+                let mut builder = ureq::http::Request::builder()
                     .method(method)
                     .uri(format!("http://{addr}{path}"))
                     .header("Authorization", format!("Bearer {}", self.token));
+                for (k, v) in headers {
+                    builder = builder.header(*k, *v);
+                }
                 let result = match body {
                     Some(b) => {
                         self.agent.run(builder.header("Content-Type", "application/json").body(b.to_string()).map_err(|e| e.to_string())?)

@@ -79,7 +79,43 @@ impl LogStore {
     }
 }
 
+/// Bytes of log entries one AppendEntries carries at most (always at least one entry). openraft
+/// 0.9 gives every AppendEntries RPC one heartbeat interval to finish: a follower catching up
+/// over many bulk entries (each up to ~1 MB) got them 300 at a time, could never take them
+/// within that, and replication stalled while elections started (issue #13).
+pub const APPEND_BYTES_MAX: usize = 256 * 1024;
+
+impl LogStore {
+    /// Entries from `start` (before `end`), stopping once `max_bytes` of encoded entries are
+    /// taken (the first entry always, whatever its size).
+    fn entries(&self, start: u64, end: Option<u64>, max_bytes: usize) -> Result<Vec<Entry<TypeConfig>>, SErr> {
+        let txn = self.db.begin_read().map_err(|e| StorageIOError::read_logs(io_err(e)))?;
+        let t = txn.open_table(RAFT_LOG).map_err(|e| StorageIOError::read_logs(io_err(e)))?;
+        let iter = match end {
+            Some(end) if end <= start => return Ok(Vec::new()),
+            Some(end) => t.range(start..end),
+            None => t.range(start..),
+        }
+        .map_err(|e| StorageIOError::read_logs(io_err(e)))?;
+        let (mut out, mut bytes) = (Vec::new(), 0usize);
+        for item in iter {
+            let (_, v) = item.map_err(|e| StorageIOError::read_logs(io_err(e)))?;
+            if !out.is_empty() && bytes + v.value().len() > max_bytes {
+                break;
+            }
+            bytes += v.value().len();
+            out.push(postcard::from_bytes(v.value()).map_err(|e| StorageIOError::read_logs(io_err(e)))?);
+        }
+        Ok(out)
+    }
+}
+
 impl RaftLogReader<TypeConfig> for LogStore {
+    /// Replication reads through here: at most `APPEND_BYTES_MAX` per AppendEntries.
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry<TypeConfig>>, SErr> {
+        self.entries(start, Some(end), APPEND_BYTES_MAX)
+    }
+
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
@@ -94,20 +130,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(x) => Some(*x),
             Bound::Unbounded => None,
         };
-        let txn = self.db.begin_read().map_err(|e| StorageIOError::read_logs(io_err(e)))?;
-        let t = txn.open_table(RAFT_LOG).map_err(|e| StorageIOError::read_logs(io_err(e)))?;
-        let iter = match end {
-            Some(end) if end <= start => return Ok(Vec::new()),
-            Some(end) => t.range(start..end),
-            None => t.range(start..),
-        }
-        .map_err(|e| StorageIOError::read_logs(io_err(e)))?;
-        let mut out = Vec::new();
-        for item in iter {
-            let (_, v) = item.map_err(|e| StorageIOError::read_logs(io_err(e)))?;
-            out.push(postcard::from_bytes(v.value()).map_err(|e| StorageIOError::read_logs(io_err(e)))?);
-        }
-        Ok(out)
+        self.entries(start, end, usize::MAX)
     }
 }
 
@@ -169,5 +192,48 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), SErr> {
         self.put_meta("last_purged", &log_id, true)?;
         self.delete_range(0, Some(log_id.index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Command, Request};
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    /// Replication's reads stop at `APPEND_BYTES_MAX` (at least one entry, whatever its size);
+    /// plain reads return the whole range.
+    #[tokio::test]
+    async fn replication_reads_are_bounded_by_bytes() {
+        let dir = std::env::temp_dir().join(format!("wgc-logcap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Arc::new(crate::store::open(&dir.join("t.redb")).unwrap());
+        // Entries 1..=8 of ~100 KiB each and 9 of 600 KiB (the log does not look inside).
+        let entry = |i: u64, bytes: usize| {
+            let cmd = Command::IssueJoinToken { sha256: "x".repeat(bytes), expires_at: 0 };
+            let req = Request { at: 0, user: "t".into(), cmd, idempotency: None };
+            Entry::<TypeConfig> { log_id: LogId::new(CommittedLeaderId::new(1, 0), i), payload: EntryPayload::Normal(req) }
+        };
+        {
+            let txn = db.begin_write().unwrap();
+            {
+                let mut t = txn.open_table(RAFT_LOG).unwrap();
+                for i in 1..=9u64 {
+                    let e = entry(i, if i == 9 { 600 * 1024 } else { 100 * 1024 });
+                    t.insert(i, postcard::to_allocvec(&e).unwrap().as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let mut store = LogStore::new(db);
+        let idx = |v: &[Entry<TypeConfig>]| v.iter().map(|e| e.log_id.index).collect::<Vec<_>>();
+        let cases: &[(u64, u64, &[u64])] = &[(1, 10, &[1, 2]), (3, 10, &[3, 4]), (8, 10, &[8]), (9, 10, &[9]), (2, 3, &[2])];
+        for (start, end, want) in cases {
+            let got = store.limited_get_log_entries(*start, *end).await.unwrap();
+            assert_eq!(idx(&got), *want, "{start}..{end}");
+        }
+        assert_eq!(idx(&store.try_get_log_entries(1..10).await.unwrap()), (1..10).collect::<Vec<_>>());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
