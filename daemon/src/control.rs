@@ -21,8 +21,16 @@ pub enum ControlError {
 /// The largest answer read from the control socket.
 const MAX_ANSWER_BYTES: u64 = 64 << 20;
 
-/// One request; returns (status code, body).
-pub fn request(socket: &Path, method: &str, path: &str, user: Option<&str>, body: Option<&[u8]>) -> Result<(u16, Vec<u8>), ControlError> {
+/// One request; returns (status code, body). `user` goes in `X-Wgcluster-User`, `key` in
+/// `Idempotency-Key` (both already checked by the caller).
+pub fn request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    user: Option<&str>,
+    key: Option<&str>,
+    body: Option<&[u8]>,
+) -> Result<(u16, Vec<u8>), ControlError> {
     let mut s = UnixStream::connect(socket).map_err(|source| ControlError::Connect { path: socket.display().to_string(), source })?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.set_write_timeout(Some(Duration::from_secs(10)))?;
@@ -33,6 +41,9 @@ pub fn request(socket: &Path, method: &str, path: &str, user: Option<&str>, body
     }
     if let Some(u) = user {
         head.push_str(&format!("X-Wgcluster-User: {u}\r\n"));
+    }
+    if let Some(k) = key {
+        head.push_str(&format!("Idempotency-Key: {k}\r\n"));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes())?;

@@ -5,7 +5,7 @@ use crate::control;
 use std::process::ExitCode;
 
 pub fn run(cfg: &DaemonConfig) -> ExitCode {
-    let (code, body) = match control::request(&cfg.control_socket, "GET", "/api/cluster", None, None) {
+    let (code, body) = match control::request(&cfg.control_socket, "GET", "/api/cluster", None, None, None) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("wgclusterd: {e}");

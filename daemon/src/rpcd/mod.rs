@@ -81,6 +81,13 @@ fn read_input() -> Result<Map<String, Value>, String> {
     }
 }
 
+/// A fresh Idempotency-Key for a write the caller sent without one.
+fn new_key() -> String {
+    let mut b = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    format!("rpcd-{}", hex::encode(b))
+}
+
 /// Does the call; every failure is an error object.
 pub fn call_value(config_path: &Path, name: &str) -> Value {
     let Some(method) = find(name) else {
@@ -98,11 +105,25 @@ pub fn call_value(config_path: &Path, name: &str) -> Value {
         Ok(c) => c,
         Err(e) => return error(&e.to_string()),
     };
+    let key = match plan::key(method, &input) {
+        Ok(k) => k,
+        Err(e) => return error(&e),
+    };
+    // A write always carries a key: the caller's (LuCI keeps one per submitted form), else one
+    // made here, so the one retry below can never apply the write twice.
+    let key = key.or_else(|| (method.http != "GET").then(new_key));
     let user = session_user(&input);
     let mut answers = Vec::new();
     for req in &reqs {
         let body = req.body.as_ref().map(|b| b.to_string().into_bytes());
-        match control::request(&cfg.control_socket, req.http, &req.path, Some(&user), body.as_deref()) {
+        let send = || control::request(&cfg.control_socket, req.http, &req.path, Some(&user), key.as_deref(), body.as_deref());
+        let mut res = send();
+        // Outcome unknown (504) or the daemon went away mid-call: repeat once with the same key.
+        if key.is_some() && matches!(res, Ok((504, _)) | Err(control::ControlError::Io(_))) {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            res = send();
+        }
+        match res {
             Ok((code, bytes)) => answers.push((req, code, bytes)),
             Err(e) => return error(&e.to_string()),
         }

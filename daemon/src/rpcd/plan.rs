@@ -8,6 +8,8 @@ use wgcluster_actors::model::quote_prefix;
 
 /// The argument rpcd adds to every call made through a LuCI session; never forwarded.
 pub(crate) const SESSION_ARG: &str = "ubus_rpc_session";
+/// The argument that becomes the write's `Idempotency-Key` header (never part of the body).
+pub(crate) const KEY_ARG: &str = "idempotency_key";
 /// Longest path segment accepted (a DNS name fits).
 const MAX_SEGMENT: usize = 253;
 /// One HTTP request to the daemon.
@@ -89,7 +91,9 @@ pub fn plan(method: &Method, input: &Map<String, Value>) -> Result<Vec<Req>, Str
     }
     let rest: Map<String, Value> = input
         .iter()
-        .filter(|(k, _)| k.as_str() != SESSION_ARG && !params.contains(&k.as_str()) && !method.query.contains(&k.as_str()))
+        .filter(|(k, _)| {
+            k.as_str() != SESSION_ARG && k.as_str() != KEY_ARG && !params.contains(&k.as_str()) && !method.query.contains(&k.as_str())
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let body = match method.body {
@@ -128,6 +132,17 @@ pub fn plan(method: &Method, input: &Map<String, Value>) -> Result<Vec<Req>, Str
         path.push_str(&query.join("&"));
     }
     Ok(vec![Req { http: method.http, path, body }])
+}
+
+/// The `Idempotency-Key` a call gives (`idempotency_key`), checked by the daemon's own rule;
+/// refused on a read (it would be ignored there).
+pub fn key(method: &Method, input: &Map<String, Value>) -> Result<Option<String>, String> {
+    match input.get(KEY_ARG) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) if method.http == "GET" => Err(format!("{KEY_ARG}: {} only reads; it takes no key", method.name)),
+        Some(Value::String(s)) => crate::http::idempotency::parse_key(s.as_bytes()).map(Some).map_err(|e| format!("{KEY_ARG}: {e}")),
+        Some(_) => Err(format!("{KEY_ARG}: expected a string")),
+    }
 }
 
 fn arg_names(m: &Method) -> String {

@@ -173,7 +173,16 @@ pub static METHODS: &[Method] = &[
         true,
     ),
     m("endpoint_group_delete", "DELETE", "/api/configs/{config}/endpoint-group", &[("config", Str)], Empty, true),
-    m("peers_list", "GET", "/api/configs/{config}/peers", &[("config", Str)], Empty, false),
+    Method {
+        name: "peers_list",
+        http: "GET",
+        path: "/api/configs/{config}/peers",
+        args: &[("config", Str), ("limit", Int), ("offset", Int), ("node_id", Str), ("enabled", Bool), ("q", Str)],
+        query: &["limit", "offset", "node_id", "enabled", "q"],
+        body: Empty,
+        write: false,
+        reply: Reply::Envelope,
+    },
     m(
         "peer_create",
         "POST",
@@ -233,7 +242,11 @@ pub fn find(name: &str) -> Option<&'static Method> {
 pub fn signatures() -> Value {
     let mut out = Map::new();
     for m in METHODS {
-        let args: Map<String, Value> = m.args.iter().map(|(n, a)| (n.to_string(), a.example())).collect();
+        let mut args: Map<String, Value> = m.args.iter().map(|(n, a)| (n.to_string(), a.example())).collect();
+        if m.http != "GET" {
+            // Every write takes an Idempotency-Key (the bridge makes one when the caller gives none).
+            args.insert(super::plan::KEY_ARG.to_string(), Arg::Str.example());
+        }
         out.insert(m.name.to_string(), Value::Object(args));
     }
     Value::Object(out)

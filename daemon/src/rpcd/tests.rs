@@ -268,3 +268,36 @@ async fn every_method_path_is_a_route() {
         }
     }
 }
+
+/// `idempotency_key` becomes the header, never the body; it is checked like the daemon checks
+/// the header, refused on reads, and every write's signature lists it.
+#[test]
+#[allow(clippy::type_complexity)] // the case table
+fn idempotency_key_argument() {
+    let create = find("peer_create").expect("peer_create");
+    let list = find("peers_list").expect("peers_list");
+    let input = |v: Value| v.as_object().cloned().unwrap_or_default();
+    let cases: &[(&Method, Value, Result<Option<&str>, &str>)] = &[
+        (create, json!({ "config": "wg0", "name": "a" }), Ok(None)),
+        (create, json!({ "config": "wg0", "name": "a", "idempotency_key": "form-1" }), Ok(Some("form-1"))),
+        (create, json!({ "config": "wg0", "idempotency_key": "has space" }), Err("idempotency_key: Idempotency-Key")),
+        (create, json!({ "config": "wg0", "idempotency_key": 7 }), Err("idempotency_key: expected a string")),
+        (list, json!({ "config": "wg0", "idempotency_key": "k" }), Err("only reads")),
+    ];
+    for (m, inp, want) in cases {
+        let got = plan::key(m, &input(inp.clone()));
+        match (got, want) {
+            (Ok(k), Ok(w)) => assert_eq!(k.as_deref(), *w, "{inp}"),
+            (Err(e), Err(w)) => assert!(e.contains(w), "{inp}: {e}"),
+            (g, w) => panic!("{inp}: got {g:?}, want {w:?}"),
+        }
+    }
+    let reqs = plan::plan(create, &input(json!({ "config": "wg0", "name": "a", "idempotency_key": "form-1" }))).unwrap();
+    assert_eq!(reqs[0].body, Some(json!({ "name": "a" })), "the key is not part of the body");
+    let sig = signatures();
+    for m in METHODS {
+        assert_eq!(sig[m.name].get("idempotency_key").is_some(), m.http != "GET", "{}", m.name);
+    }
+    let paged = plan::plan(list, &input(json!({ "config": "wg0", "limit": 100, "offset": 200, "q": "al ice" }))).unwrap();
+    assert_eq!(paged[0].path, "/api/configs/wg0/peers?limit=100&offset=200&q=al%20ice");
+}
