@@ -659,6 +659,12 @@ fn commands_one(base: &State, data: &[u8]) -> u64 {
     let mut s = base.clone();
     let mut r = Reader::new(data);
     let mut class = 0u64;
+    // The incremental desired state of every router, checked against a rebuild after each command.
+    let nodes = [nid("node1"), nid("node2"), nid("node3")];
+    let mut caches: Vec<crate::wg::desired::DesiredCache> = nodes.iter().map(|_| Default::default()).collect();
+    for (c, n) in caches.iter_mut().zip(&nodes) {
+        c.update(&s, n);
+    }
     for n in 0..16u64 {
         if r.is_empty() {
             break;
@@ -676,6 +682,10 @@ fn commands_one(base: &State, data: &[u8]) -> u64 {
             Ok(_) => assert_eq!(s.version, before.version + 1, "{kind}: version"),
         }
         check_state(&s);
+        for (c, n) in caches.iter_mut().zip(&nodes) {
+            c.update(&s, n);
+            assert!(c.specs() == crate::wg::desired::desired_interfaces(&s, n), "{kind}: the incremental desired state of {n} drifted");
+        }
         class = class_of(&[class, fuzz::fnv1a(kind.as_bytes()), u64::from(res.is_ok())]);
     }
     class

@@ -34,6 +34,9 @@ impl State {
             if !keeps_peer_index(&req.cmd) {
                 self.index.clear();
             }
+            if let Some(change) = journal_change(&req.cmd, outcome) {
+                self.journal.record(change);
+            }
             if let Some(idem) = &req.idempotency {
                 self.idempotency.record(user, idem, at, outcome);
             }
@@ -121,5 +124,45 @@ fn keeps_peer_index(cmd: &Command) -> bool {
         | Command::MigratePeers { .. }
         | Command::Rebalance { .. }
         | Command::CompleteDrain { .. } => false,
+    }
+}
+
+/// What a successful command changed for views derived from peers (`journal.rs`): the peers it
+/// created, changed or deleted; nothing, for commands that change no peer, config, assignment,
+/// endpoint group or drain; everything else is `All` (the view rebuilds).
+fn journal_change(cmd: &Command, outcome: &Outcome) -> Option<journal::Change> {
+    use journal::Change;
+    match cmd {
+        Command::CreatePeers { config, .. } => match outcome {
+            Outcome::PeersCreated { ids } => Some(Change::Peers { config: config.clone(), ids: ids.clone() }),
+            _ => Some(Change::All),
+        },
+        Command::UpdatePeer { config, id, .. } | Command::DeletePeer { config, id } => {
+            Some(Change::Peers { config: config.clone(), ids: vec![id.clone()] })
+        }
+        Command::IssueJoinToken { .. }
+        | Command::RevokeMember { .. }
+        | Command::RegisterNode { .. }
+        | Command::CreateNode { .. }
+        | Command::UpdateNode { .. }
+        | Command::ReportMigrationBlocked { .. }
+        | Command::SetNodeHealth { .. }
+        | Command::SetDnsSettings { .. }
+        | Command::RecordDnsSync { .. }
+        | Command::RecordSecretRead { .. }
+        | Command::SetHealthSettings { .. } => None,
+        Command::Bootstrap { .. }
+        | Command::AdmitNode { .. }
+        | Command::DeleteNode { .. }
+        | Command::AssignNode { .. }
+        | Command::SetEndpointGroup { .. }
+        | Command::DeleteEndpointGroup { .. }
+        | Command::CreateConfig { .. }
+        | Command::UpdateConfig { .. }
+        | Command::DeleteConfig { .. }
+        | Command::RemoveNode { .. }
+        | Command::MigratePeers { .. }
+        | Command::Rebalance { .. }
+        | Command::CompleteDrain { .. } => Some(Change::All),
     }
 }

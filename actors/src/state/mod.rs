@@ -16,6 +16,7 @@ pub mod audit_query;
 pub mod command;
 pub mod idempotency;
 pub mod index;
+pub mod journal;
 pub mod peer_query;
 pub mod placement;
 pub mod pool;
@@ -60,6 +61,9 @@ pub struct State {
     /// Derived lookups for allocation and placement; not replicated, rebuilt on use.
     #[serde(skip)]
     pub index: index::PeerIndex,
+    /// Which peers recent commands changed (for incremental views); not replicated.
+    #[serde(skip)]
+    pub journal: journal::ChangeJournal,
 }
 
 impl State {

@@ -31,7 +31,7 @@
 //! pass finds nothing to change).
 
 use super::backend::{reconcile, reconcile_observed, LinkChanges, ReconcileReport, WgBackend};
-use super::desired::desired_interfaces;
+use super::desired::DesiredCache;
 use super::error::WgError;
 use super::netlink::desired_routes;
 use super::plan::{diff, diff_specs, PeerOp, Plan};
@@ -432,7 +432,17 @@ pub fn start(cluster: ClusterHandle, backend: Arc<dyn WgBackend>, managed_file: 
     let core = ReconcileCore::new(backend.clone(), managed_file, stats.clone());
     let node = cluster.node_id.clone();
     let state = cluster.clone();
-    let desired = move || state.read(|s| (s.version, desired_interfaces(s, &node)));
+    // The desired state is patched from the state's change journal (O(changed peers)) under the
+    // state's read lock; the copy handed to the pass is made after the lock is released.
+    let cache = Mutex::new(DesiredCache::default());
+    let desired = move || {
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        let version = state.read(|s| {
+            cache.update(s, &node);
+            s.version
+        });
+        (version, cache.specs())
+    };
     let spawned = std::thread::Builder::new().name("wg-reconciler".into()).spawn(move || run(core, desired, rx, resync));
     let thread = match spawned {
         Ok(h) => Some(h),

@@ -30,9 +30,28 @@ pub fn http(
     body: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
+    http_with(ns, addr, method, path, token, &[], body, timeout)
+}
+
+/// `http` with extra header lines (`Name: value`).
+#[allow(clippy::too_many_arguments)] // `http`'s arguments plus the headers
+pub fn http_with(
+    ns: &str,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[&str],
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
     }
     let body = body.unwrap_or("");
     if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// The lab's Raft timing (heartbeat 100 ms, election timeout 600 ms): quick fail-overs.
+pub const FAST_TIMING: (u64, u64) = (100, 600);
+/// The daemon's defaults.
+pub const DEFAULT_TIMING: (u64, u64) = (300, 1500);
+
 /// One router of the lab: a namespace running `wgclusterd run` (and, unless a witness, the
 /// wireguard-go processes the daemon starts).
 pub struct Router {
@@ -13,6 +18,8 @@ pub struct Router {
     pub log_path: PathBuf,
     /// False after `kill_all` until `start` again.
     pub alive: bool,
+    /// Raft timing written into the UCI file: (heartbeat_ms, election_timeout_ms).
+    pub timing: (u64, u64),
     child: Option<Child>,
 }
 
@@ -28,6 +35,7 @@ impl Router {
             host,
             witness,
             alive: false,
+            timing: FAST_TIMING,
             child: None,
         }
     }
@@ -62,8 +70,8 @@ impl Router {
             .opt("wg_backend", "userspace")
             .opt("uapi_dir", self.host.uapi_dir().display())
             .opt("auto_init", u8::from(auto_init))
-            .opt("heartbeat_ms", 100)
-            .opt("election_timeout_ms", 600)
+            .opt("heartbeat_ms", self.timing.0)
+            .opt("election_timeout_ms", self.timing.1)
             .opt("resync_interval_s", 5)
             .opt("log_level", "info")
             .write(&self.config_path);
@@ -91,6 +99,11 @@ impl Router {
             assert!(Instant::now() < deadline, "{}: not ready within {timeout:?}; its log:\n{}", self.node_id, self.log_tail(80));
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The daemon's PID while it runs.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// PIDs of every process in this router's namespace.
@@ -161,8 +174,14 @@ impl LabCluster {
     /// `specs`: (name, witness). Adds a lab host per router, founds, joins, and waits until every
     /// router is a voter, registered with its endpoint.
     pub fn start(lab: &Lab, operator: &Host, specs: &[(&str, bool)]) -> LabCluster {
+        Self::start_with_timing(lab, operator, specs, FAST_TIMING)
+    }
+
+    /// `start` with the routers' Raft timing (heartbeat_ms, election_timeout_ms).
+    pub fn start_with_timing(lab: &Lab, operator: &Host, specs: &[(&str, bool)], timing: (u64, u64)) -> LabCluster {
         assert!(!specs.is_empty());
         let mut routers: Vec<Router> = specs.iter().map(|(name, witness)| Router::new(lab.add_host(name), *witness)).collect();
+        routers.iter_mut().for_each(|r| r.timing = timing);
         let ns = operator.ns.clone();
         routers[0].write_config(true);
         routers[0].start();
