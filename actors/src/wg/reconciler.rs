@@ -191,8 +191,9 @@ impl ReconcileCore {
     /// checked once more for a leftover of the other kind (a removal that failed here).
     pub fn retire_interfaces(&mut self) {
         for name in &self.managed {
+            let t = Instant::now();
             match self.backend.remove_interface(name) {
-                Ok(()) => log::info!("{name}: removed from the {} data plane", self.backend.kind()),
+                Ok(()) => log::info!("{name}: removed from the {} data plane in {} ms", self.backend.kind(), t.elapsed().as_millis()),
                 Err(e) => log::warn!("{name}: removal from the {} data plane failed: {e}", self.backend.kind()),
             }
         }
@@ -325,9 +326,10 @@ impl ReconcileCore {
         let stale: Vec<String> = self.managed.difference(wanted).cloned().collect();
         for name in stale {
             self.known.remove(&name);
+            let t = Instant::now();
             match self.backend.remove_interface(&name) {
                 Ok(()) => {
-                    log::info!("{name}: removed (no longer assigned to this router)");
+                    log::info!("{name}: removed (no longer assigned to this router) in {} ms", t.elapsed().as_millis());
                     self.managed.remove(&name);
                     out.ops += 1;
                 }
