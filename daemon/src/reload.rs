@@ -8,10 +8,12 @@
 //!
 //! Live: `log_level`, `log_target`, `syslog_socket` (the logger), `endpoint` (this router's
 //! advertised endpoint and cluster address, replicated through Raft, hence `GET /api/nodes` and
-//! the endpoint groups' DNS records). Needs a restart: the listeners and the control socket, the
-//! data dir and node id (the router's identity), the Raft timings, and the WireGuard data plane
-//! options (`wg_backend`, `wg_userspace_bin`, `uapi_dir`, `resync_interval_s`: the reconciler is
-//! built once; a restart switches backends cleanly, removing the interfaces the old backend made).
+//! the endpoint groups' DNS records), and the data plane options `wg_backend`, `wg_userspace_bin`,
+//! `uapi_dir` ([`is_data_plane`]: a message to the WireGuard reconciler, which moves every
+//! interface to the backend the start-up rules now choose, or keeps the running one and says why;
+//! see `wg::switch`). Needs a restart: the listeners and the control socket, the data dir and
+//! node id (the router's identity), the Raft timings, and `resync_interval_s` (the reconciler
+//! thread's period, set when it starts).
 
 use crate::config::DaemonConfig;
 
@@ -59,9 +61,9 @@ const OPTIONS: &[(&str, Show, Effect)] = &[
     ("cluster_listen", |c| c.cluster_listen.to_string(), Effect::Restart),
     ("control_socket", |c| c.control_socket.display().to_string(), Effect::Restart),
     ("endpoint", |c| c.endpoint.as_ref().map_or_else(|| "none".to_string(), ToString::to_string), Effect::Live),
-    ("wg_backend", |c| c.wg_backend.to_string(), Effect::Restart),
-    ("wg_userspace_bin", |c| c.wg_userspace_bin.clone(), Effect::Restart),
-    ("uapi_dir", |c| c.uapi_dir.display().to_string(), Effect::Restart),
+    ("wg_backend", |c| c.wg_backend.to_string(), Effect::Live),
+    ("wg_userspace_bin", |c| c.wg_userspace_bin.clone(), Effect::Live),
+    ("uapi_dir", |c| c.uapi_dir.display().to_string(), Effect::Live),
     ("auto_init", |c| c.auto_init.to_string(), Effect::NextStart),
     ("log_level", |c| c.log_level.to_string().to_ascii_lowercase(), Effect::Live),
     ("log_target", |c| c.log_target.as_str().to_string(), Effect::Live),
@@ -83,11 +85,16 @@ pub fn diff(running: &DaemonConfig, new: &DaemonConfig) -> Vec<Change> {
         .collect()
 }
 
+/// The options that move the data plane (one switch request covers all three).
+pub fn is_data_plane(option: &str) -> bool {
+    matches!(option, "wg_backend" | "wg_userspace_bin" | "uapi_dir")
+}
+
 /// The config the daemon runs with after the reload: `running` with the live and next-start
 /// options taken from `new` (restart-only options keep their running value). `endpoint_applied`:
 /// whether the new endpoint was written (if not, the running one is kept and the next SIGHUP tries
-/// again).
-pub fn adopt(running: &DaemonConfig, new: &DaemonConfig, endpoint_applied: bool) -> DaemonConfig {
+/// again); `wg_applied`: likewise for the data plane options (the switch was refused or undone).
+pub fn adopt(running: &DaemonConfig, new: &DaemonConfig, endpoint_applied: bool, wg_applied: bool) -> DaemonConfig {
     let mut c = running.clone();
     c.log_level = new.log_level;
     c.log_target = new.log_target;
@@ -95,6 +102,11 @@ pub fn adopt(running: &DaemonConfig, new: &DaemonConfig, endpoint_applied: bool)
     c.auto_init = new.auto_init;
     if endpoint_applied {
         c.endpoint = new.endpoint.clone();
+    }
+    if wg_applied {
+        c.wg_backend = new.wg_backend;
+        c.wg_userspace_bin = new.wg_userspace_bin.clone();
+        c.uapi_dir = new.uapi_dir.clone();
     }
     c.warnings = new.warnings.clone();
     c
@@ -131,9 +143,9 @@ mod tests {
                 &[("cluster_listen", "0.0.0.0:10087", "10.0.0.1:10087", Effect::Restart)],
             ),
             (|c| c.control_socket = "/tmp/s".into(), &[("control_socket", "/var/run/wgcluster.sock", "/tmp/s", Effect::Restart)]),
-            (|c| c.wg_backend = WgBackendKind::Kernel, &[("wg_backend", "auto", "kernel", Effect::Restart)]),
-            (|c| c.wg_userspace_bin = "boringtun".into(), &[("wg_userspace_bin", "wireguard-go", "boringtun", Effect::Restart)]),
-            (|c| c.uapi_dir = "/tmp/wg".into(), &[("uapi_dir", "/var/run/wireguard", "/tmp/wg", Effect::Restart)]),
+            (|c| c.wg_backend = WgBackendKind::Kernel, &[("wg_backend", "auto", "kernel", Effect::Live)]),
+            (|c| c.wg_userspace_bin = "boringtun".into(), &[("wg_userspace_bin", "wireguard-go", "boringtun", Effect::Live)]),
+            (|c| c.uapi_dir = "/tmp/wg".into(), &[("uapi_dir", "/var/run/wireguard", "/tmp/wg", Effect::Live)]),
             (|c| c.election_timeout_ms = 3000, &[("election_timeout_ms", "1500", "3000", Effect::Restart)]),
             (|c| c.heartbeat_ms = 100, &[("heartbeat_ms", "300", "100", Effect::Restart)]),
             (|c| c.resync_interval_s = 5, &[("resync_interval_s", "30", "5", Effect::Restart)]),
@@ -189,16 +201,32 @@ mod tests {
         new.endpoint = ep("198.51.100.7");
         new.api_listen = ([127, 0, 0, 1], 1).into();
         new.wg_backend = WgBackendKind::Kernel;
-        let after = adopt(&running, &new, true);
+        new.uapi_dir = "/tmp/wg".into();
+        new.resync_interval_s = 5;
+        let after = adopt(&running, &new, true, true);
         assert_eq!((after.log_level, after.endpoint.clone()), (LevelFilter::Debug, ep("198.51.100.7")));
-        assert_eq!((after.api_listen, after.wg_backend), (running.api_listen, running.wg_backend));
+        assert_eq!((after.wg_backend, after.uapi_dir.clone()), (WgBackendKind::Kernel, new.uapi_dir.clone()));
+        assert_eq!((after.api_listen, after.resync_interval_s), (running.api_listen, running.resync_interval_s));
         // The restart is still pending: the next reload of the same file warns again.
         let again: Vec<&str> = diff(&after, &new).iter().map(|c| c.option).collect();
-        assert_eq!(again, ["api_listen", "wg_backend"]);
-        // An endpoint that could not be written is tried again on the next reload.
-        let after = adopt(&running, &new, false);
-        assert_eq!(after.endpoint, None);
-        assert!(diff(&after, &new).iter().any(|c| c.option == "endpoint"));
+        assert_eq!(again, ["api_listen", "resync_interval_s"]);
+        // An endpoint that could not be written, a backend switch refused or undone: tried again
+        // on the next reload.
+        let after = adopt(&running, &new, false, false);
+        assert_eq!(
+            (after.endpoint.clone(), after.wg_backend, after.uapi_dir.clone()),
+            (None, running.wg_backend, running.uapi_dir.clone())
+        );
+        let again: Vec<&str> = diff(&after, &new).iter().map(|c| c.option).collect();
+        assert_eq!(again, ["api_listen", "endpoint", "wg_backend", "uapi_dir", "resync_interval_s"]);
+    }
+
+    #[test]
+    fn data_plane_options() {
+        let live: Vec<&str> = OPTIONS.iter().map(|o| o.0).filter(|o| is_data_plane(o)).collect();
+        assert_eq!(live, ["wg_backend", "wg_userspace_bin", "uapi_dir"]);
+        assert!(OPTIONS.iter().filter(|o| is_data_plane(o.0)).all(|o| o.2 == Effect::Live));
+        assert!(!is_data_plane("resync_interval_s"));
     }
 
     #[test]

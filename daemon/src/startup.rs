@@ -28,7 +28,7 @@ use wgcluster_actors::store::{self, META};
 use wgcluster_actors::tls::store::TlsFiles;
 use wgcluster_actors::tls::{server_config, IsAllowed};
 use wgcluster_actors::wg::reconciler::{self, ReconcilerHandle};
-use wgcluster_actors::wg::WgBackend;
+use wgcluster_actors::wg::{BackendRequest, BackendSettings, SwitchRequest, WgBackend};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -84,19 +84,27 @@ impl BackupSource for AgentBackups {
     }
 }
 
-/// Picks and builds the WireGuard backend (`wg_backend`), logging which and why.
-fn data_plane(cfg: &DaemonConfig) -> Arc<dyn WgBackend> {
+/// `wg_backend` as the data plane's selection reads it.
+fn backend_request(cfg: &DaemonConfig) -> BackendRequest {
     use crate::config::WgBackendKind;
-    use wgcluster_actors::wg::{build_backend, probe_kernel_support, select_backend, BackendRequest, BackendSettings};
-    let request = match cfg.wg_backend {
+    match cfg.wg_backend {
         WgBackendKind::Auto => BackendRequest::Auto,
         WgBackendKind::Kernel => BackendRequest::Kernel,
         WgBackendKind::Userspace => BackendRequest::Userspace,
-    };
-    let (choice, why) = select_backend(request, || probe_kernel_support(None));
+    }
+}
+
+/// `wg_userspace_bin` and `uapi_dir` as the backends read them.
+fn backend_settings(cfg: &DaemonConfig) -> BackendSettings {
+    BackendSettings { userspace_bin: cfg.wg_userspace_bin.clone().into(), uapi_dir: cfg.uapi_dir.clone(), netns: None }
+}
+
+/// Picks and builds the WireGuard backend (`wg_backend`), logging which and why.
+fn data_plane(cfg: &DaemonConfig) -> Arc<dyn WgBackend> {
+    use wgcluster_actors::wg::{build_backend, probe_kernel_support, select_backend};
+    let (choice, why) = select_backend(backend_request(cfg), || probe_kernel_support(None));
     log::info!("WireGuard backend: {choice:?} ({why})");
-    let settings = BackendSettings { userspace_bin: cfg.wg_userspace_bin.clone().into(), uapi_dir: cfg.uapi_dir.clone(), netns: None };
-    Arc::from(build_backend(choice, &settings))
+    Arc::from(build_backend(choice, &backend_settings(cfg)))
 }
 
 fn take_pending_bootstrap(db: &redb::Database) -> Result<Option<[u8; 32]>, store::StoreError> {
@@ -347,7 +355,7 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         sock.display()
     );
 
-    let reloader = Reloader { path: config_path, running: cfg.clone(), cluster: cluster.clone(), proposer, witness };
+    let reloader = Reloader { path: config_path, running: cfg.clone(), cluster: cluster.clone(), proposer, witness, wg: wg.clone() };
     let signals = actix_web::rt::spawn(signals(reloader, handle));
     let res = server.await;
     signals.abort();
@@ -390,6 +398,8 @@ struct Reloader {
     cluster: ClusterHandle,
     proposer: Arc<dyn Proposer>,
     witness: bool,
+    /// The WireGuard reconciler (none on a witness), for a live backend switch.
+    wg: Option<ReconcilerHandle>,
 }
 
 impl Reloader {
@@ -411,6 +421,8 @@ impl Reloader {
         let changes = crate::reload::diff(&self.running, &new);
         crate::logging::configure(new.log_level, new.log_target, &new.syslog_socket);
         let mut endpoint_applied = true;
+        let wg_applied =
+            if changes.iter().any(|c| crate::reload::is_data_plane(c.option)) { self.switch_data_plane(&new).await } else { true };
         for c in &changes {
             if c.option == "endpoint" {
                 endpoint_applied = self.advertise(&new).await;
@@ -418,13 +430,37 @@ impl Reloader {
                     continue;
                 }
             }
+            if crate::reload::is_data_plane(c.option) && !wg_applied {
+                log::error!("reload: option {} changed ({} -> {}): not applied; the next reload tries again", c.option, c.old, c.new);
+                continue;
+            }
             match c.effect {
                 crate::reload::Effect::Restart => log::warn!("{}", c.message()),
                 _ => log::info!("{}", c.message()),
             }
         }
-        self.running = crate::reload::adopt(&self.running, &new, endpoint_applied);
+        self.running = crate::reload::adopt(&self.running, &new, endpoint_applied, wg_applied);
         log::info!("reloaded {} ({} option(s) changed)", self.path.display(), changes.len());
+    }
+
+    /// A new `wg_backend`, `uapi_dir` or `wg_userspace_bin`: asks the reconciler to move the
+    /// interfaces to the backend the start-up rules now choose (`wg::switch`). Returns whether the
+    /// new options are in force; if not, the data plane runs as before and the error says why.
+    async fn switch_data_plane(&self, new: &DaemonConfig) -> bool {
+        let Some(wg) = self.wg.clone() else {
+            return true; // a witness runs no WireGuard
+        };
+        let req =
+            SwitchRequest { request: backend_request(new), from: backend_settings(&self.running), to: backend_settings(new), reply: None };
+        let asked = tokio::task::spawn_blocking(move || wg.switch_backend(req, Duration::from_secs(120))).await;
+        match asked.map_err(|e| e.to_string()).and_then(|r| r) {
+            // The reconciler has logged the outcome; the reload's lines say what it means.
+            Ok(outcome) => outcome.applied(),
+            Err(e) => {
+                log::error!("reload: WireGuard backend switch: {e}");
+                false
+            }
+        }
     }
 
     /// Writes this router's new endpoint (and the cluster address derived from it) through Raft,

@@ -4,13 +4,24 @@
 //! left as they were; a broken file keeps the daemon running on the config it had, with the
 //! error's FILE:LINE in the log, and a good file after it is applied again.
 //!
-//! Needs bind9 and bind9-dnsutils (tests/scripts/prereqs.sh); under `CI=true` a missing
-//! prerequisite fails, it never skips.
+//! The data plane options, against a daemon in a lab router namespace running real wireguard-go
+//! with a client pinging through it (this host has no WireGuard kernel module, so the kernel side
+//! of a switch is shown by the VM test, tests/vm): `wg_backend 'kernel'` without the module is
+//! refused and the running interface kept; `auto` falls back to (stays on) userspace; a new
+//! `uapi_dir` is a clean switch to a new wireguard-go — the old process stopped, its socket gone,
+//! every peer programmed on the new one, the tunnel up again, state changes and drift healing
+//! continuing on it.
+//!
+//! Needs bind9 and bind9-dnsutils, and the lab's tools (tests/scripts/prereqs.sh); under
+//! `CI=true` a missing prerequisite fails, it never skips.
+
+mod dataplane_common;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use wgcluster_tests::bind9::{self, Bind9};
 use wgcluster_tests::daemon::{Daemon, Options};
+use wgcluster_tests::lab::{self, Lab};
 
 const NAME: &str = "vpn.example.test";
 
@@ -59,7 +70,7 @@ fn sighup_applies_endpoint_warns_about_restart_options_and_survives_a_broken_fil
 
     // The new endpoint and two restart-only options, then SIGHUP.
     d.setup.opts.endpoint = Some("198.51.100.7".into());
-    d.setup.opts.extra_uci = vec!["option heartbeat_ms '250'".into(), "option wg_backend 'kernel'".into()];
+    d.setup.opts.extra_uci = vec!["option heartbeat_ms '250'".into(), "option resync_interval_s '5'".into()];
     d.setup.write_config();
     let t = Instant::now();
     sighup(&d);
@@ -72,7 +83,7 @@ fn sighup_applies_endpoint_warns_about_restart_options_and_survives_a_broken_fil
     let applied = lines_with(&d, "option endpoint changed (192.0.2.1 -> 198.51.100.7): applied");
     assert_eq!(applied.len(), 1, "{}", d.log_tail(40));
     assert!(applied[0].starts_with("<6>"), "info severity: {}", applied[0]);
-    for name in ["option heartbeat_ms changed (300 -> 250)", "option wg_backend changed (userspace -> kernel)"] {
+    for name in ["option heartbeat_ms changed (300 -> 250)", "option resync_interval_s changed (30 -> 5)"] {
         let got = lines_with(&d, name);
         assert_eq!(got.len(), 1, "{name}: {}", d.log_tail(40));
         assert!(got[0].ends_with("restart wgcluster to apply") && got[0].starts_with("<4>"), "{}", got[0]);
@@ -108,4 +119,113 @@ fn sighup_applies_endpoint_warns_about_restart_options_and_survives_a_broken_fil
         lines_with(&d, "option heartbeat_ms changed (300 -> 250)").len() == 2
     });
     d.stop();
+}
+
+/// `wg set IFACE peer KEY remove` through the UAPI socket (`key` in hex, as `get=1` lists it).
+fn uapi_remove_peer(sock: &std::path::Path, key: &str) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("socket timeout");
+    s.write_all(format!("set=1\npublic_key={key}\nremove=true\n\n").as_bytes()).expect("write the set request");
+    let mut answer = [0u8; 64];
+    let n = s.read(&mut answer).expect("read the answer");
+    assert!(String::from_utf8_lossy(&answer[..n]).contains("errno=0"), "{}", String::from_utf8_lossy(&answer[..n]));
+}
+
+/// Rewrites one `option NAME '…'` line of the router's UCI file and sends SIGHUP to its daemon;
+/// waits for the reload to be logged (the `n`th "reloaded" line).
+fn reload_with(r: &dataplane_common::Router, name: &str, value: &str, n: usize) {
+    let text = std::fs::read_to_string(&r.config_path).expect("read the router's config");
+    let prefix = format!("option {name} '");
+    let line = text.lines().find(|l| l.trim_start().starts_with(&prefix)).unwrap_or_else(|| panic!("no option {name} in:\n{text}"));
+    let new = text.replace(line, &format!("\toption {name} '{value}'"));
+    std::fs::write(&r.config_path, new).expect("write the router's config");
+    let pids = dataplane_common::pids_in_ns(&r.host.ns, "wgclusterd");
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    // SAFETY: kill(2) on the daemon's PID, listed in the lab router's namespace this test made.
+    assert_eq!(unsafe { libc::kill(pids[0], libc::SIGHUP) }, 0);
+    let logged = lab::wait_until(Duration::from_secs(60), Duration::from_millis(50), || r.log().matches("reloaded ").count() >= n);
+    assert!(logged, "reload {n} not logged:\n{}", r.log_tail(40));
+}
+
+#[test]
+fn sighup_switches_the_wireguard_data_plane_live() {
+    use dataplane_common::*;
+    if !lab::ensure_prereqs() {
+        return;
+    }
+    let lab = Lab::new("sighup-wg");
+    let mut router = Router::new(&lab, "r1", 2);
+    let client_host = lab.add_host("client");
+    router.start();
+    let tun = router.create_config(&lab, 24);
+    let peers = router.create_peers("p", 20);
+    router.wait_wg_equals_desired(Duration::from_secs(30));
+    let id = peers[0]["id"].as_str().map(str::to_string).unwrap_or_else(|| peers[0]["id"].to_string());
+    let client = Client::start(&client_host, &router.text(&format!("/api/configs/{IFACE}/peers/{id}/config")));
+    assert!(client.host.ping_until(tun, Duration::from_secs(20)), "no ping through the tunnel");
+    let first = router.wg_pids();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(router.wg_stats()["backend"], "userspace");
+
+    // wg_backend 'kernel' without the module: refused, the running interface kept.
+    reload_with(&router, "wg_backend", "kernel", 1);
+    let log = router.log();
+    assert!(log.contains("keeping the running userspace interfaces"), "{}", router.log_tail(30));
+    assert!(
+        log.contains("reload: option wg_backend changed (userspace -> kernel): not applied; the next reload tries again"),
+        "{}",
+        router.log_tail(30)
+    );
+    assert_eq!(router.wg_pids(), first, "the refused switch touched wireguard-go");
+    assert_eq!(router.wg_stats()["backend"], "userspace");
+    assert!(client.host.ping_until(tun, Duration::from_secs(5)), "the tunnel broke on a refused switch");
+
+    // auto: the start-up rule falls back to userspace, which runs already: applied, untouched.
+    reload_with(&router, "wg_backend", "auto", 2);
+    let log = router.log();
+    assert!(log.contains("WireGuard backend stays userspace (wg_backend=auto; kernel WireGuard unavailable"), "{}", router.log_tail(30));
+    assert!(log.contains("option wg_backend changed (userspace -> auto): applied"), "{}", router.log_tail(30));
+    assert_eq!(router.wg_pids(), first);
+
+    // A new uapi_dir: a clean switch to a new wireguard-go.
+    let old_sock = router.uapi_sock();
+    let new_dir = router.host.dir().join("wireguard-b");
+    let new_sock = new_dir.join(format!("{IFACE}.sock"));
+    let t = Instant::now();
+    reload_with(&router, "uapi_dir", &new_dir.display().to_string(), 3);
+    let took = t.elapsed();
+    let log = router.log();
+    assert!(log.contains("WireGuard backend switched from userspace to userspace"), "{}", router.log_tail(30));
+    assert!(log.contains(&format!("{IFACE}: removed from the userspace data plane in ")), "{}", router.log_tail(30));
+    assert!(log.contains("option uapi_dir changed"), "{}", router.log_tail(30));
+    let now = router.wg_pids();
+    assert_eq!(now.len(), 1, "one wireguard-go after the switch: {now:?}");
+    assert_ne!(now, first, "wireguard-go was not replaced");
+    assert_eq!(live_start_time(first[0]), None, "the old wireguard-go {} still runs", first[0]);
+    assert!(!old_sock.exists(), "the old socket {} is left", old_sock.display());
+    assert_eq!(uapi_peer_count(&new_sock), Some(20), "every peer on the new interface");
+    assert_eq!(router.wg_stats()["backend"], "userspace");
+    eprintln!("uapi_dir switch: reload handled in {took:?}");
+    client.reset_session();
+    assert!(client.host.ping_until(tun, Duration::from_secs(20)), "no ping through the new interface");
+
+    // Programming and reporting continue on the new interface: a state change is applied (and
+    // reported as applied), drift is healed by the next resync.
+    router.create_peers("q", 1);
+    let applied = lab::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        uapi_peer_count(&new_sock) == Some(21) && router.wg_stats()["applied_version"].as_u64() == Some(router.state_version())
+    });
+    assert!(applied, "a state change after the switch: {}\n{}", router.wg_stats(), router.log_tail(30));
+    let healed = router.wg_stats()["drift_healed"].as_u64().unwrap_or(0);
+    let listing = wgcluster_tests::wg::uapi_get(&new_sock).expect("read the new interface");
+    let victim = listing.lines().find_map(|l| l.strip_prefix("public_key=")).expect("a peer").to_string();
+    uapi_remove_peer(&new_sock, &victim);
+    let back = lab::wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+        uapi_peer_count(&new_sock) == Some(21) && router.wg_stats()["drift_healed"].as_u64().unwrap_or(0) > healed
+    });
+    assert!(back, "drift after the switch not healed: {}\n{}", router.wg_stats(), router.log_tail(30));
+    let errors = router.log().lines().filter(|l| l.starts_with("<3>") && !l.contains("wg_backend")).map(String::from).collect::<Vec<_>>();
+    assert!(errors.iter().all(|l| l.contains("kernel")), "unexpected errors: {errors:?}");
+    router.stop();
 }

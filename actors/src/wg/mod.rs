@@ -1,9 +1,9 @@
 //! WireGuard data plane of one router: the desired/actual interface model ([`spec`]), the pure
 //! minimal differ ([`plan`]), the backend contract and one-call reconcile ([`backend`]), the
 //! userspace UAPI backend ([`uapi`]) with its wireguard-go supervisor ([`userspace_proc`]; its raw
-//! OS calls in [`userspace_os`]), the
-//! kernel netlink backend ([`kernel`]), link/address/route configuration ([`netlink`]) and the
-//! choice between backends ([`select`]). The reconciler actor drives this API; nothing here knows
+//! OS calls in [`userspace_os`]), the kernel netlink backend ([`kernel`]), link/address/route
+//! configuration ([`netlink`]), the choice between backends ([`select`]) and the switch between
+//! them while running ([`switch`]). The reconciler actor drives this API; nothing here knows
 //! about Raft, actors or HTTP.
 
 pub mod backend;
@@ -16,6 +16,7 @@ pub mod reconciler;
 mod rtnl;
 pub mod select;
 pub mod spec;
+pub mod switch;
 pub mod uapi;
 pub mod userspace_os;
 pub mod userspace_proc;
@@ -30,5 +31,6 @@ pub use spec::{
     clamp_private_key, key_from_base64, key_to_base64, public_key_of, validate_ifname, ActualInterface, ActualPeer, InterfaceSpec, Key,
     PeerSpec,
 };
+pub use switch::{SharedBackend, SwitchOutcome, SwitchRequest};
 pub use uapi::{parse_get_response, write_set_request, UapiBackend, UapiConfig};
 pub use userspace_proc::{SuperviseEvent, SupervisorConfig, UserspaceSupervisor, DEFAULT_UAPI_DIR};

@@ -2,13 +2,16 @@
 //! interfaces equal to the desired state (`desired`), with the minimal difference (`reconcile`:
 //! single-peer adds, updates and removals in one UAPI transaction; never a full replace).
 //!
-//! Owns: the backend, the set of interfaces it manages (persisted one name per line, so an
+//! Owns: the backend (a [`SharedBackend`]: the handle's `backend` always names the one in use),
+//! the set of interfaces it manages (persisted one name per line, so an
 //! interface of a config that was removed while the daemon was down is still cleaned up, and an
 //! interface it never made — someone's own `wg1` — is never touched), what each interface holds
 //! as of the last pass (`Known`), and `ReconcileStats`.
 //! Runs on one OS thread of its own, because backends block (UAPI sockets, netlink).
 //! Receives: `Kick::StateChanged` (after every applied state change), `Kick::Resync` (periodic,
-//! heals drift such as a hand-made `wg set … remove` or a restarted wireguard-go), `Kick::Stop`.
+//! heals drift such as a hand-made `wg set … remove` or a restarted wireguard-go),
+//! `Kick::Switch` (SIGHUP with a new `wg_backend`/`uapi_dir`/`wg_userspace_bin`: a live switch of
+//! the data plane, see `switch.rs`; answered with a `SwitchOutcome`), `Kick::Stop`.
 //! Publishes: the state version it has applied (`stats.applied_version`), read by `/v1/health`.
 //!
 //! ## Two kinds of pass
@@ -36,6 +39,7 @@ use super::error::WgError;
 use super::netlink::desired_routes;
 use super::plan::{diff, diff_specs, PeerOp, Plan};
 use super::spec::{key_to_base64, public_key_of, ActualInterface, InterfaceSpec, Key};
+use super::switch::{run_switch, SharedBackend, SwitchOutcome, SwitchRequest};
 use super::userspace_proc::SuperviseEvent;
 use crate::raft::ClusterHandle;
 use ipnet::IpNet;
@@ -47,10 +51,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Kick {
     StateChanged,
     Resync,
+    /// Switch the data plane (handled before any other kick of the same burst).
+    Switch(Box<SwitchRequest>),
     Stop,
 }
 
@@ -108,6 +114,18 @@ impl ReconcilerHandle {
         }
         left
     }
+
+    /// Asks the reconciler thread to switch the data plane ([`SwitchRequest`] without `reply`)
+    /// and waits up to `timeout` for the outcome. Blocking.
+    pub fn switch_backend(&self, mut req: SwitchRequest, timeout: Duration) -> Result<SwitchOutcome, String> {
+        let (tx, rx) = mpsc::channel();
+        req.reply = Some(tx);
+        self.tx.send(Kick::Switch(Box::new(req))).map_err(|_| "the WireGuard reconciler is not running".to_string())?;
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => format!("no answer from the WireGuard reconciler within {timeout:?}; the switch goes on"),
+            RecvTimeoutError::Disconnected => "the WireGuard reconciler stopped before switching".to_string(),
+        })
+    }
 }
 
 /// What an interface holds as of the last successful pass over it: the spec it was made equal to,
@@ -156,6 +174,32 @@ impl ReconcileCore {
 
     pub fn stats(&self) -> &Arc<ReconcileStats> {
         &self.stats
+    }
+
+    /// Interfaces whose last pass succeeded.
+    pub fn working_interfaces(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Interfaces this router made (the managed list).
+    pub fn managed_count(&self) -> usize {
+        self.managed.len()
+    }
+
+    /// Before a backend switch: removes every managed interface through the current backend and
+    /// forgets what they held; the names stay managed (the next pass makes them again) and are
+    /// checked once more for a leftover of the other kind (a removal that failed here).
+    pub fn retire_interfaces(&mut self) {
+        for name in &self.managed {
+            let t = Instant::now();
+            match self.backend.remove_interface(name) {
+                Ok(()) => log::info!("{name}: removed from the {} data plane in {} ms", self.backend.kind(), t.elapsed().as_millis()),
+                Err(e) => log::warn!("{name}: removal from the {} data plane failed: {e}", self.backend.kind()),
+            }
+        }
+        self.known.clear();
+        self.seen.clear();
+        self.leftovers_unchecked = self.managed.clone();
     }
 
     /// One pass: makes the interfaces equal to `specs` (state `version`) and removes managed
@@ -282,9 +326,10 @@ impl ReconcileCore {
         let stale: Vec<String> = self.managed.difference(wanted).cloned().collect();
         for name in stale {
             self.known.remove(&name);
+            let t = Instant::now();
             match self.backend.remove_interface(&name) {
                 Ok(()) => {
-                    log::info!("{name}: removed (no longer assigned to this router)");
+                    log::info!("{name}: removed (no longer assigned to this router) in {} ms", t.elapsed().as_millis());
                     self.managed.remove(&name);
                     out.ops += 1;
                 }
@@ -429,6 +474,8 @@ fn plan_touches_routes(old: &InterfaceSpec, new: &InterfaceSpec, plan: &Plan) ->
 pub fn start(cluster: ClusterHandle, backend: Arc<dyn WgBackend>, managed_file: PathBuf, resync: Duration) -> ReconcilerHandle {
     let (tx, rx) = mpsc::channel();
     let stats = Arc::new(ReconcileStats::default());
+    let shared = Arc::new(SharedBackend::new(backend));
+    let backend: Arc<dyn WgBackend> = shared.clone();
     let core = ReconcileCore::new(backend.clone(), managed_file, stats.clone());
     let node = cluster.node_id.clone();
     let state = cluster.clone();
@@ -443,7 +490,7 @@ pub fn start(cluster: ClusterHandle, backend: Arc<dyn WgBackend>, managed_file: 
         });
         (version, cache.specs())
     };
-    let spawned = std::thread::Builder::new().name("wg-reconciler".into()).spawn(move || run(core, desired, rx, resync));
+    let spawned = std::thread::Builder::new().name("wg-reconciler".into()).spawn(move || run(core, &shared, desired, rx, resync));
     let thread = match spawned {
         Ok(h) => Some(h),
         Err(e) => {
@@ -465,24 +512,48 @@ pub fn start(cluster: ClusterHandle, backend: Arc<dyn WgBackend>, managed_file: 
 }
 
 /// The thread: waits for kicks (coalescing bursts), supervises userspace processes every second,
-/// and runs a pass per kick — full for `Resync`, incremental for `StateChanged`.
-fn run(mut core: ReconcileCore, desired: impl Fn() -> (u64, Vec<InterfaceSpec>), rx: mpsc::Receiver<Kick>, resync: Duration) {
+/// and runs a pass per kick — full for `Resync`, incremental for `StateChanged`; a `Switch` is
+/// done first (its full pass covers the other kicks of the burst).
+fn run(
+    mut core: ReconcileCore,
+    shared: &SharedBackend,
+    desired: impl Fn() -> (u64, Vec<InterfaceSpec>),
+    rx: mpsc::Receiver<Kick>,
+    resync: Duration,
+) {
     let mut next_resync = Instant::now() + resync;
     loop {
         let wait = Duration::from_secs(1).min(next_resync.saturating_duration_since(Instant::now()));
+        let mut switches = Vec::new();
         let mut kick = match rx.recv_timeout(wait) {
             Ok(Kick::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(Kick::Switch(req)) => {
+                switches.push(req);
+                None
+            }
             Ok(k) => Some(k),
             Err(RecvTimeoutError::Timeout) => None,
         };
         // Coalesce a burst of kicks into one pass (full if any of them asks for it).
         while let Ok(k) = rx.try_recv() {
-            if k == Kick::Stop {
-                return;
+            match k {
+                Kick::Stop => return,
+                Kick::Switch(req) => switches.push(req),
+                k if !matches!(kick, Some(Kick::Resync)) => kick = Some(k),
+                _ => {}
             }
-            if kick != Some(Kick::Resync) {
-                kick = Some(k);
+        }
+        for req in switches {
+            let outcome = run_switch(&mut core, shared, &req, &desired);
+            match &outcome {
+                SwitchOutcome::Refused { .. } | SwitchOutcome::RolledBack { .. } => log::error!("{}", outcome.message()),
+                _ => log::info!("{}", outcome.message()),
             }
+            if let Some(reply) = &req.reply {
+                let _ = reply.send(outcome);
+            }
+            next_resync = Instant::now() + resync;
+            kick = None;
         }
         for ev in core.backend.supervise() {
             match ev {
@@ -498,13 +569,14 @@ fn run(mut core: ReconcileCore, desired: impl Fn() -> (u64, Vec<InterfaceSpec>),
             kick = Some(Kick::Resync);
         }
         if let Some(k) = kick {
-            if k == Kick::Resync {
+            let full = matches!(k, Kick::Resync);
+            if full {
                 next_resync = Instant::now() + resync;
             }
             let t = Instant::now();
             let (version, specs) = desired();
             log::debug!("wg: desired state of version {version} built in {:?}", t.elapsed());
-            core.pass(version, specs, k == Kick::Resync);
+            core.pass(version, specs, full);
         }
     }
 }
