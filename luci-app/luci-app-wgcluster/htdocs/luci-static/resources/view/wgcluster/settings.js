@@ -4,8 +4,8 @@
 
 /* The daemon's own options: /etc/config/wgcluster, section `config daemon 'main'`. Save & Apply
  * commits the file; the init script's reload trigger sends wgclusterd SIGHUP, which applies the
- * endpoint and the log options at once; every other option needs a restart, which the daemon's log
- * says by name (daemon/src/reload.rs). */
+ * endpoint, the log options and the WireGuard backend options (a live switch) at once; every other
+ * option needs a restart, which the daemon's log says by name (daemon/src/reload.rs). */
 
 var NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 var HOST = /^([A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}$/;
@@ -42,7 +42,7 @@ return view.extend({
 		var m, s, o;
 
 		m = new form.Map('wgcluster', _('WireGuard Cluster daemon'),
-			_('Options of wgclusterd on this router. The endpoint and the log options apply at once; changes to the node ID, the listeners, the data directory, the WireGuard backend, the userspace program, the UAPI directory or the Raft timings take effect after a restart of the service.'));
+			_('Options of wgclusterd on this router. The endpoint, the log options, the WireGuard backend, the userspace program and the UAPI directory apply at once; changes to the node ID, the listeners, the data directory or the Raft timings take effect after a restart of the service.'));
 
 		s = m.section(form.NamedSection, 'main', 'daemon', _('Daemon'));
 		s.addremove = false;
