@@ -11,6 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json as j, Value};
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use wgcluster_actors::model::*;
 use wgcluster_actors::state::peer_query::{self, PeerFilter, MAX_LIMIT};
 use wgcluster_actors::state::{render, Command, NewPeer, Outcome, PeerPatch, State};
@@ -93,21 +94,43 @@ fn list_query(req: &HttpRequest) -> Result<(PeerFilter, usize, Option<usize>), A
 
 /// `GET …/peers`: without `limit` the whole (filtered) list, streamed; with it one page,
 /// `{"items", "total", "limit", "offset"}`. Ordered by peer id, stable between pages.
+///
+/// The unpaged list is read from the state a chunk at a time, by id, as the client takes it
+/// (20,000 peers are never cloned at once): a peer that exists for the whole response appears
+/// exactly once; one created or deleted meanwhile may or may not appear.
 pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let c = config_name(&path)?;
     let (filter, offset, limit) = list_query(&req)?;
-    let found = app.cluster.read(|s| {
-        s.configs.get(&c)?;
-        Some(peer_query::page(s.peers_of(&c), &filter, offset, limit))
-    });
-    let (peers, total) = found.ok_or_else(|| ApiError::NotFound(format!("config '{c}' not found")))?;
-    match limit {
-        None => Ok(views::ok_list("Peers retrieved successfully", peers, views::peer)),
-        Some(limit) => {
-            let items: Vec<Value> = peers.iter().map(views::peer).collect();
-            Ok(ok("Peers retrieved successfully", j!({ "items": items, "total": total, "limit": limit, "offset": offset })))
-        }
+    if !app.cluster.read(|s| s.configs.contains_key(&c)) {
+        return Err(ApiError::NotFound(format!("config '{c}' not found")));
     }
+    let Some(limit) = limit else {
+        let cluster = app.cluster.clone();
+        let mut last: Option<PeerId> = None;
+        let next = move || {
+            let from = match last.take() {
+                Some(id) => (Bound::Excluded(id), Bound::Unbounded),
+                None => (Bound::Unbounded, Bound::Unbounded),
+            };
+            // Each peer is written as JSON under the read (16 at a time, no clone of the peer).
+            let batch: Vec<Vec<u8>> = cluster.read(|s| {
+                let mine = s.peers.range(from).map(|(_, p)| p).filter(|p| p.config == c && filter.matches(p));
+                let mut out = Vec::with_capacity(views::ITEMS_PER_CHUNK);
+                for p in mine.take(views::ITEMS_PER_CHUNK) {
+                    let mut json = Vec::with_capacity(512);
+                    views::write_peer(p, &mut json);
+                    out.push(json);
+                    last = Some(p.id.clone());
+                }
+                out
+            });
+            batch
+        };
+        return Ok(views::ok_stream("Peers retrieved successfully", next, |json: &Vec<u8>, buf: &mut Vec<u8>| buf.extend_from_slice(json)));
+    };
+    let (peers, total) = app.cluster.read(|s| peer_query::page(s.peers_of(&c), &filter, offset, Some(limit)));
+    let items: Vec<Value> = peers.iter().map(views::peer).collect();
+    Ok(ok("Peers retrieved successfully", j!({ "items": items, "total": total, "limit": limit, "offset": offset })))
 }
 
 pub async fn create(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {

@@ -8,7 +8,7 @@ use wgcluster_actors::model::*;
 use wgcluster_actors::state::State;
 
 /// Items per streamed chunk of a list (a chunk is then about 10 KB of JSON).
-const ITEMS_PER_CHUNK: usize = 16;
+pub(crate) const ITEMS_PER_CHUNK: usize = 16;
 
 /// The success envelope around a list, `{"data":[…],"message":"…","status":true}`: the bytes
 /// `error::ok` writes (serde_json orders an object's keys, so `data` comes first), but streamed.
@@ -16,46 +16,113 @@ const ITEMS_PER_CHUNK: usize = 16;
 /// a 1,000-peer list never exists as 1,000 `Value` trees nor as one buffer (peak RSS, #12).
 /// `items` is a snapshot taken under one state read, so the list is consistent.
 pub fn ok_list<T: 'static>(message: &str, items: Vec<T>, view: fn(&T) -> Value) -> HttpResponse {
+    let mut items = items.into_iter();
+    let next = move || items.by_ref().take(ITEMS_PER_CHUNK).collect::<Vec<T>>();
+    ok_stream(message, next, move |item, buf| buf.extend_from_slice(view(item).to_string().as_bytes()))
+}
+
+/// `ok_list` over a source read batch by batch: `next` gives the next items (fewer than
+/// `ITEMS_PER_CHUNK` — or none — at the end) and `write` appends one item's JSON. The peer list
+/// reads its batches from the state as the client takes them, so 20,000 peers are never cloned
+/// at once (#13).
+pub fn ok_stream<T: 'static>(
+    message: &str,
+    next: impl FnMut() -> Vec<T> + 'static,
+    write: impl Fn(&T, &mut Vec<u8>) + 'static,
+) -> HttpResponse {
     let chunks = ListChunks {
-        items: items.into_iter(),
-        view,
+        next,
+        write,
         head: true,
         tail: Some(format!("],\"message\":{},\"status\":true}}", Value::from(message))),
+        _item: std::marker::PhantomData,
     };
     HttpResponse::Ok().content_type("application/json").streaming(futures_util::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>)))
 }
 
-struct ListChunks<T> {
-    items: std::vec::IntoIter<T>,
-    view: fn(&T) -> Value,
+struct ListChunks<T, N, W> {
+    next: N,
+    write: W,
     /// Nothing sent yet: the next chunk starts with `{"data":[` and its first item has no comma.
     head: bool,
     tail: Option<String>,
+    _item: std::marker::PhantomData<T>,
 }
 
-impl<T> Iterator for ListChunks<T> {
+impl<T, N: FnMut() -> Vec<T>, W: Fn(&T, &mut Vec<u8>)> Iterator for ListChunks<T, N, W> {
     type Item = Bytes;
 
     fn next(&mut self) -> Option<Bytes> {
+        let tail = self.tail.as_ref()?;
         let mut buf = Vec::with_capacity(12 * 1024);
         let mut first = self.head;
         if self.head {
             self.head = false;
             buf.extend_from_slice(b"{\"data\":[");
         }
-        let mut items = 0;
-        for item in self.items.by_ref().take(ITEMS_PER_CHUNK) {
+        let items = (self.next)();
+        for item in &items {
             if !first {
                 buf.push(b',');
             }
             first = false;
-            buf.extend_from_slice((self.view)(&item).to_string().as_bytes());
-            items += 1;
+            (self.write)(item, &mut buf);
         }
-        if items < ITEMS_PER_CHUNK {
-            buf.extend_from_slice(self.tail.take()?.as_bytes());
+        if items.len() < ITEMS_PER_CHUNK {
+            buf.extend_from_slice(tail.as_bytes());
+            self.tail = None;
         }
         Some(Bytes::from(buf))
+    }
+}
+
+/// A peer as the API shows it. Fields in alphabetical order: the bytes equal the `Value` that
+/// `peer` returns (serde_json sorts object keys), so a streamed list can serialise it directly.
+#[derive(serde::Serialize)]
+pub struct PeerView<'a> {
+    address: String,
+    addresses: &'a [ipnet::IpNet],
+    allowed_ips: &'a [ipnet::IpNet],
+    config: &'a ConfigName,
+    created_at: Millis,
+    draining_from: &'a Option<NodeId>,
+    enabled: bool,
+    has_preshared_key: bool,
+    has_private_key: bool,
+    id: &'a PeerId,
+    keepalive: Option<u16>,
+    name: &'a str,
+    node_id: &'a Option<NodeId>,
+    public_key: String,
+    updated_at: Millis,
+}
+
+impl<'a> PeerView<'a> {
+    pub fn of(p: &'a Peer) -> Self {
+        PeerView {
+            address: join(&p.addresses),
+            addresses: &p.addresses,
+            allowed_ips: &p.allowed_ips,
+            config: &p.config,
+            created_at: p.created_at,
+            draining_from: &p.draining_from,
+            enabled: p.enabled,
+            has_preshared_key: p.preshared_key.is_some(),
+            has_private_key: p.private_key.is_some(),
+            id: &p.id,
+            keepalive: p.keepalive,
+            name: &p.name,
+            node_id: &p.node_id,
+            public_key: p.public_key.to_base64(),
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// Appends a peer's JSON (the streamed lists).
+pub fn write_peer(p: &Peer, buf: &mut Vec<u8>) {
+    if serde_json::to_writer(&mut *buf, &PeerView::of(p)).is_err() {
+        buf.extend_from_slice(b"null");
     }
 }
 
@@ -113,13 +180,7 @@ pub fn endpoint_group(g: &EndpointGroup) -> Value {
 }
 
 pub fn peer(p: &Peer) -> Value {
-    json!({
-        "id": p.id, "config": p.config, "name": p.name, "public_key": p.public_key.to_base64(),
-        "address": join(&p.addresses), "addresses": p.addresses, "allowed_ips": p.allowed_ips,
-        "keepalive": p.keepalive, "enabled": p.enabled, "node_id": p.node_id, "draining_from": p.draining_from,
-        "has_private_key": p.private_key.is_some(), "has_preshared_key": p.preshared_key.is_some(),
-        "created_at": p.created_at, "updated_at": p.updated_at,
-    })
+    serde_json::to_value(PeerView::of(p)).unwrap_or(Value::Null)
 }
 
 pub fn audit(e: &AuditEntry) -> Value {
@@ -147,6 +208,41 @@ mod tests {
 
     async fn body(r: HttpResponse) -> Vec<u8> {
         actix_web::body::to_bytes(r.into_body()).await.expect("body").to_vec()
+    }
+
+    /// `PeerView` writes exactly what the hand-built `Value` of the API before it did.
+    #[test]
+    fn peer_view_is_the_old_value() {
+        let mut p = Peer {
+            id: PeerId::parse("id", "00ff11").unwrap(),
+            config: ConfigName::parse("c", "wg0").unwrap(),
+            name: "laptop \"x\"".into(),
+            public_key: generate_keypair().1,
+            private_key: Some(generate_keypair().0),
+            preshared_key: None,
+            addresses: vec!["10.0.0.2/32".parse().unwrap(), "fd00::2/128".parse().unwrap()],
+            allowed_ips: vec!["0.0.0.0/0".parse().unwrap()],
+            keepalive: Some(25),
+            enabled: true,
+            node_id: Some(NodeId::parse("n", "r1").unwrap()),
+            draining_from: None,
+            created_at: 1,
+            updated_at: 2,
+        };
+        for _ in 0..2 {
+            let old = json!({
+                "id": p.id, "config": p.config, "name": p.name, "public_key": p.public_key.to_base64(),
+                "address": join(&p.addresses), "addresses": p.addresses, "allowed_ips": p.allowed_ips,
+                "keepalive": p.keepalive, "enabled": p.enabled, "node_id": p.node_id, "draining_from": p.draining_from,
+                "has_private_key": p.private_key.is_some(), "has_preshared_key": p.preshared_key.is_some(),
+                "created_at": p.created_at, "updated_at": p.updated_at,
+            });
+            let mut buf = Vec::new();
+            write_peer(&p, &mut buf);
+            assert_eq!(String::from_utf8_lossy(&buf), old.to_string());
+            assert_eq!(peer(&p), old);
+            (p.node_id, p.draining_from, p.keepalive, p.private_key) = (None, p.node_id.clone(), None, None);
+        }
     }
 
     /// The streamed list is byte for byte the envelope `error::ok` writes, at every chunk boundary.

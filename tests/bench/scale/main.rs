@@ -128,8 +128,21 @@ fn main() {
         page.push(ms(t.elapsed()));
         assert_eq!(v["total"].as_u64(), Some(peers as u64));
     }
+    // The reference beside it: the cheapest authenticated read over the same path (a request from
+    // the operator's namespace, connection set-up included).
+    let mut reference = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        api.get("/api/cluster");
+        reference.push(ms(t.elapsed()));
+    }
+    let reference = median(reference);
     report.push((format!("list {peers} peers unpaged (median of 5)"), format!("{:.1} ms", median(full))));
-    report.push(("one page of 100 (median of 20)".into(), format!("{:.2} ms", median(page))));
+    let page = median(page);
+    report.push((
+        "one page of 100 (median of 20) / reference GET /api/cluster".into(),
+        format!("{page:.2} ms / {reference:.2} ms (page − reference {:.2} ms)", page - reference),
+    ));
 
     // 3. One peer → programmed everywhere.
     let apis: Vec<Api> = cluster.routers.iter().map(|r| cluster.api(&r.node_id)).collect();
