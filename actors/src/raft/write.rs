@@ -49,8 +49,8 @@ pub enum ForwardError {
     Unreachable { panel: String, reason: String },
     /// Sent, but no answer came: the panel may have applied it.
     #[error(
-        "no quorum: the panel {panel} did not answer the forwarded write ({reason}); this router may be cut off \
-         from the cluster. The write may still be applied if the panel received it"
+        "the panel {panel} did not answer the forwarded write ({reason}); this router may be cut off from the \
+         cluster. The write may still be applied if the panel received it"
     )]
     NoAnswer { panel: String, reason: String },
     /// The panel answered with an HTTP status other than 200.
