@@ -12,7 +12,9 @@
 //! 5. RSS of each daemon (VmRSS, VmHWM), leader and followers, at 25,000 peers.
 //! 6. Restart to serving: a follower killed (`kill -9`) and started again; time until its API
 //!    answers with a leader and the full peer count.
-//! 7. A 1,000-peer bulk with an `Idempotency-Key`, the panel killed part-way, retried with the
+//! 7. (first) One more bulk of the fill's size once every router has applied everything: the
+//!    write path without the routers' WireGuard programming competing for the CPUs. Then a
+//!    1,000-peer bulk with an `Idempotency-Key`, the panel killed part-way, retried with the
 //!    same key until it succeeds: duplicates and losses (both must be 0).
 //! 8. The desired WireGuard state after a one-peer change at 10,000 peers (pure; in-process).
 //!
@@ -199,6 +201,19 @@ fn main() {
     wait_for("the restarted router to apply everything", Duration::from_secs(120), || {
         let v = health(&api)?["state_version"].as_u64()?;
         (health(&va)?["wg"]["applied_version"].as_u64()? >= v).then_some(())
+    });
+
+    // 1b. The write path alone: a bulk of the fill's size once every router has applied
+    // everything (no reconciler or wireguard-go work competing for the CPUs), against the
+    // fill's first bulk (which met an idle cluster too).
+    let quiet = bulk(&api, "quiet", step);
+    report.push((
+        format!("bulk of {step} at {total} peers after the routers caught up ÷ the fill's first"),
+        format!("{:.0} ms / {:.0} ms = {:.2}", ms(quiet), times[0], ms(quiet) / times[0]),
+    ));
+    wait_for("every router to apply the quiet bulk", Duration::from_secs(120), || {
+        let v = health(&api)?["state_version"].as_u64()?;
+        apis.iter().all(|a| health(a).and_then(|h| h["wg"]["applied_version"].as_u64()).is_some_and(|x| x >= v)).then_some(())
     });
 
     // 7. Idempotent retry across a leader kill.
