@@ -26,12 +26,12 @@ impl PeerFilter {
 
 /// The matching peers from `offset`, at most `limit` of them (all when `limit` is None), in the
 /// order given (peer id order: stable between pages), and how many match in all.
-pub fn page<'a>(peers: impl Iterator<Item = &'a Peer>, f: &PeerFilter, offset: usize, limit: Option<usize>) -> (Vec<Peer>, usize) {
+pub fn page<'a>(peers: impl Iterator<Item = &'a Peer>, f: &PeerFilter, offset: usize, limit: Option<usize>) -> (Vec<&'a Peer>, usize) {
     let mut total = 0;
     let mut out = Vec::with_capacity(limit.unwrap_or(0).min(MAX_LIMIT));
     for p in peers.filter(|p| f.matches(p)) {
         if total >= offset && limit.is_none_or(|l| out.len() < l) {
-            out.push(p.clone());
+            out.push(p);
         }
         total += 1;
     }

@@ -128,9 +128,23 @@ pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest)
         };
         return Ok(views::ok_stream("Peers retrieved successfully", next, |json: &Vec<u8>, buf: &mut Vec<u8>| buf.extend_from_slice(json)));
     };
-    let (peers, total) = app.cluster.read(|s| peer_query::page(s.peers_of(&c), &filter, offset, Some(limit)));
-    let items: Vec<Value> = peers.iter().map(views::peer).collect();
-    Ok(ok("Peers retrieved successfully", j!({ "items": items, "total": total, "limit": limit, "offset": offset })))
+    // The page is written as JSON under the read (no clone of the peers): the bytes `ok` would
+    // write for {"items", "limit", "offset", "total"} (keys in serde_json's sorted order).
+    let body = app.cluster.read(|s| {
+        let (peers, total) = peer_query::page(s.peers_of(&c), &filter, offset, Some(limit));
+        let mut buf = Vec::with_capacity(512 * peers.len() + 128);
+        buf.extend_from_slice(b"{\"data\":{\"items\":[");
+        for (i, p) in peers.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            views::write_peer(p, &mut buf);
+        }
+        buf.extend_from_slice(format!("],\"limit\":{limit},\"offset\":{offset},\"total\":{total}}},").as_bytes());
+        buf.extend_from_slice(b"\"message\":\"Peers retrieved successfully\",\"status\":true}");
+        buf
+    });
+    Ok(HttpResponse::Ok().content_type("application/json").body(body))
 }
 
 pub async fn create(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
