@@ -9,7 +9,8 @@
 
 use crate::model::{ConfigName, PeerId};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use portable_atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 
 /// Entries kept; a consumer further behind rebuilds.
 pub const KEEP: usize = 1024;
