@@ -123,6 +123,28 @@ mod tests {
         }
     }
 
+    /// 32-bit MIPS has no 64-bit atomic instructions: 64-bit atomics come from `portable_atomic`
+    /// everywhere (ARCHITECTURE.md, "CPUs and 64-bit atomics"), never from `std`, in both crates
+    /// (a `std` one builds on the host and breaks only the mipsel/mips cross builds).
+    #[test]
+    fn no_std_64_bit_atomics() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        rust_files(&root.join("src"), &mut files);
+        rust_files(&root.join("../daemon/src"), &mut files);
+        assert!(files.len() > 20, "scanned too few files: {files:?}");
+        let mut bad = Vec::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).expect("source");
+            for line in text.lines().filter(|l| l.contains(&["std::sync::", "atomic"].concat())) {
+                if ["AtomicU64", "AtomicI64"].iter().any(|t| line.contains(t)) {
+                    bad.push(format!("{}: {}", f.display(), line.trim()));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "64-bit atomics from std (use portable_atomic): {bad:?}");
+    }
+
     /// The list cannot drift again: no call of `State::audit` in `actors/src` names its action with
     /// a string literal (every call passes an `AuditAction`).
     #[test]

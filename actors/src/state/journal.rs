@@ -8,8 +8,8 @@
 //! change nothing a derived view shows add none (`apply::journal_change`).
 
 use crate::model::{ConfigName, PeerId};
-use std::collections::VecDeque;
 use portable_atomic::AtomicU64;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
 /// Entries kept; a consumer further behind rebuilds.
