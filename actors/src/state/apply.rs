@@ -93,26 +93,36 @@ impl State {
     }
 }
 
-/// Whether the peer index (`index.rs`) is still right after `cmd` succeeded: the commands that
-/// change peers keep it current themselves; those that change no peer, no config network and no
-/// home node leave it as it is; every other command drops it (rebuilt on the next use). Refused
-/// commands change nothing, so they keep it too. A new command must take a side here.
-fn keeps_peer_index(cmd: &Command) -> bool {
+/// What a successful command touched, for the state's derived data (the peer index, `index.rs`,
+/// and the change journal, `journal.rs`). Refused commands change nothing and touch nothing. A
+/// new command must take a side here (the match is exhaustive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Touches {
+    /// No peer, config, assignment, endpoint group or drain.
+    Nothing,
+    /// Peers only, one by one (the index and the journal follow them).
+    Peers,
+    /// Mode A/B (an endpoint group): every router's desired peers, but no address or home node.
+    Mode,
+    /// Configs, assignments, homes of many peers, drains, the cluster itself: rebuild.
+    Structure,
+}
+
+fn touches(cmd: &Command) -> Touches {
     match cmd {
-        Command::CreatePeers { .. } | Command::UpdatePeer { .. } | Command::DeletePeer { .. } => true,
+        Command::CreatePeers { .. } | Command::UpdatePeer { .. } | Command::DeletePeer { .. } => Touches::Peers,
         Command::IssueJoinToken { .. }
         | Command::RevokeMember { .. }
         | Command::RegisterNode { .. }
         | Command::CreateNode { .. }
         | Command::UpdateNode { .. }
-        | Command::SetEndpointGroup { .. }
-        | Command::DeleteEndpointGroup { .. }
         | Command::ReportMigrationBlocked { .. }
         | Command::SetNodeHealth { .. }
         | Command::SetDnsSettings { .. }
         | Command::RecordDnsSync { .. }
         | Command::RecordSecretRead { .. }
-        | Command::SetHealthSettings { .. } => true,
+        | Command::SetHealthSettings { .. } => Touches::Nothing,
+        Command::SetEndpointGroup { .. } | Command::DeleteEndpointGroup { .. } => Touches::Mode,
         Command::Bootstrap { .. }
         | Command::AdmitNode { .. }
         | Command::DeleteNode { .. }
@@ -123,46 +133,29 @@ fn keeps_peer_index(cmd: &Command) -> bool {
         | Command::RemoveNode { .. }
         | Command::MigratePeers { .. }
         | Command::Rebalance { .. }
-        | Command::CompleteDrain { .. } => false,
+        | Command::CompleteDrain { .. } => Touches::Structure,
     }
 }
 
+/// Whether the peer index is still right after `cmd` succeeded: the peer commands keep it current
+/// themselves; a Mode change moves no address or home; anything structural drops it (rebuilt on
+/// the next use).
+fn keeps_peer_index(cmd: &Command) -> bool {
+    touches(cmd) != Touches::Structure
+}
+
 /// What a successful command changed for views derived from peers (`journal.rs`): the peers it
-/// created, changed or deleted; nothing, for commands that change no peer, config, assignment,
-/// endpoint group or drain; everything else is `All` (the view rebuilds).
+/// created, changed or deleted; nothing; or `All` (the view rebuilds).
 fn journal_change(cmd: &Command, outcome: &Outcome) -> Option<journal::Change> {
     use journal::Change;
-    match cmd {
-        Command::CreatePeers { config, .. } => match outcome {
-            Outcome::PeersCreated { ids } => Some(Change::Peers { config: config.clone(), ids: ids.clone() }),
-            _ => Some(Change::All),
-        },
-        Command::UpdatePeer { config, id, .. } | Command::DeletePeer { config, id } => {
+    match (touches(cmd), cmd, outcome) {
+        (Touches::Nothing, ..) => None,
+        (Touches::Peers, Command::CreatePeers { config, .. }, Outcome::PeersCreated { ids }) => {
+            Some(Change::Peers { config: config.clone(), ids: ids.clone() })
+        }
+        (Touches::Peers, Command::UpdatePeer { config, id, .. } | Command::DeletePeer { config, id }, _) => {
             Some(Change::Peers { config: config.clone(), ids: vec![id.clone()] })
         }
-        Command::IssueJoinToken { .. }
-        | Command::RevokeMember { .. }
-        | Command::RegisterNode { .. }
-        | Command::CreateNode { .. }
-        | Command::UpdateNode { .. }
-        | Command::ReportMigrationBlocked { .. }
-        | Command::SetNodeHealth { .. }
-        | Command::SetDnsSettings { .. }
-        | Command::RecordDnsSync { .. }
-        | Command::RecordSecretRead { .. }
-        | Command::SetHealthSettings { .. } => None,
-        Command::Bootstrap { .. }
-        | Command::AdmitNode { .. }
-        | Command::DeleteNode { .. }
-        | Command::AssignNode { .. }
-        | Command::SetEndpointGroup { .. }
-        | Command::DeleteEndpointGroup { .. }
-        | Command::CreateConfig { .. }
-        | Command::UpdateConfig { .. }
-        | Command::DeleteConfig { .. }
-        | Command::RemoveNode { .. }
-        | Command::MigratePeers { .. }
-        | Command::Rebalance { .. }
-        | Command::CompleteDrain { .. } => Some(Change::All),
+        _ => Some(Change::All),
     }
 }

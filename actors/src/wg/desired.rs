@@ -130,6 +130,23 @@ impl DesiredCache {
     }
 }
 
+/// An endpoint group that puts `config` in Mode A (for the benchmark state and the tests).
+#[doc(hidden)]
+pub fn mode_a_group(config: ConfigName) -> crate::state::EndpointGroupSpec {
+    crate::state::EndpointGroupSpec {
+        config,
+        domain: "vpn.example.com".into(),
+        port: 51820,
+        provider: crate::model::DnsProviderKind::Cloudflare,
+        cloudflare_zone_id: None,
+        cloudflare_record_name: None,
+        ttl: 60,
+        auto_migrate: true,
+        publish_only_healthy: true,
+        min_nodes: 1,
+    }
+}
+
 /// For the scale benchmark: a Mode A config `wg0` on `r1` with `n` peers; returns the state, the
 /// config and the node.
 #[doc(hidden)]
@@ -155,20 +172,7 @@ pub fn bench_state(n: usize) -> (State, ConfigName, NodeId) {
         },
     });
     run(Command::AssignNode { config: config.clone(), node_id: node.clone() });
-    run(Command::SetEndpointGroup {
-        group: EndpointGroupSpec {
-            config: config.clone(),
-            domain: "vpn.example.com".into(),
-            port: 51820,
-            provider: DnsProviderKind::Cloudflare,
-            cloudflare_zone_id: None,
-            cloudflare_record_name: None,
-            ttl: 60,
-            auto_migrate: true,
-            publish_only_healthy: true,
-            min_nodes: 1,
-        },
-    });
+    run(Command::SetEndpointGroup { group: mode_a_group(config.clone()) });
     let peers = (0..n)
         .map(|i| NewPeer {
             id: PeerId::random(),
@@ -254,20 +258,7 @@ mod tests {
         let ids = peers.iter().map(|p| p.id.clone()).collect();
         run(Command::CreatePeers { config: cn("wg0"), peers });
         if mode_a {
-            run(Command::SetEndpointGroup {
-                group: EndpointGroupSpec {
-                    config: cn("wg0"),
-                    domain: "vpn.example.com".into(),
-                    port: 51820,
-                    provider: DnsProviderKind::Cloudflare,
-                    cloudflare_zone_id: None,
-                    cloudflare_record_name: None,
-                    ttl: 60,
-                    auto_migrate: true,
-                    publish_only_healthy: true,
-                    min_nodes: 1,
-                },
-            });
+            run(Command::SetEndpointGroup { group: super::mode_a_group(cn("wg0")) });
         }
         (s, ids)
     }
