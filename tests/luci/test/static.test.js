@@ -11,8 +11,25 @@ const { execFileSync } = require('node:child_process');
 const { APP_DIR, REPO } = require('../lib/daemon');
 const { viewFiles, scanRequires, VIEW_DIR } = require('../lib/views');
 
-/* The modules LuCI ships that our views may require (and the harness emulates). */
-const KNOWN_MODULES = ['baseclass', 'dom', 'form', 'poll', 'rpc', 'ui', 'uci', 'view'];
+const { VENDOR_WWW } = require('../lib/server');
+
+/* The modules a view may require: the classes luci.js defines itself, the runtime's files as LuCI
+ * 25.12 ships them (the vendored www/luci-static/resources) and the app's own shared modules. */
+function knownModules() {
+  const res = path.join(VENDOR_WWW, 'luci-static', 'resources');
+  assert.ok(fs.existsSync(path.join(res, 'luci.js')), `the vendored LuCI runtime is missing: ${res}`);
+  const known = new Set(['baseclass', 'dom', 'poll', 'request', 'session', 'view']);
+  const walk = (dir, prefix, skip) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory() && !skip.includes(e.name)) walk(path.join(dir, e.name), `${prefix}${e.name}.`, []);
+      else if (e.isFile() && e.name.endsWith('.js')) known.add(prefix + e.name.slice(0, -3));
+    }
+  };
+  walk(res, '', ['view']);
+  walk(path.join(APP_DIR, 'htdocs/luci-static/resources'), '', ['view']);
+  return known;
+}
+const KNOWN_MODULES = [...knownModules()];
 
 test('every view compiles in LuCI\'s module wrapper (strict mode)', () => {
   const views = viewFiles();
