@@ -1,0 +1,233 @@
+'use strict';
+'require view';
+'require ui';
+'require dom';
+'require wgcluster.common as common';
+
+/* The routers of the cluster: add (pre-register), edit and delete them; the Raft members with
+ * their roles, a join token for a new router (with the command to run on it) and member removal;
+ * the health-check settings. Writes carry the form submission's idempotency key; read-only logins
+ * see every write control disabled. */
+
+var field = L.bind(common.field, common);
+var text = L.bind(common.text, common);
+var checkbox = L.bind(common.checkbox, common);
+var select = L.bind(common.select, common);
+var val = L.bind(common.val, common);
+var checked = L.bind(common.checked, common);
+var optInt = L.bind(common.optInt, common);
+var modalForm = L.bind(common.modalForm, common);
+
+var NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+return view.extend({
+	load: function() {
+		return Promise.all([
+			L.resolveDefault(common.callStatus(), {}),
+			L.resolveDefault(common.callNodes(), {}),
+			L.resolveDefault(common.callHealthSettings(), {})
+		]);
+	},
+
+	refresh: function() {
+		return this.load().then(L.bind(this.update, this));
+	},
+
+	act: function(promise) {
+		return promise.then(L.bind(common.unwrap, common)).then(L.bind(function(d) {
+			return this.refresh().then(function() { return d; });
+		}, this));
+	},
+
+	handleAdd: function() {
+		modalForm(_('Add a router'), [
+			E('p', { 'class': 'cbi-value-description' }, [
+				_('Pre-registers a router by its node ID; it joins the cluster with a join token and its own wgclusterd.')
+			]),
+			field(_('Node ID'), text('wgc-n-id', '', 'router2'), _('1 to 63 letters, digits, _ . or -')),
+			field(_('Name'), text('wgc-n-name', '', _('same as the node ID'))),
+			field(_('Public endpoint'), text('wgc-n-endpoint', '', '203.0.113.20'), _('The address clients reach it at')),
+			field(_('Weight'), text('wgc-n-weight', '1'), _('Share of new peers, 1 to 1000'))
+		], _('Add router'), L.bind(function(sub) {
+			var id = val('wgc-n-id');
+			if (!NODE_ID.test(id))
+				throw new Error(_('Node ID: 1 to 63 letters, digits, _ . or -, starting with a letter or digit'));
+			var args = [ id, val('wgc-n-name') || undefined, val('wgc-n-endpoint') || undefined, optInt('wgc-n-weight', _('Weight'), 1, 1000) ];
+			return this.act(common.callNodeCreate.apply(null, args.concat([ sub.key(args) ])));
+		}, this));
+	},
+
+	handleEdit: function(n) {
+		modalForm(_('Edit router %s').format(n.id), [
+			field(_('Name'), text('wgc-n-name', n.name)),
+			field(_('Public endpoint'), text('wgc-n-endpoint', n.endpoint)),
+			field(_('Weight'), text('wgc-n-weight', n.weight), _('Share of new peers, 1 to 1000')),
+			field(_('Enabled'), checkbox('wgc-n-enabled', n.enabled), _('A disabled router gets no new peers and is left out of the DNS records'))
+		], _('Save'), L.bind(function(sub) {
+			var args = [ n.id, val('wgc-n-name') || undefined, val('wgc-n-endpoint') || undefined,
+				optInt('wgc-n-weight', _('Weight'), 1, 1000), checked('wgc-n-enabled') ];
+			return this.act(common.callNodeUpdate.apply(null, args.concat([ sub.key(args) ])));
+		}, this));
+	},
+
+	handleDelete: function(n) {
+		common.confirmModal(_('Delete router %s').format(n.id),
+			_('The router is forgotten by the cluster. A router that still serves configurations or homes peers is refused: remove it from its configurations first.'),
+			_('Delete router'), L.bind(function(sub) {
+				return this.act(common.callNodeDelete(n.id, sub.key([ n.id ])));
+			}, this));
+	},
+
+	handleRemoveMember: function(m) {
+		common.confirmModal(_('Remove member %s').format(m.id),
+			_('The router leaves the Raft cluster: it no longer votes nor receives changes. Its configurations should be moved away first.'),
+			_('Remove member'), L.bind(function(sub) {
+				return this.act(common.callMemberRemove(m.id, sub.key([ m.id ])));
+			}, this));
+	},
+
+	handleJoinToken: function() {
+		modalForm(_('Join token for a new router'), [
+			E('p', { 'class': 'cbi-value-description' }, [
+				_('The token lets one router join this cluster, once, until it expires. Its secret is shown only now.')
+			]),
+			field(_('Valid for'), select('wgc-j-ttl', [ [ '900', _('15 minutes') ], [ '3600', _('1 hour') ], [ '86400', _('1 day') ] ], '3600'))
+		], _('Create token'), L.bind(function(sub) {
+			var args = [ +val('wgc-j-ttl') ];
+			return common.callJoinToken(args[0], sub.key(args)).then(L.bind(common.unwrap, common)).then(function(d) {
+				var cmd = 'wgclusterd join --token %s --peer %s'.format(d.token, d.issuer);
+				window.setTimeout(function() {
+					var box = E('input', { 'type': 'text', 'class': 'cbi-input-text wgc-join-command', 'readonly': 'readonly', 'value': cmd,
+						'style': 'width:100%;font-family:monospace' });
+					ui.showModal(_('Join token created'), [
+						E('p', {}, [ _('Run this on the new router (with an empty data directory), then start wgclusterd there:') ]),
+						box,
+						E('p', { 'class': 'wgc-join-expiry' }, [ _('Expires at %s.').format(common.fmtTime(d.expires_at)) ]),
+						E('div', { 'class': 'right' }, [
+							E('button', { 'class': 'btn cbi-button-action wgc-copy', 'click': function(ev) {
+								box.select();
+								var done = function() { ev.target.textContent = _('Copied'); };
+								if (navigator.clipboard)
+									navigator.clipboard.writeText(cmd).then(done, function() { document.execCommand('copy'); done(); });
+								else {
+									document.execCommand('copy');
+									done();
+								}
+							} }, [ _('Copy') ]), ' ',
+							E('button', { 'class': 'btn', 'click': ui.hideModal }, [ _('Close') ])
+						])
+					]);
+				}, 0);
+			});
+		}, this));
+	},
+
+	handleHealth: function(h) {
+		modalForm(_('Health checks'), [
+			field(_('Probe interval'), text('wgc-h-interval', h.probe_interval_ms), _('Milliseconds between probes of each router (200 to 600000)')),
+			field(_('Unhealthy after'), text('wgc-h-unhealthy', h.unhealthy_after), _('Failed probes in a row before a router counts as unhealthy')),
+			field(_('Healthy after'), text('wgc-h-healthy', h.healthy_after), _('Good probes in a row before it counts as healthy again')),
+			field(_('Migrate independent peers'), checkbox('wgc-h-migrate', h.auto_migrate_independent),
+				_('Also move the peers of configurations without a cluster endpoint off an unhealthy router (their clients need new configs)'))
+		], _('Save'), L.bind(function(sub) {
+			var args = [ optInt('wgc-h-interval', _('Probe interval'), 200, 600000), optInt('wgc-h-unhealthy', _('Unhealthy after'), 1, 100),
+				optInt('wgc-h-healthy', _('Healthy after'), 1, 100), checked('wgc-h-migrate') ];
+			return this.act(common.callHealthSettingsSet.apply(null, args.concat([ sub.key(args) ])));
+		}, this));
+	},
+
+	renderNodes: function(res) {
+		var err = common.errorOf(res);
+		if (err)
+			return E('div', { 'class': 'alert-message warning' }, [ err ]);
+		return common.table([ _('Router'), _('Name'), _('Endpoint'), _('Weight'), _('State'), _('Configurations'), { title: _('Actions'), right: true } ],
+			(res.data || []).map(L.bind(function(n) {
+				var state;
+				if (!n.enabled)
+					state = common.badge(_('disabled'), '');
+				else if (!n.registered)
+					state = common.badge(_('not registered yet'), '');
+				else
+					state = n.healthy ? common.badge(_('healthy'), 'ok') : common.badge(_('unhealthy'), 'error');
+				return { attrs: { 'class': 'tr wgc-node', 'data-node': n.id }, cells: [
+					E('strong', {}, [ n.id ]), n.name || '', n.endpoint || E('em', {}, [ _('none') ]), String(n.weight), state,
+					(n.configs || []).join(', ') || '-',
+					E('span', {}, [
+						common.writeButton(_('Edit'), 'cbi-button-edit wgc-node-edit', ui.createHandlerFn(this, 'handleEdit', n)), ' ',
+						common.writeButton(_('Delete'), 'cbi-button-remove wgc-node-delete', ui.createHandlerFn(this, 'handleDelete', n))
+					])
+				] };
+			}, this)), _('No routers yet'));
+	},
+
+	renderMembers: function(st) {
+		var err = common.errorOf(st);
+		if (err)
+			return E('div', { 'class': 'alert-message warning' }, [ err ]);
+		var self = st.data.node_id;
+		return common.table([ _('Router'), _('Role'), _('Cluster address'), _('Voter'), { title: _('Actions'), right: true } ],
+			(st.data.members || []).map(L.bind(function(m) {
+				var role = m.role === 'leader' ? common.badge(_('panel'), 'ok') : (m.role === 'follower' ? _('follower') : _('learner'));
+				return { attrs: { 'class': 'tr wgc-member', 'data-node': m.id }, cells: [
+					E('strong', {}, [ m.id ]), role, m.addr || '', m.voter ? _('yes') : _('no'),
+					/* this router cannot remove itself from here */
+					m.id === self ? E('em', {}, [ _('this router') ])
+						: common.writeButton(_('Remove'), 'cbi-button-remove wgc-member-remove', ui.createHandlerFn(this, 'handleRemoveMember', m))
+				] };
+			}, this)), _('No members known'));
+	},
+
+	renderHealth: function(res) {
+		var err = common.errorOf(res);
+		if (err)
+			return E('div', { 'class': 'alert-message warning' }, [ err ]);
+		var h = res.data || {};
+		return E('div', {}, [
+			common.table([ _('Setting'), _('Value') ], [
+				[ _('Probe interval'), _('%d ms').format(h.probe_interval_ms) ],
+				[ _('Unhealthy after'), _('%d failed probes').format(h.unhealthy_after) ],
+				[ _('Healthy after'), _('%d good probes').format(h.healthy_after) ],
+				[ _('Migrate independent peers'), h.auto_migrate_independent ? _('yes') : _('no') ]
+			], null, { 'id': 'wgc-health-table' }),
+			E('div', { 'class': 'cbi-section-create' }, [
+				common.writeButton(_('Edit health checks'), 'cbi-button-edit wgc-health-edit', ui.createHandlerFn(this, 'handleHealth', h))
+			])
+		]);
+	},
+
+	update: function(data) {
+		dom.content(this.nodesNode, this.renderNodes(data[1]));
+		dom.content(this.membersNode, this.renderMembers(data[0]));
+		dom.content(this.healthNode, this.renderHealth(data[2]));
+	},
+
+	render: function(data) {
+		this.nodesNode = E('div', { 'id': 'wgc-routers' });
+		this.membersNode = E('div', { 'id': 'wgc-members' });
+		this.healthNode = E('div', { 'id': 'wgc-health' });
+		this.update(data);
+		return E('div', { 'class': 'cbi-map' }, [
+			E('h2', {}, [ _('Routers') ]),
+			E('div', { 'class': 'cbi-map-descr' }, [
+				_('The routers of the cluster and their health. A new router joins with a join token; a pre-registered one gets its settings before it joins.')
+			]),
+			E('div', { 'class': 'cbi-section' }, [
+				E('h3', {}, [ _('Routers') ]), this.nodesNode,
+				E('div', { 'class': 'cbi-section-create' }, [
+					common.writeButton(_('Add router'), 'cbi-button-add wgc-node-add', ui.createHandlerFn(this, 'handleAdd'))
+				])
+			]),
+			E('div', { 'class': 'cbi-section' }, [
+				E('h3', {}, [ _('Cluster members') ]), this.membersNode,
+				E('div', { 'class': 'cbi-section-create' }, [
+					common.writeButton(_('Create join token'), 'cbi-button-add wgc-join-token', ui.createHandlerFn(this, 'handleJoinToken'))
+				])
+			]),
+			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Health checks') ]), this.healthNode ])
+		]);
+	},
+
+	handleSave: null,
+	handleSaveApply: null,
+	handleReset: null
+});
