@@ -135,6 +135,9 @@ async function startServer(opts) {
   const calls = [];
   const problems = [];
   const sessions = new Map(); // sid -> { username, token, acl }
+  // Test hooks: answer a wgcluster method late (holdMs[method] = ms), or run it and lose the
+  // answer once (loseReply.add(method)).
+  const faults = { holdMs: {}, loseReply: new Set() };
   // rpcd's default session: what a page before the login (sysauth) calls with, the unauthenticated group only
   const nullSession = { username: null, token: null, acl: sessionAcl(groups, { read: [], write: [] }) };
 
@@ -482,6 +485,15 @@ ${footer(false)}`;
         return { jsonrpc: '2.0', id: m.id, ...(await ubusCall(sid, object, method, args)) };
       };
       const answer = Array.isArray(msg) ? await Promise.all(msg.map(one)) : await one(msg);
+      const methods = (Array.isArray(msg) ? msg : [msg]).map((m) => Array.isArray(m.params) && m.params[1] === 'wgcluster' && m.params[2]).filter(Boolean);
+      const hold = Math.max(0, ...methods.map((m) => faults.holdMs[m] || 0));
+      if (hold) await new Promise((r) => setTimeout(r, hold));
+      const lost = methods.find((m) => faults.loseReply.has(m));
+      if (lost) {
+        // the router did the work, the answer never arrived (a timeout, a dropped connection)
+        faults.loseReply.delete(lost);
+        return send(504, 'text/plain', 'Gateway Timeout');
+      }
       return send(200, 'application/json', JSON.stringify(answer));
     }
     if (p.startsWith('/luci-static/')) {
@@ -551,6 +563,7 @@ ${footer(false)}`;
     calls,
     problems,
     sessions,
+    faults,
     close: () => new Promise((resolve) => server.close(resolve)),
   };
 }
