@@ -420,8 +420,19 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     const before = await api('GET', '/api/settings/health');
     assert.match(await page.textContent('#wgc-health-table'), new RegExp(`${before.probe_interval_ms} ms`));
     await page.click('.wgc-health-edit');
-    await page.fill('#wgc-h-unhealthy', '5');
-    await page.fill('#wgc-h-healthy', '3');
+    // a form.JSONMap: LuCI's own widgets and datatype checks
+    const unhealthy = '[id="widget.cbid.json.health.unhealthy_after"]';
+    await page.waitForSelector(unhealthy);
+    assert.equal(await page.inputValue(unhealthy), String(before.unhealthy_after));
+    await page.fill(unhealthy, '0');
+    await page.press(unhealthy, 'Tab');
+    assert.match(await page.getAttribute(unhealthy, 'class'), /cbi-input-invalid/);
+    await page.click('.modal .wgc-submit');
+    await page.waitForSelector('.wgc-form-error:visible');
+    assert.match(await page.textContent('.wgc-form-error'), /"Unhealthy after" contains an invalid input value/);
+    assert.equal((await api('GET', '/api/settings/health')).unhealthy_after, before.unhealthy_after, 'nothing was sent');
+    await page.fill(unhealthy, '5');
+    await page.fill('[id="widget.cbid.json.health.healthy_after"]', '3');
     await page.click('.modal .wgc-submit');
     await page.waitForFunction(() => /5 failed probes/.test(document.getElementById('wgc-health-table').textContent), null, { timeout: 15000 });
     const after = await api('GET', '/api/settings/health');

@@ -2,6 +2,7 @@
 'require view';
 'require ui';
 'require dom';
+'require form';
 'require wgcluster.common as common';
 
 /* The routers of the cluster: add (pre-register), edit and delete them; the Raft members with
@@ -122,17 +123,35 @@ return view.extend({
 		}, this));
 	},
 
+	/* The health settings as a LuCI form (form.JSONMap over the daemon's answer, datatypes for the
+	 * ranges the daemon enforces), in a dialog. */
 	handleHealth: function(h) {
-		modalForm(_('Health checks'), [
-			field(_('Probe interval'), text('wgc-h-interval', h.probe_interval_ms), _('Milliseconds between probes of each router (200 to 600000)')),
-			field(_('Unhealthy after'), text('wgc-h-unhealthy', h.unhealthy_after), _('Failed probes in a row before a router counts as unhealthy')),
-			field(_('Healthy after'), text('wgc-h-healthy', h.healthy_after), _('Good probes in a row before it counts as healthy again')),
-			field(_('Migrate independent peers'), checkbox('wgc-h-migrate', h.auto_migrate_independent),
-				_('Also move the peers of configurations without a cluster endpoint off an unhealthy router (their clients need new configs)'))
-		], _('Save'), L.bind(function(sub) {
-			var args = [ optInt('wgc-h-interval', _('Probe interval'), 200, 600000), optInt('wgc-h-unhealthy', _('Unhealthy after'), 1, 100),
-				optInt('wgc-h-healthy', _('Healthy after'), 1, 100), checked('wgc-h-migrate') ];
-			return this.act(common.callHealthSettingsSet.apply(null, args.concat([ sub.key(args) ])));
+		var m, s, o;
+		m = new form.JSONMap({ health: {
+			probe_interval_ms: String(h.probe_interval_ms), unhealthy_after: String(h.unhealthy_after),
+			healthy_after: String(h.healthy_after), auto_migrate_independent: h.auto_migrate_independent ? '1' : '0'
+		} });
+		m.readonly = !common.writable();
+		s = m.section(form.NamedSection, 'health', 'health');
+		o = s.option(form.Value, 'probe_interval_ms', _('Probe interval'), _('Milliseconds between probes of each router (200 to 600000)'));
+		o.datatype = 'range(200,600000)';
+		o.rmempty = false;
+		o = s.option(form.Value, 'unhealthy_after', _('Unhealthy after'), _('Failed probes in a row before a router counts as unhealthy (1 to 100)'));
+		o.datatype = 'range(1,100)';
+		o.rmempty = false;
+		o = s.option(form.Value, 'healthy_after', _('Healthy after'), _('Good probes in a row before it counts as healthy again (1 to 100)'));
+		o.datatype = 'range(1,100)';
+		o.rmempty = false;
+		o = s.option(form.Flag, 'auto_migrate_independent', _('Migrate independent peers'),
+			_('Also move the peers of configurations without a cluster endpoint off an unhealthy router (their clients need new configs)'));
+		return m.render().then(L.bind(function(node) {
+			modalForm(_('Health checks'), [ node ], _('Save'), L.bind(function(sub) {
+				return m.save(null, true).then(L.bind(function() {
+					var get = function(k) { return m.data.get('json', 'health', k); };
+					var args = [ +get('probe_interval_ms'), +get('unhealthy_after'), +get('healthy_after'), get('auto_migrate_independent') === '1' ];
+					return this.act(common.callHealthSettingsSet.apply(null, args.concat([ sub.key(args) ])));
+				}, this));
+			}, this));
 		}, this));
 	},
 
