@@ -369,16 +369,28 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     await page.locator('#wgc-config-wg1 button.wgc-assign').click();
     await page.locator('#wgc-config-wg1 tr[data-node="r2"]').waitFor({ timeout: 15000 });
     assert.equal(await page.locator('#wgc-config-wg1 .wgc-migrate').count(), 2, 'with two routers each can hand its peers over');
+    // a form.JSONMap with LuCI's widgets: DynamicList for the DNS servers, datatypes
     await page.locator('#wgc-config-wg0 .wgc-config-edit').click();
-    await page.fill('#wgc-u-keepalive', '33');
-    await page.fill('#wgc-u-dns', '10.66.0.53, 10.66.0.54');
-    await page.fill('#wgc-u-mtu', '1380');
+    const w = (o) => `[id="widget.cbid.json.config.${o}"]`;
+    await page.waitForSelector(w('mtu'));
+    assert.equal(await page.inputValue(w('listen_port')), '51820');
+    assert.deepEqual(await page.$$eval('[id="cbid.json.config.dns"] .item', (xs) => xs.map((x) => x.textContent.trim())), ['10.66.0.1']);
+    await page.fill(w('mtu'), '100');
+    await page.click('.modal .wgc-submit');
+    await page.waitForSelector('.wgc-form-error:visible');
+    assert.match(await page.textContent('.wgc-form-error'), /"MTU" contains an invalid input value/);
+    assert.equal((await api('GET', '/api/configs/wg0')).mtu, null, 'nothing was sent');
+    await page.fill(w('mtu'), '1380');
+    await page.fill(w('peer_keepalive'), '33');
+    await page.fill(w('dns'), '10.66.0.53');
+    await page.click('[id="cbid.json.config.dns"] .cbi-button-add');
     await page.click('.modal .wgc-submit');
     await page.waitForFunction(() => !document.body.classList.contains('modal-overlay-active'), null, { timeout: 15000 });
     const wg0 = await api('GET', '/api/configs/wg0');
     assert.equal(wg0.peer_keepalive, 33);
     assert.equal(wg0.mtu, 1380);
-    assert.deepEqual(wg0.dns, ['10.66.0.53', '10.66.0.54']);
+    assert.equal(wg0.listen_port, 51820);
+    assert.deepEqual(wg0.dns, ['10.66.0.1', '10.66.0.53']);
     await finish(page, 'configs-edited');
   });
 

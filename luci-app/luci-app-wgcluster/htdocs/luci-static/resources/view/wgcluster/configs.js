@@ -3,6 +3,7 @@
 'require rpc';
 'require ui';
 'require dom';
+'require form';
 'require wgcluster.common as common';
 
 /* WireGuard configurations: create, edit and delete them, assign routers and take them off again
@@ -100,21 +101,40 @@ return view.extend({
 		}, this));
 	},
 
+	/* Editing is a LuCI form: form.JSONMap over the configuration, DynamicLists for the client
+	 * DNS servers and routes, datatypes for what the daemon checks. */
 	handleEdit: function(cfg) {
-		var list = function(v) { return (v || []).join(', '); };
-		modalForm(_('Edit configuration %s').format(cfg.name), [
-			E('p', { 'class': 'cbi-value-description' }, [
-				_('The name and the address stay; a changed port or client setting reaches every router, and clients need new config files for client settings.')
-			]),
-			field(_('Listen port'), text('wgc-u-port', cfg.listen_port)),
-			field(_('MTU'), text('wgc-u-mtu', cfg.mtu, _('automatic'))),
-			field(_('Client DNS'), text('wgc-u-dns', list(cfg.dns), '10.8.0.1'), _('DNS servers written into client configs, comma-separated')),
-			field(_('Client allowed IPs'), text('wgc-u-allowed', list(cfg.peer_allowed_ips), '0.0.0.0/0, ::/0')),
-			field(_('Client keepalive'), text('wgc-u-keepalive', cfg.peer_keepalive), _('Seconds; 0 turns it off'))
-		], _('Save'), L.bind(function(sub) {
-			var args = [ cfg.name, optInt('wgc-u-port', _('Listen port'), 1, 65535), optInt('wgc-u-mtu', _('MTU'), 1280, 9000),
-				optList('wgc-u-dns') || [], optList('wgc-u-allowed'), optInt('wgc-u-keepalive', _('Client keepalive'), 0, 65535) ];
-			return this.act(callConfigUpdate.apply(null, args.concat([ sub.key(args) ])));
+		var m, s, o;
+		m = new form.JSONMap({ config: {
+			listen_port: String(cfg.listen_port), mtu: cfg.mtu != null ? String(cfg.mtu) : null,
+			dns: cfg.dns || [], peer_allowed_ips: cfg.peer_allowed_ips || [],
+			peer_keepalive: cfg.peer_keepalive != null ? String(cfg.peer_keepalive) : null
+		} }, null, _('The name and the address stay; a changed port or client setting reaches every router, and clients need new config files for client settings.'));
+		m.readonly = !common.writable();
+		s = m.section(form.NamedSection, 'config', 'config');
+		o = s.option(form.Value, 'listen_port', _('Listen port'));
+		o.datatype = 'port';
+		o.rmempty = false;
+		o = s.option(form.Value, 'mtu', _('MTU'));
+		o.datatype = 'range(1280,9000)';
+		o.placeholder = _('automatic');
+		o = s.option(form.DynamicList, 'dns', _('Client DNS'), _('DNS servers written into client configs'));
+		o.datatype = 'ipaddr';
+		o = s.option(form.DynamicList, 'peer_allowed_ips', _('Client allowed IPs'), _('Routes a client sends through the tunnel'));
+		o.datatype = 'cidr';
+		o = s.option(form.Value, 'peer_keepalive', _('Client keepalive'), _('Seconds; 0 turns it off'));
+		o.datatype = 'range(0,65535)';
+		return m.render().then(L.bind(function(node) {
+			modalForm(_('Edit configuration %s').format(cfg.name), [ node ], _('Save'), L.bind(function(sub) {
+				return m.save(null, true).then(L.bind(function() {
+					var get = function(k) { return m.data.get('json', 'config', k); };
+					var num = function(k) { var v = get(k); return (v == null || v === '') ? undefined : +v; };
+					var list = function(k) { var v = get(k); return v == null ? [] : (Array.isArray(v) ? v : [ v ]); };
+					var args = [ cfg.name, num('listen_port'), num('mtu'), list('dns'),
+						list('peer_allowed_ips').length ? list('peer_allowed_ips') : undefined, num('peer_keepalive') ];
+					return this.act(callConfigUpdate.apply(null, args.concat([ sub.key(args) ])));
+				}, this));
+			}, this));
 		}, this));
 	},
 
