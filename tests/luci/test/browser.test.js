@@ -467,6 +467,11 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     const expiry = await page.textContent('.modal .wgc-join-expiry');
     assert.match(expiry, /Expires at \d{4}-\d\d-\d\d \d\d:\d\d/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'routers-join-token.png') });
+    // the Copy button puts exactly the command on the clipboard
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    await page.click('.modal .wgc-copy');
+    await page.waitForFunction(() => document.querySelector('.modal .wgc-copy').textContent === 'Copied');
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), cmd);
     await page.click('.modal button:has-text("Close")');
     const created = await api('GET', '/api/audit-logs?action=join_token_created&limit=1');
     assert.equal(created[0].user, LUCI_USER);
