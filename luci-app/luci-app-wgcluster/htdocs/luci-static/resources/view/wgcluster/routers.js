@@ -11,12 +11,8 @@
  * see every write control disabled. */
 
 var field = L.bind(common.field, common);
-var text = L.bind(common.text, common);
-var checkbox = L.bind(common.checkbox, common);
 var select = L.bind(common.select, common);
 var val = L.bind(common.val, common);
-var checked = L.bind(common.checked, common);
-var optInt = L.bind(common.optInt, common);
 var modalForm = L.bind(common.modalForm, common);
 
 var NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -40,35 +36,53 @@ return view.extend({
 		}, this));
 	},
 
-	handleAdd: function() {
-		modalForm(_('Add a router'), [
-			E('p', { 'class': 'cbi-value-description' }, [
-				_('Pre-registers a router by its node ID; it joins the cluster with a join token and its own wgclusterd.')
-			]),
-			field(_('Node ID'), text('wgc-n-id', '', 'router2'), _('1 to 63 letters, digits, _ . or -')),
-			field(_('Name'), text('wgc-n-name', '', _('same as the node ID'))),
-			field(_('Public endpoint'), text('wgc-n-endpoint', '', '203.0.113.20'), _('The address clients reach it at')),
-			field(_('Weight'), text('wgc-n-weight', '1'), _('Share of new peers, 1 to 1000'))
-		], _('Add router'), L.bind(function(sub) {
-			var id = val('wgc-n-id');
-			if (!NODE_ID.test(id))
-				throw new Error(_('Node ID: 1 to 63 letters, digits, _ . or -, starting with a letter or digit'));
-			var args = [ id, val('wgc-n-name') || undefined, val('wgc-n-endpoint') || undefined, optInt('wgc-n-weight', _('Weight'), 1, 1000) ];
-			return this.act(common.callNodeCreate.apply(null, args.concat([ sub.key(args) ])));
+	/* The router dialog: a form.JSONMap (LuCI's widgets and datatypes); `n` null adds one. */
+	nodeForm: function(n) {
+		var m, s, o;
+		m = new form.JSONMap({ node: n ? {
+			name: n.name || null, endpoint: n.endpoint || null, weight: String(n.weight), enabled: n.enabled ? '1' : '0'
+		} : { weight: '1' } }, null, n ? null : _('Pre-registers a router by its node ID; it joins the cluster with a join token and its own wgclusterd.'));
+		m.readonly = !common.writable();
+		s = m.section(form.NamedSection, 'node', 'node');
+		if (!n) {
+			o = s.option(form.Value, 'id', _('Node ID'), _('1 to 63 letters, digits, _ . or -'));
+			o.rmempty = false;
+			o.placeholder = 'router2';
+			o.validate = function(section_id, value) {
+				return NODE_ID.test(value) ? true : _('1 to 63 letters, digits, _ . or -, starting with a letter or digit');
+			};
+		}
+		o = s.option(form.Value, 'name', _('Name'));
+		o.placeholder = n ? n.id : _('same as the node ID');
+		o = s.option(form.Value, 'endpoint', _('Public endpoint'), _('The address clients reach it at'));
+		o.datatype = 'or(host,hostport)';
+		o.placeholder = '203.0.113.20';
+		o = s.option(form.Value, 'weight', _('Weight'), _('Share of new peers, 1 to 1000'));
+		o.datatype = 'range(1,1000)';
+		o.rmempty = false;
+		if (n)
+			s.option(form.Flag, 'enabled', _('Enabled'), _('A disabled router gets no new peers and is left out of the DNS records'));
+
+		return m.render().then(L.bind(function(node) {
+			modalForm(n ? _('Edit router %s').format(n.id) : _('Add a router'), [ node ], n ? _('Save') : _('Add router'), L.bind(function(sub) {
+				return m.save(null, true).then(L.bind(function() {
+					var get = function(k) { var v = m.data.get('json', 'node', k); return (v == null || v === '') ? undefined : v; };
+					var args = n
+						? [ n.id, get('name'), get('endpoint'), +get('weight'), get('enabled') === '1' ]
+						: [ get('id'), get('name'), get('endpoint'), +get('weight') ];
+					var call = n ? common.callNodeUpdate : common.callNodeCreate;
+					return this.act(call.apply(null, args.concat([ sub.key(args) ])));
+				}, this));
+			}, this));
 		}, this));
 	},
 
+	handleAdd: function() {
+		return this.nodeForm(null);
+	},
+
 	handleEdit: function(n) {
-		modalForm(_('Edit router %s').format(n.id), [
-			field(_('Name'), text('wgc-n-name', n.name)),
-			field(_('Public endpoint'), text('wgc-n-endpoint', n.endpoint)),
-			field(_('Weight'), text('wgc-n-weight', n.weight), _('Share of new peers, 1 to 1000')),
-			field(_('Enabled'), checkbox('wgc-n-enabled', n.enabled), _('A disabled router gets no new peers and is left out of the DNS records'))
-		], _('Save'), L.bind(function(sub) {
-			var args = [ n.id, val('wgc-n-name') || undefined, val('wgc-n-endpoint') || undefined,
-				optInt('wgc-n-weight', _('Weight'), 1, 1000), checked('wgc-n-enabled') ];
-			return this.act(common.callNodeUpdate.apply(null, args.concat([ sub.key(args) ])));
-		}, this));
+		return this.nodeForm(n);
 	},
 
 	handleDelete: function(n) {
