@@ -490,6 +490,9 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
       for (let i = 0; i < 100 && !(await api('GET', '/api/cluster')).members.some((x) => x.id === 'luci-r2'); i++) await sleep(200);
       const p2 = await open('routers');
       await p2.locator('tr.wgc-member[data-node="luci-r2"]').waitFor({ timeout: 15000 });
+      // members with their roles and health
+      assert.match(await p2.textContent('tr.wgc-member[data-node="luci-r1"]'), /panel.*healthy/i);
+      assert.match(await p2.textContent('tr.wgc-member[data-node="luci-r2"]'), /follower|learner/i);
       await p2.locator('tr.wgc-member[data-node="luci-r2"] .wgc-member-remove').click();
       await p2.click('.modal .wgc-submit');
       await p2.waitForFunction(() => !document.querySelector('tr.wgc-member[data-node="luci-r2"]'), null, { timeout: 30000 });

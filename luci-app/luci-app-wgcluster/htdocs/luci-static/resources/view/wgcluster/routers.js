@@ -193,16 +193,20 @@ return view.extend({
 			}, this)), _('No routers yet'));
 	},
 
-	renderMembers: function(st) {
+	renderMembers: function(st, nodesRes) {
 		var err = common.errorOf(st);
 		if (err)
 			return E('div', { 'class': 'alert-message warning' }, [ err ]);
-		var self = st.data.node_id;
-		return common.table([ _('Router'), _('Role'), _('Cluster address'), _('Voter'), { title: _('Actions'), right: true } ],
+		var self = st.data.node_id, health = {};
+		((nodesRes && nodesRes.status === true && nodesRes.data) || []).forEach(function(n) {
+			health[n.id] = !n.registered ? common.badge(_('not registered yet'), '')
+				: (n.healthy ? common.badge(_('healthy'), 'ok') : common.badge(_('unhealthy'), 'error'));
+		});
+		return common.table([ _('Router'), _('Role'), _('Health'), _('Cluster address'), _('Voter'), { title: _('Actions'), right: true } ],
 			(st.data.members || []).map(L.bind(function(m) {
 				var role = m.role === 'leader' ? common.badge(_('panel'), 'ok') : (m.role === 'follower' ? _('follower') : _('learner'));
 				return { attrs: { 'class': 'tr wgc-member', 'data-node': m.id }, cells: [
-					E('strong', {}, [ m.id ]), role, m.addr || '', m.voter ? _('yes') : _('no'),
+					E('strong', {}, [ m.id ]), role, health[m.id] || '-', m.addr || '', m.voter ? _('yes') : _('no'),
 					/* this router cannot remove itself from here */
 					m.id === self ? E('em', {}, [ _('this router') ])
 						: common.writeButton(_('Remove'), 'cbi-button-remove wgc-member-remove', ui.createHandlerFn(this, 'handleRemoveMember', m))
@@ -230,7 +234,7 @@ return view.extend({
 
 	update: function(data) {
 		dom.content(this.nodesNode, this.renderNodes(data[1]));
-		dom.content(this.membersNode, this.renderMembers(data[0]));
+		dom.content(this.membersNode, this.renderMembers(data[0], data[1]));
 		dom.content(this.healthNode, this.renderHealth(data[2]));
 	},
 
