@@ -632,6 +632,17 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     assert.deepEqual(calls.filter((c) => c.object === 'wgcluster' && WRITE_METHODS.has(c.method)).map((c) => c.method), [], 'no write ubus call');
     assert.deepEqual(calls.filter((c) => c.object === 'uci' && !['get', 'changes'].includes(c.method)).map((c) => c.method), [], 'no uci write');
     assert.deepEqual(calls.filter((c) => c.denied).map((c) => `${c.object}.${c.method}`), [], 'no call was refused (none was attempted)');
+    // and the router would refuse one: a write forced from the read-only session is denied as rpcd does
+    const probe = await open('status', roCtx);
+    const answer = await probe.evaluate(() => L.require('rpc').then((rpc) =>
+      rpc.declare({ object: 'wgcluster', method: 'node_delete', params: ['node_id'] })('r3').then((r) => `resolved ${JSON.stringify(r)}`, (e) => e.message)));
+    assert.match(answer, /-32002: Access denied/);
+    assert.equal((await d.api('GET', '/api/nodes/r3')).code, 200, 'r3 is still there');
+    const forced = server.calls.filter((c) => c.user === RO_USER && c.method === 'node_delete');
+    assert.equal(forced.length, 1);
+    assert.equal(forced[0].denied, true);
+    probe.errors = probe.errors.filter((e) => !/Access denied/.test(e));
+    await probe.close();
     await roCtx.close();
   });
 
