@@ -210,9 +210,10 @@ check_one() {
         check "control: postinst and postrm present" test -x "$work/control/postinst" -a -x "$work/control/postrm"
         check "postinst: reloads rpcd (for the ACL)" grep -q '/etc/init.d/rpcd reload' "$work/control/postinst"
         local v
-        for v in status configs peers dns audit settings; do
+        for v in status routers configs peers dns audit backups settings; do
             check "data: view $v.js (0644)" test "$(mode_of "$data_tgz" "www/luci-static/resources/view/wgcluster/$v.js")" = "-rw-r--r--"
         done
+        check "data: wgcluster/common.js (0644)" test "$(mode_of "$data_tgz" "www/luci-static/resources/wgcluster/common.js")" = "-rw-r--r--"
         check "data: menu /usr/share/luci/menu.d/luci-app-wgcluster.json is JSON" \
             python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$d/usr/share/luci/menu.d/luci-app-wgcluster.json"
         check "data: ACL /usr/share/rpcd/acl.d/luci-app-wgcluster.json is JSON" \

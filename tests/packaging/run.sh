@@ -167,9 +167,10 @@ files_ok() { # ROOT: the daemon package's files with their modes
 }
 luci_files_ok() {
     local r="$1" v
-    for v in status configs peers dns audit settings; do
+    for v in status routers configs peers dns audit backups settings; do
         check "luci files: view/wgcluster/$v.js 0644" test "$(mode "$r/www/luci-static/resources/view/wgcluster/$v.js")" = 644
     done
+    check "luci files: wgcluster/common.js 0644 (the views' shared module)" test "$(mode "$r/www/luci-static/resources/wgcluster/common.js")" = 644
     check "luci files: menu.d and rpcd ACL" test -f "$r/usr/share/luci/menu.d/luci-app-wgcluster.json" -a -f "$r/usr/share/rpcd/acl.d/luci-app-wgcluster.json"
 }
 links_made() { [ -L "$1/etc/rc.d/S95wgcluster" ] && [ -L "$1/etc/rc.d/K10wgcluster" ] && [ "$(readlink "$1/etc/rc.d/S95wgcluster")" = ../init.d/wgcluster ]; }

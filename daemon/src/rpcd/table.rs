@@ -87,6 +87,18 @@ const PEER_PATCH: &[(&str, Arg)] =
 pub static METHODS: &[Method] = &[
     m("status", "GET", "/api/cluster", &[], Empty, false),
     m("health", "GET", "/api/health", &[], Empty, false),
+    m("health_settings_get", "GET", "/api/settings/health", &[], Empty, false),
+    m(
+        "health_settings_set",
+        "PUT",
+        "/api/settings/health",
+        &[("probe_interval_ms", Int), ("unhealthy_after", Int), ("healthy_after", Int), ("auto_migrate_independent", Bool)],
+        Fields,
+        true,
+    ),
+    // The answer holds the token's secret (shown once): write only.
+    m("join_token_create", "POST", "/api/cluster/join-tokens", &[("ttl_s", Int)], Fields, true),
+    m("member_remove", "DELETE", "/api/cluster/members/{node_id}", &[("node_id", Str)], Empty, true),
     m("nodes_list", "GET", "/api/nodes", &[], Empty, false),
     m(
         "node_create",
@@ -233,6 +245,8 @@ pub static METHODS: &[Method] = &[
     m("dns_settings_get", "GET", "/api/settings/dns", &[], Empty, false),
     m("dns_settings_set", "PUT", "/api/settings/dns", &[("cloudflare", Obj), ("rfc2136", Obj)], Fields, true),
     m("backups_list", "GET", "/api/backups", &[], Empty, false),
+    // A backup is the interface as the router reported it, without the private key: a read.
+    m("backup_get", "GET", "/api/backups/{id}", &[("id", Str)], Empty, false),
 ];
 
 pub fn find(name: &str) -> Option<&'static Method> {

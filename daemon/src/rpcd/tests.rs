@@ -108,6 +108,16 @@ fn method_to_http_table() {
             one("PUT", "/api/settings/dns", Some(json!({ "cloudflare": { "api_token": "t", "api_base": "http://127.0.0.1:1" } }))),
         ),
         ("backups_list", json!({}), one("GET", "/api/backups", None)),
+        ("backup_get", json!({ "id": "3" }), one("GET", "/api/backups/3", None)),
+        ("health_settings_get", json!({}), one("GET", "/api/settings/health", None)),
+        (
+            "health_settings_set",
+            json!({ "unhealthy_after": 4, "auto_migrate_independent": true }),
+            one("PUT", "/api/settings/health", Some(json!({ "unhealthy_after": 4, "auto_migrate_independent": true }))),
+        ),
+        ("join_token_create", json!({ "ttl_s": 600 }), one("POST", "/api/cluster/join-tokens", Some(json!({ "ttl_s": 600 })))),
+        ("join_token_create", json!({}), one("POST", "/api/cluster/join-tokens", Some(json!({})))),
+        ("member_remove", json!({ "node_id": "r2" }), one("DELETE", "/api/cluster/members/r2", None)),
     ];
     let mut covered = std::collections::BTreeSet::new();
     for (name, input, want) in cases {

@@ -48,7 +48,12 @@ function rpcdCall(bin, config, method, input, env) {
   return v;
 }
 
-async function startDaemon(name = 'luci') {
+/**
+ * opts.nodeId (default 'luci-r1'); opts.join = { token, peer }: a second router that joins an
+ * existing cluster (`wgclusterd join`) instead of initialising its own (auto_init).
+ */
+async function startDaemon(name = 'luci', opts = {}) {
+  const nodeId = opts.nodeId || 'luci-r1';
   const bin = binary();
   if (!fs.existsSync(bin)) throw new Error(`${bin} does not exist: build it first (cargo build -p wgclusterd)`);
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `wgc-${name}-`));
@@ -60,20 +65,23 @@ async function startDaemon(name = 'luci') {
     config,
     `# written by tests/luci for one test run
 config daemon 'main'
-\toption node_id 'luci-r1'
+\toption node_id '${nodeId}'
 \toption data_dir '${dataDir}'
 \toption api_listen '127.0.0.1:${apiPort}'
 \toption cluster_listen '127.0.0.1:${clusterPort}'
 \toption control_socket '${socket}'
-\toption endpoint '192.0.2.10'
+\toption endpoint '${opts.endpoint || '192.0.2.10'}'
 \toption wg_backend 'userspace'
 \toption wg_userspace_bin '${path.join(tmpDir, 'no-such-wireguard-go')}'
 \toption uapi_dir '${path.join(tmpDir, 'wireguard')}'
-\toption auto_init '1'
-\toption log_level 'info'
+${opts.join ? '' : "\toption auto_init '1'\n"}\toption log_level 'info'
 `,
   );
   const logFile = path.join(tmpDir, 'daemon.log');
+  if (opts.join) {
+    const j = spawnSync(bin, ['join', '--token', opts.join.token, '--peer', opts.join.peer, '--config', config], { timeout: 60000 });
+    if (j.status !== 0) throw new Error(`wgclusterd join exited ${j.status}: ${j.stdout}${j.stderr}`);
+  }
   const log = fs.openSync(logFile, 'a');
   const child = spawn(bin, ['run', '--config', config], { stdio: ['ignore', log, log] });
   let exited = null;
@@ -97,7 +105,8 @@ config daemon 'main'
     }
     await sleep(100);
   }
-  const token = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+  const tokenFile = path.join(dataDir, 'admin.token');
+  const token = fs.existsSync(tokenFile) ? fs.readFileSync(tokenFile, 'utf8').trim() : null;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
   async function api(method, p, body) {
@@ -129,6 +138,8 @@ config daemon 'main'
   return {
     bin,
     config,
+    nodeId,
+    clusterAddr: `127.0.0.1:${clusterPort}`,
     socket,
     tmpDir,
     logFile,

@@ -1,6 +1,6 @@
 'use strict';
 // A small UCI file reader/writer (the subset /etc/config/wgcluster uses: `config TYPE 'NAME'`,
-// `option KEY 'VALUE'`, `list KEY 'VALUE'`, comments), for the harness's emulation of rpcd's
+// `option KEY 'VALUE'`, `list KEY 'VALUE'`, comments), for the test server's emulation of rpcd's
 // `uci` ubus object.
 
 function unquote(s) {

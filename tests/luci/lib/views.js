@@ -7,6 +7,8 @@ const path = require('node:path');
 const { APP_DIR } = require('./daemon');
 
 const VIEW_DIR = path.join(APP_DIR, 'htdocs/luci-static/resources/view/wgcluster');
+/* The app's shared module (`'require wgcluster.common'`). */
+const COMMON = path.join(APP_DIR, 'htdocs/luci-static/resources/wgcluster/common.js');
 
 function viewFiles() {
   return fs
@@ -62,4 +64,4 @@ function declares(source) {
   return out;
 }
 
-module.exports = { VIEW_DIR, viewFiles, scanRequires, declares };
+module.exports = { VIEW_DIR, COMMON, viewFiles, scanRequires, declares };

@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { startDaemon, binary, rpcdCall, freePort, sleep, APP_DIR } = require('../lib/daemon');
-const { viewFiles, declares } = require('../lib/views');
+const { viewFiles, declares, COMMON } = require('../lib/views');
 
 const ACL = JSON.parse(fs.readFileSync(path.join(APP_DIR, 'root/usr/share/rpcd/acl.d/luci-app-wgcluster.json'), 'utf8'))['luci-app-wgcluster'];
 const READ = ACL.read.ubus.wgcluster;
@@ -22,7 +22,7 @@ function listed() {
 test('every rpc.declare of the views is in the ACL and in `rpcd list`, with its params', () => {
   const sig = listed();
   const used = new Set();
-  for (const file of viewFiles()) {
+  for (const file of [...viewFiles(), COMMON]) {
     for (const d of declares(fs.readFileSync(file, 'utf8'))) {
       const where = `${path.basename(file)}:${d.line} ${d.object}.${d.method}`;
       assert.equal(d.object, 'wgcluster', `${where}: object`);
@@ -141,7 +141,21 @@ test('every method works through `wgclusterd rpcd call` against a running daemon
 
   const removed = ok('config_node_remove', { config: 'wgt0', node_id: 'r2' });
   assert.equal(typeof removed.peers_migrated, 'number');
-  assert.ok(ok('backups_list').length >= 1);
+  const backups = ok('backups_list');
+  assert.ok(backups.length >= 1);
+  const backup = ok('backup_get', { id: String(backups[0].id) });
+  assert.equal(backup.config_name, 'wgt0');
+  assert.ok('interface' in backup, 'backup_get answers the interface');
+  assert.equal(ok('health_settings_get').unhealthy_after > 0, true);
+  assert.equal(ok('health_settings_set', { unhealthy_after: 4, healthy_after: 2 }).unhealthy_after, 4);
+  assert.equal(ok('health_settings_get').unhealthy_after, 4);
+  const token = ok('join_token_create', { ttl_s: 600 });
+  assert.equal(typeof token.token, 'string');
+  assert.ok(token.expires_at > Date.now());
+  // a member that is not in the cluster: the daemon's own refusal, as one JSON error object
+  const notMember = call('member_remove', { node_id: 'not-a-member' });
+  assert.equal(notMember.status, false, JSON.stringify(notMember));
+  assert.match(notMember.error || notMember.message, /not-a-member/);
   ok('peer_delete', { config: 'wgt0', peer_id: alice.id });
 
   // the LuCI user is the audit user

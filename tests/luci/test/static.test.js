@@ -9,23 +9,41 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { APP_DIR, REPO } = require('../lib/daemon');
-const { viewFiles, scanRequires, VIEW_DIR } = require('../lib/views');
+const { viewFiles, scanRequires, VIEW_DIR, COMMON } = require('../lib/views');
 
-/* The modules LuCI ships that our views may require (and the harness emulates). */
-const KNOWN_MODULES = ['baseclass', 'dom', 'form', 'poll', 'rpc', 'ui', 'uci', 'view'];
+const { VENDOR_WWW } = require('../lib/server');
+
+/* The modules a view may require: the classes luci.js defines itself, the runtime's files as LuCI
+ * 25.12 ships them (the vendored www/luci-static/resources) and the app's own shared modules. */
+function knownModules() {
+  const res = path.join(VENDOR_WWW, 'luci-static', 'resources');
+  assert.ok(fs.existsSync(path.join(res, 'luci.js')), `the vendored LuCI runtime is missing: ${res}`);
+  const known = new Set(['baseclass', 'dom', 'poll', 'request', 'session', 'view']);
+  const walk = (dir, prefix, skip) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory() && !skip.includes(e.name)) walk(path.join(dir, e.name), `${prefix}${e.name}.`, []);
+      else if (e.isFile() && e.name.endsWith('.js')) known.add(prefix + e.name.slice(0, -3));
+    }
+  };
+  walk(res, '', ['view']);
+  walk(path.join(APP_DIR, 'htdocs/luci-static/resources'), '', ['view']);
+  return known;
+}
+const KNOWN_MODULES = [...knownModules()];
 
 test('every view compiles in LuCI\'s module wrapper (strict mode)', () => {
   const views = viewFiles();
-  assert.deepEqual(views.map((f) => path.basename(f)).sort(), ['audit.js', 'configs.js', 'dns.js', 'peers.js', 'settings.js', 'status.js']);
+  assert.deepEqual(views.map((f) => path.basename(f)).sort(), ['audit.js', 'backups.js', 'configs.js', 'dns.js', 'peers.js', 'routers.js', 'settings.js', 'status.js']);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wgc-syntax-'));
   try {
-    for (const file of views) {
+    for (const file of [...views, COMMON]) {
       const source = fs.readFileSync(file, 'utf8');
       const deps = scanRequires(source);
       assert.ok(/^'use strict';\n/.test(source), `${file}: must start with 'use strict'`);
       assert.ok(deps.length > 0, `${file}: no 'require' directives`);
       for (const d of deps) assert.ok(KNOWN_MODULES.includes(d.name), `${file}: requires unknown module ${d.name}`);
-      assert.ok(deps.some((d) => d.name === 'view'), `${file}: does not require view`);
+      const isView = file !== COMMON;
+      assert.ok(!isView || deps.some((d) => d.name === 'view'), `${file}: does not require view`);
       // LuCI: eval('(function(window, document, L, <aliases>) { <source> })')
       const params = ['window', 'document', 'L', ...deps.map((d) => d.as)];
       assert.doesNotThrow(() => new Function(...params, source), `${file}: syntax error in LuCI's wrapper`);
@@ -35,7 +53,7 @@ test('every view compiles in LuCI\'s module wrapper (strict mode)', () => {
       execFileSync(process.execPath, ['--check', wrapped]);
       // no Lua, no ES modules, no stray globals LuCI does not have
       assert.ok(!/^\s*(import|export)\s/m.test(source), `${file}: ES module syntax`);
-      assert.ok(/return view\.extend\(\{/.test(source), `${file}: must return view.extend({...})`);
+      assert.ok(isView ? /return view\.extend\(\{/.test(source) : /return baseclass\.extend\(\{/.test(source), `${file}: must return a class`);
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -57,8 +75,15 @@ test('each view returns a class when its factory runs', () => {
       rpc: { declare: (o) => Object.assign(() => Promise.resolve({}), { decl: o }) },
       ui: {}, poll: { add() {} }, dom: {}, form: {}, uci: {}, baseclass: { extend },
     };
+    const L = { bind: (fn, self, ...args) => fn.bind(self, ...args) };
+    // the app's shared module, through the same factory (LuCI instantiates a module's class)
+    const commonSrc = fs.readFileSync(COMMON, 'utf8');
+    const commonDeps = scanRequires(commonSrc);
+    const Common = new Function('window', 'document', 'L', ...commonDeps.map((d) => d.as), commonSrc)({}, {}, L, ...commonDeps.map((d) => stub[d.name]));
+    stub['wgcluster.common'] = new Common();
+    assert.equal(typeof stub['wgcluster.common'].modalForm, 'function');
     const factory = new Function('window', 'document', 'L', ...deps.map((d) => d.as), source);
-    const cls = factory({}, {}, {}, ...deps.map((d) => stub[d.name]));
+    const cls = factory({}, {}, L, ...deps.map((d) => stub[d.name]));
     assert.equal(typeof cls, 'function', `${file}: factory must return a class`);
     assert.equal(typeof cls.prototype.render, 'function', `${file}: no render()`);
   }
@@ -69,9 +94,10 @@ test('views follow the LuCI client API contract of the issue', () => {
   assert.match(src('status.js'), /poll\.add\(/);
   assert.match(src('settings.js'), /new form\.Map\('wgcluster'/);
   assert.match(src('settings.js'), /form\.NamedSection, 'main', 'daemon'/);
-  for (const n of ['status.js', 'configs.js', 'peers.js', 'dns.js', 'audit.js'])
+  for (const n of ['status.js', 'configs.js', 'peers.js', 'dns.js', 'audit.js', 'routers.js', 'backups.js'])
     assert.match(src(n), /handleSave: null/, `${n}: a page without a form has no Save button`);
-  for (const n of ['configs.js', 'peers.js', 'dns.js']) assert.match(src(n), /ui\.showModal\(/);
+  for (const n of ['routers.js', 'backups.js']) assert.match(src(n), /ui\.showModal\(/);
+  assert.match(fs.readFileSync(COMMON, 'utf8'), /ui\.showModal\(/);
 });
 
 test('the package has the LuCI feed layout', () => {
@@ -85,7 +111,7 @@ test('the package has the LuCI feed layout', () => {
   assert.ok(!files.some((f) => f.endsWith('.lua')), 'no Lua');
   for (const f of files) {
     const rel = path.relative(APP_DIR, f);
-    assert.ok(/^(Makefile|htdocs\/luci-static\/resources\/view\/wgcluster\/[a-z]+\.js|root\/usr\/share\/(luci\/menu\.d|rpcd\/acl\.d)\/luci-app-wgcluster\.json|po\/templates\/wgcluster\.pot|po\/[a-z]{2}(_[A-Za-z]+)?\/wgcluster\.po|pkg\/luci-app\.postinst)$/.test(rel), `unexpected file ${rel}`);
+    assert.ok(/^(Makefile|htdocs\/luci-static\/resources\/(view\/)?wgcluster\/[a-z]+\.js|root\/usr\/share\/(luci\/menu\.d|rpcd\/acl\.d)\/luci-app-wgcluster\.json|po\/templates\/wgcluster\.pot|po\/[a-z]{2}(_[A-Za-z]+)?\/wgcluster\.po|pkg\/luci-app\.postinst)$/.test(rel), `unexpected file ${rel}`);
   }
 });
 

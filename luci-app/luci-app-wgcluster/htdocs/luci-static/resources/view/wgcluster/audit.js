@@ -3,6 +3,7 @@
 'require rpc';
 'require ui';
 'require dom';
+'require wgcluster.common as common';
 
 /* The audit log: every change, who made it and when, newest first; filter by entity and action,
  * page through with a fixed page size. */
@@ -79,30 +80,22 @@ return view.extend({
 			return E('div', { 'class': 'alert-message warning' }, [ (res && (res.error || res.message)) || _('No answer from wgclusterd') ]);
 		var entries = res.data || [], f = this.filter;
 		var rows = entries.map(function(e) {
-			return E('tr', { 'class': 'tr wgc-audit-entry' }, [
-				E('td', { 'class': 'td' }, [ fmtTime(e.timestamp) ]),
-				E('td', { 'class': 'td' }, [ e.user || '' ]),
-				E('td', { 'class': 'td' }, [ E('code', {}, [ e.action ]) ]),
-				E('td', { 'class': 'td' }, [ e.entity_type + (e.entity_id ? ' ' + e.entity_id : '') ]),
-				E('td', { 'class': 'td' }, [ E('small', {}, [ details(e.details) ]) ])
-			]);
+			return { attrs: { 'class': 'tr wgc-audit-entry' }, cells: [
+				fmtTime(e.timestamp),
+				e.user || '',
+				E('code', {}, [ e.action ]),
+				e.entity_type + (e.entity_id ? ' ' + e.entity_id : ''),
+				E('small', {}, [ details(e.details) ])
+			] };
 		});
-		if (!rows.length)
-			rows.push(E('tr', { 'class': 'tr placeholder' }, [ E('td', { 'class': 'td', 'colspan': '5' }, [ E('em', {}, [ _('No entries') ]) ]) ]));
 		var page = Math.floor(f.offset / f.limit) + 1;
 		return E('div', {}, [
-			E('table', { 'class': 'table', 'id': 'wgc-audit' }, [
-				E('tr', { 'class': 'tr table-titles' }, [
-					E('th', { 'class': 'th' }, [ _('Time') ]), E('th', { 'class': 'th' }, [ _('User') ]),
-					E('th', { 'class': 'th' }, [ _('Action') ]), E('th', { 'class': 'th' }, [ _('Entity') ]),
-					E('th', { 'class': 'th' }, [ _('Details') ])
-				])
-			].concat(rows)),
+			common.table([ _('Time'), _('User'), _('Action'), _('Entity'), _('Details') ], rows, _('No entries'), { 'id': 'wgc-audit' }),
 			E('div', { 'class': 'cbi-page-actions wgc-pager' }, [
-				E('button', { 'class': 'btn cbi-button', 'id': 'wgc-a-prev', 'disabled': f.offset > 0 ? null : 'disabled',
+				E('button', { 'class': 'wgc-read btn cbi-button', 'id': 'wgc-a-prev', 'disabled': f.offset > 0 ? null : 'disabled',
 					'click': ui.createHandlerFn(this, 'handlePage', -1) }, [ _('« Newer') ]), ' ',
 				E('span', { 'id': 'wgc-a-page' }, [ _('Page %d').format(page) ]), ' ',
-				E('button', { 'class': 'btn cbi-button', 'id': 'wgc-a-next', 'disabled': entries.length >= f.limit ? null : 'disabled',
+				E('button', { 'class': 'wgc-read btn cbi-button', 'id': 'wgc-a-next', 'disabled': entries.length >= f.limit ? null : 'disabled',
 					'click': ui.createHandlerFn(this, 'handlePage', 1) }, [ _('Older »') ])
 			])
 		]);
@@ -119,17 +112,17 @@ return view.extend({
 			E('div', { 'class': 'cbi-map-descr' }, [ _('Every change of the cluster, with the user who made it. Secrets never appear here.') ]),
 			E('div', { 'class': 'cbi-section wgc-filters' }, [
 				E('label', {}, [ _('Entity type'), ' ',
-					E('select', { 'class': 'cbi-input-select', 'id': 'wgc-a-type' },
+					E('select', { 'class': 'wgc-read cbi-input-select', 'id': 'wgc-a-type' },
 						[ option('', _('any'), f.entity_type) ].concat(ENTITY_TYPES.map(function(t) { return option(t, t, f.entity_type); }))) ]), ' ',
 				E('label', {}, [ _('Entity ID'), ' ',
-					E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'wgc-a-id', 'value': f.entity_id, 'placeholder': _('any') }) ]), ' ',
+					E('input', { 'type': 'text', 'class': 'wgc-read cbi-input-text', 'id': 'wgc-a-id', 'value': f.entity_id, 'placeholder': _('any') }) ]), ' ',
 				E('label', {}, [ _('Action'), ' ',
-					E('select', { 'class': 'cbi-input-select', 'id': 'wgc-a-action' },
+					E('select', { 'class': 'wgc-read cbi-input-select', 'id': 'wgc-a-action' },
 						[ option('', _('any'), f.action) ].concat((this.actions || []).map(function(a) { return option(a, a, f.action); }))) ]), ' ',
 				E('label', {}, [ _('Per page'), ' ',
-					E('select', { 'class': 'cbi-input-select', 'id': 'wgc-a-limit' },
+					E('select', { 'class': 'wgc-read cbi-input-select', 'id': 'wgc-a-limit' },
 						[ 25, 50, 100 ].map(function(n) { return option(String(n), String(n), String(f.limit)); })) ]), ' ',
-				E('button', { 'class': 'btn cbi-button-action', 'id': 'wgc-a-apply', 'click': ui.createHandlerFn(this, 'handleFilter') }, [ _('Filter') ])
+				E('button', { 'class': 'wgc-read btn cbi-button-action', 'id': 'wgc-a-apply', 'click': ui.createHandlerFn(this, 'handleFilter') }, [ _('Filter') ])
 			]),
 			E('div', { 'class': 'cbi-section' }, [ this.tableNode ])
 		]);

@@ -3,118 +3,45 @@
 'require rpc';
 'require ui';
 'require dom';
+'require form';
+'require wgcluster.common as common';
 
-/* WireGuard configurations: create and delete them, assign routers and take them off again (the
- * answer says how many peers migrated), move peers by hand, and set the cluster endpoint
- * (endpoint group) that makes a configuration one service behind one DNS name. */
+/* WireGuard configurations: create, edit and delete them, assign routers and take them off again
+ * (the answer says how many peers migrated), move peers by hand, and set the cluster endpoint
+ * (endpoint group) that makes a configuration one service behind one DNS name. Every write sends
+ * the form submission's idempotency key; read-only logins see the write controls disabled. */
 
-var callConfigs = rpc.declare({ object: 'wgcluster', method: 'configs_list', expect: { '': {} } });
-var callNodes = rpc.declare({ object: 'wgcluster', method: 'nodes_list', expect: { '': {} } });
+var callConfigs = common.callConfigs;
+var callNodes = common.callNodes;
 var callConfigCreate = rpc.declare({ object: 'wgcluster', method: 'config_create',
-	params: [ 'name', 'address', 'listen_port', 'mtu', 'dns', 'peer_allowed_ips', 'peer_keepalive' ], expect: { '': {} } });
-var callConfigDelete = rpc.declare({ object: 'wgcluster', method: 'config_delete', params: [ 'config', 'force' ], expect: { '': {} } });
+	params: [ 'name', 'address', 'listen_port', 'mtu', 'dns', 'peer_allowed_ips', 'peer_keepalive', 'idempotency_key' ], expect: { '': {} } });
+var callConfigUpdate = rpc.declare({ object: 'wgcluster', method: 'config_update',
+	params: [ 'config', 'listen_port', 'mtu', 'dns', 'peer_allowed_ips', 'peer_keepalive', 'idempotency_key' ], expect: { '': {} } });
+var callConfigDelete = rpc.declare({ object: 'wgcluster', method: 'config_delete', params: [ 'config', 'force', 'idempotency_key' ], expect: { '': {} } });
 var callConfigNodes = rpc.declare({ object: 'wgcluster', method: 'config_nodes', params: [ 'config' ], expect: { '': {} } });
-var callAssign = rpc.declare({ object: 'wgcluster', method: 'config_node_assign', params: [ 'config', 'node_id' ], expect: { '': {} } });
-var callRemove = rpc.declare({ object: 'wgcluster', method: 'config_node_remove', params: [ 'config', 'node_id' ], expect: { '': {} } });
-var callMigrate = rpc.declare({ object: 'wgcluster', method: 'migrate', params: [ 'config', 'node_id', 'destination_node_id' ], expect: { '': {} } });
+var callAssign = rpc.declare({ object: 'wgcluster', method: 'config_node_assign', params: [ 'config', 'node_id', 'idempotency_key' ], expect: { '': {} } });
+var callRemove = rpc.declare({ object: 'wgcluster', method: 'config_node_remove', params: [ 'config', 'node_id', 'idempotency_key' ], expect: { '': {} } });
+var callMigrate = rpc.declare({ object: 'wgcluster', method: 'migrate', params: [ 'config', 'node_id', 'destination_node_id', 'idempotency_key' ], expect: { '': {} } });
 var callGroupGet = rpc.declare({ object: 'wgcluster', method: 'endpoint_group_get', params: [ 'config' ], expect: { '': {} } });
 var callGroupSet = rpc.declare({ object: 'wgcluster', method: 'endpoint_group_set',
 	params: [ 'config', 'domain', 'port', 'provider', 'cloudflare_zone_id', 'cloudflare_record_name', 'ttl',
-		'auto_migrate', 'publish_only_healthy', 'min_nodes' ], expect: { '': {} } });
-var callGroupDelete = rpc.declare({ object: 'wgcluster', method: 'endpoint_group_delete', params: [ 'config' ], expect: { '': {} } });
+		'auto_migrate', 'publish_only_healthy', 'min_nodes', 'idempotency_key' ], expect: { '': {} } });
+var callGroupDelete = rpc.declare({ object: 'wgcluster', method: 'endpoint_group_delete', params: [ 'config', 'idempotency_key' ], expect: { '': {} } });
 
-/* The daemon answers {status, message, data}; anything else is an error with a message. */
-function unwrap(res) {
-	if (res && res.status === true)
-		return res.data;
-	throw new Error((res && (res.error || res.message)) || _('No answer from wgclusterd'));
-}
-
-function notifyError(err) {
-	ui.addNotification(null, E('p', {}, [ err.message || String(err) ]), 'danger');
-}
-
-function val(id) {
-	var el = document.getElementById(id);
-	return el ? el.value.trim() : '';
-}
-
-function checked(id) {
-	var el = document.getElementById(id);
-	return el ? el.checked : false;
-}
-
-function optInt(id, label, min, max) {
-	var v = val(id);
-	if (v === '')
-		return undefined;
-	if (!/^\d+$/.test(v) || +v < min || +v > max)
-		throw new Error(_('%s: must be a whole number from %d to %d').format(label, min, max));
-	return +v;
-}
-
-function optList(id) {
-	var v = val(id);
-	return v === '' ? undefined : v.split(/[\s,]+/).filter(function(x) { return x !== ''; });
-}
-
-function field(label, input, help) {
-	return E('div', { 'class': 'cbi-value' }, [
-		E('label', { 'class': 'cbi-value-title', 'for': input.id }, [ label ]),
-		E('div', { 'class': 'cbi-value-field' }, [ input ].concat(help ? [ E('div', { 'class': 'cbi-value-description' }, [ help ]) ] : []))
-	]);
-}
-
-function text(id, value, placeholder) {
-	return E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': id,
-		'value': value != null ? String(value) : '', 'placeholder': placeholder || '' });
-}
-
-function checkbox(id, on) {
-	return E('input', { 'type': 'checkbox', 'class': 'cbi-input-checkbox', 'id': id, 'checked': on ? 'checked' : null });
-}
-
-function select(id, choices, current) {
-	return E('select', { 'class': 'cbi-input-select', 'id': id }, choices.map(function(c) {
-		return E('option', { 'value': c[0], 'selected': c[0] === current ? 'selected' : null }, [ c[1] ]);
-	}));
-}
-
-/* A modal form: `submit` validates, calls the daemon and returns a promise; its errors show in
- * the form, which stays open so the value can be corrected. */
-function modalForm(title, children, submitLabel, submit) {
-	var errBox = E('div', { 'class': 'alert-message warning wgc-form-error', 'style': 'display:none' });
-	ui.showModal(title, [ errBox ].concat(children).concat([
-		E('div', { 'class': 'right' }, [
-			E('button', { 'class': 'btn', 'click': ui.hideModal }, [ _('Cancel') ]), ' ',
-			E('button', { 'class': 'btn cbi-button-positive important wgc-submit', 'click': ui.createHandlerFn(this, function() {
-				return Promise.resolve().then(submit).then(function() {
-					ui.hideModal();
-				}, function(err) {
-					dom.content(errBox, [ err.message || String(err) ]);
-					errBox.style.display = '';
-				});
-			}) }, [ submitLabel ])
-		])
-	]));
-}
-
-function confirmModal(title, message, label, action) {
-	modalForm(title, [ E('p', {}, [ message ]) ], label, action);
-}
-
-function resultModal(title, lines) {
-	ui.showModal(title, lines.map(function(l) { return E('p', { 'class': 'wgc-result' }, [ l ]); }).concat([
-		E('div', { 'class': 'right' }, [ E('button', { 'class': 'btn cbi-button-action', 'click': ui.hideModal }, [ _('Close') ]) ])
-	]));
-}
-
-function fmtTime(ms) {
-	if (!ms)
-		return '-';
-	var d = new Date(+ms), p = function(n) { return (n < 10 ? '0' : '') + n; };
-	return '%d-%s-%s %s:%s'.format(d.getFullYear(), p(d.getMonth() + 1), p(d.getDate()), p(d.getHours()), p(d.getMinutes()));
-}
+var unwrap = L.bind(common.unwrap, common);
+var notifyError = L.bind(common.notifyError, common);
+var val = L.bind(common.val, common);
+var checked = L.bind(common.checked, common);
+var optInt = L.bind(common.optInt, common);
+var optList = L.bind(common.optList, common);
+var field = L.bind(common.field, common);
+var text = L.bind(common.text, common);
+var checkbox = L.bind(common.checkbox, common);
+var select = L.bind(common.select, common);
+var modalForm = L.bind(common.modalForm, common);
+var confirmModal = L.bind(common.confirmModal, common);
+var resultModal = L.bind(common.resultModal, common);
+var fmtTime = L.bind(common.fmtTime, common);
 
 var IFNAME = /^[A-Za-z0-9_=+.-]{1,15}$/;
 var DOMAIN = /^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z0-9-]{1,63}\.?$/;
@@ -158,7 +85,7 @@ return view.extend({
 			field(_('Client DNS'), text('wgc-c-dns', '', '10.8.0.1'), _('DNS servers written into client configs, comma-separated')),
 			field(_('Client allowed IPs'), text('wgc-c-allowed', '', '0.0.0.0/0, ::/0'), _('Routes a client sends through the tunnel')),
 			field(_('Client keepalive'), text('wgc-c-keepalive', '', '25'), _('Seconds; 0 turns it off'))
-		], _('Create'), L.bind(function() {
+		], _('Create'), L.bind(function(sub) {
 			var name = val('wgc-c-name');
 			if (!IFNAME.test(name))
 				throw new Error(_('Name: 1 to 15 letters, digits or _=+.- are allowed'));
@@ -168,8 +95,46 @@ return view.extend({
 			var port = optInt('wgc-c-port', _('Listen port'), 1, 65535);
 			if (port == null)
 				throw new Error(_('Listen port: is required'));
-			return this.act(callConfigCreate(name, address, port, optInt('wgc-c-mtu', _('MTU'), 1280, 9000),
-				optList('wgc-c-dns'), optList('wgc-c-allowed'), optInt('wgc-c-keepalive', _('Client keepalive'), 0, 65535)));
+			var args = [ name, address, port, optInt('wgc-c-mtu', _('MTU'), 1280, 9000),
+				optList('wgc-c-dns'), optList('wgc-c-allowed'), optInt('wgc-c-keepalive', _('Client keepalive'), 0, 65535) ];
+			return this.act(callConfigCreate.apply(null, args.concat([ sub.key(args) ])));
+		}, this));
+	},
+
+	/* Editing is a LuCI form: form.JSONMap over the configuration, DynamicLists for the client
+	 * DNS servers and routes, datatypes for what the daemon checks. */
+	handleEdit: function(cfg) {
+		var m, s, o;
+		m = new form.JSONMap({ config: {
+			listen_port: String(cfg.listen_port), mtu: cfg.mtu != null ? String(cfg.mtu) : null,
+			dns: cfg.dns || [], peer_allowed_ips: cfg.peer_allowed_ips || [],
+			peer_keepalive: cfg.peer_keepalive != null ? String(cfg.peer_keepalive) : null
+		} }, null, _('The name and the address stay; a changed port or client setting reaches every router, and clients need new config files for client settings.'));
+		m.readonly = !common.writable();
+		s = m.section(form.NamedSection, 'config', 'config');
+		o = s.option(form.Value, 'listen_port', _('Listen port'));
+		o.datatype = 'port';
+		o.rmempty = false;
+		o = s.option(form.Value, 'mtu', _('MTU'));
+		o.datatype = 'range(1280,9000)';
+		o.placeholder = _('automatic');
+		o = s.option(form.DynamicList, 'dns', _('Client DNS'), _('DNS servers written into client configs'));
+		o.datatype = 'ipaddr';
+		o = s.option(form.DynamicList, 'peer_allowed_ips', _('Client allowed IPs'), _('Routes a client sends through the tunnel'));
+		o.datatype = 'cidr';
+		o = s.option(form.Value, 'peer_keepalive', _('Client keepalive'), _('Seconds; 0 turns it off'));
+		o.datatype = 'range(0,65535)';
+		return m.render().then(L.bind(function(node) {
+			modalForm(_('Edit configuration %s').format(cfg.name), [ node ], _('Save'), L.bind(function(sub) {
+				return m.save(null, true).then(L.bind(function() {
+					var get = function(k) { return m.data.get('json', 'config', k); };
+					var num = function(k) { var v = get(k); return (v == null || v === '') ? undefined : +v; };
+					var list = function(k) { var v = get(k); return v == null ? [] : (Array.isArray(v) ? v : [ v ]); };
+					var args = [ cfg.name, num('listen_port'), num('mtu'), list('dns'),
+						list('peer_allowed_ips').length ? list('peer_allowed_ips') : undefined, num('peer_keepalive') ];
+					return this.act(callConfigUpdate.apply(null, args.concat([ sub.key(args) ])));
+				}, this));
+			}, this));
 		}, this));
 	},
 
@@ -178,8 +143,9 @@ return view.extend({
 		modalForm(_('Delete configuration %s').format(cfg.name), [
 			E('p', {}, [ _('The interface is removed from every router. This cannot be undone.') ]),
 			E('label', {}, [ force, ' ', _('Also delete its %d peers').format(cfg.peers) ])
-		], _('Delete'), L.bind(function() {
-			return this.act(callConfigDelete(cfg.name, checked('wgc-c-force') ? true : undefined));
+		], _('Delete'), L.bind(function(sub) {
+			var args = [ cfg.name, checked('wgc-c-force') ? true : undefined ];
+			return this.act(callConfigDelete(args[0], args[1], sub.key(args)));
 		}, this));
 	},
 
@@ -187,14 +153,14 @@ return view.extend({
 		var sel = document.getElementById('wgc-assign-' + cfg.name);
 		if (!sel || !sel.value)
 			return Promise.resolve();
-		return this.act(callAssign(cfg.name, sel.value)).catch(notifyError);
+		return this.act(callAssign(cfg.name, sel.value, new common.Submission().key([ cfg.name, sel.value ]))).catch(notifyError);
 	},
 
 	handleRemove: function(cfg, node) {
 		confirmModal(_('Remove router %s from %s').format(node.id, cfg.name),
 			_('Its peers move to the least-loaded healthy router first (make-before-break), a backup of its interface is kept, then the interface is removed from the router.'),
-			_('Remove router'), L.bind(function() {
-				return this.act(callRemove(cfg.name, node.id)).then(function(d) {
+			_('Remove router'), L.bind(function(sub) {
+				return this.act(callRemove(cfg.name, node.id, sub.key([ cfg.name, node.id ]))).then(function(d) {
 					var lines = [ _('Router %s was removed from %s.').format(node.id, cfg.name),
 						_('%d peers migrated.').format(d.peers_migrated || 0) ];
 					if (d.backup_id != null)
@@ -209,9 +175,9 @@ return view.extend({
 			E('p', {}, [ _('Every peer homed on %s in %s moves, make-before-break.').format(node.id, cfg.name) ]),
 			field(_('Destination'), select('wgc-m-dest', [ [ '', _('Least-loaded healthy router') ] ].concat(
 				others.map(function(o) { return [ o.id, o.id ]; })), ''))
-		], _('Move peers'), L.bind(function() {
-			var dest = val('wgc-m-dest');
-			return this.act(callMigrate(cfg.name, node.id, dest || undefined)).then(function(d) {
+		], _('Move peers'), L.bind(function(sub) {
+			var dest = val('wgc-m-dest') || undefined;
+			return this.act(callMigrate(cfg.name, node.id, dest, sub.key([ cfg.name, node.id, dest ]))).then(function(d) {
 				window.setTimeout(function() {
 					resultModal(_('Migration result'), [ _('%d peers migrated.').format(d.peers_migrated || 0) ]);
 				}, 0);
@@ -237,22 +203,23 @@ return view.extend({
 				_('Never publish fewer addresses than this; below it the last set stays (fail static)')),
 			field(_('Publish only healthy routers'), checkbox('wgc-g-healthy', g.publish_only_healthy !== false)),
 			field(_('Migrate peers off unhealthy routers'), checkbox('wgc-g-migrate', g.auto_migrate !== false))
-		], _('Save'), L.bind(function() {
+		], _('Save'), L.bind(function(sub) {
 			var domain = val('wgc-g-domain');
 			if (!DOMAIN.test(domain))
 				throw new Error(_('Domain: must be a DNS name like vpn.example.com'));
 			var cf = val('wgc-g-provider') === 'cloudflare';
-			return this.act(callGroupSet(cfg.name, domain, optInt('wgc-g-port', _('Port'), 1, 65535), val('wgc-g-provider'),
+			var args = [ cfg.name, domain, optInt('wgc-g-port', _('Port'), 1, 65535), val('wgc-g-provider'),
 				cf ? (val('wgc-g-zone') || undefined) : undefined, cf ? (val('wgc-g-record') || undefined) : undefined,
 				optInt('wgc-g-ttl', _('TTL'), 1, 86400), checked('wgc-g-migrate'), checked('wgc-g-healthy'),
-				optInt('wgc-g-min', _('Minimum routers'), 1, 64)));
+				optInt('wgc-g-min', _('Minimum routers'), 1, 64) ];
+			return this.act(callGroupSet.apply(null, args.concat([ sub.key(args) ])));
 		}, this));
 	},
 
 	handleGroupDelete: function(cfg) {
 		confirmModal(_('Remove the cluster endpoint of %s').format(cfg.name),
 			_('The configuration goes back to independent mode: each peer connects to its own router, and clients need new config files.'),
-			_('Remove'), L.bind(function() { return this.act(callGroupDelete(cfg.name)); }, this));
+			_('Remove'), L.bind(function(sub) { return this.act(callGroupDelete(cfg.name, sub.key([ cfg.name ]))); }, this));
 	},
 
 	renderConfig: function(cfg, detail, allNodes) {
@@ -264,22 +231,19 @@ return view.extend({
 
 		var rows = assigned.map(L.bind(function(n) {
 			var others = assigned.filter(function(o) { return o.id !== n.id; });
-			return E('tr', { 'class': 'tr', 'data-node': n.id }, [
-				E('td', { 'class': 'td' }, [ E('strong', {}, [ n.id ]), n.name && n.name !== n.id ? ' (' + n.name + ')' : '' ]),
-				E('td', { 'class': 'td' }, [ n.is_healthy
-					? E('span', { 'class': 'label success' }, [ _('healthy') ])
-					: E('span', { 'class': 'label important' }, [ _('unhealthy') ]) ]),
-				E('td', { 'class': 'td' }, [ String(n.peers != null ? n.peers : 0) ]),
-				E('td', { 'class': 'td' }, [ fmtTime(n.assigned_at) ]),
-				E('td', { 'class': 'td right' }, [
-					E('button', { 'class': 'btn cbi-button-action', 'click': ui.createHandlerFn(this, 'handleMigrate', cfg, n, others) }, [ _('Move peers') ]), ' ',
-					E('button', { 'class': 'btn cbi-button-remove wgc-remove-node', 'click': ui.createHandlerFn(this, 'handleRemove', cfg, n) }, [ _('Remove') ])
+			return { attrs: { 'data-node': n.id }, cells: [
+				E('span', {}, [ E('strong', {}, [ n.id ]), n.name && n.name !== n.id ? ' (' + n.name + ')' : '' ]),
+				n.is_healthy ? common.badge(_('healthy'), 'ok') : common.badge(_('unhealthy'), 'error'),
+				String(n.peers != null ? n.peers : 0),
+				fmtTime(n.assigned_at),
+				E('span', {}, [
+					/* moving peers needs a second router to move them to */
+					others.length ? common.writeButton(_('Move peers'), 'cbi-button-action wgc-migrate', ui.createHandlerFn(this, 'handleMigrate', cfg, n, others)) : '',
+					' ',
+					common.writeButton(_('Remove'), 'cbi-button-remove wgc-remove-node', ui.createHandlerFn(this, 'handleRemove', cfg, n))
 				])
-			]);
+			] };
 		}, this));
-		if (!rows.length)
-			rows.push(E('tr', { 'class': 'tr placeholder' }, [ E('td', { 'class': 'td', 'colspan': '5' }, [
-				E('em', {}, [ _('No router serves this configuration yet') ]) ]) ]));
 
 		var groupText = group
 			? [ E('strong', {}, [ group.domain + ':' + group.port ]), ' ',
@@ -291,26 +255,25 @@ return view.extend({
 			E('div', { 'class': 'cbi-section-descr' }, [
 				_('Address %s, port %d, %d peers, public key %s').format(cfg.address, cfg.listen_port, cfg.peers, cfg.public_key)
 			]),
-			E('table', { 'class': 'table' }, [
-				E('tr', { 'class': 'tr table-titles' }, [
-					E('th', { 'class': 'th' }, [ _('Router') ]), E('th', { 'class': 'th' }, [ _('Health') ]),
-					E('th', { 'class': 'th' }, [ _('Peers') ]), E('th', { 'class': 'th' }, [ _('Assigned') ]),
-					E('th', { 'class': 'th right' }, [ _('Actions') ])
-				])
-			].concat(rows)),
+			common.table([ _('Router'), _('Health'), _('Peers'), _('Assigned'), { title: _('Actions'), right: true } ],
+				rows, _('No router serves this configuration yet')),
 			E('div', { 'class': 'cbi-section-create' }, free.length ? [
-				select('wgc-assign-' + cfg.name, free.map(function(n) { return [ n.id, n.id + (n.healthy ? '' : ' ' + _('(unhealthy)')) ]; }), free[0].id),
+				(function(sel) { sel.disabled = !common.writable(); return sel; })(
+					select('wgc-assign-' + cfg.name, free.map(function(n) { return [ n.id, n.id + (n.healthy ? '' : ' ' + _('(unhealthy)')) ]; }), free[0].id)),
 				' ',
-				E('button', { 'class': 'btn cbi-button-add wgc-assign', 'click': ui.createHandlerFn(this, 'handleAssign', cfg) }, [ _('Assign router') ])
+				common.writeButton(_('Assign router'), 'cbi-button-add wgc-assign', ui.createHandlerFn(this, 'handleAssign', cfg))
 			] : [ E('em', {}, [ _('Every router serves this configuration') ]) ]),
 			E('h4', {}, [ _('Cluster endpoint') ]),
 			E('p', { 'class': 'wgc-group' }, groupText),
-			E('div', {}, [
-				E('button', { 'class': 'btn cbi-button-edit wgc-group-edit', 'click': ui.createHandlerFn(this, 'handleGroup', cfg, group) },
-					[ group ? _('Edit cluster endpoint') : _('Add cluster endpoint') ]), ' ',
-				group ? E('button', { 'class': 'btn cbi-button-remove', 'click': ui.createHandlerFn(this, 'handleGroupDelete', cfg) }, [ _('Remove cluster endpoint') ]) : '',
-				' ',
-				E('button', { 'class': 'btn cbi-button-negative', 'click': ui.createHandlerFn(this, 'handleDelete', cfg) }, [ _('Delete configuration') ])
+			E('div', { 'class': 'wgc-group-actions' }, [
+				common.writeButton(group ? _('Edit cluster endpoint') : _('Add cluster endpoint'), 'cbi-button-edit wgc-group-edit',
+					ui.createHandlerFn(this, 'handleGroup', cfg, group)), ' ',
+				group ? common.writeButton(_('Remove cluster endpoint'), 'cbi-button-remove wgc-group-delete', ui.createHandlerFn(this, 'handleGroupDelete', cfg)) : ''
+			]),
+			/* the configuration itself, apart from the endpoint's buttons */
+			E('div', { 'class': 'cbi-section-actions wgc-config-actions', 'style': 'margin-top:1.5em;border-top:1px solid var(--border-color-medium,#ccc);padding-top:.75em' }, [
+				common.writeButton(_('Edit configuration'), 'cbi-button-edit wgc-config-edit', ui.createHandlerFn(this, 'handleEdit', cfg)), ' ',
+				common.writeButton(_('Delete configuration'), 'cbi-button-negative wgc-config-delete', ui.createHandlerFn(this, 'handleDelete', cfg))
 			])
 		]);
 	},
@@ -333,7 +296,7 @@ return view.extend({
 				_('A configuration is one WireGuard network. Assign it to routers; removing a router moves its peers to the others first.')
 			]),
 			E('div', { 'class': 'cbi-section-create' }, [
-				E('button', { 'class': 'btn cbi-button-add', 'click': ui.createHandlerFn(this, 'handleCreate') }, [ _('Add configuration') ])
+				common.writeButton(_('Add configuration'), 'cbi-button-add wgc-config-add', ui.createHandlerFn(this, 'handleCreate'))
 			]),
 			this.root
 		]);

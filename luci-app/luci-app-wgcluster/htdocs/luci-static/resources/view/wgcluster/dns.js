@@ -3,6 +3,7 @@
 'require rpc';
 'require ui';
 'require poll';
+'require wgcluster.common as common';
 'require dom';
 
 /* DNS of the cluster endpoints: what each endpoint group publishes, whether it is degraded (fail
@@ -11,36 +12,17 @@
 
 var callStatus = rpc.declare({ object: 'wgcluster', method: 'dns_status', expect: { '': {} } });
 var callQueue = rpc.declare({ object: 'wgcluster', method: 'dns_queue_list', expect: { '': {} } });
-var callRetry = rpc.declare({ object: 'wgcluster', method: 'dns_queue_retry', params: [ 'id' ], expect: { '': {} } });
-var callDrop = rpc.declare({ object: 'wgcluster', method: 'dns_queue_drop', params: [ 'id' ], expect: { '': {} } });
+var callRetry = rpc.declare({ object: 'wgcluster', method: 'dns_queue_retry', params: [ 'id', 'idempotency_key' ], expect: { '': {} } });
+var callDrop = rpc.declare({ object: 'wgcluster', method: 'dns_queue_drop', params: [ 'id', 'idempotency_key' ], expect: { '': {} } });
 var callSettings = rpc.declare({ object: 'wgcluster', method: 'dns_settings_get', expect: { '': {} } });
-var callSettingsSet = rpc.declare({ object: 'wgcluster', method: 'dns_settings_set', params: [ 'cloudflare', 'rfc2136' ], expect: { '': {} } });
+var callSettingsSet = rpc.declare({ object: 'wgcluster', method: 'dns_settings_set', params: [ 'cloudflare', 'rfc2136', 'idempotency_key' ], expect: { '': {} } });
 
-function unwrap(res) {
-	if (res && res.status === true)
-		return res.data;
-	throw new Error((res && (res.error || res.message)) || _('No answer from wgclusterd'));
-}
-
-function errorOf(res) {
-	return (res && res.status === true) ? null : ((res && (res.error || res.message)) || _('No answer from wgclusterd'));
-}
-
-function notifyError(err) {
-	ui.addNotification(null, E('p', {}, [ err.message || String(err) ]), 'danger');
-}
-
-function val(id) {
-	var el = document.getElementById(id);
-	return el ? el.value.trim() : '';
-}
-
-function fmtTime(ms) {
-	if (!ms)
-		return '-';
-	var d = new Date(+ms), p = function(n) { return (n < 10 ? '0' : '') + n; };
-	return '%d-%s-%s %s:%s:%s'.format(d.getFullYear(), p(d.getMonth() + 1), p(d.getDate()), p(d.getHours()), p(d.getMinutes()), p(d.getSeconds()));
-}
+var unwrap = L.bind(common.unwrap, common);
+var errorOf = L.bind(common.errorOf, common);
+var notifyError = L.bind(common.notifyError, common);
+var val = L.bind(common.val, common);
+var fmtTime = L.bind(common.fmtTime, common);
+var modalForm = L.bind(common.modalForm, common);
 
 function field(label, input, help) {
 	return E('div', { 'class': 'cbi-value' }, [
@@ -52,34 +34,6 @@ function field(label, input, help) {
 function input(id, value, placeholder, type) {
 	return E('input', { 'type': type || 'text', 'class': 'cbi-input-text', 'id': id, 'autocomplete': 'off',
 		'value': value != null ? String(value) : '', 'placeholder': placeholder || '' });
-}
-
-function table(headers, rows, empty) {
-	var t = E('table', { 'class': 'table' }, [
-		E('tr', { 'class': 'tr table-titles' }, headers.map(function(h) { return E('th', { 'class': 'th' }, [ h ]); }))
-	]);
-	if (!rows.length)
-		t.appendChild(E('tr', { 'class': 'tr placeholder' }, [
-			E('td', { 'class': 'td', 'colspan': String(headers.length) }, [ E('em', {}, [ empty ]) ]) ]));
-	rows.forEach(function(r) { t.appendChild(r); });
-	return t;
-}
-
-function modalForm(title, children, submitLabel, submit) {
-	var errBox = E('div', { 'class': 'alert-message warning wgc-form-error', 'style': 'display:none' });
-	ui.showModal(title, [ errBox ].concat(children).concat([
-		E('div', { 'class': 'right' }, [
-			E('button', { 'class': 'btn', 'click': ui.hideModal }, [ _('Cancel') ]), ' ',
-			E('button', { 'class': 'btn cbi-button-positive important wgc-submit', 'click': ui.createHandlerFn(this, function() {
-				return Promise.resolve().then(submit).then(function() {
-					ui.hideModal();
-				}, function(err) {
-					dom.content(errBox, [ err.message || String(err) ]);
-					errBox.style.display = '';
-				});
-			}) }, [ submitLabel ])
-		])
-	]));
 }
 
 return view.extend({
@@ -96,7 +50,7 @@ return view.extend({
 	},
 
 	handleRetry: function(entry) {
-		return callRetry(entry.id).then(unwrap).then(L.bind(function() {
+		return callRetry(entry.id, new common.Submission().key([ entry.id ])).then(unwrap).then(L.bind(function() {
 			ui.addNotification(null, E('p', {}, [ _('%s will be tried again now.').format(entry.record_name) ]), 'info');
 			return this.refresh();
 		}, this)).catch(notifyError);
@@ -105,8 +59,8 @@ return view.extend({
 	handleDrop: function(entry) {
 		modalForm(_('Drop queued DNS work'), [
 			E('p', {}, [ _('The queued update of %s is forgotten. The next change of the cluster makes new work for it.').format(entry.record_name) ])
-		], _('Drop'), L.bind(function() {
-			return callDrop(entry.id).then(unwrap).then(L.bind(this.refresh, this));
+		], _('Drop'), L.bind(function(sub) {
+			return callDrop(entry.id, sub.key([ entry.id ])).then(unwrap).then(L.bind(this.refresh, this));
 		}, this));
 	},
 
@@ -116,7 +70,7 @@ return view.extend({
 			E('p', { 'class': 'cbi-value-description' }, [ _('An API token with Zone.DNS edit permission. It is stored in the cluster and never shown again.') ]),
 			field(_('API token'), input('wgc-cf-token', '', current.api_token_set ? _('unchanged') : '', 'password')),
 			field(_('API base URL'), input('wgc-cf-base', current.api_base, 'https://api.cloudflare.com/client/v4'))
-		], _('Save'), L.bind(function() {
+		], _('Save'), L.bind(function(sub) {
 			var cf = {}, token = val('wgc-cf-token'), base = val('wgc-cf-base');
 			if (token === '' && !current.api_token_set)
 				throw new Error(_('API token: is required'));
@@ -124,7 +78,7 @@ return view.extend({
 				cf.api_token = token;
 			if (base !== '')
 				cf.api_base = base;
-			return callSettingsSet(cf, undefined).then(unwrap).then(L.bind(this.refresh, this));
+			return callSettingsSet(cf, undefined, sub.key([ cf ])).then(unwrap).then(L.bind(this.refresh, this));
 		}, this));
 	},
 
@@ -140,7 +94,7 @@ return view.extend({
 			field(_('TSIG key name'), input('wgc-r-key', current.key_name, 'wgcluster-key')),
 			field(_('TSIG secret'), input('wgc-r-secret', '', current.key_secret_set ? _('unchanged') : _('base64, as in the BIND key file'), 'password')),
 			field(_('Algorithm'), alg)
-		], _('Save'), L.bind(function() {
+		], _('Save'), L.bind(function(sub) {
 			var r = { server: val('wgc-r-server'), zone: val('wgc-r-zone'), key_name: val('wgc-r-key'), algorithm: val('wgc-r-alg') };
 			if (r.server === '' || r.zone === '' || r.key_name === '')
 				throw new Error(_('Server, zone and TSIG key name are required'));
@@ -148,7 +102,7 @@ return view.extend({
 				r.key_secret = val('wgc-r-secret');
 			else if (!current.key_secret_set)
 				throw new Error(_('TSIG secret: is required'));
-			return callSettingsSet(undefined, r).then(unwrap).then(L.bind(this.refresh, this));
+			return callSettingsSet(undefined, r, sub.key([ r ])).then(unwrap).then(L.bind(this.refresh, this));
 		}, this));
 	},
 
@@ -156,25 +110,25 @@ return view.extend({
 		var err = errorOf(res);
 		if (err)
 			return E('div', { 'class': 'alert-message warning' }, [ err ]);
-		return table([ _('Configuration'), _('Record'), _('Provider'), _('Published addresses'), _('State'), _('Last sync') ],
+		return common.table([ _('Configuration'), _('Record'), _('Provider'), _('Published addresses'), _('State'), _('Last sync') ],
 			(res.data || []).map(function(g) {
 				var state;
 				if (g.last_error)
-					state = E('span', { 'class': 'label important', 'title': g.last_error }, [ _('failing') ]);
+					state = common.badge(_('failing'), 'error', g.last_error);
 				else if (g.degraded)
-					state = E('span', { 'class': 'label warning', 'title': _('Fewer than %d healthy routers: the last published set is kept').format(g.min_nodes) }, [ _('degraded (fail static)') ]);
+					state = common.badge(_('degraded (fail static)'), 'warn', _('Fewer than %d healthy routers: the last published set is kept').format(g.min_nodes));
 				else if (g.last_sync)
-					state = E('span', { 'class': 'label success' }, [ _('in sync') ]);
+					state = common.badge(_('in sync'), 'ok');
 				else
-					state = E('span', { 'class': 'label' }, [ _('not synced yet') ]);
-				return E('tr', { 'class': 'tr wgc-record', 'data-config': g.config_name }, [
-					E('td', { 'class': 'td' }, [ g.config_name ]),
-					E('td', { 'class': 'td' }, [ g.record_name || g.domain ]),
-					E('td', { 'class': 'td' }, [ g.provider ]),
-					E('td', { 'class': 'td' }, [ (g.published || []).join(', ') || '-' ]),
-					E('td', { 'class': 'td' }, [ state ].concat(g.last_error ? [ E('br'), E('small', {}, [ g.last_error ]) ] : [])),
-					E('td', { 'class': 'td' }, [ fmtTime(g.last_sync) ])
-				]);
+					state = common.badge(_('not synced yet'), '');
+				return { attrs: { 'class': 'tr wgc-record', 'data-config': g.config_name }, cells: [
+					g.config_name,
+					g.record_name || g.domain,
+					g.provider,
+					(g.published || []).join(', ') || '-',
+					E('span', {}, [ state ].concat(g.last_error ? [ E('br'), E('small', {}, [ g.last_error ]) ] : [])),
+					fmtTime(g.last_sync)
+				] };
 			}), _('No configuration has a cluster endpoint'));
 	},
 
@@ -182,23 +136,22 @@ return view.extend({
 		var err = errorOf(res);
 		if (err)
 			return E('div', { 'class': 'alert-message warning' }, [ _('The retry queue is not available: %s').format(err) ]);
-		return table([ _('Record'), _('Configuration'), _('Wanted addresses'), _('Attempts'), _('State'), _('Next attempt'), _('Last error'), '' ],
+		return common.table([ _('Record'), _('Configuration'), _('Wanted addresses'), _('Attempts'), _('State'), _('Next attempt'), _('Last error'),
+			{ title: _('Actions'), right: true } ],
 			(res.data || []).map(L.bind(function(e) {
-				return E('tr', { 'class': 'tr wgc-queue-entry', 'data-id': String(e.id) }, [
-					E('td', { 'class': 'td' }, [ e.record_name ]),
-					E('td', { 'class': 'td' }, [ e.config_name ]),
-					E('td', { 'class': 'td' }, [ (e.desired || []).join(', ') || '-' ]),
-					E('td', { 'class': 'td' }, [ e.max_attempts ? '%d / %d'.format(e.attempts, e.max_attempts) : String(e.attempts) ]),
-					E('td', { 'class': 'td' }, [ e.state === 'dead'
-						? E('span', { 'class': 'label important' }, [ _('gave up') ])
-						: E('span', { 'class': 'label warning' }, [ _('retrying') ]) ]),
-					E('td', { 'class': 'td' }, [ fmtTime(e.next_attempt_at) ]),
-					E('td', { 'class': 'td' }, [ e.last_error || '' ]),
-					E('td', { 'class': 'td right' }, [
-						E('button', { 'class': 'btn cbi-button-action', 'click': ui.createHandlerFn(this, 'handleRetry', e) }, [ _('Retry now') ]), ' ',
-						E('button', { 'class': 'btn cbi-button-remove', 'click': ui.createHandlerFn(this, 'handleDrop', e) }, [ _('Drop') ])
+				return { attrs: { 'class': 'tr wgc-queue-entry', 'data-id': String(e.id) }, cells: [
+					e.record_name,
+					e.config_name,
+					(e.desired || []).join(', ') || '-',
+					e.max_attempts ? '%d / %d'.format(e.attempts, e.max_attempts) : String(e.attempts),
+					e.state === 'dead' ? common.badge(_('gave up'), 'error') : common.badge(_('retrying'), 'warn'),
+					fmtTime(e.next_attempt_at),
+					e.last_error || '',
+					E('span', {}, [
+						common.writeButton(_('Retry now'), 'cbi-button-action', ui.createHandlerFn(this, 'handleRetry', e)), ' ',
+						common.writeButton(_('Drop'), 'cbi-button-remove', ui.createHandlerFn(this, 'handleDrop', e))
 					])
-				]);
+				] };
 			}, this)), _('Nothing queued: all DNS work went through'));
 	},
 
@@ -208,19 +161,15 @@ return view.extend({
 			return E('div', { 'class': 'alert-message warning' }, [ err ]);
 		var s = res.data || {}, cf = s.cloudflare, r = s.rfc2136;
 		return E('div', {}, [
-			table([ _('Provider'), _('Settings'), '' ], [
-				E('tr', { 'class': 'tr' }, [
-					E('td', { 'class': 'td' }, [ _('Cloudflare') ]),
-					E('td', { 'class': 'td' }, [ cf ? _('API %s, token %s').format(cf.api_base, cf.api_token_set ? _('set') : _('missing')) : _('not configured') ]),
-					E('td', { 'class': 'td right' }, [ E('button', { 'class': 'btn cbi-button-edit', 'click': ui.createHandlerFn(this, 'handleCloudflare', cf) }, [ _('Edit') ]) ])
-				]),
-				E('tr', { 'class': 'tr' }, [
-					E('td', { 'class': 'td' }, [ _('RFC 2136') ]),
-					E('td', { 'class': 'td' }, [ r ? _('%s, zone %s, key %s (%s), secret %s').format(r.server, r.zone, r.key_name, r.algorithm,
-						r.key_secret_set ? _('set') : _('missing')) : _('not configured') ]),
-					E('td', { 'class': 'td right' }, [ E('button', { 'class': 'btn cbi-button-edit', 'click': ui.createHandlerFn(this, 'handleRfc2136', r) }, [ _('Edit') ]) ])
-				])
-			], '')
+			common.table([ _('Provider'), _('Settings'), { title: _('Actions'), right: true } ], [
+				[ _('Cloudflare'),
+					cf ? _('API %s, token %s').format(cf.api_base, cf.api_token_set ? _('set') : _('missing')) : _('not configured'),
+					common.writeButton(_('Edit'), 'cbi-button-edit', ui.createHandlerFn(this, 'handleCloudflare', cf)) ],
+				[ _('RFC 2136'),
+					r ? _('%s, zone %s, key %s (%s), secret %s').format(r.server, r.zone, r.key_name, r.algorithm,
+						r.key_secret_set ? _('set') : _('missing')) : _('not configured'),
+					common.writeButton(_('Edit'), 'cbi-button-edit', ui.createHandlerFn(this, 'handleRfc2136', r)) ]
+			], null)
 		]);
 	},
 

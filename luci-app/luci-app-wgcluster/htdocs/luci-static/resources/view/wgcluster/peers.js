@@ -3,56 +3,34 @@
 'require rpc';
 'require ui';
 'require dom';
+'require wgcluster.common as common';
 
 /* Peers (clients) of a configuration: list, add, edit, delete, download the client config or
- * show it as a QR code. */
+ * show it as a QR code. Writes carry the form submission's idempotency key; the client config can
+ * hold the peer's private key, so it is a write in the ACL and disabled for read-only logins. */
 
-var callConfigs = rpc.declare({ object: 'wgcluster', method: 'configs_list', expect: { '': {} } });
-var callNodes = rpc.declare({ object: 'wgcluster', method: 'nodes_list', expect: { '': {} } });
+var callConfigs = common.callConfigs;
+var callNodes = common.callNodes;
 var callPeers = rpc.declare({ object: 'wgcluster', method: 'peers_list', params: [ 'config' ], expect: { '': {} } });
 var callPeerCreate = rpc.declare({ object: 'wgcluster', method: 'peer_create',
-	params: [ 'config', 'name', 'public_key', 'preshared_key', 'node_id', 'allowed_ips', 'keepalive', 'enabled' ], expect: { '': {} } });
+	params: [ 'config', 'name', 'public_key', 'preshared_key', 'node_id', 'allowed_ips', 'keepalive', 'enabled', 'idempotency_key' ], expect: { '': {} } });
 var callPeerUpdate = rpc.declare({ object: 'wgcluster', method: 'peer_update',
-	params: [ 'config', 'peer_id', 'name', 'allowed_ips', 'keepalive', 'enabled', 'node_id' ], expect: { '': {} } });
-var callPeerDelete = rpc.declare({ object: 'wgcluster', method: 'peer_delete', params: [ 'config', 'peer_id' ], expect: { '': {} } });
+	params: [ 'config', 'peer_id', 'name', 'allowed_ips', 'keepalive', 'enabled', 'node_id', 'idempotency_key' ], expect: { '': {} } });
+var callPeerDelete = rpc.declare({ object: 'wgcluster', method: 'peer_delete', params: [ 'config', 'peer_id', 'idempotency_key' ], expect: { '': {} } });
 var callPeerConfig = rpc.declare({ object: 'wgcluster', method: 'peer_config', params: [ 'config', 'peer_id', 'format' ], expect: { '': {} } });
 
 /* A WireGuard key: 32 bytes in base64 (44 characters, the last one '='). */
 var WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
 var CIDR = /^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)(\/[0-9]{1,3})?$/;
 
-function unwrap(res) {
-	if (res && res.status === true)
-		return res.data;
-	throw new Error((res && (res.error || res.message)) || _('No answer from wgclusterd'));
-}
-
-function notifyError(err) {
-	ui.addNotification(null, E('p', {}, [ err.message || String(err) ]), 'danger');
-}
-
-function val(id) {
-	var el = document.getElementById(id);
-	return el ? el.value.trim() : '';
-}
-
-function field(label, input, help) {
-	return E('div', { 'class': 'cbi-value' }, [
-		E('label', { 'class': 'cbi-value-title', 'for': input.id }, [ label ]),
-		E('div', { 'class': 'cbi-value-field' }, [ input ].concat(help ? [ E('div', { 'class': 'cbi-value-description' }, [ help ]) ] : []))
-	]);
-}
-
-function text(id, value, placeholder) {
-	return E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': id,
-		'value': value != null ? String(value) : '', 'placeholder': placeholder || '' });
-}
-
-function select(id, choices, current) {
-	return E('select', { 'class': 'cbi-input-select', 'id': id }, choices.map(function(c) {
-		return E('option', { 'value': c[0], 'selected': c[0] === current ? 'selected' : null }, [ c[1] ]);
-	}));
-}
+var unwrap = L.bind(common.unwrap, common);
+var notifyError = L.bind(common.notifyError, common);
+var val = L.bind(common.val, common);
+var field = L.bind(common.field, common);
+var text = L.bind(common.text, common);
+var select = L.bind(common.select, common);
+var modalForm = L.bind(common.modalForm, common);
+var download = L.bind(common.download, common);
 
 /* Checks a form field; marks it invalid and throws the message when `bad` says so. */
 function check(id, message, bad) {
@@ -61,23 +39,6 @@ function check(id, message, bad) {
 		el.classList.toggle('cbi-input-invalid', !!bad);
 	if (bad)
 		throw new Error(message);
-}
-
-function modalForm(title, children, submitLabel, submit) {
-	var errBox = E('div', { 'class': 'alert-message warning wgc-form-error', 'style': 'display:none' });
-	ui.showModal(title, [ errBox ].concat(children).concat([
-		E('div', { 'class': 'right' }, [
-			E('button', { 'class': 'btn', 'click': ui.hideModal }, [ _('Cancel') ]), ' ',
-			E('button', { 'class': 'btn cbi-button-positive important wgc-submit', 'click': ui.createHandlerFn(this, function() {
-				return Promise.resolve().then(submit).then(function() {
-					ui.hideModal();
-				}, function(err) {
-					dom.content(errBox, [ err.message || String(err) ]);
-					errBox.style.display = '';
-				});
-			}) }, [ submitLabel ])
-		])
-	]));
 }
 
 function ipList(id, label) {
@@ -97,13 +58,6 @@ function keepalive(id) {
 		return undefined;
 	check(id, _('Keepalive: must be a whole number of seconds from 0 to 65535'), !/^\d+$/.test(v) || +v > 65535);
 	return +v;
-}
-
-function download(name, content, type) {
-	var a = E('a', { 'href': URL.createObjectURL(new Blob([ content ], { 'type': type })), 'download': name, 'style': 'display:none' });
-	document.body.appendChild(a);
-	a.click();
-	window.setTimeout(function() { URL.revokeObjectURL(a.href); a.parentNode.removeChild(a); }, 1000);
 }
 
 function fileName(config, peer) {
@@ -158,7 +112,7 @@ return view.extend({
 			field(_('Keepalive'), text('wgc-p-keepalive', '', cfg.peer_keepalive != null ? String(cfg.peer_keepalive) : '25'), _('Seconds; 0 turns it off')),
 			field(_('Router'), select('wgc-p-node', this.nodeChoices(config, [ '', _('Least-loaded healthy router') ]), '')),
 			field(_('Preshared key'), select('wgc-p-psk', [ [ 'generate', _('Generate one') ], [ 'none', _('None') ] ], 'generate'))
-		], _('Add peer'), L.bind(function() {
+		], _('Add peer'), L.bind(function(sub) {
 			var name = val('wgc-p-name');
 			check('wgc-p-name', _('Name: is required (1 to 64 printable characters)'), name === '' || name.length > 64);
 			var pub = val('wgc-p-pubkey');
@@ -166,8 +120,9 @@ return view.extend({
 				pub !== '' && !WG_KEY.test(pub));
 			var allowed = ipList('wgc-p-allowed', _('Client allowed IPs'));
 			var ka = keepalive('wgc-p-keepalive');
-			return callPeerCreate(config, name, pub || undefined, val('wgc-p-psk') === 'none' ? 'none' : undefined,
-				val('wgc-p-node') || undefined, allowed, ka, true).then(unwrap).then(L.bind(function(peer) {
+			var args = [ config, name, pub || undefined, val('wgc-p-psk') === 'none' ? 'none' : undefined,
+				val('wgc-p-node') || undefined, allowed, ka, true ];
+			return callPeerCreate.apply(null, args.concat([ sub.key(args) ])).then(unwrap).then(L.bind(function(peer) {
 				ui.addNotification(null, E('p', {}, [ _('Peer %s added.').format(peer && peer.name || name) ]), 'info');
 				return this.refresh();
 			}, this));
@@ -183,13 +138,14 @@ return view.extend({
 			field(_('Router'), select('wgc-e-node', this.nodeChoices(config, [ '', _('Keep the current router') ]), ''),
 				_('Moving a peer is make-before-break; in independent mode its client needs the new config')),
 			field(_('State'), select('wgc-e-enabled', [ [ '1', _('Enabled') ], [ '0', _('Disabled') ] ], peer.enabled ? '1' : '0'))
-		], _('Save'), L.bind(function() {
+		], _('Save'), L.bind(function(sub) {
 			var name = val('wgc-e-name');
 			check('wgc-e-name', _('Name: is required (1 to 64 printable characters)'), name === '' || name.length > 64);
 			var allowed = ipList('wgc-e-allowed', _('Client allowed IPs'));
 			var node = val('wgc-e-node');
-			return callPeerUpdate(config, peer.id, name !== peer.name ? name : undefined, allowed, keepalive('wgc-e-keepalive'),
-				val('wgc-e-enabled') === '1', node && node !== peer.node_id ? node : undefined)
+			var args = [ config, peer.id, name !== peer.name ? name : undefined, allowed, keepalive('wgc-e-keepalive'),
+				val('wgc-e-enabled') === '1', node && node !== peer.node_id ? node : undefined ];
+			return callPeerUpdate.apply(null, args.concat([ sub.key(args) ]))
 				.then(unwrap).then(L.bind(this.refresh, this));
 		}, this));
 	},
@@ -198,8 +154,8 @@ return view.extend({
 		var config = this.data.config;
 		modalForm(_('Delete peer %h').format(peer.name), [
 			E('p', {}, [ _('The peer is removed from every router of %s; its client can no longer connect.').format(config) ])
-		], _('Delete'), L.bind(function() {
-			return callPeerDelete(config, peer.id).then(unwrap).then(L.bind(this.refresh, this));
+		], _('Delete'), L.bind(function(sub) {
+			return callPeerDelete(config, peer.id, sub.key([ config, peer.id ])).then(unwrap).then(L.bind(this.refresh, this));
 		}, this));
 	},
 
@@ -237,41 +193,33 @@ return view.extend({
 			return E('p', {}, [ E('em', {}, [ _('No configurations yet: add one on the Configurations page.') ]) ]);
 
 		var rows = data.peers.map(L.bind(function(p) {
-			return E('tr', { 'class': 'tr wgc-peer', 'data-peer': p.id }, [
-				E('td', { 'class': 'td' }, [ E('strong', {}, [ p.name ]) ]),
-				E('td', { 'class': 'td' }, [ p.address || '' ]),
-				E('td', { 'class': 'td' }, [ p.node_id || '-', p.draining_from ? ' ' + _('(moving from %s)').format(p.draining_from) : '' ]),
-				E('td', { 'class': 'td' }, [ E('code', { 'title': p.public_key }, [ String(p.public_key).substr(0, 12) + '…' ]) ]),
-				E('td', { 'class': 'td' }, [ p.enabled ? E('span', { 'class': 'label success' }, [ _('enabled') ])
-					: E('span', { 'class': 'label' }, [ _('disabled') ]) ]),
-				E('td', { 'class': 'td right' }, [
-					E('button', { 'class': 'btn cbi-button-edit', 'click': ui.createHandlerFn(this, 'handleEdit', p) }, [ _('Edit') ]), ' ',
-					E('button', { 'class': 'btn cbi-button-action', 'click': ui.createHandlerFn(this, 'handleDownload', p) }, [ _('Config') ]), ' ',
-					E('button', { 'class': 'btn cbi-button-action', 'click': ui.createHandlerFn(this, 'handleQR', p) }, [ _('QR code') ]), ' ',
-					E('button', { 'class': 'btn cbi-button-remove', 'click': ui.createHandlerFn(this, 'handleDelete', p) }, [ _('Delete') ])
+			return { attrs: { 'class': 'tr wgc-peer', 'data-peer': p.id }, cells: [
+				E('strong', {}, [ p.name ]),
+				p.address || '',
+				E('span', {}, [ p.node_id || '-', p.draining_from ? ' ' + _('(moving from %s)').format(p.draining_from) : '' ]),
+				E('code', { 'title': p.public_key }, [ String(p.public_key).substr(0, 12) + '…' ]),
+				p.enabled ? common.badge(_('enabled'), 'ok') : common.badge(_('disabled'), ''),
+				E('span', {}, [
+					common.writeButton(_('Edit'), 'cbi-button-edit', ui.createHandlerFn(this, 'handleEdit', p)), ' ',
+					common.writeButton(_('Config'), 'cbi-button-action', ui.createHandlerFn(this, 'handleDownload', p)), ' ',
+					common.writeButton(_('QR code'), 'cbi-button-action', ui.createHandlerFn(this, 'handleQR', p)), ' ',
+					common.writeButton(_('Delete'), 'cbi-button-remove', ui.createHandlerFn(this, 'handleDelete', p))
 				])
-			]);
+			] };
 		}, this));
-		if (!rows.length)
-			rows.push(E('tr', { 'class': 'tr placeholder' }, [ E('td', { 'class': 'td', 'colspan': '6' }, [ E('em', {}, [ _('No peers yet') ]) ]) ]));
 
 		return E('div', {}, [
 			E('div', { 'class': 'cbi-section-create' }, [
 				E('label', { 'for': 'wgc-config-select' }, [ _('Configuration') ]), ' ',
-				E('select', { 'class': 'cbi-input-select', 'id': 'wgc-config-select', 'change': ui.createHandlerFn(this, 'handleConfig') },
+				E('select', { 'class': 'cbi-input-select wgc-read', 'id': 'wgc-config-select', 'change': ui.createHandlerFn(this, 'handleConfig') },
 					data.configs.map(function(c) {
 						return E('option', { 'value': c.name, 'selected': c.name === data.config ? 'selected' : null }, [ c.name ]);
 					})),
 				' ',
-				E('button', { 'class': 'btn cbi-button-add', 'id': 'wgc-add-peer', 'click': ui.createHandlerFn(this, 'handleAdd') }, [ _('Add peer') ])
+				common.writeButton(_('Add peer'), 'cbi-button-add', ui.createHandlerFn(this, 'handleAdd'), { 'id': 'wgc-add-peer' })
 			]),
-			E('table', { 'class': 'table', 'id': 'wgc-peers' }, [
-				E('tr', { 'class': 'tr table-titles' }, [
-					E('th', { 'class': 'th' }, [ _('Name') ]), E('th', { 'class': 'th' }, [ _('Tunnel address') ]),
-					E('th', { 'class': 'th' }, [ _('Router') ]), E('th', { 'class': 'th' }, [ _('Public key') ]),
-					E('th', { 'class': 'th' }, [ _('State') ]), E('th', { 'class': 'th right' }, [ _('Actions') ])
-				])
-			].concat(rows))
+			common.table([ _('Name'), _('Tunnel address'), _('Router'), _('Public key'), _('State'), { title: _('Actions'), right: true } ],
+				rows, _('No peers yet'), { 'id': 'wgc-peers' })
 		]);
 	},
 

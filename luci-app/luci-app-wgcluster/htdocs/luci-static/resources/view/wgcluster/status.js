@@ -4,25 +4,12 @@
 'require ui';
 'require poll';
 'require dom';
+'require wgcluster.common as common';
 
 /* The cluster as this router sees it: who is the panel, the Raft members, each router's health and
  * the configurations. Refreshed every 5 seconds. */
 
-var callStatus = rpc.declare({ object: 'wgcluster', method: 'status', expect: { '': {} } });
-var callHealth = rpc.declare({ object: 'wgcluster', method: 'health', expect: { '': {} } });
-var callNodes = rpc.declare({ object: 'wgcluster', method: 'nodes_list', expect: { '': {} } });
-var callConfigs = rpc.declare({ object: 'wgcluster', method: 'configs_list', expect: { '': {} } });
-
-function errorOf(res) {
-	if (res && res.status === true)
-		return null;
-	return (res && (res.error || res.message)) || _('No answer from wgclusterd');
-}
-
-function badge(text, kind) {
-	/* LuCI's theme colours: success (green), important (red), warning (orange), none (grey) */
-	return E('span', { 'class': 'label ' + kind }, [ text ]);
-}
+/* Reads only: nothing here changes the daemon. */
 
 function uptime(s) {
 	s = +s || 0;
@@ -34,36 +21,18 @@ function uptime(s) {
 	return _('%dm %ds').format(m, s % 60);
 }
 
-function table(headers, rows, empty) {
-	var t = E('table', { 'class': 'table' }, [
-		E('tr', { 'class': 'tr table-titles' }, headers.map(function(h) {
-			return E('th', { 'class': 'th' }, [ h ]);
-		}))
-	]);
-	if (!rows.length)
-		t.appendChild(E('tr', { 'class': 'tr placeholder' }, [
-			E('td', { 'class': 'td', 'colspan': String(headers.length) }, [ E('em', {}, [ empty ]) ])
-		]));
-	rows.forEach(function(cells) {
-		t.appendChild(E('tr', { 'class': 'tr' }, cells.map(function(c) {
-			return E('td', { 'class': 'td' }, [ c ]);
-		})));
-	});
-	return t;
-}
-
 return view.extend({
 	load: function() {
 		return Promise.all([
-			L.resolveDefault(callStatus(), {}),
-			L.resolveDefault(callHealth(), {}),
-			L.resolveDefault(callNodes(), {}),
-			L.resolveDefault(callConfigs(), {})
+			L.resolveDefault(common.callStatus(), {}),
+			L.resolveDefault(common.callHealth(), {}),
+			L.resolveDefault(common.callNodes(), {}),
+			L.resolveDefault(common.callConfigs(), {})
 		]);
 	},
 
 	renderCluster: function(st, health) {
-		var err = errorOf(st);
+		var err = common.errorOf(st);
 		if (err)
 			return E('div', { 'class': 'alert-message warning', 'id': 'wgc-daemon-error' }, [
 				E('strong', {}, [ _('wgclusterd is not reachable') ]), E('br'), err
@@ -72,9 +41,9 @@ return view.extend({
 		var isPanel = c.leader != null && c.leader === c.node_id;
 		var panel = c.leader
 			? E('span', {}, [ E('strong', { 'id': 'wgc-panel' }, [ c.leader ]), ' ',
-				isPanel ? badge(_('this router'), 'success') : '' ])
-			: badge(_('no panel elected'), 'important');
-		return table([ _('Property'), _('Value') ], [
+				isPanel ? common.badge(_('this router'), 'ok') : '' ])
+			: common.badge(_('no panel elected'), 'error');
+		return common.table([ _('Property'), _('Value') ], [
 			[ _('This router'), E('strong', { 'id': 'wgc-node-id' }, [ c.node_id || '?' ]) ],
 			[ _('Panel (leader)'), panel ],
 			[ _('Raft term'), String(c.term != null ? c.term : '?') ],
@@ -86,9 +55,9 @@ return view.extend({
 
 	renderMembers: function(st) {
 		var members = (st && st.data && st.data.members) || [];
-		return table([ _('Router'), _('Role'), _('Cluster address'), _('Voter') ],
+		return common.table([ _('Router'), _('Role'), _('Cluster address'), _('Voter') ],
 			members.map(function(m) {
-				var role = m.role === 'leader' ? badge(_('panel'), 'success')
+				var role = m.role === 'leader' ? common.badge(_('panel'), 'ok')
 					: (m.role === 'follower' ? _('follower') : _('learner'));
 				return [ m.id, role, m.addr || '', m.voter ? _('yes') : _('no') ];
 			}), _('No members known'));
@@ -96,15 +65,15 @@ return view.extend({
 
 	renderNodes: function(res) {
 		var nodes = (res && res.status === true && res.data) || [];
-		return table([ _('Router'), _('Name'), _('Endpoint'), _('Weight'), _('State'), _('Configurations') ],
+		return common.table([ _('Router'), _('Name'), _('Endpoint'), _('Weight'), _('State'), _('Configurations') ],
 			nodes.map(function(n) {
 				var state;
 				if (!n.enabled)
-					state = badge(_('disabled'), '');
+					state = common.badge(_('disabled'), '');
 				else if (!n.registered)
-					state = badge(_('not registered yet'), '');
+					state = common.badge(_('not registered yet'), '');
 				else
-					state = n.healthy ? badge(_('healthy'), 'success') : badge(_('unhealthy'), 'important');
+					state = n.healthy ? common.badge(_('healthy'), 'ok') : common.badge(_('unhealthy'), 'error');
 				return [ n.id, n.name || '', n.endpoint || E('em', {}, [ _('none') ]), String(n.weight),
 					E('span', { 'class': 'wgc-node-state', 'data-node': n.id }, [ state ]),
 					(n.configs || []).join(', ') || '-' ];
@@ -113,7 +82,7 @@ return view.extend({
 
 	renderConfigs: function(res) {
 		var configs = (res && res.status === true && res.data) || [];
-		return table([ _('Configuration'), _('Mode'), _('Cluster endpoint'), _('Routers'), _('Peers') ],
+		return common.table([ _('Configuration'), _('Mode'), _('Cluster endpoint'), _('Routers'), _('Peers') ],
 			configs.map(function(c) {
 				return [ c.name,
 					c.mode === 'cluster' ? _('cluster (one endpoint)') : _('independent'),
