@@ -142,17 +142,18 @@ pub struct UsageCollector {
     source: Arc<dyn UsageSource>,
     local: Option<LocalReader>,
     busy: bool,
+    /// When the last round started (a changed interval applies from the next second).
+    last: Option<std::time::Instant>,
     clock: fn() -> Millis,
 }
 
 impl UsageCollector {
     pub fn new(cluster: ClusterHandle, source: Arc<dyn UsageSource>, local: Option<LocalReader>, clock: fn() -> Millis) -> Self {
-        Self { cluster, source, local, busy: false, clock }
+        Self { cluster, source, local, busy: false, last: None, clock }
     }
 
     fn schedule(&self, ctx: &mut Context<Self>) {
-        let s = self.cluster.read(|s| s.settings.usage_interval_s).max(1);
-        ctx.notify_later(Tick, Duration::from_secs(s));
+        ctx.notify_later(Tick, Duration::from_secs(1));
     }
 }
 
@@ -178,6 +179,11 @@ impl Handler<Tick> for UsageCollector {
         if !self.cluster.is_leader() || self.busy {
             return;
         }
+        let interval = Duration::from_secs(self.cluster.read(|s| s.settings.usage_interval_s).max(1));
+        if self.last.is_some_and(|t| t.elapsed() < interval) {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
         let me = self.cluster.node_id.clone();
         let (targets, mine) = self.cluster.read(|s| {
             let targets: Vec<Node> = s
