@@ -354,7 +354,8 @@ fn peer_limits_table() {
     let limit_entries =
         |s: &State| s.audit.iter().filter(|e| e.action == "peer_limit_reached").map(|e| e.details.clone()).collect::<Vec<_>>();
     // (what, time, command, enabled after, limited after, new peer_limit_reached entries)
-    let steps: Vec<(&str, Millis, Command, bool, Option<LimitKind>, usize)> = vec![
+    type Step<'a> = (&'a str, Millis, Command, bool, Option<LimitKind>, usize);
+    let steps: Vec<Step> = vec![
         ("1 KB limit set", 2000, update(patch(PeerPatch { data_limit_bytes: Some(Some(1000)), ..Default::default() })), true, None, 0),
         ("600 bytes used", 3000, usage(&id, 3000, 600), true, None, 0),
         ("1000 bytes used: cut", 4000, usage(&id, 4000, 1000), false, Some(LimitKind::DataLimit), 1),

@@ -172,7 +172,7 @@ pub async fn peer_usage(app: App, _u: User, path: web::Path<(String, String)>, r
         if !s.configs.contains_key(&config) {
             return Err(ApiError::NotFound(format!("config '{config}' not found")));
         }
-        if !s.peers.get(&id).is_some_and(|p| p.config == config) {
+        if s.peers.get(&id).is_none_or(|p| p.config != config) {
             return Err(ApiError::NotFound(format!("peer '{id}' not found in config '{config}'")));
         }
         let u = s.usage.peers.get(&id);
