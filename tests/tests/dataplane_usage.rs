@@ -187,5 +187,29 @@ fn usage_follows_real_traffic_across_restarts_and_limits_cut_it() {
     assert_eq!((late["enabled"].clone(), late["limited"].clone()), (json!(false), json!("expires_at")), "{late}");
     let wg = router.wg_stats();
     assert_eq!(wg["errors"], 0, "{wg}");
+
+    // Storage written per batch (one active peer): the daemon's `write_bytes` (its data dir and
+    // its debug log, both on disk here) over four intervals of steady traffic, per applied command.
+    let daemon = pids_in_ns(&router.host.ns, "wgclusterd");
+    assert_eq!(daemon.len(), 1, "{daemon:?}");
+    let write_bytes = || -> u64 {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", daemon[0])).expect("/proc/<pid>/io");
+        io.lines().find_map(|l| l.strip_prefix("write_bytes: ")).and_then(|v| v.trim().parse().ok()).expect("write_bytes")
+    };
+    let applied = || -> u64 {
+        let m = router.text("/metrics");
+        m.lines().find_map(|l| l.strip_prefix("wgcluster_raft_applied_index ")).and_then(|v| v.trim().parse().ok()).expect("applied index")
+    };
+    let mut pinger = client.host.spawn("ping", &["-n", "-q", "-i", "0.2", "-s", "100", &router_tun.to_string()]);
+    std::thread::sleep(Duration::from_secs(INTERVAL_S));
+    let (w0, a0) = (write_bytes(), applied());
+    std::thread::sleep(Duration::from_secs(4 * INTERVAL_S));
+    let (w1, a1) = (write_bytes(), applied());
+    client.host.stop(&mut pinger);
+    let batches = a1 - a0;
+    assert!((3..=5).contains(&batches), "one batch per interval: {batches} commands in {} s", 4 * INTERVAL_S);
+    let per_batch = (w1 - w0) / batches;
+    eprintln!("  storage: {} bytes written for {batches} usage batches ({per_batch} per batch, one active peer)", w1 - w0);
+    assert!(per_batch < 256 * 1024, "{per_batch} bytes per batch");
     eprintln!("  total {:?}", t0.elapsed());
 }

@@ -116,7 +116,15 @@ pub fn plan_batch(s: &State, fetched: &[(NodeId, Vec<IfaceReading>)], now: Milli
                     }
                 };
                 if changed {
-                    peers.push(PeerReading { peer: (*id).clone(), rx: r.rx, tx: r.tx, handshake: r.handshake, endpoint: r.endpoint });
+                    // Within the same epoch the merge keeps the last handshake and endpoint, so
+                    // only news is sent (a steady reading is an id and two counters).
+                    let (handshake, endpoint) = match prev {
+                        Some(p) if p.epoch == iface.epoch => {
+                            (r.handshake.filter(|h| Some(*h) > p.handshake), r.endpoint.filter(|e| Some(*e) != p.endpoint))
+                        }
+                        _ => (r.handshake, r.endpoint),
+                    };
+                    peers.push(PeerReading { peer: (*id).clone(), rx: r.rx, tx: r.tx, handshake, endpoint });
                 }
             }
             if !peers.is_empty() {
@@ -256,6 +264,7 @@ mod tests {
     use super::*;
 
     use crate::state::{Outcome, PeerPatch};
+    use std::net::SocketAddr;
 
     fn kr(s: &State, c: &ConfigName, i: usize, rx: u64, tx: u64, hs: Option<Millis>) -> KeyReading {
         let p = s.peers_of(c).nth(i).unwrap();
@@ -314,6 +323,69 @@ mod tests {
         s.apply(&Request { at: 50_000, user: "t".into(), cmd, idempotency: None }).unwrap();
         assert!(!s.peers[&first].enabled);
         assert_eq!(plan_batch(&s, &[], 60_000), None, "already disabled");
+    }
+
+    /// The size of what reaches the Raft log per interval, and of a peer's usage in a snapshot
+    /// (ARCHITECTURE, "Peer status and usage (#15)", quotes these numbers).
+    #[test]
+    fn encoded_sizes_are_bounded() {
+        use crate::usage::merge::{Bucket, PeerUsage, RouterSeen, DAY_MS, HOUR_MS};
+        let at = 1_800_000_000_000;
+        let reading = |i: u64| PeerReading {
+            peer: PeerId::parse("p", &format!("{:016x}", 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i + 1))).unwrap(),
+            rx: 3_000_000_000 + i * 7919,
+            tx: 800_000_000 + i * 104_729,
+            handshake: Some(at - 30_000 - i),
+            endpoint: Some(SocketAddr::from(([203, 0, 113, (i % 250) as u8], 40_000 + (i % 20_000) as u16))),
+        };
+        for n in [1_000u64, 10_000] {
+            let reports = vec![RouterReport {
+                node: NodeId::parse("n", "router-01").unwrap(),
+                epoch: u64::MAX / 3,
+                at,
+                peers: (0..n).map(reading).collect(),
+            }];
+            let req = Request { at, user: "usage-collector".into(), cmd: Command::RecordUsage { reports }, idempotency: None };
+            let bytes = postcard::to_allocvec(&req).unwrap().len() as u64;
+            eprintln!("RecordUsage with {n} active peers: {bytes} bytes ({} per reading)", bytes / n);
+            assert!(bytes <= n * 56 + 64, "{n} readings: {bytes} bytes");
+            // Steady state: same epoch, handshake and endpoint as the baseline (only counters).
+            let Command::RecordUsage { mut reports } = req.cmd else { unreachable!() };
+            for r in &mut reports[0].peers {
+                (r.handshake, r.endpoint) = (None, None);
+            }
+            let req = Request { at, user: "usage-collector".into(), cmd: Command::RecordUsage { reports }, idempotency: None };
+            let bytes = postcard::to_allocvec(&req).unwrap().len() as u64;
+            eprintln!("RecordUsage with {n} active peers, counters only: {bytes} bytes ({} per reading)", bytes / n);
+            assert!(bytes <= n * 32 + 64, "{n} readings: {bytes} bytes");
+        }
+        // A peer active every hour of the retention: 168 hourly, 90 daily buckets, one router.
+        let mut u = PeerUsage { rx: 5_000_000_000_000, tx: 900_000_000_000, ..Default::default() };
+        for h in 0..168 {
+            u.history.hourly.push_back(Bucket { start: at - at % HOUR_MS - h * HOUR_MS, rx: 50_000_000, tx: 9_000_000 });
+        }
+        for d in 0..90 {
+            u.history.daily.push_back(Bucket { start: at - at % DAY_MS - d * DAY_MS, rx: 1_200_000_000, tx: 200_000_000 });
+        }
+        u.routers.insert(
+            NodeId::parse("n", "router-01").unwrap(),
+            RouterSeen {
+                epoch: u64::MAX / 3,
+                at,
+                rx: 3_000_000_000,
+                tx: 1,
+                handshake: Some(at),
+                endpoint: Some(SocketAddr::from(([203, 0, 113, 9], 51000))),
+                rx_rate: 10_000,
+                tx_rate: 100,
+            },
+        );
+        let bytes = postcard::to_allocvec(&u).unwrap().len();
+        eprintln!(
+            "a fully active peer's usage in a snapshot: {bytes} bytes; in memory ~{} bytes",
+            std::mem::size_of::<Bucket>() * 258 + 200
+        );
+        assert!(bytes < 5_000, "{bytes}");
     }
 
     #[test]
