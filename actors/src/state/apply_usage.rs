@@ -23,9 +23,7 @@ impl State {
         let peers = &self.peers;
         let counts = self.usage.merge(reports, |p| peers.contains_key(p), at);
         // Usage of peers deleted since (a config deleted with its peers) is dropped here.
-        if self.usage.peers.len() > self.peers.len() {
-            self.usage.peers.retain(|id, _| peers.contains_key(id));
-        }
+        self.usage.peers.retain(|id, _| peers.contains_key(id));
         let ids: Vec<PeerId> =
             self.peers.iter().filter(|(_, p)| p.enabled && !p.limit_override && has_limit(p)).map(|(id, _)| id.clone()).collect();
         let mut limited = Vec::new();

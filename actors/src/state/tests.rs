@@ -444,3 +444,24 @@ fn usage_commands_refused_change_nothing() {
         assert_eq!(t, s, "{cmd:?}");
     }
 }
+
+#[test]
+fn usage_of_peers_deleted_with_their_config_is_dropped_at_the_next_batch() {
+    use crate::usage::{PeerReading, RouterReport};
+    let mut s = fixture();
+    let ids: Vec<PeerId> = s.peers.keys().cloned().collect();
+    let batch = |ids: &[PeerId], at: Millis| Command::RecordUsage {
+        reports: vec![RouterReport {
+            node: nid("node1"),
+            epoch: 1,
+            at,
+            peers: ids.iter().map(|id| PeerReading { peer: id.clone(), rx: 10, tx: 10, handshake: None, endpoint: None }).collect(),
+        }],
+    };
+    s.apply(&req(batch(&ids, 100))).unwrap();
+    assert_eq!(s.usage.peers.len(), 2);
+    s.apply(&req(Command::DeleteConfig { name: cn("wg0"), force: true })).unwrap();
+    s.apply(&req(batch(&[], 200))).unwrap();
+    assert!(s.usage.peers.is_empty(), "{:?}", s.usage.peers.keys().collect::<Vec<_>>());
+    assert_eq!(s.usage.routers[&nid("node1")].rx, 20, "router totals stay");
+}
