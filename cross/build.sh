@@ -4,11 +4,14 @@
 # Builds the static musl `wgclusterd` release binary for router CPUs, without the OpenWrt SDK.
 # TARGET is an OpenWrt arch name or a Rust target from cross/targets.sh (default: all of them):
 #
-#   x86_64, aarch64_cortex-a53            stable toolchain, rustup's prebuilt musl std, linked by
+#   x86_64                                stable toolchain, rustup's prebuilt musl std, linked by
 #                                         rust-lld (the musl targets are self-contained); ring's C
-#                                         by the host gcc / aarch64-linux-gnu-gcc
-#   arm_cortex-a7_neon-vfpv4, mipsel_24kc, the pinned nightly of cross/toolchain.env with
-#   mips_24kc                             -Zbuild-std (rustup has no std for them here), linked by
+#                                         by the host gcc (an aarch64 row marked "stable" in
+#                                         cross/targets.sh would use aarch64-linux-gnu-gcc)
+#   aarch64_cortex-a53,                   the pinned nightly of cross/toolchain.env with
+#   arm_cortex-a7_neon-vfpv4, mipsel_24kc, -Zbuild-std (rustup has no std for armv7/mips here;
+#   mips_24kc                             aarch64 for size: std built at opt-level "z" without
+#                                         its backtrace code fits the 3.0 MiB budget), linked by
 #                                         zig through cargo-zigbuild: zig brings musl libc/crt and
 #                                         compiles ring's C for the target
 #
@@ -94,7 +97,7 @@ record() { # MODE SECONDS TRIPLE...
     done
 }
 
-# ---- stable: x86_64, aarch64 -----------------------------------------------------------------
+# ---- stable: x86_64 -------------------------------------------------------------------------
 if [ "${#stable[@]}" -gt 0 ]; then
     sysroot="$(rustup run stable rustc --print sysroot)" || die "no stable toolchain ($prereqs)"
     host="$(rustup run stable rustc -vV | sed -n 's/^host: //p')"
@@ -129,7 +132,7 @@ if [ "${#stable[@]}" -gt 0 ]; then
     record stable $(($(date +%s) - start)) "${stable[@]}"
 fi
 
-# ---- nightly -Zbuild-std + zig: armv7, mipsel, mips ------------------------------------------
+# ---- nightly -Zbuild-std + zig: aarch64, armv7, mipsel, mips---------------------------------------
 if [ "${#nightly[@]}" -gt 0 ]; then
     rustup run "$WGC_NIGHTLY" rustc --version >/dev/null 2>&1 \
         || die "toolchain $WGC_NIGHTLY is not installed ($prereqs)"

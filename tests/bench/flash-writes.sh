@@ -9,12 +9,14 @@
 # data dir file) over WINDOW seconds (idle: after a WARMUP; outage: from creating the endpoint
 # group, one replicated write, whose first attempt fails at once),
 # extrapolated to one hour; plus the data dir's size change and the DNS audit entries written in
-# the window. The outage's retries back off and stop after 12 attempts (~12 minutes), so a WINDOW
+# the window. (c) `writes` (not in the default CASES): bytes per single-peer create, with and
+# without an Idempotency-Key, over a run that includes one snapshot. The outage's retries back off and stop after 12 attempts (~12 minutes), so a WINDOW
 # of 900 s or more holds a whole outage hour's writes (the extrapolation then overstates it).
 #
 # Usage (as root: it makes a network namespace):
 #   bash tests/bench/flash-writes.sh               # builds the debug daemon unless WGCLUSTERD_BIN is set
 #   WINDOW=900 CASES=outage WGCLUSTERD_BIN=target/release/wgclusterd bash tests/bench/flash-writes.sh
+#   CASES=writes WRITES=1100 bash tests/bench/flash-writes.sh
 # Needs: ip (iproute2), wireguard-go, curl, python3 (run tests/scripts/prereqs.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -159,6 +161,39 @@ retries=$(grep -c "dns: sync of vpn.example.test failed\|dns: giving up on vpn.e
 stop_all "$ns"
 fi
 
+# (c) writes: WRITES single-peer creates in a row, without and with an Idempotency-Key (each key
+# is kept in the replicated IdempotencyLog, hence in every snapshot for 24 h), so the cost of the
+# keys shows as bytes per write beside the same writes unkeyed. WRITES > 1,000 so that each run
+# contains one snapshot (every 1,000 log entries), whose size the kept keys add to.
+WRITES=${WRITES:-1100}
+burst_rows=()
+burst() {
+    local name=$1 keyed=$2 i t0 t1 w0 w1 kh
+    start_daemon "$name"
+    call POST /api/configs '{"name":"wg0","address":"10.77.0.1/16","listen_port":51820}'
+    call POST /api/configs/wg0/nodes '{"node_id":"flash1"}'
+    sleep 2
+    w0=$(write_bytes); t0=$(date +%s)
+    for i in $(seq 1 "$WRITES"); do
+        kh="X-Unkeyed: 1"
+        [ "$keyed" = 1 ] && kh="Idempotency-Key: flash-bench-$i-$(printf '%08d' "$i")-abcdefghijklmnop"
+        inns curl -fsS -H "$H" -H "$kh" -X POST "$api/api/configs/wg0/peers" -d "{\"name\":\"p$i\"}" >/dev/null
+    done
+    sleep 3
+    w1=$(write_bytes); t1=$(date +%s)
+    burst_rows+=("$(printf '| %s | %s | %s s | %s B | %s B |' "$name" "$WRITES" "$((t1 - t0))" "$((w1 - w0))" "$(( (w1 - w0) / WRITES ))")")
+    stop_all "$ns"
+}
+if [[ " $CASES " == *" writes "* ]]; then
+    burst writes-unkeyed 0
+    burst writes-keyed 1
+fi
+
+if [ "${#burst_rows[@]}" -gt 0 ]; then
+    printf '\n| case | peer creates | took | written (write_bytes) | per write |\n|---|---|---|---|---|\n'
+    printf '%s\n' "${burst_rows[@]}"
+fi
+[ "${#rows[@]}" -gt 0 ] || exit 0
 printf '\n| case | window | written (write_bytes) | per hour | data dir size change | dns_failed audit entries |\n|---|---|---|---|---|---|\n'
 printf '%s\n' "${rows[@]}"
 printf '\nDNS attempts that failed during the outage run (daemon log): %s\n' "$retries"
