@@ -98,6 +98,9 @@ fn render_one(data: &[u8]) -> u64 {
         draining_from: None,
         created_at: 0,
         updated_at: 0,
+        limits: Default::default(),
+        limited: None,
+        limit_override: false,
     };
     // A host that parses is rendered by `Endpoint` (and must parse back); any other string goes in
     // as given: the renderer itself must refuse whatever could add a line.
@@ -444,6 +447,7 @@ fn fixture() -> State {
         allowed_ips: None,
         keepalive: None,
         enabled: true,
+        limits: Default::default(),
     };
     let cmds = vec![
         Command::Bootstrap { token, node: spec(nid("node1"), Some("192.0.2.1".into())), ca: None, serial: 0 },
@@ -518,13 +522,14 @@ fn new_peer(r: &mut Reader, n: u64) -> Option<NewPeer> {
         allowed_ips: if r.byte() < 86 { Some(vec![pick_net(r)?]) } else { None },
         keepalive: opt_u16(r),
         enabled: r.byte() & 3 != 0,
+        limits: Default::default(),
     })
 }
 
 /// One command out of the bytes (`None`: the bytes do not make a valid one, as a constructor
 /// would refuse them).
 fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
-    Some(match r.byte() % 24 {
+    Some(match r.byte() % 25 {
         0 => Command::CreateNode { node: spec(pick_node(r)?, Some(r.field())), weight: u32::from(r.byte()) },
         1 => Command::UpdateNode {
             id: pick_node(r)?,
@@ -590,6 +595,8 @@ fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
                 keepalive: (r.flip()).then(|| opt_u16(r)),
                 enabled: (r.flip()).then(|| r.flip()),
                 node_id: if r.flip() { pick_node(r) } else { None },
+                data_limit_bytes: (r.flip()).then(|| r.flip().then(|| u64::from(r.u16()))),
+                expires_at: (r.flip()).then(|| r.flip().then(|| u64::from(r.u16()))),
             },
         },
         12 => Command::DeletePeer { config: pick_config(r)?, id: pick_peer(r, s)? },
@@ -619,6 +626,20 @@ fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
         20 => Command::IssueJoinToken { sha256: r.field(), expires_at: u64::from(r.u16()) },
         21 => Command::AdmitNode { token_sha256: r.field(), node: spec(pick_node(r)?, None), serial: u64::from(r.byte()) },
         22 => Command::RevokeMember { node_id: pick_node(r)? },
+        23 => Command::RecordUsage {
+            reports: vec![crate::usage::RouterReport {
+                node: pick_node(r)?,
+                epoch: u64::from(r.byte() % 3),
+                at: u64::from(r.u16()),
+                peers: vec![crate::usage::PeerReading {
+                    peer: pick_peer(r, s)?,
+                    rx: u64::from(r.u16()),
+                    tx: u64::from(r.u16()),
+                    handshake: (r.flip()).then(|| u64::from(r.u16())),
+                    endpoint: None,
+                }],
+            }],
+        },
         _ => Command::RegisterNode { node: spec(pick_node(r)?, Some(r.field())) },
     })
 }

@@ -18,4 +18,5 @@ pub mod raft;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod usage; // usage: peer status, cumulative usage and history (#15)
 pub mod wg;

@@ -267,6 +267,7 @@ fn update_peer(b: &Body, config: ConfigName) -> Result<Command, ApiError> {
         keepalive: b.opt_uint("keepalive", 0, 65535)?.map(|k| Some(k as u16)),
         enabled: b.opt_bool("enabled")?,
         node_id: b.opt_str("node_id")?.map(|n| NodeId::parse("node_id", &n)).transpose()?,
+        ..Default::default()
     };
     Ok(Command::UpdatePeer { config, id: PeerId::parse("p", "0")?, patch })
 }

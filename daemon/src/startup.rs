@@ -245,6 +245,15 @@ pub fn start_actors(cfg: &DaemonConfig, opened: Opened, witness: bool, started: 
     let probe = Arc::new(crate::probe::TlsProbe { client: identity.client.clone(), timeout: Duration::from_millis(1500) });
     let applied: wgcluster_actors::migration::SharedApplied = Default::default();
     let _health = HealthMonitor::new(cluster.clone(), probe, applied.clone(), http::now_ms).start();
+    // usage (#15): the panel collects every router's peer counters once per interval.
+    let usage_source = Arc::new(crate::probe::TlsUsage { client: identity.client.clone(), timeout: Duration::from_secs(10) });
+    let usage_local: Option<wgcluster_actors::usage::collect::LocalReader> = wg.clone().map(|w| {
+        let read: wgcluster_actors::usage::collect::LocalReader = Arc::new(move |configs: &[wgcluster_actors::model::ConfigName]| {
+            wgcluster_actors::usage::collect::read_local(w.backend.as_ref(), configs)
+        });
+        read
+    });
+    let _usage = wgcluster_actors::usage::collect::UsageCollector::new(cluster.clone(), usage_source, usage_local, http::now_ms).start();
     let local_wg = wg.clone();
     let local_applied = Arc::new(move || local_wg.as_ref().map(|w| w.stats.applied_version.load(std::sync::atomic::Ordering::Relaxed)));
     let _planner = wgcluster_actors::migration::MigrationPlanner::new(

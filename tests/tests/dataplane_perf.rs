@@ -127,6 +127,20 @@ fn state_change_cost_full_vs_incremental() {
         eprintln!("| {what} | {} | {} | {:.3} |", ms(f), ms(i), i.as_secs_f64() / f.as_secs_f64());
     }
     eprintln!("| periodic resync, nothing to do (full read + diff) | {} | | |", ms(resync));
+
+    // Usage collection (#15): one round's read of the interface, and its `/v1/usage` JSON.
+    let config = wgcluster_actors::model::ConfigName::parse("c", "wgperf0").expect("name");
+    let mut reads = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let readings = wgcluster_actors::usage::collect::read_local(backend.as_ref(), std::slice::from_ref(&config));
+        reads.push(t.elapsed());
+        assert_eq!(readings.first().map(|r| r.peers.len()), Some(n));
+        bytes = serde_json::to_vec(&readings).expect("json").len();
+    }
+    eprintln!("| usage collection read of {n} peers (one round) | {} | | |", ms(median(reads)));
+    eprintln!("  its /v1/usage answer: {bytes} bytes of JSON");
 }
 
 mod dataplane_common;

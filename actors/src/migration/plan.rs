@@ -131,6 +131,7 @@ mod tests {
                 allowed_ips: None,
                 keepalive: None,
                 enabled: true,
+                limits: Default::default(),
             })
             .collect();
         run(&mut s, Command::CreatePeers { config: cn("wg0"), peers });

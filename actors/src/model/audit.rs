@@ -55,6 +55,7 @@ audit_actions! {
     DnsFailed => "dns_failed",
     DnsSettingsUpdated => "dns_settings_updated",
     SettingsUpdated => "settings_updated",
+    PeerLimitReached => "peer_limit_reached",
 }
 
 impl AuditAction {

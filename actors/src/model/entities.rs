@@ -128,6 +128,51 @@ pub struct Peer {
     pub draining_from: Option<NodeId>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Data limit and expiry (#15); they move with the peer.
+    pub limits: PeerLimits,
+    /// The limit that disabled the peer (`None`: not disabled by a limit).
+    pub limited: Option<LimitKind>,
+    /// An administrator enabled the peer while a limit was still reached: that limit is not
+    /// enforced again until the limits are changed.
+    pub limit_override: bool,
+}
+
+/// Per-peer limits (#15). `None`: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerLimits {
+    /// Cumulative rx + tx bytes at which the peer is disabled.
+    pub data_limit_bytes: Option<u64>,
+    /// When the peer is disabled (unix ms).
+    pub expires_at: Option<Millis>,
+}
+
+/// Which limit disabled a peer; `as_str` is the API field's name (in the audit entry too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LimitKind {
+    DataLimit,
+    Expiry,
+}
+
+impl LimitKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LimitKind::DataLimit => "data_limit_bytes",
+            LimitKind::Expiry => "expires_at",
+        }
+    }
+}
+
+impl PeerLimits {
+    /// PURE: the limit reached at `at` with `used` bytes (rx + tx), expiry first.
+    pub fn reached(&self, used: u64, at: Millis) -> Option<LimitKind> {
+        if self.expires_at.is_some_and(|e| at >= e) {
+            return Some(LimitKind::Expiry);
+        }
+        if self.data_limit_bytes.is_some_and(|l| used >= l) {
+            return Some(LimitKind::DataLimit);
+        }
+        None
+    }
 }
 
 impl std::fmt::Debug for Peer {
@@ -185,11 +230,26 @@ pub struct Settings {
     /// Migrate Mode B peers off an unhealthy node automatically.
     pub auto_migrate_independent: bool,
     pub dns: DnsSettings,
+    /// Peer usage collection interval (#15): one replicated batch per interval at most.
+    pub usage_interval_s: u64,
+    /// `/metrics` shows per-peer rx/tx/handshake age (cardinality: one series set per peer).
+    pub usage_metrics_per_peer: bool,
 }
+
+/// Default peer usage collection interval, seconds.
+pub const USAGE_INTERVAL_S: u64 = 60;
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { probe_interval_ms: 2000, unhealthy_after: 3, healthy_after: 2, auto_migrate_independent: true, dns: DnsSettings::default() }
+        Self {
+            probe_interval_ms: 2000,
+            unhealthy_after: 3,
+            healthy_after: 2,
+            auto_migrate_independent: true,
+            dns: DnsSettings::default(),
+            usage_interval_s: USAGE_INTERVAL_S,
+            usage_metrics_per_peer: false,
+        }
     }
 }
 

@@ -81,6 +81,8 @@ impl State {
             Command::SetHealthSettings { probe_interval_ms, unhealthy_after, healthy_after, auto_migrate_independent } => {
                 self.set_health_settings(at, user, *probe_interval_ms, *unhealthy_after, *healthy_after, *auto_migrate_independent)
             }
+            Command::RecordUsage { reports } => self.record_usage(at, user, reports),
+            Command::SetUsageSettings { interval_s, metrics_per_peer } => self.set_usage_settings(at, user, *interval_s, *metrics_per_peer),
         }
     }
 
@@ -121,7 +123,10 @@ fn touches(cmd: &Command) -> Touches {
         | Command::SetDnsSettings { .. }
         | Command::RecordDnsSync { .. }
         | Command::RecordSecretRead { .. }
-        | Command::SetHealthSettings { .. } => Touches::Nothing,
+        | Command::SetHealthSettings { .. }
+        | Command::SetUsageSettings { .. } => Touches::Nothing,
+        // Usage itself is no peer data; a limit that disables peers is handled in `journal_change`.
+        Command::RecordUsage { .. } => Touches::Peers,
         Command::SetEndpointGroup { .. } | Command::DeleteEndpointGroup { .. } => Touches::Mode,
         Command::Bootstrap { .. }
         | Command::AdmitNode { .. }
@@ -150,6 +155,8 @@ fn journal_change(cmd: &Command, outcome: &Outcome) -> Option<journal::Change> {
     use journal::Change;
     match (touches(cmd), cmd, outcome) {
         (Touches::Nothing, ..) => None,
+        (_, Command::RecordUsage { .. }, Outcome::UsageRecorded { limited, .. }) if limited.is_empty() => None,
+        (_, Command::RecordUsage { .. }, _) => Some(Change::All),
         (Touches::Peers, Command::CreatePeers { config, .. }, Outcome::PeersCreated { ids }) => {
             Some(Change::Peers { config: config.clone(), ids: ids.clone() })
         }

@@ -58,6 +58,9 @@ impl State {
                 draining_from: None,
                 created_at: at,
                 updated_at: at,
+                limits: p.limits,
+                limited: None,
+                limit_override: false,
             };
             if new.len() <= AUDIT_PER_PEER_MAX {
                 let details = json!({ "config": config, "name": peer.name, "public_key": peer.public_key.to_base64(),
@@ -69,6 +72,10 @@ impl State {
             self.peers.insert(p.id.clone(), peer);
         }
         self.index = index;
+        // A limit already reached (an expiry in the past) disables the peer at once.
+        for p in new.iter().filter(|p| p.limits != PeerLimits::default()) {
+            self.enforce_limits(at, user, &p.id);
+        }
         if new.len() > AUDIT_PER_PEER_MAX {
             let details = json!({ "config": config, "count": new.len(), "first": ids.first(), "last": ids.last() });
             self.audit(at, user, AuditAction::PeerCreated, "config", config.as_str(), details);
@@ -141,16 +148,24 @@ impl State {
             }
             p.node_id = Some(n.clone());
         }
+        if let Some(l) = patch.data_limit_bytes {
+            p.limits.data_limit_bytes = l;
+        }
+        if let Some(e) = patch.expires_at {
+            p.limits.expires_at = e;
+        }
         p.updated_at = at;
         let mut details = serde_json::to_value(patch).unwrap_or_default();
         details["config"] = json!(config);
         self.audit(at, user, AuditAction::PeerUpdated, "peer", id.as_str(), details);
+        self.limits_after_patch(at, user, id, patch);
         Ok(Outcome::Done)
     }
 
     pub(super) fn delete_peer(&mut self, at: Millis, user: &str, config: &ConfigName, id: &PeerId) -> Response {
         let p = self.peer_in(config, id)?;
         let details = json!({ "config": config, "name": p.name, "public_key": p.public_key.to_base64(), "address": p.addresses });
+        self.usage.forget_peer(id);
         if let Some(removed) = self.peers.remove(id) {
             if let Some(idx) = self.index.held(config) {
                 idx.remove(&removed);

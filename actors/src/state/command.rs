@@ -171,6 +171,16 @@ pub enum Command {
         healthy_after: Option<u32>,
         auto_migrate_independent: Option<bool>,
     },
+    /// The panel's periodic batch of router readings (#15): merged into `State::usage`, then the
+    /// peers' limits are enforced at the command's time (`peer_limit_reached`).
+    RecordUsage {
+        reports: Vec<crate::usage::RouterReport>,
+    },
+    /// Usage collection settings (`None` leaves a value as it is).
+    SetUsageSettings {
+        interval_s: Option<u64>,
+        metrics_per_peer: Option<bool>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +248,7 @@ pub struct NewPeer {
     pub allowed_ips: Option<Vec<IpNet>>,
     pub keepalive: Option<u16>,
     pub enabled: bool,
+    pub limits: PeerLimits,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +258,9 @@ pub struct PeerPatch {
     pub keepalive: Option<Option<u16>>,
     pub enabled: Option<bool>,
     pub node_id: Option<NodeId>,
+    /// `Some(None)` removes the limit.
+    pub data_limit_bytes: Option<Option<u64>>,
+    pub expires_at: Option<Option<Millis>>,
 }
 
 /// What apply says back. Errors are deterministic (every replica reaches the same verdict) and
@@ -277,6 +291,11 @@ pub enum Outcome {
     /// A repeat of a write made earlier with the same `Idempotency-Key`: the first outcome,
     /// nothing applied this time.
     Replayed(Box<Outcome>),
+    /// `RecordUsage`: readings merged, and the peers a limit disabled.
+    UsageRecorded {
+        accepted: u64,
+        limited: Vec<PeerId>,
+    },
 }
 
 impl Outcome {

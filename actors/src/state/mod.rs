@@ -12,6 +12,7 @@ mod apply_migration;
 mod apply_nodes;
 mod apply_ops;
 mod apply_peers;
+mod apply_usage;
 pub mod audit_query;
 pub mod command;
 pub mod idempotency;
@@ -22,6 +23,7 @@ pub mod placement;
 pub mod pool;
 pub mod render;
 
+pub use apply_usage::{USAGE_INTERVAL_RANGE, USAGE_READINGS_MAX};
 pub use command::*;
 
 use crate::model::*;
@@ -58,6 +60,8 @@ pub struct State {
     pub drains: BTreeMap<(ConfigName, NodeId), Drain>,
     /// Outcomes of writes made with an `Idempotency-Key` (bounded; see `idempotency.rs`).
     pub idempotency: idempotency::IdempotencyLog,
+    /// Peer usage and live status as the routers last reported it (#15; `usage/merge.rs`).
+    pub usage: crate::usage::UsageBook,
     /// Derived lookups for allocation and placement; not replicated, rebuilt on use.
     #[serde(skip)]
     pub index: index::PeerIndex,

@@ -145,6 +145,9 @@ mod tests {
             draining_from: None,
             created_at: 0,
             updated_at: 0,
+            limits: Default::default(),
+            limited: None,
+            limit_override: false,
         };
         (config, peer)
     }

@@ -40,6 +40,7 @@ fn new_peer(name: &str, node: Option<&str>) -> NewPeer {
         allowed_ips: None,
         keepalive: None,
         enabled: true,
+        limits: Default::default(),
     }
 }
 
@@ -330,4 +331,137 @@ fn idempotent_writes_apply_once() {
     // Keys are 1 to 128 characters.
     let long = Some(Idempotency { key: "k".repeat(129), fingerprint: [1; 32] });
     assert!(matches!(s.apply(&Request { idempotency: long, ..req(bulk()) }), Err(CommandError::Invalid { .. })));
+}
+
+/// Peer limits (#15): reached by usage or by time, audited naming the limit, lifted by raising
+/// or removing the limit or by `enabled: true`.
+#[test]
+fn peer_limits_table() {
+    use crate::usage::{PeerReading, RouterReport};
+    let at = |t: Millis, cmd: Command| Request { at: t, user: "admin".into(), cmd, idempotency: None };
+    let usage = |peer: &PeerId, t: Millis, bytes: u64| Command::RecordUsage {
+        reports: vec![RouterReport {
+            node: nid("node1"),
+            epoch: 1,
+            at: t,
+            peers: vec![PeerReading { peer: peer.clone(), rx: bytes / 2, tx: bytes - bytes / 2, handshake: Some(t), endpoint: None }],
+        }],
+    };
+    let patch = |p: PeerPatch| p;
+    let mut s = fixture();
+    let id = s.peers.keys().next().unwrap().clone();
+    let update = |p: PeerPatch| Command::UpdatePeer { config: cn("wg0"), id: id.clone(), patch: p };
+    let limit_entries =
+        |s: &State| s.audit.iter().filter(|e| e.action == "peer_limit_reached").map(|e| e.details.clone()).collect::<Vec<_>>();
+    // (what, time, command, enabled after, limited after, new peer_limit_reached entries)
+    type Step<'a> = (&'a str, Millis, Command, bool, Option<LimitKind>, usize);
+    let steps: Vec<Step> = vec![
+        ("1 KB limit set", 2000, update(patch(PeerPatch { data_limit_bytes: Some(Some(1000)), ..Default::default() })), true, None, 0),
+        ("600 bytes used", 3000, usage(&id, 3000, 600), true, None, 0),
+        ("1000 bytes used: cut", 4000, usage(&id, 4000, 1000), false, Some(LimitKind::DataLimit), 1),
+        ("more usage reported while disabled: no second entry", 5000, usage(&id, 5000, 1200), false, Some(LimitKind::DataLimit), 0),
+        ("limit raised: back", 6000, update(PeerPatch { data_limit_bytes: Some(Some(5000)), ..Default::default() }), true, None, 0),
+        (
+            "limit lowered below usage: cut at once",
+            7000,
+            update(PeerPatch { data_limit_bytes: Some(Some(100)), ..Default::default() }),
+            false,
+            Some(LimitKind::DataLimit),
+            1,
+        ),
+        ("limit removed: back", 8000, update(PeerPatch { data_limit_bytes: Some(None), ..Default::default() }), true, None, 0),
+        (
+            "expiry in the past: cut at once",
+            9000,
+            update(PeerPatch { expires_at: Some(Some(8500)), ..Default::default() }),
+            false,
+            Some(LimitKind::Expiry),
+            1,
+        ),
+        (
+            "enabled: true overrides the reached expiry",
+            10_000,
+            update(PeerPatch { enabled: Some(true), ..Default::default() }),
+            true,
+            None,
+            0,
+        ),
+        ("override holds at the next batch", 11_000, usage(&id, 11_000, 1300), true, None, 0),
+        ("expiry moved to the future", 12_000, update(PeerPatch { expires_at: Some(Some(20_000)), ..Default::default() }), true, None, 0),
+        ("batch before the expiry", 19_999, usage(&id, 19_999, 1400), true, None, 0),
+        ("batch at the expiry: cut", 20_000, usage(&id, 20_000, 1400), false, Some(LimitKind::Expiry), 1),
+        (
+            "disabled by hand: limit forgotten",
+            21_000,
+            update(PeerPatch { enabled: Some(false), expires_at: Some(None), ..Default::default() }),
+            false,
+            None,
+            0,
+        ),
+    ];
+    for (what, t, cmd, enabled, limited, entries) in steps {
+        let before = limit_entries(&s).len();
+        s.apply(&at(t, cmd)).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let p = &s.peers[&id];
+        assert_eq!((p.enabled, p.limited), (enabled, limited), "{what}");
+        assert_eq!(limit_entries(&s).len() - before, entries, "{what}");
+    }
+    let details = limit_entries(&s);
+    assert!(details[0].contains("\"limit\":\"data_limit_bytes\"") && details[0].contains("\"used_bytes\":1000"), "{}", details[0]);
+    assert!(details[2].contains("\"limit\":\"expires_at\""), "{}", details[2]);
+    // Usage survives everything above: 1400 bytes in all (the last reading's counters).
+    assert_eq!(s.usage.peers[&id].rx + s.usage.peers[&id].tx, 1400);
+}
+
+#[test]
+fn new_peer_with_a_past_expiry_is_created_disabled() {
+    let mut s = fixture();
+    let mut p = new_peer("expired", Some("node2"));
+    p.limits.expires_at = Some(500);
+    let id = p.id.clone();
+    let out = s.apply(&req(Command::CreatePeers { config: cn("wg0"), peers: vec![p] })).unwrap();
+    assert_eq!(out, Outcome::PeersCreated { ids: vec![id.clone()] });
+    assert_eq!((s.peers[&id].enabled, s.peers[&id].limited), (false, Some(LimitKind::Expiry)));
+    assert_eq!(s.audit.back().unwrap().action, "peer_limit_reached");
+}
+
+#[test]
+fn usage_commands_refused_change_nothing() {
+    use crate::usage::{PeerReading, RouterReport};
+    let s = fixture();
+    let id = s.peers.keys().next().unwrap().clone();
+    let reading = PeerReading { peer: id, rx: 1, tx: 1, handshake: None, endpoint: None };
+    let big = RouterReport { node: nid("node1"), epoch: 1, at: 1, peers: vec![reading; apply_usage::USAGE_READINGS_MAX + 1] };
+    let cases = vec![
+        Command::RecordUsage { reports: vec![big] },
+        Command::SetUsageSettings { interval_s: Some(4), metrics_per_peer: None },
+        Command::SetUsageSettings { interval_s: Some(3601), metrics_per_peer: Some(true) },
+    ];
+    for cmd in cases {
+        let mut t = s.clone();
+        assert!(t.apply(&req(cmd.clone())).is_err(), "{cmd:?}");
+        t.version = s.version;
+        assert_eq!(t, s, "{cmd:?}");
+    }
+}
+
+#[test]
+fn usage_of_peers_deleted_with_their_config_is_dropped_at_the_next_batch() {
+    use crate::usage::{PeerReading, RouterReport};
+    let mut s = fixture();
+    let ids: Vec<PeerId> = s.peers.keys().cloned().collect();
+    let batch = |ids: &[PeerId], at: Millis| Command::RecordUsage {
+        reports: vec![RouterReport {
+            node: nid("node1"),
+            epoch: 1,
+            at,
+            peers: ids.iter().map(|id| PeerReading { peer: id.clone(), rx: 10, tx: 10, handshake: None, endpoint: None }).collect(),
+        }],
+    };
+    s.apply(&req(batch(&ids, 100))).unwrap();
+    assert_eq!(s.usage.peers.len(), 2);
+    s.apply(&req(Command::DeleteConfig { name: cn("wg0"), force: true })).unwrap();
+    s.apply(&req(batch(&[], 200))).unwrap();
+    assert!(s.usage.peers.is_empty(), "{:?}", s.usage.peers.keys().collect::<Vec<_>>());
+    assert_eq!(s.usage.routers[&nid("node1")].rx, 20, "router totals stay");
 }

@@ -184,6 +184,7 @@ pub fn bench_state(n: usize) -> (State, ConfigName, NodeId) {
             allowed_ips: None,
             keepalive: None,
             enabled: true,
+            limits: Default::default(),
         })
         .collect();
     run(Command::CreatePeers { config: config.clone(), peers });
@@ -196,7 +197,7 @@ pub fn bench_touch(s: &mut State, config: &ConfigName, i: usize) {
     use crate::state::*;
     let Some(p) = s.peers_of(config).nth(i % 97) else { return };
     let (id, enabled) = (p.id.clone(), p.enabled);
-    let patch = PeerPatch { name: None, allowed_ips: None, keepalive: None, enabled: Some(!enabled), node_id: None };
+    let patch = PeerPatch { name: None, allowed_ips: None, keepalive: None, enabled: Some(!enabled), node_id: None, ..Default::default() };
     let _ = s.apply(&Request {
         at: 2,
         user: "bench".into(),
@@ -253,6 +254,7 @@ mod tests {
             allowed_ips: None,
             keepalive: None,
             enabled,
+            limits: Default::default(),
         };
         let peers = vec![mk("a", "r1", true), mk("b", "r2", true), mk("c", "r1", false)];
         let ids = peers.iter().map(|p| p.id.clone()).collect();
@@ -354,7 +356,8 @@ mod cache_tests {
         run(&mut s, Command::DeleteEndpointGroup { config: config.clone() });
         cache.update(&s, &node);
         assert_eq!(cache.specs(), desired_interfaces(&s, &node), "Mode B now: node r1 carries the peers homed on it");
-        let patch = PeerPatch { name: Some("x".into()), allowed_ips: None, keepalive: None, enabled: None, node_id: None };
+        let patch =
+            PeerPatch { name: Some("x".into()), allowed_ips: None, keepalive: None, enabled: None, node_id: None, ..Default::default() };
         let other = s.peers_of(&config).nth(7).map(|p| p.id.clone()).expect("peer");
         run(&mut s, Command::UpdatePeer { config: config.clone(), id: other, patch });
         cache.update(&s, &node);

@@ -151,6 +151,22 @@ pub(super) fn terminate(children: &mut [(String, Child)], timeout: Duration) {
     }
 }
 
+/// The interface's index in this network namespace (`if_nametoindex`); `None` when there is no
+/// such interface. A re-created interface (a new wireguard-go `tun`, a new kernel link) gets a
+/// new index: part of the usage epoch (`usage::collect`).
+pub fn interface_index(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`; empty when unreadable): changes with every
+/// reboot, when interface indexes may repeat.
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

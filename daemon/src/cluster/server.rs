@@ -1,7 +1,8 @@
 //! The cluster listener (`cluster_listen`): HTTPS with mutual TLS. Routes: `GET /v1/health`
 //! (open: the panel's probe), `POST /v1/join` (open: a router with a join token and no
 //! certificate yet), and for members only: Raft RPCs (`/v1/raft/*`), forwarded writes
-//! (`/v1/forward`), and membership requests (`/v1/members`, `/v1/members/remove`).
+//! (`/v1/forward`), membership requests (`/v1/members`, `/v1/members/remove`), and this
+//! router's peer counters for the panel's usage collector (`GET /v1/usage`, #15).
 
 use crate::http::edge::{read_limited, CLUSTER_BODY_DEADLINE, CLUSTER_BODY_LIMIT};
 use crate::http::error::ApiError;
@@ -49,7 +50,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/raft/snapshot", web::post().to(snapshot))
         .route("/v1/forward", web::post().to(forward))
         .route("/v1/members", web::post().to(add_member))
-        .route("/v1/members/remove", web::post().to(remove_member));
+        .route("/v1/members/remove", web::post().to(remove_member))
+        .route("/v1/usage", web::get().to(usage));
+}
+
+/// This router's readings of its interfaces' peers (`usage::collect::read_local`), for the panel.
+async fn usage(app: App, _m: Member) -> Result<HttpResponse, ApiError> {
+    let Some(wg) = app.wg.clone() else { return Ok(crate::http::error::ok("no WireGuard on this router", json!([]))) };
+    let me = NodeId::parse("node_id", &app.node_id)?;
+    let configs = app.cluster.read(|s| wgcluster_actors::usage::collect::interfaces_of(s, &me));
+    let readings = web::block(move || wgcluster_actors::usage::collect::read_local(wg.backend.as_ref(), &configs))
+        .await
+        .map_err(|e| ApiError::Internal(format!("usage read: {e}")))?;
+    Ok(crate::http::error::ok("ok", serde_json::to_value(readings).unwrap_or_default()))
 }
 
 async fn body(payload: web::Payload) -> Result<Vec<u8>, ApiError> {

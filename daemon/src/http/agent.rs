@@ -100,10 +100,11 @@ pub async fn add_peer(app: App, u: User, path: web::Path<String>, payload: web::
         allowed_ips: b.opt_cidrs("allowed_ips")?,
         keepalive: b.opt_uint("keepalive", 0, 65535)?.map(|k| k as u16),
         enabled: true,
+        limits: Default::default(),
     };
     let out = app.submit_as(&u, Command::CreatePeers { config, peers: vec![peer] }).await?;
     let Outcome::PeersCreated { ids } = out else { return Err(ApiError::Internal(format!("unexpected outcome {out:?}"))) };
-    let v = app.cluster.read(|s| ids.first().and_then(|id| s.peers.get(id)).map(views::peer));
+    let v = app.cluster.read(|s| ids.first().and_then(|id| s.peers.get(id)).map(|p| views::peer(s, p)));
     Ok(ok("Peer added", v.unwrap_or_default()))
 }
 

@@ -69,6 +69,11 @@ impl Body {
         self.obj.get(key).filter(|v| !v.is_null())
     }
 
+    /// The value as given (not null), for fields of more than one JSON type.
+    pub fn raw(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.obj.contains_key(key)
     }

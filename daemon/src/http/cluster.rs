@@ -102,5 +102,56 @@ pub async fn metrics(app: App, _u: User) -> HttpResponse {
             w.stats.drift_healed.load(Relaxed).to_string(),
         );
     }
+    usage_metrics(&app, &mut out, super::now_ms());
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
+}
+
+/// Usage (#15): per-router totals and connected peers; per peer only with the
+/// `metrics_per_peer` usage setting (one series set per peer).
+fn usage_metrics(app: &App, out: &mut String, now: u64) {
+    use wgcluster_actors::usage::merge::status;
+    app.cluster.read(|s| {
+        let _ = write!(out, "# HELP wgcluster_usage_rx_bytes_total Bytes received from peers through a router (cumulative, cluster-wide view).\n# TYPE wgcluster_usage_rx_bytes_total counter\n");
+        for (n, u) in &s.usage.routers {
+            let _ = writeln!(out, "wgcluster_usage_rx_bytes_total{{node=\"{n}\"}} {}", u.rx);
+        }
+        let _ = write!(out, "# HELP wgcluster_usage_tx_bytes_total Bytes sent to peers through a router (cumulative).\n# TYPE wgcluster_usage_tx_bytes_total counter\n");
+        for (n, u) in &s.usage.routers {
+            let _ = writeln!(out, "wgcluster_usage_tx_bytes_total{{node=\"{n}\"}} {}", u.tx);
+        }
+        let mut online: std::collections::BTreeMap<&str, u64> = s.nodes.keys().map(|n| (n.as_str(), 0)).collect();
+        let fresh = 2000 * s.settings.usage_interval_s;
+        for u in s.usage.peers.values() {
+            let st = status(Some(u), now, fresh);
+            if let (true, Some(n)) = (st.connected, st.serving_node.as_ref()) {
+                if let Some(c) = online.get_mut(n.as_str()) {
+                    *c += 1;
+                }
+            }
+        }
+        let _ = write!(out, "# HELP wgcluster_peers_connected Peers whose newest handshake (< 180 s) is with this router.\n# TYPE wgcluster_peers_connected gauge\n");
+        for (n, c) in &online {
+            let _ = writeln!(out, "wgcluster_peers_connected{{node=\"{n}\"}} {c}");
+        }
+        if !s.settings.usage_metrics_per_peer {
+            return;
+        }
+        let _ = write!(out, "# HELP wgcluster_peer_rx_bytes_total Bytes received from a peer (cumulative over routers).\n# TYPE wgcluster_peer_rx_bytes_total counter\n");
+        for (id, u) in &s.usage.peers {
+            let c = s.peers.get(id).map(|p| p.config.as_str()).unwrap_or("");
+            let _ = writeln!(out, "wgcluster_peer_rx_bytes_total{{config=\"{c}\",peer=\"{id}\"}} {}", u.rx);
+        }
+        let _ = write!(out, "# HELP wgcluster_peer_tx_bytes_total Bytes sent to a peer (cumulative over routers).\n# TYPE wgcluster_peer_tx_bytes_total counter\n");
+        for (id, u) in &s.usage.peers {
+            let c = s.peers.get(id).map(|p| p.config.as_str()).unwrap_or("");
+            let _ = writeln!(out, "wgcluster_peer_tx_bytes_total{{config=\"{c}\",peer=\"{id}\"}} {}", u.tx);
+        }
+        let _ = write!(out, "# HELP wgcluster_peer_handshake_age_seconds Seconds since the peer's newest handshake on any router.\n# TYPE wgcluster_peer_handshake_age_seconds gauge\n");
+        for (id, u) in &s.usage.peers {
+            if let Some(hs) = status(Some(u), now, fresh).latest_handshake {
+                let c = s.peers.get(id).map(|p| p.config.as_str()).unwrap_or("");
+                let _ = writeln!(out, "wgcluster_peer_handshake_age_seconds{{config=\"{c}\",peer=\"{id}\"}} {}", now.saturating_sub(hs) / 1000);
+            }
+        }
+    });
 }

@@ -64,8 +64,16 @@ pub enum RouteClass {
 
 /// The class of `method path` (path without the query string).
 pub fn route_class(method: &Method, path: &str) -> RouteClass {
-    const CLUSTER: &[&str] =
-        &["/v1/join", "/v1/raft/append", "/v1/raft/vote", "/v1/raft/snapshot", "/v1/forward", "/v1/members", "/v1/members/remove"];
+    const CLUSTER: &[&str] = &[
+        "/v1/join",
+        "/v1/raft/append",
+        "/v1/raft/vote",
+        "/v1/raft/snapshot",
+        "/v1/forward",
+        "/v1/members",
+        "/v1/members/remove",
+        "/v1/usage",
+    ];
     let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
     if CLUSTER.contains(&path) || path.starts_with("/v1/raft/") {
         return RouteClass::ClusterOnly;
@@ -189,6 +197,7 @@ mod tests {
             ("POST", "/v1/forward/", ClusterOnly),
             ("POST", "/v1/members", ClusterOnly),
             ("POST", "/v1/members/remove", ClusterOnly),
+            ("GET", "/v1/usage", ClusterOnly),
             ("GET", "/v1/health", Shared),
             ("GET", "/v1/wg/wg0/config", Shared),
             ("POST", "/v1/wg/wg0/config", AdminOnly),

@@ -21,6 +21,7 @@ pub mod members;
 pub mod nodes;
 pub(crate) mod peers;
 mod settings;
+mod usage; // usage: peer limits' fields, usage history, usage settings (#15)
 mod views;
 
 use actix_web::web;
@@ -126,6 +127,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/configs/{config}/peers/{peer_id}", web::patch().to(peers::patch))
         .route("/api/configs/{config}/peers/{peer_id}", web::delete().to(peers::delete))
         .route("/api/configs/{config}/peers/{peer_id}/config", web::get().to(peers::download))
+        .route("/api/configs/{config}/peers/{peer_id}/usage", web::get().to(usage::peer_usage))
+        .route("/api/settings/usage", web::get().to(usage::get_settings))
+        .route("/api/settings/usage", web::put().to(usage::put_settings))
         .route("/api/peers/{peer_id}/configs", web::get().to(peers::configs_of))
         .route("/v1/wg/{iface}/config", web::get().to(agent::get_config))
         .route("/v1/wg/{iface}/peers", web::post().to(agent::add_peer))

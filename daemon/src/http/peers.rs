@@ -29,7 +29,7 @@ fn peer_name(b: &Body) -> Result<String, ApiError> {
 }
 
 pub(crate) fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
-    b.only(&["name", "public_key", "preshared_key", "node_id", "allowed_ips", "keepalive", "enabled"])?;
+    b.only(&["name", "public_key", "preshared_key", "node_id", "allowed_ips", "keepalive", "enabled", "data_limit_bytes", "expires_at"])?;
     let name = peer_name(b)?;
     let (public_key, private_key) = match b.opt_str("public_key")? {
         Some(k) => (WgKey::parse(&b.name("public_key"), &k)?, None),
@@ -56,6 +56,7 @@ pub(crate) fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
             other => other.map(|k| k as u16),
         },
         enabled: b.opt_bool("enabled")?.unwrap_or(true),
+        limits: PeerLimits { data_limit_bytes: super::usage::data_limit(b)?.flatten(), expires_at: super::usage::expires_at(b)?.flatten() },
     })
 }
 
@@ -104,6 +105,7 @@ pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest)
     if !app.cluster.read(|s| s.configs.contains_key(&c)) {
         return Err(ApiError::NotFound(format!("config '{c}' not found")));
     }
+    let now = super::now_ms();
     let Some(limit) = limit else {
         let cluster = app.cluster.clone();
         let mut last: Option<PeerId> = None;
@@ -118,7 +120,7 @@ pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest)
                 let mut out = Vec::with_capacity(views::ITEMS_PER_CHUNK);
                 for p in mine.take(views::ITEMS_PER_CHUNK) {
                     let mut json = Vec::with_capacity(512);
-                    views::write_peer(p, &mut json);
+                    views::write_peer(s, now, p, &mut json);
                     out.push(json);
                     last = Some(p.id.clone());
                 }
@@ -138,7 +140,7 @@ pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest)
             if i > 0 {
                 buf.push(b',');
             }
-            views::write_peer(p, &mut buf);
+            views::write_peer(s, now, p, &mut buf);
         }
         buf.extend_from_slice(format!("],\"limit\":{limit},\"offset\":{offset},\"total\":{total}}},").as_bytes());
         buf.extend_from_slice(b"\"message\":\"Peers retrieved successfully\",\"status\":true}");
@@ -168,9 +170,9 @@ pub async fn create(app: App, u: User, path: web::Path<String>, payload: web::Pa
     let Outcome::PeersCreated { ids } = out else { return Err(ApiError::Internal(format!("unexpected outcome {out:?}"))) };
     let peers: Vec<Peer> = app.cluster.read(|s| ids.iter().filter_map(|id| s.peers.get(id)).cloned().collect());
     if bulk {
-        Ok(views::ok_list(&format!("{} peers created successfully", peers.len()), peers, views::peer))
+        Ok(views::ok_list(&format!("{} peers created successfully", peers.len()), peers, views::new_peer))
     } else {
-        Ok(ok("Peer created successfully", peers.first().map(views::peer).unwrap_or_default()))
+        Ok(ok("Peer created successfully", peers.first().map(views::new_peer).unwrap_or_default()))
     }
 }
 
@@ -184,7 +186,7 @@ fn find<'a>(s: &'a State, c: &ConfigName, id: &PeerId) -> Result<&'a Peer, ApiEr
 pub async fn get(app: App, _u: User, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (c, p) = path.into_inner();
     let (c, id) = (config_name(&c)?, peer_id(&p)?);
-    let v = app.cluster.read(|s| find(s, &c, &id).map(views::peer))?;
+    let v = app.cluster.read(|s| find(s, &c, &id).map(|p| views::peer(s, p)))?;
     Ok(ok("Peer retrieved successfully", v))
 }
 
@@ -192,16 +194,18 @@ pub async fn patch(app: App, u: User, path: web::Path<(String, String)>, payload
     let (c, p) = path.into_inner();
     let (config, id) = (config_name(&c)?, peer_id(&p)?);
     let b = Body::parse(&read_body(payload).await?)?;
-    b.only(&["name", "allowed_ips", "keepalive", "enabled", "node_id"])?;
+    b.only(&["name", "allowed_ips", "keepalive", "enabled", "node_id", "data_limit_bytes", "expires_at"])?;
     let patch = PeerPatch {
         name: if b.has("name") { Some(peer_name(&b)?) } else { None },
         allowed_ips: b.opt_cidrs("allowed_ips")?,
         keepalive: b.opt_uint("keepalive", 0, 65535)?.map(|k| if k == 0 { None } else { Some(k as u16) }),
         enabled: b.opt_bool("enabled")?,
         node_id: b.opt_str("node_id")?.map(|n| NodeId::parse("node_id", &n)).transpose()?,
+        data_limit_bytes: super::usage::data_limit(&b)?,
+        expires_at: super::usage::expires_at(&b)?,
     };
     app.submit_as(&u, Command::UpdatePeer { config: config.clone(), id: id.clone(), patch }).await?;
-    let v = app.cluster.read(|s| find(s, &config, &id).map(views::peer))?;
+    let v = app.cluster.read(|s| find(s, &config, &id).map(|p| views::peer(s, p)))?;
     Ok(ok("Peer updated successfully", v))
 }
 

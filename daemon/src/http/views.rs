@@ -85,43 +85,84 @@ pub struct PeerView<'a> {
     allowed_ips: &'a [ipnet::IpNet],
     config: &'a ConfigName,
     created_at: Millis,
+    data_limit_bytes: Option<u64>,
     draining_from: &'a Option<NodeId>,
     enabled: bool,
+    expires_at: Option<Millis>,
     has_preshared_key: bool,
     has_private_key: bool,
     id: &'a PeerId,
     keepalive: Option<u16>,
+    limited: Option<&'static str>,
     name: &'a str,
     node_id: &'a Option<NodeId>,
     public_key: String,
+    status: StatusView,
     updated_at: Millis,
 }
 
+/// A peer's live status and usage (#15), keys in alphabetical order.
+#[derive(serde::Serialize, Default)]
+pub struct StatusView {
+    /// The newest handshake is younger than `usage::merge::CONNECTED_MAX_AGE_MS` (180 s).
+    connected: bool,
+    endpoint: Option<String>,
+    /// Unix ms of the newest handshake on any router.
+    latest_handshake: Option<Millis>,
+    rx_bytes: u64,
+    rx_rate: u64,
+    /// The router with the newest handshake (Mode A: several carry the peer).
+    serving_node: Option<NodeId>,
+    tx_bytes: u64,
+    tx_rate: u64,
+}
+
+impl StatusView {
+    pub fn of(s: &State, now: Millis, id: &PeerId) -> Self {
+        let fresh = 2 * 1000 * s.settings.usage_interval_s;
+        let st = wgcluster_actors::usage::merge::status(s.usage.peers.get(id), now, fresh);
+        StatusView {
+            connected: st.connected,
+            endpoint: st.endpoint.map(|e| e.to_string()),
+            latest_handshake: st.latest_handshake,
+            rx_bytes: st.rx_bytes,
+            rx_rate: st.rx_rate,
+            serving_node: st.serving_node,
+            tx_bytes: st.tx_bytes,
+            tx_rate: st.tx_rate,
+        }
+    }
+}
+
 impl<'a> PeerView<'a> {
-    pub fn of(p: &'a Peer) -> Self {
+    pub fn of(p: &'a Peer, status: StatusView) -> Self {
         PeerView {
             address: join(&p.addresses),
             addresses: &p.addresses,
             allowed_ips: &p.allowed_ips,
             config: &p.config,
             created_at: p.created_at,
+            data_limit_bytes: p.limits.data_limit_bytes,
             draining_from: &p.draining_from,
             enabled: p.enabled,
+            expires_at: p.limits.expires_at,
             has_preshared_key: p.preshared_key.is_some(),
             has_private_key: p.private_key.is_some(),
             id: &p.id,
             keepalive: p.keepalive,
+            limited: p.limited.map(|k| k.as_str()),
             name: &p.name,
             node_id: &p.node_id,
             public_key: p.public_key.to_base64(),
+            status,
             updated_at: p.updated_at,
         }
     }
 }
 
 /// Appends a peer's JSON (the streamed lists).
-pub fn write_peer(p: &Peer, buf: &mut Vec<u8>) {
-    if serde_json::to_writer(&mut *buf, &PeerView::of(p)).is_err() {
+pub fn write_peer(s: &State, now: Millis, p: &Peer, buf: &mut Vec<u8>) {
+    if serde_json::to_writer(&mut *buf, &PeerView::of(p, StatusView::of(s, now, &p.id))).is_err() {
         buf.extend_from_slice(b"null");
     }
 }
@@ -150,7 +191,26 @@ pub fn config(s: &State, c: &Config) -> Value {
         "endpoint": group.map(|g| format!("{}:{}", g.domain, g.port)),
         "nodes": nodes, "peers": s.peers_of(&c.name).count(),
         "created_at": c.created_at, "updated_at": c.updated_at,
+        "status": config_status(s, &c.name, super::now_ms()),
     })
+}
+
+/// A config's peer summary (#15): peers connected now, and per serving router.
+pub fn config_status(s: &State, c: &ConfigName, now: Millis) -> Value {
+    let mut online = 0u64;
+    let mut by_node: std::collections::BTreeMap<&str, u64> = s.nodes_of(c).map(|cn| (cn.node_id.as_str(), 0)).collect();
+    for p in s.peers_of(c) {
+        let st = wgcluster_actors::usage::merge::status(s.usage.peers.get(&p.id), now, 0);
+        if st.connected {
+            online += 1;
+            if let Some(n) = st.serving_node {
+                if let Some((k, _)) = s.nodes.get_key_value(&n) {
+                    *by_node.entry(k.as_str()).or_default() += 1;
+                }
+            }
+        }
+    }
+    json!({ "peers_online": online, "peers_online_by_node": by_node })
 }
 
 /// The seed's example 4: the node, enriched with its assignment.
@@ -179,8 +239,13 @@ pub fn endpoint_group(g: &EndpointGroup) -> Value {
     })
 }
 
-pub fn peer(p: &Peer) -> Value {
-    serde_json::to_value(PeerView::of(p)).unwrap_or(Value::Null)
+pub fn peer(s: &State, p: &Peer) -> Value {
+    serde_json::to_value(PeerView::of(p, StatusView::of(s, super::now_ms(), &p.id))).unwrap_or(Value::Null)
+}
+
+/// A peer just created: no usage yet (for the bulk answer, streamed without the state).
+pub fn new_peer(p: &Peer) -> Value {
+    serde_json::to_value(PeerView::of(p, StatusView::default())).unwrap_or(Value::Null)
 }
 
 pub fn audit(e: &AuditEntry) -> Value {
@@ -210,7 +275,8 @@ mod tests {
         actix_web::body::to_bytes(r.into_body()).await.expect("body").to_vec()
     }
 
-    /// `PeerView` writes exactly what the hand-built `Value` of the API before it did.
+    /// `PeerView` writes exactly what the hand-built `Value` of the API before it did, plus the
+    /// additive fields of #15 (limits and `status`).
     #[test]
     fn peer_view_is_the_old_value() {
         let mut p = Peer {
@@ -228,7 +294,25 @@ mod tests {
             draining_from: None,
             created_at: 1,
             updated_at: 2,
+            limits: PeerLimits { data_limit_bytes: Some(1000), expires_at: None },
+            limited: Some(LimitKind::DataLimit),
+            limit_override: false,
         };
+        let mut s = State::default();
+        let now = super::super::now_ms();
+        let seen = wgcluster_actors::usage::merge::RouterSeen {
+            epoch: 1,
+            at: now - 1000,
+            rx: 600,
+            tx: 500,
+            handshake: Some(now - 30_000),
+            endpoint: Some("192.0.2.7:51000".parse().unwrap()),
+            rx_rate: 12,
+            tx_rate: 34,
+        };
+        let mut u = wgcluster_actors::usage::PeerUsage { rx: 600, tx: 500, ..Default::default() };
+        u.routers.insert(NodeId::parse("n", "r2").unwrap(), seen);
+        s.usage.peers.insert(p.id.clone(), u);
         for _ in 0..2 {
             let old = json!({
                 "id": p.id, "config": p.config, "name": p.name, "public_key": p.public_key.to_base64(),
@@ -236,11 +320,14 @@ mod tests {
                 "keepalive": p.keepalive, "enabled": p.enabled, "node_id": p.node_id, "draining_from": p.draining_from,
                 "has_private_key": p.private_key.is_some(), "has_preshared_key": p.preshared_key.is_some(),
                 "created_at": p.created_at, "updated_at": p.updated_at,
+                "data_limit_bytes": 1000, "expires_at": null, "limited": "data_limit_bytes",
+                "status": { "connected": true, "endpoint": "192.0.2.7:51000", "latest_handshake": now - 30_000,
+                            "rx_bytes": 600, "tx_bytes": 500, "rx_rate": 12, "tx_rate": 34, "serving_node": "r2" },
             });
             let mut buf = Vec::new();
-            write_peer(&p, &mut buf);
+            write_peer(&s, now, &p, &mut buf);
             assert_eq!(String::from_utf8_lossy(&buf), old.to_string());
-            assert_eq!(peer(&p), old);
+            assert_eq!(peer(&s, &p), old);
             (p.node_id, p.draining_from, p.keepalive, p.private_key) = (None, p.node_id.clone(), None, None);
         }
     }
