@@ -67,6 +67,21 @@ fn query_value(field: &str, v: &Value) -> Result<Option<String>, String> {
     }
 }
 
+/// Body fields that JSON `null` removes (a peer's limits). ubus has no null, so an empty string
+/// in one of them stands for it: LuCI's "no limit" / "never".
+pub const CLEARABLE: &[&str] = &["data_limit_bytes", "expires_at"];
+
+fn clear_empty(mut body: Map<String, Value>) -> Map<String, Value> {
+    for f in CLEARABLE {
+        if let Some(v) = body.get_mut(*f) {
+            if v.as_str() == Some("") {
+                *v = Value::Null;
+            }
+        }
+    }
+    body
+}
+
 /// The requests one call makes (pure: the table-driven tests pin it down).
 pub fn plan(method: &Method, input: &Map<String, Value>) -> Result<Vec<Req>, String> {
     let params = placeholders(method.path);
@@ -103,11 +118,11 @@ pub fn plan(method: &Method, input: &Map<String, Value>) -> Result<Vec<Req>, Str
             }
             None
         }
-        Fields => Some(Value::Object(rest)),
+        Fields => Some(Value::Object(clear_empty(rest))),
         FieldsOrBulk => match rest.get("peers") {
             Some(Value::Array(items)) if rest.len() == 1 => Some(Value::Array(items.clone())),
             Some(Value::Array(_)) => return Err("peers: give either a peers array or the fields of one peer".into()),
-            Some(Value::Null) | None => Some(Value::Object(rest)),
+            Some(Value::Null) | None => Some(Value::Object(clear_empty(rest))),
             Some(_) => return Err("peers: expected an array of peers".into()),
         },
     };

@@ -80,8 +80,17 @@ const fn m(
 use Arg::*;
 use BodyKind::*;
 
-const PEER_PATCH: &[(&str, Arg)] =
-    &[("config", Str), ("peer_id", Str), ("name", Str), ("allowed_ips", List), ("keepalive", Int), ("enabled", Bool), ("node_id", Str)];
+const PEER_PATCH: &[(&str, Arg)] = &[
+    ("config", Str),
+    ("peer_id", Str),
+    ("name", Str),
+    ("allowed_ips", List),
+    ("keepalive", Int),
+    ("enabled", Bool),
+    ("node_id", Str),
+    ("data_limit_bytes", Int),
+    ("expires_at", Str),
+];
 
 /// Every method, one per API operation the LuCI views use.
 pub static METHODS: &[Method] = &[
@@ -208,6 +217,8 @@ pub static METHODS: &[Method] = &[
             ("allowed_ips", List),
             ("keepalive", Int),
             ("enabled", Bool),
+            ("data_limit_bytes", Int),
+            ("expires_at", Str),
             ("peers", List),
         ],
         FieldsOrBulk,
@@ -237,6 +248,18 @@ pub static METHODS: &[Method] = &[
         write: false,
         reply: Reply::Envelope,
     },
+    Method {
+        name: "peer_usage",
+        http: "GET",
+        path: "/api/configs/{config}/peers/{peer_id}/usage",
+        args: &[("config", Str), ("peer_id", Str), ("from", Str), ("to", Str), ("step", Str)],
+        query: &["from", "to", "step"],
+        body: Empty,
+        write: false,
+        reply: Reply::Envelope,
+    },
+    m("usage_settings_get", "GET", "/api/settings/usage", &[], Empty, false),
+    m("usage_settings_set", "PUT", "/api/settings/usage", &[("interval_s", Int), ("metrics_per_peer", Bool)], Fields, true),
     m("audit_actions", "GET", "/api/audit-logs/actions", &[], Empty, false),
     m("dns_status", "GET", "/api/dns/status", &[], Empty, false),
     m("dns_queue_list", "GET", "/api/dns/queue", &[], Empty, false),

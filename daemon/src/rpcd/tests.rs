@@ -118,6 +118,30 @@ fn method_to_http_table() {
         ("join_token_create", json!({ "ttl_s": 600 }), one("POST", "/api/cluster/join-tokens", Some(json!({ "ttl_s": 600 })))),
         ("join_token_create", json!({}), one("POST", "/api/cluster/join-tokens", Some(json!({})))),
         ("member_remove", json!({ "node_id": "r2" }), one("DELETE", "/api/cluster/members/r2", None)),
+        (
+            "peer_usage",
+            json!({ "config": "wg0", "peer_id": "p1", "from": "2026-12-01", "step": "day" }),
+            one("GET", "/api/configs/wg0/peers/p1/usage?from=2026-12-01&step=day", None),
+        ),
+        ("usage_settings_get", json!({}), one("GET", "/api/settings/usage", None)),
+        ("usage_settings_set", json!({ "interval_s": 30 }), one("PUT", "/api/settings/usage", Some(json!({ "interval_s": 30 })))),
+        // ubus has no null: an empty string clears a peer's limit (JSON null to the API) ...
+        (
+            "peer_update",
+            json!({ "config": "wg0", "peer_id": "p1", "data_limit_bytes": "", "expires_at": "" }),
+            one("PATCH", "/api/configs/wg0/peers/p1", Some(json!({ "data_limit_bytes": null, "expires_at": null }))),
+        ),
+        // ... and only in those fields; values pass through as given.
+        (
+            "peer_update",
+            json!({ "config": "wg0", "peer_id": "p1", "name": "", "data_limit_bytes": 1000, "expires_at": "2027-01-01" }),
+            one("PATCH", "/api/configs/wg0/peers/p1", Some(json!({ "name": "", "data_limit_bytes": 1000, "expires_at": "2027-01-01" }))),
+        ),
+        (
+            "peer_create",
+            json!({ "config": "wg0", "name": "a", "expires_at": "" }),
+            one("POST", "/api/configs/wg0/peers", Some(json!({ "name": "a", "expires_at": null }))),
+        ),
     ];
     let mut covered = std::collections::BTreeSet::new();
     for (name, input, want) in cases {

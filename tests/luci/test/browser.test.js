@@ -183,6 +183,76 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     await finish(page, 'peers');
   });
 
+  await t.test('peers: live status, usage and limits (#15) — set and cleared in the edit form, usage chart', async () => {
+    const page = await open('peers');
+    const row = () => rowOf(page, 'tr.wgc-peer', 'laptop');
+    // no WireGuard client here: the daemon says never connected, no traffic
+    const laptop = (await api('GET', '/api/configs/wg0/peers')).find((p) => p.name === 'laptop');
+    assert.equal(laptop.status.connected, false);
+    assert.match(await row().locator('.wgc-status').textContent(), /offline.*never connected/);
+    assert.match(await row().locator('.wgc-usage').textContent(), /↓ 0(\.0)? B ↑ 0(\.0)? B/);
+    assert.equal(await row().locator('td[data-title="Status"]').count(), 1);
+
+    // a limit and an expiry through the edit form reach the daemon and show in the row
+    await row().locator('button', { hasText: 'Edit' }).click();
+    await page.fill('#wgc-e-limit', '5000');
+    await page.fill('#wgc-e-expires', '31.01.2030');
+    await page.click('.wgc-submit');
+    await page.waitForSelector('.wgc-form-error:visible');
+    assert.match(await page.textContent('.wgc-form-error'), /Expires: "31\.01\.2030" is not a date/);
+    assert.equal((await api('GET', `/api/configs/wg0/peers/${laptop.id}`)).data_limit_bytes, null, 'nothing sent');
+    await page.fill('#wgc-e-expires', '2030-01-31');
+    await page.click('.wgc-submit');
+    await page.waitForFunction(() => !document.body.classList.contains('modal-overlay-active'));
+    let now = await api('GET', `/api/configs/wg0/peers/${laptop.id}`);
+    assert.equal(now.data_limit_bytes, 5000 * 1e6);
+    assert.equal(now.expires_at, Date.UTC(2030, 0, 31));
+    assert.equal(now.enabled, true);
+    await row().locator('.wgc-usage', { hasText: 'limit 5.0 GB · expires 2030-01-31' }).waitFor({ timeout: 15000 });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'peers-limits.png'), fullPage: true });
+
+    // emptied fields remove both (the bridge turns "" into JSON null)
+    await row().locator('button', { hasText: 'Edit' }).click();
+    assert.equal(await page.inputValue('#wgc-e-limit'), '5000');
+    assert.equal(await page.inputValue('#wgc-e-expires'), '2030-01-31');
+    await page.fill('#wgc-e-limit', '');
+    await page.fill('#wgc-e-expires', '');
+    await page.click('.wgc-submit');
+    await page.waitForFunction(() => !document.body.classList.contains('modal-overlay-active'));
+    now = await api('GET', `/api/configs/wg0/peers/${laptop.id}`);
+    assert.equal(now.data_limit_bytes, null);
+    assert.equal(now.expires_at, null);
+    const audit = await api('GET', `/api/audit-logs?entity_type=peer&entity_id=${laptop.id}&limit=5`);
+    assert.ok(audit.length >= 2, 'both updates audited');
+
+    // the usage dialog asks the daemon for daily buckets and says when there is no traffic
+    await row().locator('button', { hasText: 'Usage' }).click();
+    await page.waitForSelector('.modal .wgc-usage-empty');
+    assert.match(await page.textContent('.modal'), /Total: received 0(\.0)? B, sent 0(\.0)? B/);
+    const usageCall = server.calls.filter((c) => c.method === 'peer_usage').pop();
+    assert.equal(usageCall.args.step, 'day');
+    await page.click('.modal button:has-text("Close")');
+
+    // the chart the dialog draws for buckets with traffic (the shape the daemon answers)
+    const chart = await page.evaluate(() => L.require('wgcluster.common').then((c) => {
+      const day = 86400000, from = Date.UTC(2026, 11, 1);
+      const svg = c.usageChart({ from, to: from + 30 * day, step: 86400, rx_bytes: 3e6, tx_bytes: 1e6,
+        buckets: [{ start: from, rx_bytes: 1.5e6, tx_bytes: 0.5e6 }, { start: from + 2 * day, rx_bytes: 1.5e6, tx_bytes: 0.5e6 }] });
+      const rx = [...svg.querySelectorAll('rect.wgc-rx')];
+      return { tag: svg.tagName, rx: rx.length, tx: svg.querySelectorAll('rect.wgc-tx').length,
+        title: rx[0].querySelector('title').textContent, x: rx.map((r) => +r.getAttribute('x')), h: +rx[0].getAttribute('height'),
+        label: svg.querySelector('text').textContent };
+    }));
+    assert.equal(chart.tag, 'svg');
+    assert.equal(chart.rx, 2);
+    assert.equal(chart.tx, 2);
+    assert.match(chart.title, /received 1\.5 MB/);
+    assert.ok(chart.x[1] > chart.x[0], 'the later day is further right');
+    assert.equal(chart.h, 120, 'rx is 3/4 of the tallest bar (160 px)');
+    assert.match(chart.label, /peak 2\.0 MB per day/);
+    await finish(page, 'peers-status');
+  });
+
   await t.test('a bad value shows a validation message and creates nothing', async () => {
     const page = await open('peers');
     await page.click('#wgc-add-peer');

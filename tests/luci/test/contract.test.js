@@ -114,6 +114,22 @@ test('every method works through `wgclusterd rpcd call` against a running daemon
   assert.equal(bulk.length, 2);
   assert.equal(ok('peers_list', { config: 'wgt0' }).length, 3);
   assert.equal(ok('peer_update', { config: 'wgt0', peer_id: alice.id, keepalive: 10 }).keepalive, 10);
+  // limits (#15): set, then cleared with the empty string that stands for JSON null
+  const limited = ok('peer_update', { config: 'wgt0', peer_id: alice.id, data_limit_bytes: 5000000000, expires_at: '2030-01-31' });
+  assert.equal(limited.data_limit_bytes, 5000000000);
+  assert.equal(limited.expires_at, Date.UTC(2030, 0, 31));
+  const cleared = ok('peer_update', { config: 'wgt0', peer_id: alice.id, data_limit_bytes: '', expires_at: '' });
+  assert.equal(cleared.data_limit_bytes, null);
+  assert.equal(cleared.expires_at, null);
+  const badLimit = call('peer_update', { config: 'wgt0', peer_id: alice.id, expires_at: 'next tuesday' });
+  assert.equal(badLimit.code, 400);
+  assert.match(badLimit.error, /expires_at/);
+  const usage = ok('peer_usage', { config: 'wgt0', peer_id: alice.id, step: 'day' });
+  assert.equal(usage.peer_id, alice.id);
+  assert.equal(usage.step, 86400);
+  assert.deepEqual(usage.buckets, []);
+  assert.equal(ok('usage_settings_set', { interval_s: 30 }).interval_s, 30);
+  assert.equal(ok('usage_settings_get').interval_s, 30);
   const conf = ok('peer_config', { config: 'wgt0', peer_id: alice.id });
   assert.match(conf.config, /\[Interface\][\s\S]*PrivateKey = [\s\S]*\[Peer\]/);
   assert.match(conf.qr_svg, /<svg/);

@@ -217,6 +217,65 @@ return baseclass.extend({
 		]));
 	},
 
+	/* "12 s ago", "5 min ago", "3 h ago", "2 d ago". */
+	age: function(ms, now) {
+		var s = Math.max(0, Math.round((now - ms) / 1000));
+		if (s < 120)
+			return _('%d s ago').format(s);
+		if (s < 7200)
+			return _('%d min ago').format(Math.round(s / 60));
+		if (s < 172800)
+			return _('%d h ago').format(Math.round(s / 3600));
+		return _('%d d ago').format(Math.round(s / 86400));
+	},
+
+	/* Bytes in decimal units (1 MB = 10^6 bytes, as data limits are entered). */
+	bytes: function(n) {
+		return '%1000.1mB'.format(+n || 0);
+	},
+
+	/* A bar chart of a peer_usage answer ({from, to, step, buckets: [{start, rx_bytes, tx_bytes}]}):
+	 * one bar per bucket with traffic, received below sent, each with a tooltip; SVG drawn here
+	 * (no chart library). */
+	usageChart: function(u) {
+		var self = this, buckets = u.buckets || [], W = 600, H = 160, pad = 4;
+		if (!buckets.length)
+			return E('p', { 'class': 'wgc-usage-empty' }, [ E('em', {}, [ _('No traffic in this period.') ]) ]);
+		var step = u.step * 1000, n = Math.max(1, Math.round((u.to - u.from) / step));
+		var max = Math.max.apply(null, buckets.map(function(b) { return b.rx_bytes + b.tx_bytes; })) || 1;
+		var bw = (W - 2 * pad) / n;
+		var ns = 'http://www.w3.org/2000/svg';
+		var svg = document.createElementNS(ns, 'svg');
+		svg.setAttribute('viewBox', '0 0 %d %d'.format(W, H + 20));
+		svg.setAttribute('class', 'wgc-usage-chart');
+		svg.setAttribute('style', 'width:100%;max-width:' + W + 'px');
+		var rect = function(x, y, w, h, fill, cls, title) {
+			var r = document.createElementNS(ns, 'rect');
+			r.setAttribute('x', x.toFixed(1)); r.setAttribute('y', y.toFixed(1));
+			r.setAttribute('width', w.toFixed(1)); r.setAttribute('height', h.toFixed(1));
+			r.setAttribute('fill', fill);
+			r.setAttribute('class', cls);
+			var t = document.createElementNS(ns, 'title');
+			t.textContent = title;
+			r.appendChild(t);
+			return r;
+		};
+		buckets.forEach(function(b) {
+			var i = Math.min(n - 1, Math.max(0, Math.floor((b.start - u.from) / step))), x = pad + i * bw;
+			var hr = H * b.rx_bytes / max, ht = H * b.tx_bytes / max;
+			var when = self.fmtTime(b.start);
+			svg.appendChild(rect(x, H - hr - ht, Math.max(1, bw - 1), ht, 'var(--warning-color-medium,#f0ad4e)', 'wgc-tx',
+				_('%s: sent %s').format(when, self.bytes(b.tx_bytes))));
+			svg.appendChild(rect(x, H - hr, Math.max(1, bw - 1), hr, 'var(--primary-color-medium,#337ab7)', 'wgc-rx',
+				_('%s: received %s').format(when, self.bytes(b.rx_bytes))));
+		});
+		var label = document.createElementNS(ns, 'text');
+		label.setAttribute('x', pad); label.setAttribute('y', H + 15); label.setAttribute('font-size', '11');
+		label.textContent = _('peak %s per %s').format(self.bytes(max), u.step >= 86400 ? _('day') : _('hour'));
+		svg.appendChild(label);
+		return svg;
+	},
+
 	fmtTime: function(ms) {
 		if (!ms)
 			return '-';

@@ -3,10 +3,11 @@
 'require rpc';
 'require ui';
 'require dom';
+'require poll';
 'require wgcluster.common as common';
 
-/* Peers (clients) of a configuration: list, add, edit, delete, download the client config or
- * show it as a QR code. Writes carry the form submission's idempotency key; the client config can
+/* Peers (clients) of a configuration: list with live status and usage (polled every 10 s), add,
+ * edit (limits too), delete, a usage chart, download the client config or show it as a QR code. Writes carry the form submission's idempotency key; the client config can
  * hold the peer's private key, so it is a write in the ACL and disabled for read-only logins. */
 
 var callConfigs = common.callConfigs;
@@ -15,7 +16,8 @@ var callPeers = rpc.declare({ object: 'wgcluster', method: 'peers_list', params:
 var callPeerCreate = rpc.declare({ object: 'wgcluster', method: 'peer_create',
 	params: [ 'config', 'name', 'public_key', 'preshared_key', 'node_id', 'allowed_ips', 'keepalive', 'enabled', 'idempotency_key' ], expect: { '': {} } });
 var callPeerUpdate = rpc.declare({ object: 'wgcluster', method: 'peer_update',
-	params: [ 'config', 'peer_id', 'name', 'allowed_ips', 'keepalive', 'enabled', 'node_id', 'idempotency_key' ], expect: { '': {} } });
+	params: [ 'config', 'peer_id', 'name', 'allowed_ips', 'keepalive', 'enabled', 'node_id', 'data_limit_bytes', 'expires_at', 'idempotency_key' ], expect: { '': {} } });
+var callPeerUsage = rpc.declare({ object: 'wgcluster', method: 'peer_usage', params: [ 'config', 'peer_id', 'from', 'to', 'step' ], expect: { '': {} } });
 var callPeerDelete = rpc.declare({ object: 'wgcluster', method: 'peer_delete', params: [ 'config', 'peer_id', 'idempotency_key' ], expect: { '': {} } });
 var callPeerConfig = rpc.declare({ object: 'wgcluster', method: 'peer_config', params: [ 'config', 'peer_id', 'format' ], expect: { '': {} } });
 
@@ -59,6 +61,32 @@ function keepalive(id) {
 	check(id, _('Keepalive: must be a whole number of seconds from 0 to 65535'), !/^\d+$/.test(v) || +v > 65535);
 	return +v;
 }
+
+/* Data limit in MB (10^6 bytes) → bytes; '' (no limit) passes as '' (the bridge sends null). */
+function dataLimit(id) {
+	var v = val(id);
+	if (v === '')
+		return '';
+	check(id, _('Data limit: "%s" is not a number of MB (e.g. 5000 for 5 GB; empty for no limit)').format(v),
+		!/^\d+(\.\d+)?$/.test(v) || +v <= 0 || +v > 9e9);
+	return Math.round(+v * 1e6);
+}
+
+/* Expiry as YYYY-MM-DD (midnight UTC) or '' (never). */
+function expiry(id) {
+	var v = val(id);
+	check(id, _('Expires: "%s" is not a date (YYYY-MM-DD; empty for never)').format(v),
+		v !== '' && !/^\d{4}-\d{2}-\d{2}$/.test(v));
+	return v;
+}
+
+function isoDate(ms) {
+	return ms != null ? new Date(+ms).toISOString().substr(0, 10) : '';
+}
+
+var age = L.bind(common.age, common);
+var bytes = L.bind(common.bytes, common);
+var usageChart = L.bind(common.usageChart, common);
 
 function fileName(config, peer) {
 	return config + '-' + String(peer.name).replace(/[^A-Za-z0-9-]/g, '_') + '.conf';
@@ -137,14 +165,21 @@ return view.extend({
 			field(_('Keepalive'), text('wgc-e-keepalive', peer.keepalive != null ? peer.keepalive : 0), _('Seconds; 0 turns it off')),
 			field(_('Router'), select('wgc-e-node', this.nodeChoices(config, [ '', _('Keep the current router') ]), ''),
 				_('Moving a peer is make-before-break; in independent mode its client needs the new config')),
-			field(_('State'), select('wgc-e-enabled', [ [ '1', _('Enabled') ], [ '0', _('Disabled') ] ], peer.enabled ? '1' : '0'))
+			field(_('State'), select('wgc-e-enabled', [ [ '1', _('Enabled') ], [ '0', _('Disabled') ] ], peer.enabled ? '1' : '0')),
+			field(_('Data limit (MB)'), text('wgc-e-limit', peer.data_limit_bytes != null ? String(peer.data_limit_bytes / 1e6) : '', _('no limit')),
+				_('Received plus sent, counted on every router; reaching it disables the peer everywhere until the limit is raised or removed')),
+			field(_('Expires'), text('wgc-e-expires', isoDate(peer.expires_at), _('never (YYYY-MM-DD)')),
+				_('From that day (midnight UTC) the peer is disabled on every router'))
 		], _('Save'), L.bind(function(sub) {
 			var name = val('wgc-e-name');
 			check('wgc-e-name', _('Name: is required (1 to 64 printable characters)'), name === '' || name.length > 64);
 			var allowed = ipList('wgc-e-allowed', _('Client allowed IPs'));
 			var node = val('wgc-e-node');
+			var limit = dataLimit('wgc-e-limit'), exp = expiry('wgc-e-expires');
+			var limitWas = peer.data_limit_bytes != null ? peer.data_limit_bytes : '', expWas = isoDate(peer.expires_at);
 			var args = [ config, peer.id, name !== peer.name ? name : undefined, allowed, keepalive('wgc-e-keepalive'),
-				val('wgc-e-enabled') === '1', node && node !== peer.node_id ? node : undefined ];
+				val('wgc-e-enabled') === '1', node && node !== peer.node_id ? node : undefined,
+				limit !== limitWas ? limit : undefined, exp !== expWas ? exp : undefined ];
 			return callPeerUpdate.apply(null, args.concat([ sub.key(args) ]))
 				.then(unwrap).then(L.bind(this.refresh, this));
 		}, this));
@@ -157,6 +192,17 @@ return view.extend({
 		], _('Delete'), L.bind(function(sub) {
 			return callPeerDelete(config, peer.id, sub.key([ config, peer.id ])).then(unwrap).then(L.bind(this.refresh, this));
 		}, this));
+	},
+
+	handleUsage: function(peer) {
+		var config = this.data.config;
+		return callPeerUsage(config, peer.id, null, null, 'day').then(unwrap).then(function(u) {
+			ui.showModal(_('Usage of %h, last 30 days').format(peer.name), [
+				E('p', {}, [ _('Total: received %s, sent %s').format(bytes(u.rx_bytes), bytes(u.tx_bytes)) ]),
+				usageChart(u),
+				E('div', { 'class': 'right' }, [ E('button', { 'class': 'btn', 'click': ui.hideModal }, [ _('Close') ]) ])
+			]);
+		}).catch(notifyError);
 	},
 
 	handleDownload: function(peer) {
@@ -192,14 +238,37 @@ return view.extend({
 		if (!data.config)
 			return E('p', {}, [ E('em', {}, [ _('No configurations yet: add one on the Configurations page.') ]) ]);
 
+		var now = Date.now();
 		var rows = data.peers.map(L.bind(function(p) {
+			var st = p.status || {};
+			var live = st.connected
+				? E('span', { 'class': 'wgc-status' }, [ common.badge(_('online'), 'ok'), ' ',
+					E('small', {}, [ _('via %s').format(st.serving_node || '?'), st.endpoint ? ' · ' + st.endpoint : '',
+						st.latest_handshake ? ' · ' + age(st.latest_handshake, now) : '' ]) ])
+				: E('span', { 'class': 'wgc-status' }, [ common.badge(_('offline'), ''), ' ',
+					E('small', {}, [ st.latest_handshake ? _('last seen %s').format(age(st.latest_handshake, now)) : _('never connected') ]) ]);
+			var limits = [];
+			if (p.data_limit_bytes != null)
+				limits.push(_('limit %s').format(bytes(p.data_limit_bytes)));
+			if (p.expires_at != null)
+				limits.push(_('expires %s').format(isoDate(p.expires_at)));
+			var usage = E('span', { 'class': 'wgc-usage' }, [
+				'↓ ' + bytes(st.rx_bytes) + ' ↑ ' + bytes(st.tx_bytes),
+				limits.length ? E('br') : '', limits.length ? E('small', {}, [ limits.join(' · ') ]) : ''
+			]);
+			var state = p.limited
+				? common.badge(p.limited === 'expires_at' ? _('expired') : _('limit reached'), 'error', _('Disabled by its limit: %s').format(p.limited))
+				: (p.enabled ? common.badge(_('enabled'), 'ok') : common.badge(_('disabled'), ''));
 			return { attrs: { 'class': 'tr wgc-peer', 'data-peer': p.id }, cells: [
 				E('strong', {}, [ p.name ]),
 				p.address || '',
 				E('span', {}, [ p.node_id || '-', p.draining_from ? ' ' + _('(moving from %s)').format(p.draining_from) : '' ]),
 				E('code', { 'title': p.public_key }, [ String(p.public_key).substr(0, 12) + '…' ]),
-				p.enabled ? common.badge(_('enabled'), 'ok') : common.badge(_('disabled'), ''),
+				live,
+				usage,
+				state,
 				E('span', {}, [
+					E('button', { 'class': 'btn cbi-button-action wgc-read', 'click': ui.createHandlerFn(this, 'handleUsage', p) }, [ _('Usage') ]), ' ',
 					common.writeButton(_('Edit'), 'cbi-button-edit', ui.createHandlerFn(this, 'handleEdit', p)), ' ',
 					common.writeButton(_('Config'), 'cbi-button-action', ui.createHandlerFn(this, 'handleDownload', p)), ' ',
 					common.writeButton(_('QR code'), 'cbi-button-action', ui.createHandlerFn(this, 'handleQR', p)), ' ',
@@ -218,7 +287,7 @@ return view.extend({
 				' ',
 				common.writeButton(_('Add peer'), 'cbi-button-add', ui.createHandlerFn(this, 'handleAdd'), { 'id': 'wgc-add-peer' })
 			]),
-			common.table([ _('Name'), _('Tunnel address'), _('Router'), _('Public key'), _('State'), { title: _('Actions'), right: true } ],
+			common.table([ _('Name'), _('Tunnel address'), _('Router'), _('Public key'), _('Status'), _('Usage'), _('State'), { title: _('Actions'), right: true } ],
 				rows, _('No peers yet'), { 'id': 'wgc-peers' })
 		]);
 	},
@@ -226,6 +295,13 @@ return view.extend({
 	render: function(data) {
 		this.data = data;
 		this.root = E('div', { 'class': 'cbi-section' }, [ this.renderPeers(data) ]);
+		/* live status and usage; a refresh never touches an open dialog */
+		poll.add(L.bind(function() {
+			return this.load().then(L.bind(function(d) {
+				this.data = d;
+				dom.content(this.root, this.renderPeers(d));
+			}, this));
+		}, this), 10);
 		return E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, [ _('Peers') ]),
 			E('div', { 'class': 'cbi-map-descr' }, [ _('The clients of a configuration. Each is homed on one router; its config file is the same on every router of a cluster endpoint.') ]),

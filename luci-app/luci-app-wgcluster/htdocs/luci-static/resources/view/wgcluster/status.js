@@ -82,11 +82,16 @@ return view.extend({
 
 	renderConfigs: function(res) {
 		var configs = (res && res.status === true && res.data) || [];
-		return common.table([ _('Configuration'), _('Mode'), _('Cluster endpoint'), _('Routers'), _('Peers') ],
+		return common.table([ _('Configuration'), _('Mode'), _('Cluster endpoint'), _('Routers'), _('Peers'), _('Peers online') ],
 			configs.map(function(c) {
+				var st = c.status || {}, by = st.peers_online_by_node || {};
+				/* "3 (r1: 2, r2: 1)": connected now, and per serving router */
+				var per = Object.keys(by).map(function(n) { return '%s: %d'.format(n, by[n]); }).join(', ');
 				return [ c.name,
 					c.mode === 'cluster' ? _('cluster (one endpoint)') : _('independent'),
-					c.endpoint || '-', (c.nodes || []).join(', ') || '-', String(c.peers) ];
+					c.endpoint || '-', (c.nodes || []).join(', ') || '-', String(c.peers),
+					E('span', { 'class': 'wgc-online', 'data-config': c.name }, [
+						String(st.peers_online || 0), per ? ' (' + per + ')' : '' ]) ];
 			}), _('No configurations yet'));
 	},
 
