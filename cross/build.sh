@@ -4,14 +4,13 @@
 # Builds the static musl `wgclusterd` release binary for router CPUs, without the OpenWrt SDK.
 # TARGET is an OpenWrt arch name or a Rust target from cross/targets.sh (default: all of them):
 #
-#   x86_64                                stable toolchain, rustup's prebuilt musl std, linked by
-#                                         rust-lld (the musl targets are self-contained); ring's C
-#                                         by the host gcc (an aarch64 row marked "stable" in
-#                                         cross/targets.sh would use aarch64-linux-gnu-gcc)
-#   aarch64_cortex-a53,                   the pinned nightly of cross/toolchain.env with
+#   a row of cross/targets.sh             stable toolchain, rustup's prebuilt musl std, linked by
+#   marked "stable" (none today)          rust-lld (the musl targets are self-contained); ring's C
+#                                         by the host gcc (x86_64) or aarch64-linux-gnu-gcc
+#   x86_64, aarch64_cortex-a53,           the pinned nightly of cross/toolchain.env with
 #   arm_cortex-a7_neon-vfpv4, mipsel_24kc, -Zbuild-std (rustup has no std for armv7/mips here;
-#   mips_24kc                             aarch64 for size: std built at opt-level "z" without
-#                                         its backtrace code fits the 3.0 MiB budget), linked by
+#   mips_24kc                             x86_64/aarch64 for size: std built at opt-level "z" without
+#                                         its backtrace code fits their budgets), linked by
 #                                         zig through cargo-zigbuild: zig brings musl libc/crt and
 #                                         compiles ring's C for the target
 #
