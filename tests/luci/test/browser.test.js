@@ -532,6 +532,29 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     await finish(page, 'routers-health');
   });
 
+  await t.test('usage collection settings (#15): shown and changed in the routers page', async () => {
+    const page = await open('routers');
+    const before = await api('GET', '/api/settings/usage');
+    assert.match(await page.textContent('#wgc-usage-table'), new RegExp(`${before.interval_s} s`));
+    await page.click('.wgc-usage-edit');
+    const interval = '[id="widget.cbid.json.usage.interval_s"]';
+    await page.waitForSelector(interval);
+    assert.equal(await page.inputValue(interval), String(before.interval_s));
+    await page.fill(interval, '2');
+    await page.click('.modal .wgc-submit');
+    await page.waitForSelector('.wgc-form-error:visible');
+    assert.match(await page.textContent('.wgc-form-error'), /"Collection interval" contains an invalid input value/);
+    assert.equal((await api('GET', '/api/settings/usage')).interval_s, before.interval_s, 'nothing was sent');
+    await page.fill(interval, '120');
+    await page.click('[id="cbid.json.usage.metrics_per_peer"] input[type="checkbox"], [id="widget.cbid.json.usage.metrics_per_peer"]');
+    await page.click('.modal .wgc-submit');
+    await page.waitForFunction(() => /120 s/.test(document.getElementById('wgc-usage-table').textContent), null, { timeout: 15000 });
+    const after = await api('GET', '/api/settings/usage');
+    assert.equal(after.interval_s, 120);
+    assert.equal(after.metrics_per_peer, !before.metrics_per_peer);
+    await finish(page, 'routers-usage');
+  });
+
   await t.test('cluster: a join token made in LuCI lets a second router join; LuCI removes the member', async () => {
     const page = await open('routers');
     await page.click('.wgc-join-token');

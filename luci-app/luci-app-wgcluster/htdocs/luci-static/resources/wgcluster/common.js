@@ -22,6 +22,9 @@ var callNodeDelete = rpc.declare({ object: 'wgcluster', method: 'node_delete', p
 var callJoinToken = rpc.declare({ object: 'wgcluster', method: 'join_token_create', params: [ 'ttl_s', 'idempotency_key' ], expect: { '': {} } });
 var callMemberRemove = rpc.declare({ object: 'wgcluster', method: 'member_remove', params: [ 'node_id', 'idempotency_key' ], expect: { '': {} } });
 var callHealthSettings = rpc.declare({ object: 'wgcluster', method: 'health_settings_get', expect: { '': {} } });
+var callUsageSettings = rpc.declare({ object: 'wgcluster', method: 'usage_settings_get', expect: { '': {} } });
+var callUsageSettingsSet = rpc.declare({ object: 'wgcluster', method: 'usage_settings_set',
+	params: [ 'interval_s', 'metrics_per_peer', 'idempotency_key' ], expect: { '': {} } });
 var callHealthSettingsSet = rpc.declare({ object: 'wgcluster', method: 'health_settings_set',
 	params: [ 'probe_interval_ms', 'unhealthy_after', 'healthy_after', 'auto_migrate_independent', 'idempotency_key' ], expect: { '': {} } });
 var callBackups = rpc.declare({ object: 'wgcluster', method: 'backups_list', expect: { '': {} } });
@@ -62,6 +65,8 @@ return baseclass.extend({
 	callJoinToken: callJoinToken,
 	callMemberRemove: callMemberRemove,
 	callHealthSettings: callHealthSettings,
+	callUsageSettings: callUsageSettings,
+	callUsageSettingsSet: callUsageSettingsSet,
 	callHealthSettingsSet: callHealthSettingsSet,
 	callBackups: callBackups,
 	callBackup: callBackup,

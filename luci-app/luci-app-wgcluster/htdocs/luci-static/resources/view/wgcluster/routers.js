@@ -22,7 +22,8 @@ return view.extend({
 		return Promise.all([
 			L.resolveDefault(common.callStatus(), {}),
 			L.resolveDefault(common.callNodes(), {}),
-			L.resolveDefault(common.callHealthSettings(), {})
+			L.resolveDefault(common.callHealthSettings(), {}),
+			L.resolveDefault(common.callUsageSettings(), {})
 		]);
 	},
 
@@ -169,6 +170,45 @@ return view.extend({
 		}, this));
 	},
 
+	/* The usage collection settings (#15) as a LuCI form, like the health checks. */
+	handleUsage: function(u) {
+		var m, s, o;
+		m = new form.JSONMap({ usage: { interval_s: String(u.interval_s), metrics_per_peer: u.metrics_per_peer ? '1' : '0' } });
+		m.readonly = !common.writable();
+		s = m.section(form.NamedSection, 'usage', 'usage');
+		o = s.option(form.Value, 'interval_s', _('Collection interval'),
+			_('Seconds between usage batches (5 to 3600): one replicated write per interval, and the longest a data limit may be exceeded'));
+		o.datatype = 'range(5,3600)';
+		o.rmempty = false;
+		o = s.option(form.Flag, 'metrics_per_peer', _('Per-peer metrics'),
+			_('Also export rx/tx and handshake age per peer on /metrics (one series per peer)'));
+		return m.render().then(L.bind(function(node) {
+			modalForm(_('Usage collection'), [ node ], _('Save'), L.bind(function(sub) {
+				return m.save(null, true).then(L.bind(function() {
+					var get = function(k) { return m.data.get('json', 'usage', k); };
+					var args = [ +get('interval_s'), get('metrics_per_peer') === '1' ];
+					return this.act(common.callUsageSettingsSet.apply(null, args.concat([ sub.key(args) ])));
+				}, this));
+			}, this));
+		}, this));
+	},
+
+	renderUsage: function(res) {
+		var err = common.errorOf(res);
+		if (err)
+			return E('div', { 'class': 'alert-message warning' }, [ err ]);
+		var u = res.data || {};
+		return E('div', {}, [
+			common.table([ _('Setting'), _('Value') ], [
+				[ _('Collection interval'), _('%d s').format(u.interval_s) ],
+				[ _('Per-peer metrics'), u.metrics_per_peer ? _('yes') : _('no') ]
+			], null, { 'id': 'wgc-usage-table' }),
+			E('div', { 'class': 'cbi-section-create' }, [
+				common.writeButton(_('Edit usage collection'), 'cbi-button-edit wgc-usage-edit', ui.createHandlerFn(this, 'handleUsage', u))
+			])
+		]);
+	},
+
 	renderNodes: function(res) {
 		var err = common.errorOf(res);
 		if (err)
@@ -236,12 +276,14 @@ return view.extend({
 		dom.content(this.nodesNode, this.renderNodes(data[1]));
 		dom.content(this.membersNode, this.renderMembers(data[0], data[1]));
 		dom.content(this.healthNode, this.renderHealth(data[2]));
+		dom.content(this.usageNode, this.renderUsage(data[3]));
 	},
 
 	render: function(data) {
 		this.nodesNode = E('div', { 'id': 'wgc-routers' });
 		this.membersNode = E('div', { 'id': 'wgc-members' });
 		this.healthNode = E('div', { 'id': 'wgc-health' });
+		this.usageNode = E('div', { 'id': 'wgc-usage' });
 		this.update(data);
 		return E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, [ _('Routers') ]),
@@ -260,7 +302,8 @@ return view.extend({
 					common.writeButton(_('Create join token'), 'cbi-button-add wgc-join-token', ui.createHandlerFn(this, 'handleJoinToken'))
 				])
 			]),
-			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Health checks') ]), this.healthNode ])
+			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Health checks') ]), this.healthNode ]),
+			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Peer usage collection') ]), this.usageNode ])
 		]);
 	},
 
