@@ -555,6 +555,56 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     await finish(page, 'routers-usage');
   });
 
+  await t.test('configs: a configuration created and deleted in LuCI; DNS credentials entered in LuCI, secrets never shown', async () => {
+    const page = await open('configs');
+    await page.click('.wgc-config-add');
+    await page.fill('#wgc-c-name', 'wgx');
+    await page.fill('#wgc-c-address', '10.99.0.1/24');
+    await page.fill('#wgc-c-port', '70000');
+    await page.click('.modal .wgc-submit');
+    await page.waitForSelector('.wgc-form-error:visible');
+    assert.match(await page.textContent('.wgc-form-error'), /Listen port: must be a whole number from 1 to 65535/);
+    assert.equal((await d.api('GET', '/api/configs/wgx')).code, 404, 'nothing was sent');
+    await page.fill('#wgc-c-port', '51999');
+    await page.fill('#wgc-c-dns', '10.99.0.1');
+    await page.click('.modal .wgc-submit');
+    await page.locator('#wgc-config-wgx').waitFor({ timeout: 15000 });
+    const wgx = await api('GET', '/api/configs/wgx');
+    assert.equal(wgx.listen_port, 51999);
+    assert.deepEqual(wgx.addresses, ['10.99.0.1/24']);
+    assert.deepEqual(wgx.dns, ['10.99.0.1']);
+    await page.locator('#wgc-config-wgx .wgc-config-delete').click();
+    await page.click('.modal .wgc-submit');
+    await page.locator('#wgc-config-wgx').waitFor({ state: 'detached', timeout: 15000 });
+    assert.equal((await d.api('GET', '/api/configs/wgx')).code, 404, 'deleted in the daemon');
+    await finish(page, 'configs-created-deleted');
+
+    // DNS credentials: the Cloudflare token and the RFC 2136 secret are entered, stored, never shown
+    const dns = await open('dns');
+    const token = 'luci-cf-token-' + Date.now();
+    await dns.locator('tr', { hasText: 'Cloudflare' }).locator('button', { hasText: 'Edit' }).click();
+    await dns.fill('#wgc-cf-token', token);
+    await dns.fill('#wgc-cf-base', 'http://127.0.0.1:1');
+    await dns.click('.modal .wgc-submit');
+    await dns.waitForFunction(() => /token set/.test(document.getElementById('view').textContent), null, { timeout: 15000 });
+    let settings = await api('GET', '/api/settings/dns');
+    assert.equal(settings.cloudflare.api_token_set, true);
+    assert.equal(settings.cloudflare.api_base, 'http://127.0.0.1:1');
+    assert.equal(JSON.stringify(settings).includes(token), false, 'the API never answers the token');
+    const before = settings.rfc2136;
+    await dns.locator('tr', { hasText: 'RFC 2136' }).locator('button', { hasText: 'Edit' }).click();
+    assert.equal(await dns.inputValue('#wgc-r-secret'), '', 'the secret is not put back into the form');
+    await dns.fill('#wgc-r-key', 'wgc-key-2');
+    await dns.click('.modal .wgc-submit');
+    await dns.waitForFunction(() => /key wgc-key-2/.test(document.getElementById('view').textContent), null, { timeout: 15000 });
+    settings = await api('GET', '/api/settings/dns');
+    assert.equal(settings.rfc2136.key_name, 'wgc-key-2');
+    assert.equal(settings.rfc2136.key_secret_set, true, 'an empty secret field keeps the stored secret');
+    assert.equal(settings.rfc2136.zone, before.zone);
+    assert.equal((await dns.content()).includes(token), false, 'the page never shows the token');
+    await finish(dns, 'dns-credentials');
+  });
+
   await t.test('cluster: a join token made in LuCI lets a second router join; LuCI removes the member', async () => {
     const page = await open('routers');
     await page.click('.wgc-join-token');
