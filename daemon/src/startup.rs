@@ -248,8 +248,14 @@ pub fn start_actors(cfg: &DaemonConfig, opened: Opened, witness: bool, started: 
     // usage (#15): the panel collects every router's peer counters once per interval.
     let usage_source = Arc::new(crate::probe::TlsUsage { client: identity.client.clone(), timeout: Duration::from_secs(10) });
     let usage_local: Option<wgcluster_actors::usage::collect::LocalReader> = wg.clone().map(|w| {
-        let read: wgcluster_actors::usage::collect::LocalReader = Arc::new(move |configs: &[wgcluster_actors::model::ConfigName]| {
-            wgcluster_actors::usage::collect::read_local(w.backend.as_ref(), configs)
+        let read: wgcluster_actors::usage::collect::LocalReader = Arc::new(move |configs: Vec<wgcluster_actors::model::ConfigName>| {
+            let read = w.with_backend(move |b| wgcluster_actors::usage::collect::read_local(b, &configs));
+            Box::pin(async move {
+                read.await.unwrap_or_else(|e| {
+                    log::debug!("usage: no local readings: {e}");
+                    Vec::new()
+                })
+            })
         });
         read
     });

@@ -141,8 +141,9 @@ pub trait UsageSource: Send + Sync + 'static {
     fn fetch(&self, node: &Node) -> BoxFuture<'static, Result<Vec<IfaceReading>, String>>;
 }
 
-/// This router's own readings (blocking; run off the async thread).
-pub type LocalReader = Arc<dyn Fn(&[ConfigName]) -> Vec<IfaceReading> + Send + Sync>;
+/// This router's own readings of the given interfaces (the daemon runs [`read_local`] on the
+/// reconciler's thread: no thread of the async runtime is borrowed for it).
+pub type LocalReader = Arc<dyn Fn(Vec<ConfigName>) -> BoxFuture<'static, Vec<IfaceReading>> + Send + Sync>;
 
 /// The panel's collector: one round per `usage_interval_s`, one command per round at most.
 pub struct UsageCollector {
@@ -210,7 +211,7 @@ impl Handler<Tick> for UsageCollector {
             let remote = futures_util::future::join_all(futs);
             let own = async move {
                 match local {
-                    Some(read) if !mine.is_empty() => tokio::task::spawn_blocking(move || read(&mine)).await.unwrap_or_default(),
+                    Some(read) if !mine.is_empty() => read(mine).await,
                     _ => Vec::new(),
                 }
             };

@@ -11,7 +11,10 @@
 //! Receives: `Kick::StateChanged` (after every applied state change), `Kick::Resync` (periodic,
 //! heals drift such as a hand-made `wg set … remove` or a restarted wireguard-go),
 //! `Kick::Switch` (SIGHUP with a new `wg_backend`/`uapi_dir`/`wg_userspace_bin`: a live switch of
-//! the data plane, see `switch.rs`; answered with a `SwitchOutcome`), `Kick::Stop`.
+//! the data plane, see `switch.rs`; answered with a `SwitchOutcome`), `Kick::WithBackend` (a
+//! blocking read of the data plane for someone else — the usage counters of #15 — run on this
+//! thread so that it borrows no thread of the async runtimes; see [`ReconcilerHandle::with_backend`]),
+//! `Kick::Stop`.
 //! Publishes: the state version it has applied (`stats.applied_version`), read by `/v1/health`.
 //!
 //! ## Two kinds of pass
@@ -51,13 +54,29 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-#[derive(Debug)]
+/// A job for the reconciler thread: called with the backend in use.
+pub type BackendJob = Box<dyn FnOnce(&dyn WgBackend) + Send>;
+
 pub enum Kick {
     StateChanged,
     Resync,
     /// Switch the data plane (handled before any other kick of the same burst).
     Switch(Box<SwitchRequest>),
+    /// Run a job with the backend (handled after the switches of the burst, before its pass).
+    WithBackend(BackendJob),
     Stop,
+}
+
+impl std::fmt::Debug for Kick {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kick::StateChanged => f.write_str("StateChanged"),
+            Kick::Resync => f.write_str("Resync"),
+            Kick::Switch(r) => f.debug_tuple("Switch").field(r).finish(),
+            Kick::WithBackend(_) => f.write_str("WithBackend"),
+            Kick::Stop => f.write_str("Stop"),
+        }
+    }
 }
 
 /// Counters the health route and `/metrics` show.
@@ -113,6 +132,24 @@ impl ReconcilerHandle {
             log::info!("left {left} userspace WireGuard process(es) running; the next start adopts them");
         }
         left
+    }
+
+    /// Runs `job` with the backend on the reconciler thread and answers its result: a blocking
+    /// read (UAPI sockets, netlink) without a thread of the async runtimes (the router's thread
+    /// budget is 4). Waits behind a pass in progress. `Err` when the reconciler is not running
+    /// (the job is dropped unanswered).
+    pub fn with_backend<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&dyn WgBackend) -> R + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<R, String>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self.tx.send(Kick::WithBackend(Box::new(move |b: &dyn WgBackend| {
+            let _ = tx.send(job(b));
+        })));
+        async move {
+            sent.map_err(|_| "the WireGuard reconciler is not running".to_string())?;
+            rx.await.map_err(|_| "the WireGuard reconciler stopped before answering".to_string())
+        }
     }
 
     /// Asks the reconciler thread to switch the data plane ([`SwitchRequest`] without `reply`)
@@ -525,10 +562,15 @@ fn run(
     loop {
         let wait = Duration::from_secs(1).min(next_resync.saturating_duration_since(Instant::now()));
         let mut switches = Vec::new();
+        let mut jobs: Vec<BackendJob> = Vec::new();
         let mut kick = match rx.recv_timeout(wait) {
             Ok(Kick::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(Kick::Switch(req)) => {
                 switches.push(req);
+                None
+            }
+            Ok(Kick::WithBackend(job)) => {
+                jobs.push(job);
                 None
             }
             Ok(k) => Some(k),
@@ -539,6 +581,7 @@ fn run(
             match k {
                 Kick::Stop => return,
                 Kick::Switch(req) => switches.push(req),
+                Kick::WithBackend(job) => jobs.push(job),
                 k if !matches!(kick, Some(Kick::Resync)) => kick = Some(k),
                 _ => {}
             }
@@ -554,6 +597,9 @@ fn run(
             }
             next_resync = Instant::now() + resync;
             kick = None;
+        }
+        for job in jobs {
+            job(core.backend.as_ref());
         }
         for ev in core.backend.supervise() {
             match ev {

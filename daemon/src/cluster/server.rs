@@ -59,7 +59,9 @@ async fn usage(app: App, _m: Member) -> Result<HttpResponse, ApiError> {
     let Some(wg) = app.wg.clone() else { return Ok(crate::http::error::ok("no WireGuard on this router", json!([]))) };
     let me = NodeId::parse("node_id", &app.node_id)?;
     let configs = app.cluster.read(|s| wgcluster_actors::usage::collect::interfaces_of(s, &me));
-    let readings = web::block(move || wgcluster_actors::usage::collect::read_local(wg.backend.as_ref(), &configs))
+    // On the reconciler's thread (it owns the blocking data-plane I/O), not on a blocking-pool one.
+    let readings = wg
+        .with_backend(move |b| wgcluster_actors::usage::collect::read_local(b, &configs))
         .await
         .map_err(|e| ApiError::Internal(format!("usage read: {e}")))?;
     Ok(crate::http::error::ok("ok", serde_json::to_value(readings).unwrap_or_default()))
