@@ -82,6 +82,7 @@ fn render_one(data: &[u8]) -> u64 {
         peer_keepalive: Some(25),
         created_at: 0,
         updated_at: 0,
+        placement: Placement::Peers,
     };
     let peer = Peer {
         id: PeerId::parse("id", "00ff").expect("literal"),
@@ -435,6 +436,7 @@ fn fixture() -> State {
             dns: vec![],
             peer_allowed_ips: vec!["0.0.0.0/0".parse().expect("literal")],
             peer_keepalive: Some(25),
+            placement: Default::default(),
         },
     };
     let peer = |n: u8, node: Option<&str>| NewPeer {
@@ -551,6 +553,7 @@ fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
                 dns: vec![r.field()],
                 peer_allowed_ips: vec![pick_net(r)?],
                 peer_keepalive: opt_u16(r),
+                placement: Default::default(),
             },
         },
         4 => Command::UpdateConfig {
@@ -561,6 +564,7 @@ fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
                 dns: (r.flip()).then(|| vec![r.field()]),
                 peer_allowed_ips: if r.flip() { Some(vec![pick_net(r)?]) } else { None },
                 peer_keepalive: (r.flip()).then(|| opt_u16(r)),
+                placement: None,
             },
         },
         5 => Command::DeleteConfig { name: pick_config(r)?, force: r.flip() },
@@ -597,6 +601,8 @@ fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
                 node_id: if r.flip() { pick_node(r) } else { None },
                 data_limit_bytes: (r.flip()).then(|| r.flip().then(|| u64::from(r.u16()))),
                 expires_at: (r.flip()).then(|| r.flip().then(|| u64::from(r.u16()))),
+                rx_limit_bytes: (r.flip()).then(|| r.flip().then(|| u64::from(r.u16()))),
+                tx_limit_bytes: (r.flip()).then(|| r.flip().then(|| u64::from(r.u16()))),
             },
         },
         12 => Command::DeletePeer { config: pick_config(r)?, id: pick_peer(r, s)? },

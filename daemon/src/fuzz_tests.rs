@@ -209,6 +209,7 @@ fn fixture() -> State {
         dns: vec![],
         peer_allowed_ips: vec!["0.0.0.0/0".parse().expect("literal")],
         peer_keepalive: Some(25),
+        placement: Default::default(),
     };
     let token = ApiToken { name: "admin".into(), sha256: [7; 32], created_at: 0 };
     let cmds = vec![
@@ -238,6 +239,7 @@ fn create_config(b: &Body) -> Result<Command, ApiError> {
         dns: crate::http::configs::dns_list(b)?.unwrap_or_default(),
         peer_allowed_ips: b.opt_cidrs("peer_allowed_ips")?.unwrap_or_default(),
         peer_keepalive: b.opt_uint("peer_keepalive", 0, 65535)?.map(|k| k as u16),
+        placement: Default::default(),
     };
     Ok(Command::CreateConfig { config })
 }
@@ -249,6 +251,7 @@ fn update_config(b: &Body, name: ConfigName) -> Result<Command, ApiError> {
         dns: crate::http::configs::dns_list(b)?,
         peer_allowed_ips: b.opt_cidrs("peer_allowed_ips")?,
         peer_keepalive: b.opt_uint("peer_keepalive", 0, 65535)?.map(|k| if k == 0 { None } else { Some(k as u16) }),
+        placement: None,
     };
     Ok(Command::UpdateConfig { name, patch })
 }

@@ -374,6 +374,15 @@ fn placement_follows_weights() {
     let m = per_node(&d, "wg0");
     assert_eq!((m.get("node1"), m.get("node2")), (Some(&15), Some(&15)), "{m:?}");
 
+    // The traffic rule (#15) is stored and shown; with no traffic reported it places by peers.
+    assert_eq!(d.ok("GET", "/api/configs/wg0", None)["placement"], "peers");
+    assert_eq!(d.ok("PATCH", "/api/configs/wg0", Some(&json!({ "placement": "traffic" })))["placement"], "traffic");
+    assert_eq!(d.ok("GET", "/api/configs/wg0", None)["placement"], "traffic");
+    let bulk: Vec<Value> = (0..4).map(|i| json!({ "name": format!("t{i}") })).collect();
+    d.ok("POST", "/api/configs/wg0/peers", Some(&Value::Array(bulk)));
+    let m = per_node(&d, "wg0");
+    assert_eq!((m.get("node1"), m.get("node2")), (Some(&17), Some(&17)), "{m:?}");
+
     // A disabled node takes no new peers.
     d.ok("PATCH", "/api/nodes/node2", Some(&json!({ "enabled": false })));
     let bulk: Vec<Value> = (0..4).map(|i| json!({ "name": format!("d{i}") })).collect();

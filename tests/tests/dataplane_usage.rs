@@ -182,6 +182,26 @@ fn usage_follows_real_traffic_across_restarts_and_limits_cut_it() {
     router.wait_wg_equals_desired(Duration::from_secs(10));
     assert!(client.host.ping_until(router_tun, Duration::from_secs(20)), "expiry removed: no traffic");
 
+    // A limit on one direction: the bytes sent to the peer (tx), 100 KB above its tx so far.
+    let p = peer(&router, &id);
+    let tx_limit = p["status"]["tx_bytes"].as_u64().unwrap() + 100_000;
+    let p = router.ok("PATCH", &format!("/api/configs/{IFACE}/peers/{id}"), Some(&json!({ "tx_limit_bytes": tx_limit })));
+    assert_eq!((p["enabled"].clone(), p["tx_limit_bytes"].clone()), (json!(true), json!(tx_limit)), "{p}");
+    traffic(&client, router_tun, 100);
+    let p = wait_for("the peer cut by its tx limit", Duration::from_secs(4 * INTERVAL_S), || {
+        let p = peer(&router, &id);
+        (p["enabled"] == false).then_some(p)
+    });
+    assert_eq!(p["limited"], "tx_limit_bytes", "{p}");
+    assert!(p["status"]["tx_bytes"].as_u64().unwrap() >= tx_limit, "{p}");
+    router.wait_wg_equals_desired(Duration::from_secs(10));
+    client.reset_session();
+    assert!(client.no_reply_for(router_tun, Duration::from_secs(3)), "traffic still flows past the tx limit");
+    let p = router.ok("PATCH", &format!("/api/configs/{IFACE}/peers/{id}"), Some(&json!({ "tx_limit_bytes": null })));
+    assert_eq!((p["enabled"].clone(), p["limited"].clone()), (json!(true), Value::Null), "{p}");
+    router.wait_wg_equals_desired(Duration::from_secs(10));
+    assert!(client.host.ping_until(router_tun, Duration::from_secs(20)), "tx limit removed: no traffic");
+
     // A peer created already expired is created disabled.
     let late = router.ok("POST", &format!("/api/configs/{IFACE}/peers"), Some(&json!({ "name": "late", "expires_at": "2001-01-01" })));
     assert_eq!((late["enabled"].clone(), late["limited"].clone()), (json!(false), json!("expires_at")), "{late}");

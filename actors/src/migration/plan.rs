@@ -114,6 +114,7 @@ mod tests {
                     dns: vec![],
                     peer_allowed_ips: vec![],
                     peer_keepalive: None,
+                    placement: Default::default(),
                 },
             },
         );

@@ -45,6 +45,8 @@ pub struct Config {
     pub peer_keepalive: Option<u16>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// How new and moved peers pick their router (#15).
+    pub placement: Placement,
 }
 
 impl std::fmt::Debug for Config {
@@ -83,6 +85,33 @@ impl DnsProviderKind {
             DnsProviderKind::Cloudflare => "cloudflare",
             DnsProviderKind::Rfc2136 => "rfc2136",
         }
+    }
+}
+
+/// A config's placement rule: which router a new or moved peer goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Fewest peers per unit of weight (the default).
+    #[default]
+    Peers,
+    /// Least recent traffic (rx + tx of the last hour, from the usage book) per unit of weight;
+    /// the peers rule while the config's routers have no recent traffic.
+    Traffic,
+}
+
+impl Placement {
+    pub const ALL: [Placement; 2] = [Placement::Peers, Placement::Traffic];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Placement::Peers => "peers",
+            Placement::Traffic => "traffic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Placement> {
+        Placement::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
 
@@ -144,6 +173,10 @@ pub struct PeerLimits {
     pub data_limit_bytes: Option<u64>,
     /// When the peer is disabled (unix ms).
     pub expires_at: Option<Millis>,
+    /// Cumulative bytes received from the peer (its upload) at which it is disabled.
+    pub rx_limit_bytes: Option<u64>,
+    /// Cumulative bytes sent to the peer (its download) at which it is disabled.
+    pub tx_limit_bytes: Option<u64>,
 }
 
 /// Which limit disabled a peer; `as_str` is the API field's name (in the audit entry too).
@@ -151,6 +184,8 @@ pub struct PeerLimits {
 pub enum LimitKind {
     DataLimit,
     Expiry,
+    RxLimit,
+    TxLimit,
 }
 
 impl LimitKind {
@@ -158,20 +193,33 @@ impl LimitKind {
         match self {
             LimitKind::DataLimit => "data_limit_bytes",
             LimitKind::Expiry => "expires_at",
+            LimitKind::RxLimit => "rx_limit_bytes",
+            LimitKind::TxLimit => "tx_limit_bytes",
         }
     }
 }
 
 impl PeerLimits {
-    /// PURE: the limit reached at `at` with `used` bytes (rx + tx), expiry first.
-    pub fn reached(&self, used: u64, at: Millis) -> Option<LimitKind> {
+    /// PURE: the limit reached at `at` with `rx`/`tx` bytes used; expiry first, then the total,
+    /// then rx, then tx.
+    pub fn reached(&self, rx: u64, tx: u64, at: Millis) -> Option<LimitKind> {
+        let over = |limit: Option<u64>, used: u64| limit.is_some_and(|l| used >= l);
         if self.expires_at.is_some_and(|e| at >= e) {
-            return Some(LimitKind::Expiry);
+            Some(LimitKind::Expiry)
+        } else if over(self.data_limit_bytes, rx.saturating_add(tx)) {
+            Some(LimitKind::DataLimit)
+        } else if over(self.rx_limit_bytes, rx) {
+            Some(LimitKind::RxLimit)
+        } else if over(self.tx_limit_bytes, tx) {
+            Some(LimitKind::TxLimit)
+        } else {
+            None
         }
-        if self.data_limit_bytes.is_some_and(|l| used >= l) {
-            return Some(LimitKind::DataLimit);
-        }
-        None
+    }
+
+    /// Whether any limit is set.
+    pub fn any(&self) -> bool {
+        *self != PeerLimits::default()
     }
 }
 

@@ -58,9 +58,10 @@ impl State {
             peer_keepalive: c.peer_keepalive,
             created_at: at,
             updated_at: at,
+            placement: c.placement,
         };
         let details = json!({ "address": c.addresses, "listen_port": c.listen_port,
-                              "public_key": config.public_key.to_base64() });
+                              "public_key": config.public_key.to_base64(), "placement": c.placement });
         self.configs.insert(c.name.clone(), config);
         self.audit(at, user, AuditAction::ConfigCreated, "config", c.name.as_str(), details);
         Ok(Outcome::Done)
@@ -86,6 +87,9 @@ impl State {
         }
         if let Some(k) = patch.peer_keepalive {
             c.peer_keepalive = k;
+        }
+        if let Some(p) = patch.placement {
+            c.placement = p;
         }
         c.updated_at = at;
         let details = serde_json::to_value(patch).unwrap_or_default();

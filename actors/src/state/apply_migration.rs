@@ -87,7 +87,7 @@ impl State {
                 }
             }
         }
-        let per_dest = self.move_peers(at, &moves);
+        let per_dest = self.move_peers(at, user, &moves);
         self.audit(at, user, AuditAction::PeersRebalanced, "config", config.as_str(), json!({ "moved": moves.len(), "to": per_dest }));
         Ok(Outcome::Rebalanced { moved: moves.len() as u64 })
     }

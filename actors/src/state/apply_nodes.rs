@@ -163,7 +163,7 @@ impl State {
         );
         // Peers that had no home (the config had no nodes) get one now.
         let orphans: Vec<PeerId> = self.peers_of(config).filter(|p| p.node_id.is_none()).map(|p| p.id.clone()).collect();
-        let homes = placement::spread(self.candidates(config, None), orphans.len());
+        let homes = self.place(config, None, orphans.len(), at);
         for (pid, home) in orphans.iter().zip(homes) {
             if let Some(p) = self.peers.get_mut(pid) {
                 p.node_id = Some(home);
@@ -177,7 +177,13 @@ impl State {
     }
 
     /// Where each peer of `config` on `from` goes; refuses when some peer has nowhere to go.
-    fn plan_moves(&self, config: &ConfigName, from: &NodeId, to: Option<&NodeId>) -> Result<Vec<(PeerId, NodeId)>, CommandError> {
+    fn plan_moves(
+        &self,
+        at: Millis,
+        config: &ConfigName,
+        from: &NodeId,
+        to: Option<&NodeId>,
+    ) -> Result<Vec<(PeerId, NodeId)>, CommandError> {
         let movers: Vec<PeerId> = self.peers_of(config).filter(|p| p.node_id.as_ref() == Some(from)).map(|p| p.id.clone()).collect();
         if movers.is_empty() {
             return Ok(Vec::new());
@@ -198,7 +204,10 @@ impl State {
                 }
                 vec![dest.clone(); movers.len()]
             }
-            None => placement::spread(cands, movers.len()),
+            None => {
+                let (cands, unit) = self.weigh(config, cands, at);
+                placement::spread_by(cands, movers.len(), unit)
+            }
         };
         if homes.len() < movers.len() {
             return Err(CommandError::Conflict(format!(
@@ -212,7 +221,8 @@ impl State {
 
     /// Re-homes peers. Mode B (no endpoint group) is make-before-break: each moved peer keeps
     /// `draining_from` = its old node, which keeps carrying it until the panel completes the drain.
-    pub(super) fn move_peers(&mut self, at: Millis, moves: &[(PeerId, NodeId)]) -> BTreeMap<String, u64> {
+    /// Usage and limits are the peer's and move with it; its limits are re-evaluated here.
+    pub(super) fn move_peers(&mut self, at: Millis, user: &str, moves: &[(PeerId, NodeId)]) -> BTreeMap<String, u64> {
         let mut per_dest: BTreeMap<String, u64> = BTreeMap::new();
         let mut drains: Vec<(ConfigName, NodeId)> = Vec::new();
         for (pid, dest) in moves {
@@ -235,6 +245,11 @@ impl State {
         for (config, node) in drains {
             self.start_drain(at, &config, &node, None, false);
         }
+        for (pid, _) in moves {
+            if self.peers.get(pid).is_some_and(|p| p.limits.any()) {
+                self.enforce_limits(at, user, pid);
+            }
+        }
         per_dest
     }
 
@@ -244,8 +259,8 @@ impl State {
         if !self.is_assigned(config, from) {
             return Err(CommandError::not_found("config node", format!("{config}:{from}")));
         }
-        let moves = self.plan_moves(config, from, to)?;
-        let per_dest = self.move_peers(at, &moves);
+        let moves = self.plan_moves(at, config, from, to)?;
+        let per_dest = self.move_peers(at, user, &moves);
         let entity = format!("{config}:{from}");
         let details = json!({ "config": config, "from": from, "count": moves.len(), "to": per_dest });
         self.audit(at, user, AuditAction::PeerMigrated, "config_node", &entity, details);
@@ -266,7 +281,7 @@ impl State {
             return Err(CommandError::not_found("config node", format!("{config}:{node_id}")));
         };
         let cn_id = cn.id;
-        let moves = self.plan_moves(config, node_id, None)?;
+        let moves = self.plan_moves(at, config, node_id, None)?;
         // 1 backup
         self.next_backup_id += 1;
         let backup_id = self.next_backup_id;
@@ -291,7 +306,7 @@ impl State {
             json!({ "config": config, "node_id": node_id, "skipped": skipped, "note": backup_note }),
         );
         // 2 migrate
-        let per_dest = self.move_peers(at, &moves);
+        let per_dest = self.move_peers(at, user, &moves);
         if !moves.is_empty() {
             let entity = format!("{config}:{node_id}");
             let details = json!({ "config": config, "from": node_id, "count": moves.len(), "to": per_dest });

@@ -30,14 +30,14 @@ impl State {
         };
         let idx = index.config(&cfg, self.peers.values());
         // Placement: pinned peers count towards the load before the rest are spread.
-        let mut cands = self.candidates_with(config, None, |n| idx.load(n));
+        let (mut cands, unit) = self.weigh(config, self.candidates_with(config, None, |n| idx.load(n)), at);
         for p in new {
             if let Some(c) = p.node_id.as_ref().and_then(|n| cands.iter_mut().find(|c| &c.id == n)) {
-                c.load += 1;
+                c.load = c.load.saturating_add(unit);
             }
         }
         let unpinned = new.iter().filter(|p| p.node_id.is_none()).count();
-        let mut homes = placement::spread(cands, unpinned).into_iter();
+        let mut homes = placement::spread_by(cands, unpinned, unit).into_iter();
         let (defaults, keepalive) = (cfg.peer_allowed_ips.clone(), cfg.peer_keepalive);
 
         let mut ids = Vec::with_capacity(new.len());
@@ -153,6 +153,12 @@ impl State {
         }
         if let Some(e) = patch.expires_at {
             p.limits.expires_at = e;
+        }
+        if let Some(l) = patch.rx_limit_bytes {
+            p.limits.rx_limit_bytes = l;
+        }
+        if let Some(l) = patch.tx_limit_bytes {
+            p.limits.tx_limit_bytes = l;
         }
         p.updated_at = at;
         let mut details = serde_json::to_value(patch).unwrap_or_default();

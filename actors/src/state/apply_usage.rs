@@ -38,17 +38,19 @@ impl State {
     /// Disables the peer when one of its limits is reached at `at` (and not overridden), with a
     /// `peer_limit_reached` entry naming the limit. Returns whether it disabled it.
     pub(super) fn enforce_limits(&mut self, at: Millis, user: &str, id: &PeerId) -> bool {
-        let used = self.usage.peers.get(id).map(|u| u.rx.saturating_add(u.tx)).unwrap_or(0);
+        let (rx, tx) = self.usage.peers.get(id).map_or((0, 0), |u| (u.rx, u.tx));
         let Some(p) = self.peers.get_mut(id) else { return false };
         if !p.enabled || p.limit_override {
             return false;
         }
-        let Some(kind) = p.limits.reached(used, at) else { return false };
+        let Some(kind) = p.limits.reached(rx, tx, at) else { return false };
         p.enabled = false;
         p.limited = Some(kind);
         p.updated_at = at;
         let details = json!({ "config": p.config, "name": p.name, "limit": kind.as_str(),
-                              "data_limit_bytes": p.limits.data_limit_bytes, "expires_at": p.limits.expires_at, "used_bytes": used });
+                              "data_limit_bytes": p.limits.data_limit_bytes, "rx_limit_bytes": p.limits.rx_limit_bytes,
+                              "tx_limit_bytes": p.limits.tx_limit_bytes, "expires_at": p.limits.expires_at,
+                              "used_bytes": rx.saturating_add(tx), "rx_bytes": rx, "tx_bytes": tx });
         self.audit(at, user, AuditAction::PeerLimitReached, "peer", id.as_str(), details);
         true
     }
@@ -57,19 +59,22 @@ impl State {
     /// disabled comes back when that limit no longer holds; `enabled: true` over a reached limit
     /// overrides it until the limits change; then the limits are enforced again.
     pub(super) fn limits_after_patch(&mut self, at: Millis, user: &str, id: &PeerId, patch: &PeerPatch) {
-        let used = self.usage.peers.get(id).map(|u| u.rx.saturating_add(u.tx)).unwrap_or(0);
+        let (rx, tx) = self.usage.peers.get(id).map_or((0, 0), |u| (u.rx, u.tx));
         let Some(p) = self.peers.get_mut(id) else { return };
-        let limits_changed = patch.data_limit_bytes.is_some() || patch.expires_at.is_some();
+        let limits_changed = patch.data_limit_bytes.is_some()
+            || patch.expires_at.is_some()
+            || patch.rx_limit_bytes.is_some()
+            || patch.tx_limit_bytes.is_some();
         if limits_changed {
             p.limit_override = false;
         }
         match patch.enabled {
             Some(true) => {
                 p.limited = None;
-                p.limit_override = p.limits.reached(used, at).is_some();
+                p.limit_override = p.limits.reached(rx, tx, at).is_some();
             }
             Some(false) => p.limited = None,
-            None if p.limited.is_some() && limits_changed && p.limits.reached(used, at).is_none() => {
+            None if p.limited.is_some() && limits_changed && p.limits.reached(rx, tx, at).is_none() => {
                 p.enabled = true;
                 p.limited = None;
             }
@@ -98,5 +103,5 @@ impl State {
 }
 
 fn has_limit(p: &Peer) -> bool {
-    p.limits.data_limit_bytes.is_some() || p.limits.expires_at.is_some()
+    p.limits.any()
 }

@@ -211,6 +211,7 @@ pub struct NewConfig {
     pub dns: Vec<String>,
     pub peer_allowed_ips: Vec<IpNet>,
     pub peer_keepalive: Option<u16>,
+    pub placement: Placement,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,6 +221,7 @@ pub struct ConfigPatch {
     pub dns: Option<Vec<String>>,
     pub peer_allowed_ips: Option<Vec<IpNet>>,
     pub peer_keepalive: Option<Option<u16>>,
+    pub placement: Option<Placement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,6 +263,8 @@ pub struct PeerPatch {
     /// `Some(None)` removes the limit.
     pub data_limit_bytes: Option<Option<u64>>,
     pub expires_at: Option<Option<Millis>>,
+    pub rx_limit_bytes: Option<Option<u64>>,
+    pub tx_limit_bytes: Option<Option<u64>>,
 }
 
 /// What apply says back. Errors are deterministic (every replica reaches the same verdict) and

@@ -108,6 +108,21 @@ impl State {
             .collect()
     }
 
+    /// `cands` (with their peer counts) weighed by `config`'s placement rule at `at`, and the load
+    /// one placed peer adds (`placement::spread_by`).
+    pub fn weigh(&self, config: &ConfigName, cands: Vec<placement::Candidate>, at: Millis) -> (Vec<placement::Candidate>, u64) {
+        match self.configs.get(config).map(|c| c.placement) {
+            Some(Placement::Traffic) => placement::by_traffic(cands, |n| self.usage.recent_bytes(n, at)),
+            _ => (cands, 1),
+        }
+    }
+
+    /// Homes for `n` peers of `config`: the candidates (except `except`) weighed and spread.
+    pub fn place(&self, config: &ConfigName, except: Option<&NodeId>, n: usize, at: Millis) -> Vec<NodeId> {
+        let (cands, unit) = self.weigh(config, self.candidates(config, except), at);
+        placement::spread_by(cands, n, unit)
+    }
+
     /// The audit `user` for a token secret's hash, if it is one of ours.
     pub fn token_name(&self, sha256: &[u8; 32]) -> Option<&str> {
         // Compare every token without an early exit on the first byte that differs.

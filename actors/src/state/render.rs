@@ -129,6 +129,7 @@ mod tests {
             peer_keepalive: Some(25),
             created_at: 0,
             updated_at: 0,
+            placement: Default::default(),
         };
         let peer = Peer {
             id: PeerId::parse("id", "abcd").unwrap(),

@@ -26,6 +26,7 @@ fn new_config(name: &str, addr: &str, port: u16) -> Command {
             dns: vec![],
             peer_allowed_ips: vec!["0.0.0.0/0".parse().unwrap()],
             peer_keepalive: Some(25),
+            placement: Default::default(),
         },
     }
 }
@@ -464,4 +465,121 @@ fn usage_of_peers_deleted_with_their_config_is_dropped_at_the_next_batch() {
     s.apply(&req(batch(&[], 200))).unwrap();
     assert!(s.usage.peers.is_empty(), "{:?}", s.usage.peers.keys().collect::<Vec<_>>());
     assert_eq!(s.usage.routers[&nid("node1")].rx, 20, "router totals stay");
+}
+
+#[test]
+fn traffic_placement_follows_recent_traffic() {
+    use crate::usage::merge::HOUR_MS;
+    use crate::usage::{PeerReading, RouterReport};
+    let at = |t: Millis, cmd: Command| Request { at: t, user: "admin".into(), cmd, idempotency: None };
+    let mut s = fixture();
+    s.apply(&req(Command::CreatePeers { config: cn("wg0"), peers: vec![new_peer("busy", Some("node2"))] })).unwrap();
+    let busy = s.peers.values().find(|p| p.name == "busy").unwrap().id.clone();
+    let report = |t: Millis, bytes: u64| Command::RecordUsage {
+        reports: vec![RouterReport {
+            node: nid("node2"),
+            epoch: 1,
+            at: t,
+            peers: vec![PeerReading { peer: busy.clone(), rx: bytes, tx: bytes, handshake: Some(t), endpoint: None }],
+        }],
+    };
+    let t0 = 10 * HOUR_MS;
+    s.apply(&at(t0, report(t0, 0))).unwrap();
+    s.apply(&at(t0 + 60_000, report(t0 + 60_000, 5_000_000))).unwrap();
+    let place_two = |s: &mut State, t: Millis| {
+        let new = vec![new_peer("x", None), new_peer("y", None)];
+        let ids: Vec<PeerId> = new.iter().map(|p| p.id.clone()).collect();
+        s.apply(&at(t, Command::CreatePeers { config: cn("wg0"), peers: new })).unwrap();
+        let homes: Vec<String> = ids.iter().map(|id| s.peers[id].node_id.as_ref().unwrap().to_string()).collect();
+        for id in ids {
+            s.apply(&at(t, Command::DeletePeer { config: cn("wg0"), id })).unwrap();
+        }
+        homes
+    };
+    // (placement, time of the creation, homes of two new peers). node1 carries 2 peers and no
+    // traffic, node2 1 peer and 10 MB in the last hour.
+    let cases = [
+        (Placement::Peers, t0 + 120_000, ["node2", "node1"]),
+        (Placement::Traffic, t0 + 120_000, ["node1", "node1"]),
+        // The hour after: the previous hour still counts.
+        (Placement::Traffic, t0 + HOUR_MS + 120_000, ["node1", "node1"]),
+        // Two hours later the traffic is no longer recent: the peers rule.
+        (Placement::Traffic, t0 + 2 * HOUR_MS + 120_000, ["node2", "node1"]),
+    ];
+    for (placement, t, want) in cases {
+        let patch = ConfigPatch { placement: Some(placement), ..Default::default() };
+        s.apply(&at(t, Command::UpdateConfig { name: cn("wg0"), patch })).unwrap();
+        assert_eq!(s.configs[&cn("wg0")].placement, placement);
+        assert_eq!(place_two(&mut s, t), want, "{placement:?} at {t}");
+    }
+}
+
+#[test]
+fn rx_and_tx_limits_table() {
+    use crate::usage::{PeerReading, RouterReport};
+    let at = |t: Millis, cmd: Command| Request { at: t, user: "admin".into(), cmd, idempotency: None };
+    let usage = |peer: &PeerId, t: Millis, rx: u64, tx: u64| Command::RecordUsage {
+        reports: vec![RouterReport {
+            node: nid("node1"),
+            epoch: 1,
+            at: t,
+            peers: vec![PeerReading { peer: peer.clone(), rx, tx, handshake: Some(t), endpoint: None }],
+        }],
+    };
+    let mut s = fixture();
+    let id = s.peers.keys().next().unwrap().clone();
+    let update = |p: PeerPatch| Command::UpdatePeer { config: cn("wg0"), id: id.clone(), patch: p };
+    // (what, time, command, enabled after, limited after)
+    let steps: Vec<(&str, Millis, Command, bool, Option<LimitKind>)> = vec![
+        (
+            "rx 1,000 and tx 5,000 limits set",
+            2000,
+            update(PeerPatch { rx_limit_bytes: Some(Some(1000)), tx_limit_bytes: Some(Some(5000)), ..Default::default() }),
+            true,
+            None,
+        ),
+        ("tx 4,000 (under), rx 900 (under)", 3000, usage(&id, 3000, 900, 4000), true, None),
+        (
+            "rx 1,000: cut by the rx limit although the total is under no limit",
+            4000,
+            usage(&id, 4000, 1000, 4000),
+            false,
+            Some(LimitKind::RxLimit),
+        ),
+        ("rx limit removed: back", 5000, update(PeerPatch { rx_limit_bytes: Some(None), ..Default::default() }), true, None),
+        ("tx 5,000: cut by the tx limit", 6000, usage(&id, 6000, 1000, 5000), false, Some(LimitKind::TxLimit)),
+        ("tx limit raised: back", 7000, update(PeerPatch { tx_limit_bytes: Some(Some(9000)), ..Default::default() }), true, None),
+        (
+            "a total limit under the usage wins over the tx limit",
+            8000,
+            update(PeerPatch { data_limit_bytes: Some(Some(6000)), ..Default::default() }),
+            false,
+            Some(LimitKind::DataLimit),
+        ),
+    ];
+    for (what, t, cmd, enabled, limited) in steps {
+        s.apply(&at(t, cmd)).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let p = &s.peers[&id];
+        assert_eq!((p.enabled, p.limited), (enabled, limited), "{what}");
+    }
+    let last = s.audit.iter().rev().find(|e| e.action == "peer_limit_reached").unwrap();
+    assert!(last.details.contains("\"limit\":\"data_limit_bytes\"") && last.details.contains("\"rx_bytes\":1000"), "{}", last.details);
+    let tx_cut = s.audit.iter().find(|e| e.details.contains("\"limit\":\"tx_limit_bytes\"")).unwrap();
+    assert!(tx_cut.details.contains("\"tx_bytes\":5000") && tx_cut.details.contains("\"tx_limit_bytes\":5000"), "{}", tx_cut.details);
+}
+
+#[test]
+fn migration_re_evaluates_limits() {
+    let at = |t: Millis, cmd: Command| Request { at: t, user: "admin".into(), cmd, idempotency: None };
+    let mut s = fixture();
+    let mut p = new_peer("expiring", Some("node1"));
+    p.limits.expires_at = Some(5000);
+    let id = p.id.clone();
+    s.apply(&at(1000, Command::CreatePeers { config: cn("wg0"), peers: vec![p] })).unwrap();
+    assert!(s.peers[&id].enabled);
+    // No usage batch came since the expiry passed; the move itself cuts the peer.
+    s.apply(&at(6000, Command::MigratePeers { config: cn("wg0"), from: nid("node1"), to: Some(nid("node2")) })).unwrap();
+    let p = &s.peers[&id];
+    assert_eq!((p.node_id.clone(), p.enabled, p.limited), (Some(nid("node2")), false, Some(LimitKind::Expiry)));
+    assert!(s.audit.iter().any(|e| e.action == "peer_limit_reached" && e.entity_id == id.as_str()));
 }

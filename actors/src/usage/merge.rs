@@ -222,6 +222,15 @@ impl UsageBook {
     }
 
     /// Forgets a router that left the cluster (its baselines; peers' totals stay).
+    /// A router's recent traffic (rx + tx of the current and the previous hour, all configs) at
+    /// `now`: the load of `Placement::Traffic`.
+    pub fn recent_bytes(&self, node: &NodeId, now: Millis) -> u64 {
+        let since = (now - now % HOUR_MS).saturating_sub(HOUR_MS);
+        self.routers.get(node).map_or(0, |r| {
+            r.history.hourly.iter().rev().take_while(|b| b.start >= since).fold(0u64, |a, b| a.saturating_add(b.rx).saturating_add(b.tx))
+        })
+    }
+
     pub fn forget_router(&mut self, node: &NodeId) {
         self.routers.remove(node);
         for usage in self.peers.values_mut() {

@@ -169,6 +169,7 @@ pub fn bench_state(n: usize) -> (State, ConfigName, NodeId) {
             dns: vec![],
             peer_allowed_ips: vec![],
             peer_keepalive: None,
+            placement: Default::default(),
         },
     });
     run(Command::AssignNode { config: config.clone(), node_id: node.clone() });
@@ -240,6 +241,7 @@ mod tests {
                 dns: vec![],
                 peer_allowed_ips: vec![],
                 peer_keepalive: None,
+                placement: Default::default(),
             },
         });
         run(Command::AssignNode { config: cn("wg0"), node_id: nid("r1") });

@@ -8,7 +8,7 @@ use actix_web::{web, HttpResponse};
 use ipnet::IpNet;
 use serde::Deserialize;
 use wgcluster_actors::model::quote_prefix;
-use wgcluster_actors::model::{generate_keypair, ConfigName};
+use wgcluster_actors::model::{generate_keypair, ConfigName, Placement};
 use wgcluster_actors::state::{Command, ConfigPatch, NewConfig};
 
 pub fn config_name(s: &str) -> Result<ConfigName, ApiError> {
@@ -70,7 +70,7 @@ pub async fn get(app: App, _u: User, path: web::Path<String>) -> Result<HttpResp
 
 pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let b = Body::parse(&read_body(payload).await?)?;
-    b.only(&["name", "address", "listen_port", "mtu", "dns", "peer_allowed_ips", "peer_keepalive"])?;
+    b.only(&["name", "address", "listen_port", "mtu", "dns", "peer_allowed_ips", "peer_keepalive", "placement"])?;
     let name = ConfigName::parse("name", &b.req_str("name")?)?;
     let addresses = b.opt_cidrs("address")?.ok_or_else(|| ApiError::BadRequest("address: is required".into()))?;
     check_interface_addresses(&addresses)?;
@@ -85,7 +85,9 @@ pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResp
         None => Some(25),
     };
     let (private_key, _) = generate_keypair();
-    let config = NewConfig { name: name.clone(), private_key, addresses, listen_port, mtu, dns, peer_allowed_ips, peer_keepalive };
+    let placement = placement(&b)?.unwrap_or_default();
+    let config =
+        NewConfig { name: name.clone(), private_key, addresses, listen_port, mtu, dns, peer_allowed_ips, peer_keepalive, placement };
     app.submit_as(&u, Command::CreateConfig { config }).await?;
     let v = app.cluster.read(|s| s.configs.get(&name).map(|c| views::config(s, c)));
     Ok(ok("Config created successfully", v.unwrap_or_default()))
@@ -94,17 +96,27 @@ pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResp
 pub async fn patch(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let name = config_name(&path)?;
     let b = Body::parse(&read_body(payload).await?)?;
-    b.only(&["listen_port", "mtu", "dns", "peer_allowed_ips", "peer_keepalive"])?;
+    b.only(&["listen_port", "mtu", "dns", "peer_allowed_ips", "peer_keepalive", "placement"])?;
     let patch = ConfigPatch {
         listen_port: b.opt_uint("listen_port", 1, 65535)?.map(|p| p as u16),
         mtu: if b.is_null("mtu") { Some(None) } else { b.opt_uint("mtu", 1280, 9000)?.map(|m| Some(m as u16)) },
         dns: dns_list(&b)?,
         peer_allowed_ips: b.opt_cidrs("peer_allowed_ips")?,
         peer_keepalive: b.opt_uint("peer_keepalive", 0, 65535)?.map(|k| if k == 0 { None } else { Some(k as u16) }),
+        placement: placement(&b)?,
     };
     app.submit_as(&u, Command::UpdateConfig { name: name.clone(), patch }).await?;
     let v = app.cluster.read(|s| s.configs.get(&name).map(|c| views::config(s, c)));
     Ok(ok("Config updated successfully", v.unwrap_or_default()))
+}
+
+/// The `placement` field: `peers` or `traffic`.
+fn placement(b: &Body) -> Result<Option<Placement>, ApiError> {
+    let Some(s) = b.opt_str("placement")? else { return Ok(None) };
+    Placement::parse(&s).map(Some).ok_or_else(|| {
+        let names: Vec<&str> = Placement::ALL.iter().map(|p| p.as_str()).collect();
+        ApiError::BadRequest(format!("placement: must be one of {}", names.join(", ")))
+    })
 }
 
 #[derive(Deserialize)]

@@ -29,7 +29,19 @@ fn peer_name(b: &Body) -> Result<String, ApiError> {
 }
 
 pub(crate) fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
-    b.only(&["name", "public_key", "preshared_key", "node_id", "allowed_ips", "keepalive", "enabled", "data_limit_bytes", "expires_at"])?;
+    b.only(&[
+        "name",
+        "public_key",
+        "preshared_key",
+        "node_id",
+        "allowed_ips",
+        "keepalive",
+        "enabled",
+        "data_limit_bytes",
+        "rx_limit_bytes",
+        "tx_limit_bytes",
+        "expires_at",
+    ])?;
     let name = peer_name(b)?;
     let (public_key, private_key) = match b.opt_str("public_key")? {
         Some(k) => (WgKey::parse(&b.name("public_key"), &k)?, None),
@@ -56,7 +68,12 @@ pub(crate) fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
             other => other.map(|k| k as u16),
         },
         enabled: b.opt_bool("enabled")?.unwrap_or(true),
-        limits: PeerLimits { data_limit_bytes: super::usage::data_limit(b)?.flatten(), expires_at: super::usage::expires_at(b)?.flatten() },
+        limits: PeerLimits {
+            data_limit_bytes: super::usage::byte_limit(b, "data_limit_bytes")?.flatten(),
+            expires_at: super::usage::expires_at(b)?.flatten(),
+            rx_limit_bytes: super::usage::byte_limit(b, "rx_limit_bytes")?.flatten(),
+            tx_limit_bytes: super::usage::byte_limit(b, "tx_limit_bytes")?.flatten(),
+        },
     })
 }
 
@@ -194,15 +211,27 @@ pub async fn patch(app: App, u: User, path: web::Path<(String, String)>, payload
     let (c, p) = path.into_inner();
     let (config, id) = (config_name(&c)?, peer_id(&p)?);
     let b = Body::parse(&read_body(payload).await?)?;
-    b.only(&["name", "allowed_ips", "keepalive", "enabled", "node_id", "data_limit_bytes", "expires_at"])?;
+    b.only(&[
+        "name",
+        "allowed_ips",
+        "keepalive",
+        "enabled",
+        "node_id",
+        "data_limit_bytes",
+        "rx_limit_bytes",
+        "tx_limit_bytes",
+        "expires_at",
+    ])?;
     let patch = PeerPatch {
         name: if b.has("name") { Some(peer_name(&b)?) } else { None },
         allowed_ips: b.opt_cidrs("allowed_ips")?,
         keepalive: b.opt_uint("keepalive", 0, 65535)?.map(|k| if k == 0 { None } else { Some(k as u16) }),
         enabled: b.opt_bool("enabled")?,
         node_id: b.opt_str("node_id")?.map(|n| NodeId::parse("node_id", &n)).transpose()?,
-        data_limit_bytes: super::usage::data_limit(&b)?,
+        data_limit_bytes: super::usage::byte_limit(&b, "data_limit_bytes")?,
         expires_at: super::usage::expires_at(&b)?,
+        rx_limit_bytes: super::usage::byte_limit(&b, "rx_limit_bytes")?,
+        tx_limit_bytes: super::usage::byte_limit(&b, "tx_limit_bytes")?,
     };
     app.submit_as(&u, Command::UpdatePeer { config: config.clone(), id: id.clone(), patch }).await?;
     let v = app.cluster.read(|s| find(s, &config, &id).map(|p| views::peer(s, p)))?;

@@ -1,4 +1,5 @@
-//! Peer usage (#15): the limit fields of a peer body (`data_limit_bytes`, `expires_at`), the
+//! Peer usage (#15): the limit fields of a peer body (`data_limit_bytes`, `rx_limit_bytes`,
+//! `tx_limit_bytes`, `expires_at`), the
 //! usage history route `GET /api/configs/{c}/peers/{id}/usage?from&to&step`, and the usage
 //! settings `GET|PUT /api/settings/usage`. Every bad value is a 400 naming its field.
 
@@ -17,12 +18,13 @@ use wgcluster_actors::usage::merge::{DAY_MS, HOUR_MS};
 /// Largest data limit accepted (2^53: exact in every JSON reader).
 pub const DATA_LIMIT_MAX: u64 = 1 << 53;
 
-/// `data_limit_bytes`: absent → `None`; `null` → remove (`Some(None)`); an integer of bytes.
-pub fn data_limit(b: &Body) -> Result<Option<Option<u64>>, ApiError> {
-    if b.is_null("data_limit_bytes") {
+/// A byte limit (`data_limit_bytes`, `rx_limit_bytes`, `tx_limit_bytes`): absent → `None`;
+/// `null` → remove (`Some(None)`); an integer of bytes, 0 to 2^53.
+pub fn byte_limit(b: &Body, field: &str) -> Result<Option<Option<u64>>, ApiError> {
+    if b.is_null(field) {
         return Ok(Some(None));
     }
-    Ok(b.opt_uint("data_limit_bytes", 0, DATA_LIMIT_MAX)?.map(Some))
+    Ok(b.opt_uint(field, 0, DATA_LIMIT_MAX)?.map(Some))
 }
 
 /// `expires_at`: absent → `None`; `null` → remove; an RFC 3339 date-time (`2026-12-31T23:59:59Z`,

@@ -97,7 +97,9 @@ pub struct PeerView<'a> {
     name: &'a str,
     node_id: &'a Option<NodeId>,
     public_key: String,
+    rx_limit_bytes: Option<u64>,
     status: StatusView,
+    tx_limit_bytes: Option<u64>,
     updated_at: Millis,
 }
 
@@ -154,7 +156,9 @@ impl<'a> PeerView<'a> {
             name: &p.name,
             node_id: &p.node_id,
             public_key: p.public_key.to_base64(),
+            rx_limit_bytes: p.limits.rx_limit_bytes,
             status,
+            tx_limit_bytes: p.limits.tx_limit_bytes,
             updated_at: p.updated_at,
         }
     }
@@ -187,6 +191,7 @@ pub fn config(s: &State, c: &Config) -> Value {
         "name": c.name, "public_key": c.public_key.to_base64(), "address": join(&c.addresses),
         "addresses": c.addresses, "listen_port": c.listen_port, "mtu": c.mtu, "dns": c.dns,
         "peer_allowed_ips": c.peer_allowed_ips, "peer_keepalive": c.peer_keepalive,
+        "placement": c.placement.as_str(),
         "mode": if group.is_some() { "cluster" } else { "independent" },
         "endpoint": group.map(|g| format!("{}:{}", g.domain, g.port)),
         "nodes": nodes, "peers": s.peers_of(&c.name).count(),
@@ -294,7 +299,7 @@ mod tests {
             draining_from: None,
             created_at: 1,
             updated_at: 2,
-            limits: PeerLimits { data_limit_bytes: Some(1000), expires_at: None },
+            limits: PeerLimits { data_limit_bytes: Some(1000), ..Default::default() },
             limited: Some(LimitKind::DataLimit),
             limit_override: false,
         };
@@ -321,6 +326,7 @@ mod tests {
                 "has_private_key": p.private_key.is_some(), "has_preshared_key": p.preshared_key.is_some(),
                 "created_at": p.created_at, "updated_at": p.updated_at,
                 "data_limit_bytes": 1000, "expires_at": null, "limited": "data_limit_bytes",
+                "rx_limit_bytes": null, "tx_limit_bytes": null,
                 "status": { "connected": true, "endpoint": "192.0.2.7:51000", "latest_handshake": now - 30_000,
                             "rx_bytes": 600, "tx_bytes": 500, "rx_rate": 12, "tx_rate": 34, "serving_node": "r2" },
             });

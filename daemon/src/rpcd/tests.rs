@@ -128,8 +128,12 @@ fn method_to_http_table() {
         // ubus has no null: an empty string clears a peer's limit (JSON null to the API) ...
         (
             "peer_update",
-            json!({ "config": "wg0", "peer_id": "p1", "data_limit_bytes": "", "expires_at": "" }),
-            one("PATCH", "/api/configs/wg0/peers/p1", Some(json!({ "data_limit_bytes": null, "expires_at": null }))),
+            json!({ "config": "wg0", "peer_id": "p1", "data_limit_bytes": "", "expires_at": "", "rx_limit_bytes": "", "tx_limit_bytes": "" }),
+            one(
+                "PATCH",
+                "/api/configs/wg0/peers/p1",
+                Some(json!({ "data_limit_bytes": null, "expires_at": null, "rx_limit_bytes": null, "tx_limit_bytes": null })),
+            ),
         ),
         // ... and only in those fields; values pass through as given.
         (

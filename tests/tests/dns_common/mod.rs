@@ -121,6 +121,7 @@ impl TestCluster {
             dns: vec![],
             peer_allowed_ips: vec!["0.0.0.0/0".parse().expect("net")],
             peer_keepalive: None,
+            placement: Default::default(),
         };
         self.cmd(Command::CreateConfig { config }).await;
         for i in 1..=endpoints.len() {

@@ -16,7 +16,7 @@ var callNodes = common.callNodes;
 var callConfigCreate = rpc.declare({ object: 'wgcluster', method: 'config_create',
 	params: [ 'name', 'address', 'listen_port', 'mtu', 'dns', 'peer_allowed_ips', 'peer_keepalive', 'idempotency_key' ], expect: { '': {} } });
 var callConfigUpdate = rpc.declare({ object: 'wgcluster', method: 'config_update',
-	params: [ 'config', 'listen_port', 'mtu', 'dns', 'peer_allowed_ips', 'peer_keepalive', 'idempotency_key' ], expect: { '': {} } });
+	params: [ 'config', 'listen_port', 'mtu', 'dns', 'peer_allowed_ips', 'peer_keepalive', 'placement', 'idempotency_key' ], expect: { '': {} } });
 var callConfigDelete = rpc.declare({ object: 'wgcluster', method: 'config_delete', params: [ 'config', 'force', 'idempotency_key' ], expect: { '': {} } });
 var callConfigNodes = rpc.declare({ object: 'wgcluster', method: 'config_nodes', params: [ 'config' ], expect: { '': {} } });
 var callAssign = rpc.declare({ object: 'wgcluster', method: 'config_node_assign', params: [ 'config', 'node_id', 'idempotency_key' ], expect: { '': {} } });
@@ -108,7 +108,8 @@ return view.extend({
 		m = new form.JSONMap({ config: {
 			listen_port: String(cfg.listen_port), mtu: cfg.mtu != null ? String(cfg.mtu) : null,
 			dns: cfg.dns || [], peer_allowed_ips: cfg.peer_allowed_ips || [],
-			peer_keepalive: cfg.peer_keepalive != null ? String(cfg.peer_keepalive) : null
+			peer_keepalive: cfg.peer_keepalive != null ? String(cfg.peer_keepalive) : null,
+			placement: cfg.placement || 'peers'
 		} }, null, _('The name and the address stay; a changed port or client setting reaches every router, and clients need new config files for client settings.'));
 		m.readonly = !common.writable();
 		s = m.section(form.NamedSection, 'config', 'config');
@@ -124,6 +125,9 @@ return view.extend({
 		o.datatype = 'cidr';
 		o = s.option(form.Value, 'peer_keepalive', _('Client keepalive'), _('Seconds; 0 turns it off'));
 		o.datatype = 'range(0,65535)';
+		o = s.option(form.ListValue, 'placement', _('Placement'), _('Which router new and moved peers go to: the one with the fewest peers, or the one with the least traffic in the last hour (both per unit of weight)'));
+		o.value('peers', _('Fewest peers'));
+		o.value('traffic', _('Least recent traffic'));
 		return m.render().then(L.bind(function(node) {
 			modalForm(_('Edit configuration %s').format(cfg.name), [ node ], _('Save'), L.bind(function(sub) {
 				return m.save(null, true).then(L.bind(function() {
@@ -131,7 +135,8 @@ return view.extend({
 					var num = function(k) { var v = get(k); return (v == null || v === '') ? undefined : +v; };
 					var list = function(k) { var v = get(k); return v == null ? [] : (Array.isArray(v) ? v : [ v ]); };
 					var args = [ cfg.name, num('listen_port'), num('mtu'), list('dns'),
-						list('peer_allowed_ips').length ? list('peer_allowed_ips') : undefined, num('peer_keepalive') ];
+						list('peer_allowed_ips').length ? list('peer_allowed_ips') : undefined, num('peer_keepalive'),
+						get('placement') || undefined ];
 					return this.act(callConfigUpdate.apply(null, args.concat([ sub.key(args) ])));
 				}, this));
 			}, this));

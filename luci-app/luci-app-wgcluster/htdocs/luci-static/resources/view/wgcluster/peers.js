@@ -16,7 +16,7 @@ var callPeers = rpc.declare({ object: 'wgcluster', method: 'peers_list', params:
 var callPeerCreate = rpc.declare({ object: 'wgcluster', method: 'peer_create',
 	params: [ 'config', 'name', 'public_key', 'preshared_key', 'node_id', 'allowed_ips', 'keepalive', 'enabled', 'idempotency_key' ], expect: { '': {} } });
 var callPeerUpdate = rpc.declare({ object: 'wgcluster', method: 'peer_update',
-	params: [ 'config', 'peer_id', 'name', 'allowed_ips', 'keepalive', 'enabled', 'node_id', 'data_limit_bytes', 'expires_at', 'idempotency_key' ], expect: { '': {} } });
+	params: [ 'config', 'peer_id', 'name', 'allowed_ips', 'keepalive', 'enabled', 'node_id', 'data_limit_bytes', 'expires_at', 'rx_limit_bytes', 'tx_limit_bytes', 'idempotency_key' ], expect: { '': {} } });
 var callPeerUsage = rpc.declare({ object: 'wgcluster', method: 'peer_usage', params: [ 'config', 'peer_id', 'from', 'to', 'step' ], expect: { '': {} } });
 var callPeerDelete = rpc.declare({ object: 'wgcluster', method: 'peer_delete', params: [ 'config', 'peer_id', 'idempotency_key' ], expect: { '': {} } });
 var callPeerConfig = rpc.declare({ object: 'wgcluster', method: 'peer_config', params: [ 'config', 'peer_id', 'format' ], expect: { '': {} } });
@@ -63,11 +63,11 @@ function keepalive(id) {
 }
 
 /* Data limit in MB (10^6 bytes) → bytes; '' (no limit) passes as '' (the bridge sends null). */
-function dataLimit(id) {
+function dataLimit(id, label) {
 	var v = val(id);
 	if (v === '')
 		return '';
-	check(id, _('Data limit: "%s" is not a number of MB (e.g. 5000 for 5 GB; empty for no limit)').format(v),
+	check(id, _('%s: "%s" is not a number of MB (e.g. 5000 for 5 GB; empty for no limit)').format(label || _('Data limit'), v),
 		!/^\d+(\.\d+)?$/.test(v) || +v <= 0 || +v > 9e9);
 	return Math.round(+v * 1e6);
 }
@@ -168,6 +168,10 @@ return view.extend({
 			field(_('State'), select('wgc-e-enabled', [ [ '1', _('Enabled') ], [ '0', _('Disabled') ] ], peer.enabled ? '1' : '0')),
 			field(_('Data limit (MB)'), text('wgc-e-limit', peer.data_limit_bytes != null ? String(peer.data_limit_bytes / 1e6) : '', _('no limit')),
 				_('Received plus sent, counted on every router; reaching it disables the peer everywhere until the limit is raised or removed')),
+			field(_('Upload limit (MB)'), text('wgc-e-rx-limit', peer.rx_limit_bytes != null ? String(peer.rx_limit_bytes / 1e6) : '', _('no limit')),
+				_('Bytes the routers received from the peer')),
+			field(_('Download limit (MB)'), text('wgc-e-tx-limit', peer.tx_limit_bytes != null ? String(peer.tx_limit_bytes / 1e6) : '', _('no limit')),
+				_('Bytes the routers sent to the peer')),
 			field(_('Expires'), text('wgc-e-expires', isoDate(peer.expires_at), _('never (YYYY-MM-DD)')),
 				_('From that day (midnight UTC) the peer is disabled on every router'))
 		], _('Save'), L.bind(function(sub) {
@@ -176,10 +180,13 @@ return view.extend({
 			var allowed = ipList('wgc-e-allowed', _('Client allowed IPs'));
 			var node = val('wgc-e-node');
 			var limit = dataLimit('wgc-e-limit'), exp = expiry('wgc-e-expires');
-			var limitWas = peer.data_limit_bytes != null ? peer.data_limit_bytes : '', expWas = isoDate(peer.expires_at);
+			var rxLimit = dataLimit('wgc-e-rx-limit', _('Upload limit')), txLimit = dataLimit('wgc-e-tx-limit', _('Download limit'));
+			var was = function(v) { return v != null ? v : ''; };
+			var limitWas = was(peer.data_limit_bytes), expWas = isoDate(peer.expires_at);
 			var args = [ config, peer.id, name !== peer.name ? name : undefined, allowed, keepalive('wgc-e-keepalive'),
 				val('wgc-e-enabled') === '1', node && node !== peer.node_id ? node : undefined,
-				limit !== limitWas ? limit : undefined, exp !== expWas ? exp : undefined ];
+				limit !== limitWas ? limit : undefined, exp !== expWas ? exp : undefined,
+				rxLimit !== was(peer.rx_limit_bytes) ? rxLimit : undefined, txLimit !== was(peer.tx_limit_bytes) ? txLimit : undefined ];
 			return callPeerUpdate.apply(null, args.concat([ sub.key(args) ]))
 				.then(unwrap).then(L.bind(this.refresh, this));
 		}, this));
@@ -250,6 +257,10 @@ return view.extend({
 			var limits = [];
 			if (p.data_limit_bytes != null)
 				limits.push(_('limit %s').format(bytes(p.data_limit_bytes)));
+			if (p.rx_limit_bytes != null)
+				limits.push(_('upload limit %s').format(bytes(p.rx_limit_bytes)));
+			if (p.tx_limit_bytes != null)
+				limits.push(_('download limit %s').format(bytes(p.tx_limit_bytes)));
 			if (p.expires_at != null)
 				limits.push(_('expires %s').format(isoDate(p.expires_at)));
 			var usage = E('span', { 'class': 'wgc-usage' }, [
