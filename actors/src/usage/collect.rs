@@ -330,7 +330,7 @@ mod tests {
     /// (ARCHITECTURE, "Peer status and usage (#15)", quotes these numbers).
     #[test]
     fn encoded_sizes_are_bounded() {
-        use crate::usage::merge::{Bucket, PeerUsage, RouterSeen, DAY_MS, HOUR_MS};
+        use crate::usage::merge::{PeerUsage, RouterSeen, DAY_MS, HOUR_MS};
         let at = 1_800_000_000_000;
         let reading = |i: u64| PeerReading {
             peer: PeerId::parse("p", &format!("{:016x}", 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i + 1))).unwrap(),
@@ -360,13 +360,13 @@ mod tests {
             eprintln!("RecordUsage with {n} active peers, counters only: {bytes} bytes ({} per reading)", bytes / n);
             assert!(bytes <= n * 32 + 64, "{n} readings: {bytes} bytes");
         }
-        // A peer active every hour of the retention: 168 hourly, 90 daily buckets, one router.
+        // A peer active every hour of its retention: 48 hourly, 35 daily buckets, one router.
         let mut u = PeerUsage { rx: 5_000_000_000_000, tx: 900_000_000_000, ..Default::default() };
-        for h in 0..168 {
-            u.history.hourly.push_back(Bucket { start: at - at % HOUR_MS - h * HOUR_MS, rx: 50_000_000, tx: 9_000_000 });
+        for h in (0..48).rev() {
+            u.history.hourly.add(HOUR_MS, at - at % HOUR_MS - h * HOUR_MS, 50_000_000, 9_000_000);
         }
-        for d in 0..90 {
-            u.history.daily.push_back(Bucket { start: at - at % DAY_MS - d * DAY_MS, rx: 1_200_000_000, tx: 200_000_000 });
+        for d in (0..35).rev() {
+            u.history.daily.add(DAY_MS, at - at % DAY_MS - d * DAY_MS, 1_200_000_000, 200_000_000);
         }
         u.routers.insert(
             NodeId::parse("n", "router-01").unwrap(),
@@ -382,11 +382,10 @@ mod tests {
             },
         );
         let bytes = postcard::to_allocvec(&u).unwrap().len();
-        eprintln!(
-            "a fully active peer's usage in a snapshot: {bytes} bytes; in memory ~{} bytes",
-            std::mem::size_of::<Bucket>() * 258 + 200
-        );
-        assert!(bytes < 5_000, "{bytes}");
+        let heap = u.history.hourly.heap_bytes() + u.history.daily.heap_bytes();
+        eprintln!("a fully active peer's usage in a snapshot: {bytes} bytes; its history on the heap: {heap} bytes");
+        assert!(bytes < 1_200, "{bytes}");
+        assert!(heap < 1_000, "{heap}");
     }
 
     #[test]

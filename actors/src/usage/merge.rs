@@ -19,21 +19,30 @@
 //! the same interface epoch whose new counter already exceeds the old one by the next reading is
 //! counted short by the old value.
 //!
-//! History: per peer and per router, hourly buckets for [`HOURLY_KEEP_MS`] and daily buckets for
-//! [`DAILY_KEEP_MS`], only buckets that saw traffic are stored, pruned against the merging
-//! command's time. Everything here is deterministic (no clock): it runs inside `State::apply`.
+//! History: hourly and daily buckets, per peer ([`PEER_KEEP`]: 48 hours, 35 days) and per router
+//! ([`ROUTER_KEEP`]: 7 days, 90 days); only buckets that saw traffic are stored (packed, see
+//! `series.rs`), pruned against the merging command's time. Everything here is deterministic (no
+//! clock): it runs inside `State::apply`.
 
+use super::series::Series;
 use crate::model::{Millis, NodeId, PeerId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 pub const HOUR_MS: Millis = 3_600_000;
 pub const DAY_MS: Millis = 24 * HOUR_MS;
-/// Hourly buckets are kept for 7 days.
-pub const HOURLY_KEEP_MS: Millis = 7 * DAY_MS;
-/// Daily buckets are kept for 90 days.
-pub const DAILY_KEEP_MS: Millis = 90 * DAY_MS;
+/// How long a history keeps its buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    pub hourly_ms: Millis,
+    pub daily_ms: Millis,
+}
+/// A peer's history: hourly for 48 hours, daily for 35 days. Every router holds every peer's
+/// history in memory: at most 83 buckets of ~11 bytes, ~0.9 KB for a peer active every hour.
+pub const PEER_KEEP: Keep = Keep { hourly_ms: 2 * DAY_MS, daily_ms: 35 * DAY_MS };
+/// A router's history (all its peers): hourly for 7 days, daily for 90 days.
+pub const ROUTER_KEEP: Keep = Keep { hourly_ms: 7 * DAY_MS, daily_ms: 90 * DAY_MS };
 /// A peer is *connected* while its newest handshake is younger than this. WireGuard re-handshakes
 /// every 120 s while packets flow (REKEY_AFTER_TIME) and drops a session after 180 s
 /// (REJECT_AFTER_TIME), so a handshake older than 180 s means no live session.
@@ -86,8 +95,8 @@ pub struct Bucket {
 /// Hourly and daily buckets, oldest first, only those with traffic.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {
-    pub hourly: VecDeque<Bucket>,
-    pub daily: VecDeque<Bucket>,
+    pub hourly: Series,
+    pub daily: Series,
 }
 
 /// One peer's usage: totals, the baseline per router, history.
@@ -208,10 +217,10 @@ impl UsageBook {
             }
         }
         for usage in self.peers.values_mut() {
-            usage.history.prune(now);
+            usage.history.prune(now, PEER_KEEP);
         }
         for router in self.routers.values_mut() {
-            router.history.prune(now);
+            router.history.prune(now, ROUTER_KEEP);
         }
         n
     }
@@ -227,7 +236,7 @@ impl UsageBook {
     pub fn recent_bytes(&self, node: &NodeId, now: Millis) -> u64 {
         let since = (now - now % HOUR_MS).saturating_sub(HOUR_MS);
         self.routers.get(node).map_or(0, |r| {
-            r.history.hourly.iter().rev().take_while(|b| b.start >= since).fold(0u64, |a, b| a.saturating_add(b.rx).saturating_add(b.tx))
+            r.history.range(HOUR_MS, since, Millis::MAX).iter().fold(0u64, |a, b| a.saturating_add(b.rx).saturating_add(b.tx))
         })
     }
 
@@ -245,37 +254,20 @@ impl History {
         if rx == 0 && tx == 0 {
             return;
         }
-        add_to(&mut self.hourly, at - at % HOUR_MS, rx, tx);
-        add_to(&mut self.daily, at - at % DAY_MS, rx, tx);
+        self.hourly.add(HOUR_MS, at - at % HOUR_MS, rx, tx);
+        self.daily.add(DAY_MS, at - at % DAY_MS, rx, tx);
     }
 
     /// Drops buckets that ended before their retention window (relative to `now`).
-    pub fn prune(&mut self, now: Millis) {
-        while self.hourly.front().is_some_and(|b| b.start + HOUR_MS + HOURLY_KEEP_MS <= now) {
-            self.hourly.pop_front();
-        }
-        while self.daily.front().is_some_and(|b| b.start + DAY_MS + DAILY_KEEP_MS <= now) {
-            self.daily.pop_front();
-        }
+    pub fn prune(&mut self, now: Millis, keep: Keep) {
+        self.hourly.prune(HOUR_MS, |b| b.start + HOUR_MS + keep.hourly_ms <= now);
+        self.daily.prune(DAY_MS, |b| b.start + DAY_MS + keep.daily_ms <= now);
     }
 
     /// Buckets of `step` (`HOUR_MS` or `DAY_MS`) overlapping `[from, to)`.
     pub fn range(&self, step: Millis, from: Millis, to: Millis) -> Vec<Bucket> {
-        let list = if step >= DAY_MS { &self.daily } else { &self.hourly };
-        list.iter().filter(|b| b.start + step > from && b.start < to).copied().collect()
-    }
-}
-
-/// Adds to the bucket starting at `start`, keeping the list sorted (readings come in time order
-/// per router, so almost always the last bucket or a new one at the end).
-fn add_to(list: &mut VecDeque<Bucket>, start: Millis, rx: u64, tx: u64) {
-    match list.iter().rposition(|b| b.start <= start) {
-        Some(i) if list[i].start == start => {
-            list[i].rx = list[i].rx.saturating_add(rx);
-            list[i].tx = list[i].tx.saturating_add(tx);
-        }
-        Some(i) => list.insert(i + 1, Bucket { start, rx, tx }),
-        None => list.push_front(Bucket { start, rx, tx }),
+        let (series, step) = if step >= DAY_MS { (&self.daily, DAY_MS) } else { (&self.hourly, HOUR_MS) };
+        series.buckets(step).into_iter().filter(|b| b.start.saturating_add(step) > from && b.start < to).collect()
     }
 }
 
@@ -434,19 +426,25 @@ mod tests {
         let end = base + 10 * DAY_MS;
         b.merge(&reps, |_| true, end);
         let h = &b.peers[&pid("p1")].history;
-        // 7 days of hours kept (plus the hour that just ended), every day of the 10.
-        assert_eq!(h.hourly.len(), 7 * 24);
-        assert_eq!(h.daily.len(), 10);
-        assert_eq!(h.hourly.back().unwrap().rx, 2_000_000);
-        assert_eq!(h.daily[1].rx, 48_000_000);
-        assert_eq!(h.daily[0].rx, 48_000_000, "the first reading counts its whole counter");
+        // A peer keeps 48 hours of hours, every day of the 10; its router 7 days of hours.
+        assert_eq!(h.hourly.len(HOUR_MS), 2 * 24);
+        assert_eq!(b.routers[&NodeId::parse("n", "a").unwrap()].history.hourly.len(HOUR_MS), 7 * 24);
+        let daily = h.daily.buckets(DAY_MS);
+        assert_eq!(daily.len(), 10);
+        assert_eq!(h.hourly.newest().unwrap().rx, 2_000_000);
+        assert_eq!(daily[1].rx, 48_000_000);
+        assert_eq!(daily[0].rx, 48_000_000, "the first reading counts its whole counter");
         // Range queries.
         assert_eq!(h.range(DAY_MS, base + DAY_MS, base + 3 * DAY_MS).len(), 2);
         assert_eq!(h.range(HOUR_MS, end - 2 * HOUR_MS, end).len(), 2);
-        // 100 days later everything is gone.
+        // 36 days later the peer's days are gone, the router's are not; 100 days: all gone.
+        b.merge(&[], |_| true, end + 36 * DAY_MS);
+        assert!(b.peers[&pid("p1")].history.daily.is_empty());
+        assert_eq!(b.routers[&NodeId::parse("n", "a").unwrap()].history.daily.len(DAY_MS), 10);
         b.merge(&[], |_| true, end + 100 * DAY_MS);
         let h = &b.peers[&pid("p1")].history;
         assert!(h.hourly.is_empty() && h.daily.is_empty());
+        assert!(b.routers[&NodeId::parse("n", "a").unwrap()].history.daily.is_empty());
         assert_eq!(b.peers[&pid("p1")].rx, 480_000_000, "totals are not history");
     }
 
@@ -456,9 +454,9 @@ mod tests {
         for at in [5 * HOUR_MS, HOUR_MS, 3 * HOUR_MS, HOUR_MS + 5, 0] {
             h.add(at, 1, 1);
         }
-        let starts: Vec<_> = h.hourly.iter().map(|b| b.start).collect();
+        let starts: Vec<_> = h.hourly.buckets(HOUR_MS).iter().map(|b| b.start).collect();
         assert_eq!(starts, vec![0, HOUR_MS, 3 * HOUR_MS, 5 * HOUR_MS]);
-        assert_eq!(h.hourly[1].rx, 2);
+        assert_eq!(h.hourly.buckets(HOUR_MS)[1].rx, 2);
     }
 
     #[test]
@@ -587,7 +585,7 @@ mod tests {
                 prop_assert_eq!((u.rx, u.tx), truth);
             }
             // History holds exactly the totals (no bucket pruned within the run).
-            let (hrx, htx) = m.peers[&pid("p1")].history.hourly.iter().fold((0, 0), |(a, b), k| (a + k.rx, b + k.tx));
+            let (hrx, htx) = m.peers[&pid("p1")].history.hourly.buckets(HOUR_MS).iter().fold((0, 0), |(a, b), k| (a + k.rx, b + k.tx));
             prop_assert_eq!((hrx, htx), (u.rx, u.tx));
         }
     }

@@ -3,5 +3,6 @@
 
 pub mod collect;
 pub mod merge;
+pub mod series;
 
 pub use merge::{PeerReading, PeerStatus, PeerUsage, RouterReport, UsageBook};

@@ -142,7 +142,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// `GET /api/configs/{c}/peers/{id}/usage?from&to&step`: the peer's traffic in hourly (`step=hour`,
-/// kept 7 days) or daily (`step=day`, kept 90 days) buckets over `[from, to)`; defaults: `to` now,
+/// kept 48 hours) or daily (`step=day`, kept 35 days) buckets over `[from, to)`; defaults: `to` now,
 /// `from` 24 hours (hour) or 30 days (day) before `to`. Only buckets with traffic are listed.
 pub async fn peer_usage(app: App, _u: User, path: web::Path<(String, String)>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (c, p) = path.into_inner();
