@@ -151,10 +151,12 @@ mod tests {
     use crate::usage::merge::{DAY_MS, HOUR_MS};
     use proptest::prelude::*;
 
+    /// (hours of the readings in arrival order, expected (hour, rx) buckets)
+    type AddCase<'a> = (&'a [u64], &'a [(u64, u64)]);
+
     #[test]
     fn add_table() {
-        // (hours of the readings in arrival order, expected (hour, rx) buckets)
-        let cases: &[(&[u64], &[(u64, u64)])] = &[
+        let cases: &[AddCase] = &[
             (&[], &[]),
             (&[3], &[(3, 1)]),
             (&[3, 3, 4], &[(3, 2), (4, 1)]),
