@@ -18,6 +18,7 @@ pub mod command;
 pub mod idempotency;
 pub mod index;
 pub mod journal;
+pub mod pages;
 pub mod peer_query;
 pub mod placement;
 pub mod pool;
@@ -68,6 +69,9 @@ pub struct State {
     /// Which peers recent commands changed (for incremental views); not replicated.
     #[serde(skip)]
     pub journal: journal::ChangeJournal,
+    /// Peer counts and page marks per config for list reads (`pages.rs`); not replicated.
+    #[serde(skip)]
+    pub pages: pages::PageCache,
 }
 
 impl State {

@@ -13,7 +13,7 @@ use serde_json::{json as j, Value};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use wgcluster_actors::model::*;
-use wgcluster_actors::state::peer_query::{self, PeerFilter, MAX_LIMIT};
+use wgcluster_actors::state::peer_query::{PeerFilter, MAX_LIMIT};
 use wgcluster_actors::state::{render, Command, NewPeer, Outcome, PeerPatch, State};
 
 /// Largest bulk creation in one request.
@@ -131,13 +131,17 @@ pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest)
                 Some(id) => (Bound::Excluded(id), Bound::Unbounded),
                 None => (Bound::Unbounded, Bound::Unbounded),
             };
-            // Each peer is written as JSON under the read (16 at a time, no clone of the peer).
+            // Each peer is written as JSON under the read (a chunk at a time, no clone of the
+            // peer). Peers and their usage are both in id order: walked side by side, not looked up.
             let batch: Vec<Vec<u8>> = cluster.read(|s| {
+                let mut usage = s.usage.peers.range(from.clone()).peekable();
                 let mine = s.peers.range(from).map(|(_, p)| p).filter(|p| p.config == c && filter.matches(p));
                 let mut out = Vec::with_capacity(views::ITEMS_PER_CHUNK);
                 for p in mine.take(views::ITEMS_PER_CHUNK) {
-                    let mut json = Vec::with_capacity(512);
-                    views::write_peer(s, now, p, &mut json);
+                    while usage.next_if(|(id, _)| **id < p.id).is_some() {}
+                    let u = usage.next_if(|(id, _)| **id == p.id).map(|(_, u)| u);
+                    let mut json = Vec::with_capacity(640);
+                    views::write_peer_with(s, now, p, u, &mut json);
                     out.push(json);
                     last = Some(p.id.clone());
                 }
@@ -150,7 +154,7 @@ pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest)
     // The page is written as JSON under the read (no clone of the peers): the bytes `ok` would
     // write for {"items", "limit", "offset", "total"} (keys in serde_json's sorted order).
     let body = app.cluster.read(|s| {
-        let (peers, total) = peer_query::page(s.peers_of(&c), &filter, offset, Some(limit));
+        let (peers, total) = s.peer_page(&c, &filter, offset, limit);
         let mut buf = Vec::with_capacity(512 * peers.len() + 128);
         buf.extend_from_slice(b"{\"data\":{\"items\":[");
         for (i, p) in peers.iter().enumerate() {
