@@ -56,7 +56,7 @@ impl PeerPages {
         let mut configs: HashMap<ConfigName, ConfigPages> = HashMap::new();
         for (id, p) in &s.peers {
             let c = configs.entry(p.config.clone()).or_insert_with(|| ConfigPages { total: 0, marks: Vec::new() });
-            if c.total % STRIDE == 0 {
+            if c.total.is_multiple_of(STRIDE) {
                 c.marks.push(id.clone());
             }
             c.total += 1;
@@ -114,8 +114,8 @@ mod tests {
             addresses: vec![],
             allowed_ips: vec![],
             keepalive: None,
-            enabled: i % 3 != 0,
-            node_id: Some(NodeId::parse("n", if i % 2 == 0 { "r1" } else { "r2" }).unwrap()),
+            enabled: !i.is_multiple_of(3),
+            node_id: Some(NodeId::parse("n", if i.is_multiple_of(2) { "r1" } else { "r2" }).unwrap()),
             draining_from: None,
             created_at: 0,
             updated_at: 0,
