@@ -527,7 +527,12 @@ pub fn start(cluster: ClusterHandle, backend: Arc<dyn WgBackend>, managed_file: 
         });
         (version, cache.specs())
     };
-    let spawned = std::thread::Builder::new().name("wg-reconciler".into()).spawn(move || run(core, &shared, desired, rx, resync));
+    let spawned = std::thread::Builder::new().name("wg-reconciler".into()).spawn(move || {
+        if let Err(e) = super::userspace_os::set_thread_nice(super::userspace_os::RECONCILER_NICE) {
+            log::warn!("cannot lower the WireGuard reconciler's CPU priority: {e}");
+        }
+        run(core, &shared, desired, rx, resync)
+    });
     let thread = match spawned {
         Ok(h) => Some(h),
         Err(e) => {

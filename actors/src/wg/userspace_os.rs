@@ -210,3 +210,39 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Nice value of the reconciler thread: data-plane programming is background work that must not
+/// take CPU from Raft heartbeats, votes and the API on a busy router (#13).
+pub const RECONCILER_NICE: i32 = 5;
+
+/// Sets the calling thread's own nice value (Linux: `setpriority(PRIO_PROCESS, gettid())` acts on
+/// one thread). Raising it needs no privilege.
+pub fn set_thread_nice(nice: i32) -> std::io::Result<()> {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod nice_tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_lowers_only_its_own_priority() {
+        // SAFETY (all three): getpriority takes plain integers.
+        let before = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let inside = std::thread::spawn(|| {
+            set_thread_nice(RECONCILER_NICE).unwrap();
+            // SAFETY: see above.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(inside, RECONCILER_NICE);
+        assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }, before, "the process keeps its priority");
+    }
+}
