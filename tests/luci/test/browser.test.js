@@ -266,6 +266,50 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     await finish(page, 'peers-status');
   });
 
+  await t.test('peers: 50 at a time with previous/next and a name search; the poll asks for its page only', async () => {
+    await api('POST', '/api/configs', { name: 'wgpage', address: '10.67.0.1/24', listen_port: 51821 });
+    await api('POST', '/api/configs/wgpage/nodes', { node_id: 'luci-r1' });
+    await api('POST', '/api/configs/wgpage/peers', Array.from({ length: 120 }, (_, i) => ({ name: `bulk-${String(i).padStart(3, '0')}` })));
+    const before = server.calls.length;
+    try {
+      const page = await open('peers#wgpage');
+      const pageText = async (want) => {
+        await page.waitForFunction((w) => (document.querySelector('.wgc-page') || {}).textContent === w, want, { timeout: 15000 });
+      };
+      const names = () => page.$$eval('tr.wgc-peer td:first-child', (tds) => tds.map((td) => td.textContent.trim()));
+      await pageText('Peers 1–50 of 120');
+      assert.equal(await page.locator('tr.wgc-peer').count(), 50);
+      assert.ok(await page.locator('.wgc-prev').isDisabled());
+      await page.click('.wgc-next');
+      await pageText('Peers 51–100 of 120');
+      await page.click('.wgc-next');
+      await pageText('Peers 101–120 of 120');
+      assert.ok(await page.locator('.wgc-next').isDisabled());
+      // the rows are the daemon's third page, in its order
+      const third = await api('GET', '/api/configs/wgpage/peers?limit=50&offset=100');
+      assert.equal(third.total, 120);
+      assert.deepEqual(await names(), third.items.map((p) => p.name));
+      await page.click('.wgc-prev');
+      await pageText('Peers 51–100 of 120');
+      // a name search starts from its first page
+      await page.fill('#wgc-peer-q', 'bulk-11');
+      await page.press('#wgc-peer-q', 'Tab');
+      await pageText('Peers 1–10 of 10');
+      assert.deepEqual((await names()).sort(), Array.from({ length: 10 }, (_, i) => `bulk-11${i}`), 'the ten matches (in peer id order)');
+      await page.fill('#wgc-peer-q', 'nobody');
+      await page.press('#wgc-peer-q', 'Tab');
+      await pageText('No peer name starts with nobody');
+      // every list the page asked for was one page (never the whole list)
+      const lists = server.calls.slice(before).filter((c) => c.method === 'peers_list');
+      assert.ok(lists.length >= 6, `${lists.length} peers_list calls`);
+      assert.ok(lists.every((c) => c.args.limit === 50), JSON.stringify(lists.map((c) => c.args)));
+      assert.ok(lists.some((c) => c.args.offset === 100) && lists.some((c) => c.args.q === 'bulk-11'));
+      await finish(page, 'peers-pages');
+    } finally {
+      await api('DELETE', '/api/configs/wgpage?force=true');
+    }
+  });
+
   await t.test('a bad value shows a validation message and creates nothing', async () => {
     const page = await open('peers');
     await page.click('#wgc-add-peer');

@@ -6,13 +6,16 @@
 'require poll';
 'require wgcluster.common as common';
 
-/* Peers (clients) of a configuration: list with live status and usage (polled every 10 s), add,
+/* Peers (clients) of a configuration, a page of PAGE_SIZE at a time (a name-prefix search and
+ * previous/next; the poll asks for that page only, so 20,000 peers cost what 50 do): list with
+ * live status and usage (polled every 10 s), add,
  * edit (limits too), delete, a usage chart, download the client config or show it as a QR code. Writes carry the form submission's idempotency key; the client config can
  * hold the peer's private key, so it is a write in the ACL and disabled for read-only logins. */
 
 var callConfigs = common.callConfigs;
 var callNodes = common.callNodes;
-var callPeers = rpc.declare({ object: 'wgcluster', method: 'peers_list', params: [ 'config' ], expect: { '': {} } });
+var callPeers = rpc.declare({ object: 'wgcluster', method: 'peers_list', params: [ 'config', 'limit', 'offset', 'q' ], expect: { '': {} } });
+var PAGE_SIZE = 50;
 var callPeerCreate = rpc.declare({ object: 'wgcluster', method: 'peer_create',
 	params: [ 'config', 'name', 'public_key', 'preshared_key', 'node_id', 'allowed_ips', 'keepalive', 'enabled', 'idempotency_key' ], expect: { '': {} } });
 var callPeerUpdate = rpc.declare({ object: 'wgcluster', method: 'peer_update',
@@ -99,12 +102,32 @@ return view.extend({
 			var names = configs.map(function(c) { return c.name; });
 			var want = this.config || (window.location.hash || '').replace(/^#/, '');
 			var current = names.indexOf(want) >= 0 ? want : names[0];
-			return (current ? callPeers(current).then(unwrap) : Promise.resolve([])).then(function(peers) {
-				return { configs: configs, nodes: nodes, config: current, peers: peers || [], error: null };
-			});
+			var offset = this.offset || 0, q = this.query || undefined;
+			var page = current ? callPeers(current, PAGE_SIZE, offset, q).then(unwrap) : Promise.resolve(null);
+			return page.then(L.bind(function(p) {
+				p = p || { items: [], total: 0 };
+				/* the page emptied under us (peers deleted): show the last one that has peers */
+				if (current && offset > 0 && offset >= p.total) {
+					this.offset = Math.max(0, Math.floor((p.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+					return this.load();
+				}
+				return { configs: configs, nodes: nodes, config: current, peers: p.items || [], total: p.total || 0,
+					offset: offset, query: q || '', error: null };
+			}, this));
 		}, this)).catch(function(err) {
-			return { configs: [], nodes: [], config: null, peers: [], error: err.message || String(err) };
+			return { configs: [], nodes: [], config: null, peers: [], total: 0, offset: 0, query: '', error: err.message || String(err) };
 		});
+	},
+
+	handlePage: function(delta) {
+		this.offset = Math.max(0, (this.offset || 0) + delta * PAGE_SIZE);
+		return this.refresh();
+	},
+
+	handleSearch: function(ev) {
+		this.query = String(ev.target.value || '').trim();
+		this.offset = 0;
+		return this.refresh();
 	},
 
 	refresh: function() {
@@ -125,6 +148,7 @@ return view.extend({
 
 	handleConfig: function(ev) {
 		this.config = ev.target.value;
+		this.offset = 0;
 		window.location.hash = this.config;
 		return this.refresh();
 	},
@@ -297,6 +321,17 @@ return view.extend({
 					})),
 				' ',
 				common.writeButton(_('Add peer'), 'cbi-button-add', ui.createHandlerFn(this, 'handleAdd'), { 'id': 'wgc-add-peer' })
+			]),
+			E('div', { 'class': 'cbi-section-create' }, [
+				E('input', { 'type': 'text', 'class': 'cbi-input-text wgc-read', 'id': 'wgc-peer-q', 'value': data.query,
+					'placeholder': _('Name starts with…'), 'change': ui.createHandlerFn(this, 'handleSearch') }), ' ',
+				E('button', { 'class': 'btn cbi-button wgc-read wgc-prev', 'disabled': data.offset > 0 ? null : 'disabled',
+					'click': ui.createHandlerFn(this, 'handlePage', -1) }, [ _('Previous') ]), ' ',
+				E('span', { 'class': 'wgc-page' }, [ data.total
+					? _('Peers %d–%d of %d').format(data.offset + 1, data.offset + data.peers.length, data.total)
+					: (data.query ? _('No peer name starts with %s').format(data.query) : '') ]), ' ',
+				E('button', { 'class': 'btn cbi-button wgc-read wgc-next', 'disabled': data.offset + data.peers.length < data.total ? null : 'disabled',
+					'click': ui.createHandlerFn(this, 'handlePage', 1) }, [ _('Next') ])
 			]),
 			common.table([ _('Name'), _('Tunnel address'), _('Router'), _('Public key'), _('Status'), _('Usage'), _('State'), { title: _('Actions'), right: true } ],
 				rows, _('No peers yet'), { 'id': 'wgc-peers' })
