@@ -266,7 +266,14 @@ pub static METHODS: &[Method] = &[
     m("dns_queue_retry", "POST", "/api/dns/queue/{id}/retry", &[("id", Str)], Empty, true),
     m("dns_queue_drop", "DELETE", "/api/dns/queue/{id}", &[("id", Str)], Empty, true),
     m("dns_settings_get", "GET", "/api/settings/dns", &[], Empty, false),
-    m("dns_settings_set", "PUT", "/api/settings/dns", &[("cloudflare", Obj), ("rfc2136", Obj)], Fields, true),
+    m(
+        "dns_settings_set",
+        "PUT",
+        "/api/settings/dns",
+        &[("cloudflare", Obj), ("rfc2136", Obj), ("reconcile_interval_s", Int)],
+        Fields,
+        true,
+    ),
     m("backups_list", "GET", "/api/backups", &[], Empty, false),
     // A backup is the interface as the router reported it, without the private key: a read.
     m("backup_get", "GET", "/api/backups/{id}", &[("id", Str)], Empty, false),
