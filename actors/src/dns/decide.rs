@@ -317,7 +317,8 @@ mod tests {
         let some = drift(&["203.0.113.9"], &["192.0.2.1"], &[]);
         let ttl_only = drift(&[], &[], &["192.0.2.1"]);
         // (status, group updated_at, drift, changed) -> reported
-        let cases: Vec<(&str, &DnsStatus, Millis, DnsDrift, bool, Option<DnsDrift>)> = vec![
+        type Case<'a> = (&'a str, &'a DnsStatus, Millis, DnsDrift, bool, Option<DnsDrift>);
+        let cases: Vec<Case> = vec![
             ("extra and missing corrected", &synced, 50, some.clone(), true, Some(some.clone())),
             ("nothing changed", &synced, 50, some.clone(), false, None),
             ("no drift", &synced, 50, DnsDrift::default(), true, None),

@@ -225,7 +225,8 @@ mod tests {
         }
         let v = s.drains[&(cn("wg0"), nid("r1"))].version;
         // (applied r2, applied r3) -> awaited
-        let cases: Vec<(Option<u64>, Option<u64>, Vec<(&str, u64)>)> = vec![
+        type Case = (Option<u64>, Option<u64>, Vec<(&'static str, u64)>);
+        let cases: Vec<Case> = vec![
             (None, None, vec![("r2", v), ("r3", v)]),
             (Some(v - 1), None, vec![("r2", v), ("r3", v)]),
             (Some(v), None, vec![("r3", v)]),
