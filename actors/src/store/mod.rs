@@ -14,7 +14,9 @@ const CACHE_BYTES: usize = 2 << 20;
 /// Bump when a stored encoding changes in a way older binaries cannot read.
 /// 3 (#15): `State` gained `usage`, `Settings` the usage settings, `Peer` its limits (postcard has
 /// no field defaults, so a schema-2 snapshot cannot be read; no release carried schema 2).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4 (#16): `State` gained `dns_removals`, `Settings` the DNS reconcile interval, `DnsStatus` the
+/// drift count and last drift; new commands `RecordDnsDrift`, `CompleteDnsRemoval`.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Raft log entries by index, postcard-encoded `Entry<TypeConfig>`.
 pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");

@@ -268,6 +268,7 @@ pub static METHODS: &[Method] = &[
     m("usage_settings_set", "PUT", "/api/settings/usage", &[("interval_s", Int), ("metrics_per_peer", Bool)], Fields, true),
     m("audit_actions", "GET", "/api/audit-logs/actions", &[], Empty, false),
     m("dns_status", "GET", "/api/dns/status", &[], Empty, false),
+    m("dns_removals", "GET", "/api/dns/removals", &[], Empty, false),
     m("dns_queue_list", "GET", "/api/dns/queue", &[], Empty, false),
     m("dns_queue_retry", "POST", "/api/dns/queue/{id}/retry", &[("id", Str)], Empty, true),
     m("dns_queue_drop", "DELETE", "/api/dns/queue/{id}", &[("id", Str)], Empty, true),
