@@ -4,7 +4,8 @@
 //!   real migration planner (in process, over a real one-voter cluster) watches the destinations
 //!   (`AppliedWatch`; here a stand-in whose routers "apply" when the test says so, and this
 //!   router's own reconciler version) and is woken by the answer, not by its next tick or the next
-//!   health probe. The planner's tick is set to 5 s so a completion within 150 ms is the watch's.
+//!   health probe. The planner's tick is set to 5 s so a completion within 150 ms is the watch's;
+//!   the health verdict itself wakes the planner, so the peers move at once too.
 //! - The sub-second `lan` health profile through the real daemons of a 3-router loopback cluster:
 //!   accepted by the settings route (with its budget shown), and a router killed with -9 is called
 //!   unhealthy within the budget (1 s).
@@ -98,9 +99,14 @@ fn a_drain_completes_as_soon_as_the_destinations_applied() {
         .with_watch(Arc::new(Watch(routers.clone())))
         .start();
 
-        // node2 fails: at its next tick the planner moves the peers to node1 and node3.
+        // node2 fails: the verdict wakes the planner (its tick is 5 s away), which moves the peers
+        // to node1 and node3 at once.
+        let verdict = Instant::now();
         c.health("node2", false).await;
         c.wait(Duration::from_secs(12), || c.cluster.read(|s| !s.drains.is_empty())).await;
+        let migrated = verdict.elapsed();
+        println!("drain: health verdict -> peers migrated in {} ms (planner tick 5 s)", migrated.as_millis());
+        assert!(migrated < Duration::from_secs(1), "took {migrated:?}: the verdict did not wake the planner");
         let version = c.cluster.read(|s| s.drains.values().next().map(|d| d.version)).expect("a drain");
         // Nobody has applied it: the drain waits (and the planner watches both destinations).
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -9,6 +9,7 @@
 //! the moment its reconciler has applied the drain's version; this router's own reconciler is
 //! read directly), and the answer wakes the planner at once. So a drain completes a few
 //! milliseconds after the last destination applied the move, not up to a probe interval later.
+//! A health verdict (the set of failed assignments changed) makes it decide at once too.
 //!
 //! Owns: the set of blocked (config, node) pairs already reported (reset on gaining leadership),
 //! the open watches. Receives: its own `Tick`, `Wake` (a watch answered). Sends: commands through
@@ -59,6 +60,8 @@ pub struct MigrationPlanner {
     watch: Option<Arc<dyn AppliedWatch>>,
     /// Node → the version its open watch waits for.
     watching: BTreeMap<NodeId, u64>,
+    /// The failed assignments at the last decision (`plan::failed_assignments`).
+    failed: BTreeSet<(ConfigName, NodeId)>,
 }
 
 impl MigrationPlanner {
@@ -81,6 +84,7 @@ impl MigrationPlanner {
             every,
             watch: None,
             watching: BTreeMap::new(),
+            failed: BTreeSet::new(),
         }
     }
 
@@ -105,10 +109,16 @@ struct StateChanged;
 impl Handler<StateChanged> for MigrationPlanner {
     type Result = ();
     fn handle(&mut self, _: StateChanged, ctx: &mut Self::Context) {
-        if self.cluster.is_leader() {
-            let applied = self.applied_now();
-            self.watch_destinations(&applied, ctx);
+        if !self.cluster.is_leader() {
+            return;
         }
+        // A health verdict: migrate now, not at the next tick.
+        if self.cluster.read(plan::failed_assignments) != self.failed {
+            ctx.notify(Wake);
+            return;
+        }
+        let applied = self.applied_now();
+        self.watch_destinations(&applied, ctx);
     }
 }
 
@@ -149,6 +159,7 @@ impl MigrationPlanner {
         if !leader || self.busy {
             return;
         }
+        self.failed = self.cluster.read(plan::failed_assignments);
         let applied = self.applied_now();
         self.watch_destinations(&applied, ctx);
         let now = (self.clock)();

@@ -71,6 +71,18 @@ pub fn decide(state: &State, applied: &AppliedVersions, now: Millis, already_blo
     d
 }
 
+/// The assignments whose node or assignment is unhealthy: when this set changes (a health
+/// verdict), the planner decides at once instead of at its next tick. Refused commands do not
+/// change it, so this trigger cannot loop.
+pub fn failed_assignments(state: &State) -> BTreeSet<(ConfigName, NodeId)> {
+    state
+        .config_nodes
+        .values()
+        .filter(|cn| !cn.is_healthy || state.nodes.get(&cn.node_id).is_none_or(|n| !n.healthy))
+        .map(|cn| (cn.config.clone(), cn.node_id.clone()))
+        .collect()
+}
+
 /// The state version each destination of a pending make-before-break drain must still apply:
 /// node → the highest drain version it has not reached (Mode A TTL drains wait for time, not for
 /// routers, and are not listed). The planner watches exactly these routers for their applied
@@ -219,7 +231,9 @@ mod tests {
     fn the_planner_watches_exactly_the_destinations_still_behind() {
         let mut s = state(true, false);
         assert!(awaited(&s, &AppliedVersions::new()).is_empty(), "no drain, nothing to wait for");
+        assert!(failed_assignments(&s).is_empty());
         fail(&mut s, "r1");
+        assert_eq!(failed_assignments(&s), [(cn("wg0"), nid("r1"))].into());
         for c in decide(&s, &AppliedVersions::new(), 0, &BTreeSet::new()).commands {
             run(&mut s, c);
         }
