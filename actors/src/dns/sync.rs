@@ -5,8 +5,13 @@
 //! change), the coalescing and retry timers, and the provider clients. Takes these messages
 //! through `DnsHandle`: `Kick` (the queue was edited through the API: re-read its schedule) and
 //! `SyncAll` (reconcile every group now). It also wakes on every state version tick (coalesced
-//! for `coalesce`), on Raft metrics changes (leadership), at the queue's next due time, and every
-//! `resync_every` for a full reconcile that corrects records edited behind our back.
+//! for `coalesce`), on Raft metrics changes (leadership), at the queue's (or a failed removal's)
+//! next due time, and every reconcile interval (the replicated `dns_reconcile_interval_s`, or
+//! `resync_every` in tests) for a full reconcile that corrects records edited behind our back:
+//! the drift against the published set is reported as `RecordDnsDrift` (#16). It also carries out
+//! the replicated record removals of deleted or moved groups (`State::dns_removals`), closing each
+//! with `CompleteDnsRemoval`; its own view (last reconcile, per-group checks, removal errors) is
+//! `LocalStatus`, read by the status route through `DnsHandle::local`.
 //!
 //! Leader only: while this router is not the panel it does nothing. The Raft term it started
 //! under is its fencing token: before changing records and before reporting, it checks that it
@@ -19,8 +24,7 @@
 //! outage off the flash). A failure goes to the retry queue with backoff; newer desired state for
 //! the same record name supersedes the queued work.
 
-use super::backoff;
-use super::backoff::BackoffPolicy;
+use super::backoff::{self, BackoffPolicy};
 use super::decide::{self, AfterApplyError, Preflight, RemovalAction, RetryAction, SuccessLog};
 use super::factory::{ProviderOptions, Providers};
 use super::now_ms;
@@ -290,6 +294,7 @@ impl Syncer {
             if !self.cluster.is_leader() {
                 if term.take().is_some() {
                     log::info!("dns: this router is no longer the panel; DNS sync paused");
+                    self.set_local(|l| *l = LocalStatus::default());
                 }
                 self.seen.clear();
                 self.reported.clear();
