@@ -531,7 +531,7 @@ fn new_peer(r: &mut Reader, n: u64) -> Option<NewPeer> {
 /// One command out of the bytes (`None`: the bytes do not make a valid one, as a constructor
 /// would refuse them).
 fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
-    Some(match r.byte() % 25 {
+    Some(match r.byte() % 28 {
         0 => Command::CreateNode { node: spec(pick_node(r)?, Some(r.field())), weight: u32::from(r.byte()) },
         1 => Command::UpdateNode {
             id: pick_node(r)?,
@@ -646,6 +646,20 @@ fn decode_command(r: &mut Reader, s: &State, n: u64) -> Option<Command> {
                 }],
             }],
         },
+        24 => Command::RecordDnsDrift {
+            config: pick_config(r)?,
+            published: vec![r.field()],
+            degraded: r.flip(),
+            drift: DnsDrift { at: 0, removed: vec![r.field()], restored: vec![r.field()], corrected: vec![] },
+        },
+        25 => Command::CompleteDnsRemoval {
+            key: match s.dns_removals.keys().nth(usize::from(r.byte()) % (s.dns_removals.len() + 1)) {
+                Some(k) => k.clone(),
+                None => r.field(),
+            },
+            removed: vec![r.field()],
+        },
+        26 => Command::SetDnsSettings { cloudflare: None, rfc2136: None, reconcile_interval_s: (r.flip()).then(|| u64::from(r.u16())) },
         _ => Command::RegisterNode { node: spec(pick_node(r)?, Some(r.field())) },
     })
 }

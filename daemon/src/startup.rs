@@ -242,9 +242,9 @@ pub fn start_actors(cfg: &DaemonConfig, opened: Opened, witness: bool, started: 
     // dns: DNS sync (runs while this router is the panel) and its persistent retry queue.
     let dns = wgcluster_actors::dns::start(cluster.clone(), db.clone(), Default::default())
         .map_err(|e| RunError::Start(format!("dns sync: {e}")))?;
-    let probe = Arc::new(crate::probe::TlsProbe { client: identity.client.clone(), timeout: Duration::from_millis(1500) });
+    let probe = Arc::new(crate::probe::TlsProbe { client: identity.client.clone() });
     let applied: wgcluster_actors::migration::SharedApplied = Default::default();
-    let _health = HealthMonitor::new(cluster.clone(), probe, applied.clone(), http::now_ms).start();
+    let _health = HealthMonitor::new(cluster.clone(), probe.clone(), applied.clone(), http::now_ms).start();
     // usage (#15): the panel collects every router's peer counters once per interval.
     let usage_source = Arc::new(crate::probe::TlsUsage { client: identity.client.clone(), timeout: Duration::from_secs(10) });
     let usage_local: Option<wgcluster_actors::usage::collect::LocalReader> = wg.clone().map(|w| {
@@ -269,6 +269,7 @@ pub fn start_actors(cfg: &DaemonConfig, opened: Opened, witness: bool, started: 
         http::now_ms,
         Duration::from_millis(500),
     )
+    .with_watch(probe)
     .start();
     let state = Arc::new(AppState {
         cluster,

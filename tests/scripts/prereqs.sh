@@ -65,6 +65,10 @@ apt_lists_empty() { ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; }
 # --- service behaviour (tests/tests/service_*.rs: bind9 above; tests/bench/flash-writes.sh) ---
 have python3 || need_apt+=(python3)
 
+# --- DNS drift (#16: tests/tests/dns_drift.rs edits BIND9 records behind the daemon's back) ---
+# nsupdate ships in bind9-dnsutils with dig (above); named for the server is above too.
+have nsupdate || need_apt+=(bind9-dnsutils)
+
 # --- size and memory budget (cross/budget.sh: readelf; tests/bench/footprint.sh: python3, ip, curl, wireguard-go) ---
 have readelf || need_apt+=(binutils)
 have python3 || need_apt+=(python3)

@@ -9,7 +9,7 @@
 //! Must not: touch the system's BIND configuration or listen anywhere but 127.0.0.1.
 
 use base64::Engine;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,6 +34,10 @@ pub fn named_path() -> Option<PathBuf> {
 
 fn dig_path() -> Option<PathBuf> {
     ["/usr/bin/dig", "/bin/dig", "/usr/sbin/dig"].iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+fn nsupdate_path() -> Option<PathBuf> {
+    ["/usr/bin/nsupdate", "/bin/nsupdate", "/usr/sbin/nsupdate"].iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
 fn under_ci() -> bool {
@@ -66,6 +70,9 @@ pub fn ensure_bind9() -> bool {
     }
     if dig_path().is_none() {
         problems.push("dig (Debian package bind9-dnsutils) is missing");
+    }
+    if nsupdate_path().is_none() {
+        problems.push("nsupdate (Debian package bind9-dnsutils) is missing");
     }
     if problems.is_empty() {
         return true;
@@ -238,6 +245,40 @@ impl Bind9 {
         v.extend(self.dig(name, "AAAA"));
         v.sort();
         v
+    }
+
+    /// Runs BIND's own `nsupdate` against this server with the zone's TSIG key: `commands` are
+    /// nsupdate lines such as `update add vpn.example.test. 60 A 192.0.2.9` (the `server`,
+    /// `zone` and `send` lines are added). For editing records behind the daemon's back. Panics
+    /// with nsupdate's output when it fails.
+    pub fn nsupdate(&self, commands: &[&str]) {
+        let nsupdate = nsupdate_path().expect("nsupdate is installed (call ensure_bind9 first)");
+        let mut script = format!("server 127.0.0.1 {}\nzone {ZONE}\n", self.port);
+        for c in commands {
+            script.push_str(c);
+            script.push('\n');
+        }
+        script.push_str("send\n");
+        let key_file = self.dir.join("nsupdate.key");
+        let key = format!("key \"{KEY_NAME}\" {{\n  algorithm {ALGORITHM};\n  secret \"{}\";\n}};\n", self.key_secret);
+        std::fs::write(&key_file, key).expect("write the nsupdate key file");
+        let mut child = Command::new(nsupdate)
+            .arg("-k")
+            .arg(&key_file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nsupdate");
+        child.stdin.take().expect("nsupdate stdin").write_all(script.as_bytes()).expect("write to nsupdate");
+        let out = child.wait_with_output().expect("nsupdate output");
+        assert!(
+            out.status.success(),
+            "nsupdate failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Polls until `addresses(name)` equals `want` (sorted) or `timeout` passes; returns the last answer.

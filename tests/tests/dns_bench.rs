@@ -99,7 +99,7 @@ async fn rfc2136_round(rounds: usize, cfg: DnsSyncConfig, label: &str) {
         key_secret: b.key_secret.clone(),
         algorithm: bind9::ALGORITHM.into(),
     });
-    c.cmd(Command::SetDnsSettings { cloudflare: None, rfc2136 }).await;
+    c.cmd(Command::SetDnsSettings { cloudflare: None, rfc2136, reconcile_interval_s: None }).await;
     let _h = dns::start(c.cluster.clone(), c.db.clone(), cfg).expect("dns");
     c.group(DnsProviderKind::Rfc2136, 1, true).await;
     let port = b.port;

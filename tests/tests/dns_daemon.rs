@@ -120,7 +120,8 @@ fn dns_routes_validate_mask_and_need_the_token() {
         assert_eq!(r.status().as_u16(), 401, "{path}");
     }
     let cases = [
-        (json!({}), "give cloudflare and/or rfc2136"),
+        (json!({}), "give cloudflare, rfc2136 and/or reconcile_interval_s"),
+        (json!({ "reconcile_interval_s": 5 }), "reconcile_interval_s: must be an integer from 10 to 86400"),
         (json!({ "cloudflare": {} }), "cloudflare.api_token: is required"),
         (json!({ "cloudflare": { "api_token": "t", "api_base": "ftp://x" } }), "cloudflare.api_base"),
         (json!({ "cloudflare": "x" }), "cloudflare: expected an object"),

@@ -256,7 +256,7 @@ async fn dead_entries_heal_at_the_next_full_resync_once_the_provider_is_back() {
     let mut cfg = fast_config();
     cfg.backoff.max_attempts = 2;
     cfg.backoff.base = std::time::Duration::from_millis(50);
-    cfg.resync_every = Duration::from_secs(2);
+    cfg.resync_every = Some(Duration::from_secs(2));
     let (c, fake, h) = setup("dead-heal", cfg).await;
     fake.fail_with(503, None);
     c.group(DnsProviderKind::Cloudflare, 1, true).await;

@@ -6,7 +6,7 @@
 
 use super::provider::ProviderError;
 use super::queue::QueueEntry;
-use crate::model::{ConfigName, DnsProviderKind, DnsStatus, Millis};
+use crate::model::{ConfigName, DnsDrift, DnsProviderKind, DnsStatus, Millis};
 use crate::state::Command;
 use std::time::Duration;
 
@@ -138,6 +138,69 @@ pub fn success_report(config: &ConfigName, status: &DnsStatus, published: Vec<St
     needed.then(|| Command::RecordDnsSync { config: config.clone(), published, degraded, changed, error: None })
 }
 
+/// The drift to report after a successful attempt that found the provider's records differing
+/// from what the status says we published (`plan::drift`), or None when there is nothing to
+/// report: nothing was changed, nothing differed, or the status cannot vouch for the provider's
+/// records (never synced, or the last attempt failed: our own half-done work is no drift). A TTL
+/// difference is ours, not drift, when the group was saved (perhaps with a new TTL) since the
+/// last sync (`group_updated_at`).
+pub fn drift_to_report(status: &DnsStatus, group_updated_at: Millis, mut drift: DnsDrift, changed: bool) -> Option<DnsDrift> {
+    let last_sync = status.last_sync?;
+    if !changed || status.last_error.is_some() {
+        return None;
+    }
+    if group_updated_at >= last_sync {
+        drift.corrected.clear();
+    }
+    (!drift.is_empty()).then_some(drift)
+}
+
+/// The report after a successful attempt: `RecordDnsDrift` when drift was corrected (it carries
+/// the success too: one Raft entry), else `success_report`.
+pub fn report_after_success(
+    config: &ConfigName,
+    status: &DnsStatus,
+    published: Vec<String>,
+    degraded: bool,
+    changed: bool,
+    drift: Option<DnsDrift>,
+) -> Option<Command> {
+    match drift {
+        Some(drift) => Some(Command::RecordDnsDrift { config: config.clone(), published, degraded, drift }),
+        None => success_report(config, status, published, degraded, changed),
+    }
+}
+
+/// What to do with a pending record removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalAction {
+    /// A live endpoint group publishes at the same place again: its sync owns the records; the
+    /// removal is closed without touching them.
+    Moot,
+    /// Its retry time has not come.
+    Wait,
+    /// Remove the records now.
+    Remove,
+}
+
+/// `live`: whether a live group publishes at the removal's place; `next_at`: when a failed
+/// removal may be tried again (None: never failed in this term).
+pub fn removal_action(live: bool, next_at: Option<Millis>, now: Millis) -> RemovalAction {
+    if live {
+        RemovalAction::Moot
+    } else if next_at.is_some_and(|at| at > now) {
+        RemovalAction::Wait
+    } else {
+        RemovalAction::Remove
+    }
+}
+
+/// Whether a failed removal is logged as a warning: the first failure and each change of kind
+/// (repeats of one outage are one line, and never a Raft entry: the removal itself is durable).
+pub fn removal_failure_logged(last: Option<ErrorKind>, kind: ErrorKind) -> bool {
+    last != Some(kind)
+}
+
 /// The kind of a provider error: repeated failures of one kind are one replicated report.
 pub fn error_kind(e: &ProviderError) -> ErrorKind {
     match e {
@@ -195,8 +258,13 @@ pub fn delay_until(at: Millis, now: Millis) -> Duration {
     Duration::from_millis(at.saturating_sub(now))
 }
 
-/// When the task wakes next: the earliest of a pending coalesced pass, the queue's next due time
-/// and the periodic resync (which is always set).
+/// The reconcile interval in force: the test override when given, else the replicated setting.
+pub fn reconcile_every(override_every: Option<Duration>, setting_s: u64) -> Duration {
+    override_every.unwrap_or(Duration::from_secs(setting_s.max(1)))
+}
+
+/// When the task wakes next: the earliest of a pending coalesced pass, the queue's (or a pending
+/// removal's) next due time and the periodic resync (which is always set).
 pub fn wake_at<T: Ord + Copy>(dirty: Option<T>, due: Option<T>, resync_at: T) -> T {
     [dirty, due, Some(resync_at)].into_iter().flatten().min().unwrap_or(resync_at)
 }
@@ -232,7 +300,70 @@ mod tests {
             published: published.iter().map(|s| s.to_string()).collect(),
             degraded,
             last_error: last_error.map(String::from),
+            ..Default::default()
         }
+    }
+
+    fn drift(removed: &[&str], restored: &[&str], corrected: &[&str]) -> DnsDrift {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
+        DnsDrift { at: 0, removed: v(removed), restored: v(restored), corrected: v(corrected) }
+    }
+
+    #[test]
+    fn which_drift_is_reported() {
+        let synced = status(&["192.0.2.1"], false, None, Some(100));
+        let failed = status(&["192.0.2.1"], false, Some("503"), Some(100));
+        let never = status(&[], false, None, None);
+        let some = drift(&["203.0.113.9"], &["192.0.2.1"], &[]);
+        let ttl_only = drift(&[], &[], &["192.0.2.1"]);
+        // (status, group updated_at, drift, changed) -> reported
+        type Case<'a> = (&'a str, &'a DnsStatus, Millis, DnsDrift, bool, Option<DnsDrift>);
+        let cases: Vec<Case> = vec![
+            ("extra and missing corrected", &synced, 50, some.clone(), true, Some(some.clone())),
+            ("nothing changed", &synced, 50, some.clone(), false, None),
+            ("no drift", &synced, 50, DnsDrift::default(), true, None),
+            ("never synced: first publish is no drift", &never, 50, some.clone(), true, None),
+            ("last attempt failed: our own half-done work", &failed, 50, some.clone(), true, None),
+            ("ttl changed behind our back", &synced, 50, ttl_only.clone(), true, Some(ttl_only.clone())),
+            ("ttl changed by us (group saved since)", &synced, 100, ttl_only.clone(), true, None),
+            (
+                "group saved since: ttl part dropped, the rest kept",
+                &synced,
+                150,
+                drift(&["203.0.113.9"], &[], &["192.0.2.1"]),
+                true,
+                Some(drift(&["203.0.113.9"], &[], &[])),
+            ),
+        ];
+        for (name, st, updated, d, changed, want) in cases {
+            assert_eq!(drift_to_report(st, updated, d, changed), want, "{name}");
+        }
+        let c = name("wg0");
+        let r = report_after_success(&c, &synced, vec!["192.0.2.1".into()], false, true, Some(some.clone()));
+        assert!(matches!(r, Some(Command::RecordDnsDrift { ref drift, .. }) if *drift == some), "{r:?}");
+        let r = report_after_success(&c, &synced, vec!["192.0.2.1".into()], false, false, None);
+        assert_eq!(r, None, "in sync and nothing new: no Raft entry");
+    }
+
+    #[test]
+    fn what_to_do_with_a_removal() {
+        // (live, next_at, now) -> action
+        let cases = [
+            (true, None, 10, RemovalAction::Moot),
+            (true, Some(50), 10, RemovalAction::Moot),
+            (false, None, 10, RemovalAction::Remove),
+            (false, Some(50), 10, RemovalAction::Wait),
+            (false, Some(50), 50, RemovalAction::Remove),
+        ];
+        for (live, next, now, want) in cases {
+            assert_eq!(removal_action(live, next, now), want, "live {live} next {next:?} now {now}");
+        }
+        // An outage is one log line per kind of failure.
+        assert!(removal_failure_logged(None, ErrorKind::Transient));
+        assert!(!removal_failure_logged(Some(ErrorKind::Transient), ErrorKind::Transient));
+        assert!(removal_failure_logged(Some(ErrorKind::Transient), ErrorKind::Auth));
+        assert_eq!(reconcile_every(None, 300), Duration::from_secs(300));
+        assert_eq!(reconcile_every(Some(Duration::from_secs(2)), 300), Duration::from_secs(2));
     }
 
     #[test]

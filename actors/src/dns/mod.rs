@@ -31,7 +31,7 @@ pub use backoff::BackoffPolicy;
 pub use factory::{ProviderOptions, Providers};
 pub use provider::{DnsProvider, ProviderError, ProviderFactory, Target};
 pub use queue::{DnsQueue, QueueEntry};
-pub use sync::{start, start_with, DnsHandle, DnsSyncConfig};
+pub use sync::{start, start_with, DnsHandle, DnsSyncConfig, LocalStatus};
 
 /// Unix time in milliseconds (the queue's schedule survives restarts, so it is wall-clock time).
 pub use crate::clock::now_ms;

@@ -5,7 +5,7 @@
 //!
 //! Must not: do I/O, read a clock, or look at provider credentials beyond hashing them.
 
-use crate::model::{DnsProviderKind, Endpoint, EndpointGroup};
+use crate::model::{removal_key, DnsDrift, DnsProviderKind, DnsRemoval, DnsSettings, Endpoint, EndpointGroup, Millis};
 use crate::state::State;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -168,6 +168,68 @@ pub fn record_name(group: &EndpointGroup) -> String {
     name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// The zone a group's records live in: its Cloudflare zone id, or the RFC 2136 zone of the
+/// settings (empty when unset).
+pub fn zone(group: &EndpointGroup, settings: &DnsSettings) -> String {
+    match group.provider {
+        DnsProviderKind::Cloudflare => group.cloudflare_zone_id.clone().unwrap_or_default(),
+        DnsProviderKind::Rfc2136 => settings.rfc2136.as_ref().map(|r| r.zone.clone()).unwrap_or_default(),
+    }
+}
+
+/// Where a group's records live (`removal_key` of provider, zone and record name): two groups, or
+/// a group and a pending removal, with the same location manage the same records.
+pub fn location(group: &EndpointGroup, settings: &DnsSettings) -> String {
+    removal_key(group.provider, &zone(group, settings), &record_name(group))
+}
+
+/// The removal to schedule when `group` stops publishing where it does (deleted, or moved to
+/// another name, provider or zone): None when it never published anything.
+pub fn removal_of(group: &EndpointGroup, settings: &DnsSettings, at: Millis) -> Option<DnsRemoval> {
+    (!group.dns_status.published.is_empty()).then(|| DnsRemoval {
+        config: group.config.clone(),
+        provider: group.provider,
+        zone: zone(group, settings),
+        record_name: record_name(group),
+        addrs: group.dns_status.published.clone(),
+        created_at: at,
+    })
+}
+
+/// The records a removal deletes: the A/AAAA records at the name whose address is one we
+/// published (records others put there are left alone).
+pub fn removal_plan(addrs: &[String], actual: &[ActualRecord]) -> Plan {
+    let ours: BTreeSet<IpAddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+    let delete = actual.iter().filter(|r| r.addr().is_some_and(|ip| ours.contains(&ip))).cloned().collect();
+    Plan { create: Vec::new(), update: Vec::new(), delete }
+}
+
+/// Drift: how the provider's records differ from what we last published (`published`, with
+/// `ttl`) — records added behind our back (`removed` once corrected), ours that were deleted
+/// (`restored`), and ours whose TTL or proxying was changed (`corrected`). Only meaningful when
+/// the replicated status says the last sync succeeded (see `decide::drift_to_report`).
+pub fn drift(published: &[String], ttl: u32, actual: &[ActualRecord]) -> DnsDrift {
+    let ours: BTreeSet<IpAddr> = published.iter().filter_map(|a| a.parse().ok()).collect();
+    let mut seen: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut out = DnsDrift::default();
+    let mut sorted: Vec<&ActualRecord> = actual.iter().collect();
+    sorted.sort_by(|a, b| (a.kind, &a.content, &a.id).cmp(&(b.kind, &b.content, &b.id)));
+    for r in sorted {
+        match r.addr() {
+            Some(ip) if ours.contains(&ip) && seen.insert(ip) => {
+                if r.ttl != ttl || r.proxied {
+                    out.corrected.push(ip.to_string());
+                }
+            }
+            // A duplicate of ours, an address that is not ours, or a content that is no address.
+            Some(ip) => out.removed.push(ip.to_string()),
+            None => out.removed.push(r.content.clone()),
+        }
+    }
+    out.restored = ours.iter().filter(|ip| !seen.contains(ip)).map(|ip| ip.to_string()).collect();
+    out
+}
+
 /// A stable digest of one unit of DNS work: the group's settings (but not its `dns_status`),
 /// the desired set and the provider credentials (`provider_key`, which the caller derives from
 /// the settings; only its hash is kept). Equal fingerprints mean "the same work".
@@ -308,6 +370,62 @@ mod tests {
             after.sort();
             assert_eq!(after, set(c.desired).into_iter().collect::<Vec<_>>(), "{}: result", c.name);
         }
+    }
+
+    #[test]
+    fn drift_table() {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // (name, published, actual, removed, restored, corrected)
+        type Case = (
+            &'static str,
+            &'static [&'static str],
+            Vec<ActualRecord>,
+            &'static [&'static str],
+            &'static [&'static str],
+            &'static [&'static str],
+        );
+        let cases: Vec<Case> = vec![
+            ("in sync", &["192.0.2.1"], vec![rec("a", "192.0.2.1", 60, false)], &[], &[], &[]),
+            (
+                "extra added behind our back",
+                &["192.0.2.1"],
+                vec![rec("a", "192.0.2.1", 60, false), rec("x", "203.0.113.66", 60, false)],
+                &["203.0.113.66"],
+                &[],
+                &[],
+            ),
+            ("ours deleted", &["192.0.2.1", "2001:db8::3"], vec![rec("a", "192.0.2.1", 60, false)], &[], &["2001:db8::3"], &[]),
+            ("ttl and proxy changed", &["192.0.2.1"], vec![rec("a", "192.0.2.1", 300, true)], &[], &[], &["192.0.2.1"]),
+            (
+                "duplicate of ours and garbage",
+                &["192.0.2.1"],
+                vec![rec("a", "192.0.2.1", 60, false), rec("b", "192.0.2.1", 60, false), rec("g", "junk", 60, false)],
+                &["192.0.2.1", "junk"],
+                &[],
+                &[],
+            ),
+            ("all gone", &["192.0.2.1", "192.0.2.2"], vec![], &[], &["192.0.2.1", "192.0.2.2"], &[]),
+        ];
+        for (name, published, actual, removed, restored, corrected) in cases {
+            let d = drift(&v(published), 60, &actual);
+            assert_eq!((d.removed, d.restored, d.corrected), (v(removed), v(restored), v(corrected)), "{name}");
+        }
+    }
+
+    #[test]
+    fn removal_deletes_only_what_we_published() {
+        let actual = vec![
+            rec("a", "192.0.2.1", 60, false),
+            rec("b", "2001:0db8::3", 60, false),
+            rec("x", "203.0.113.66", 60, false),
+            rec("g", "junk", 1, false),
+        ];
+        let p = removal_plan(&["192.0.2.1".into(), "2001:db8::3".into(), "192.0.2.9".into()], &actual);
+        let mut ids: Vec<&str> = p.delete.iter().map(|r| r.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, vec!["a", "b"]);
+        assert!(p.create.is_empty() && p.update.is_empty());
+        assert!(removal_plan(&[], &actual).is_empty());
     }
 
     #[test]
@@ -475,6 +593,14 @@ mod tests {
         let d = desired(&f.state, &f.group);
         let base = fingerprint(&f.group, &d, "k1");
         assert_eq!(base, fingerprint(&f.group, &d, "k1"));
+        // Where the records live, and what a deleted group leaves to remove.
+        let settings = DnsSettings::default();
+        assert_eq!(location(&f.group, &settings), "rfc2136||vpn.example.test");
+        assert_eq!(removal_of(&f.group, &settings, 5), None, "nothing published, nothing to remove");
+        let mut p = f.group.clone();
+        p.dns_status.published = vec!["192.0.2.1".into()];
+        let r = removal_of(&p, &settings, 5).expect("a removal");
+        assert_eq!((r.key(), r.addrs.clone(), r.created_at), (location(&p, &settings), vec!["192.0.2.1".to_string()], 5));
         assert_ne!(base, fingerprint(&f.group, &d, "k2"), "credentials change the work");
         let mut g = f.group.clone();
         g.dns_status.last_error = Some("x".into());

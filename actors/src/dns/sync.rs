@@ -5,8 +5,13 @@
 //! change), the coalescing and retry timers, and the provider clients. Takes these messages
 //! through `DnsHandle`: `Kick` (the queue was edited through the API: re-read its schedule) and
 //! `SyncAll` (reconcile every group now). It also wakes on every state version tick (coalesced
-//! for `coalesce`), on Raft metrics changes (leadership), at the queue's next due time, and every
-//! `resync_every` for a full reconcile that corrects records edited behind our back.
+//! for `coalesce`), on Raft metrics changes (leadership), at the queue's (or a failed removal's)
+//! next due time, and every reconcile interval (the replicated `dns_reconcile_interval_s`, or
+//! `resync_every` in tests) for a full reconcile that corrects records edited behind our back:
+//! the drift against the published set is reported as `RecordDnsDrift` (#16). It also carries out
+//! the replicated record removals of deleted or moved groups (`State::dns_removals`), closing each
+//! with `CompleteDnsRemoval`; its own view (last reconcile, per-group checks, removal errors) is
+//! `LocalStatus`, read by the status route through `DnsHandle::local`.
 //!
 //! Leader only: while this router is not the panel it does nothing. The Raft term it started
 //! under is its fencing token: before changing records and before reporting, it checks that it
@@ -19,21 +24,21 @@
 //! outage off the flash). A failure goes to the retry queue with backoff; newer desired state for
 //! the same record name supersedes the queued work.
 
-use super::backoff::BackoffPolicy;
-use super::decide::{self, AfterApplyError, Preflight, RetryAction, SuccessLog};
+use super::backoff::{self, BackoffPolicy};
+use super::decide::{self, AfterApplyError, Preflight, RemovalAction, RetryAction, SuccessLog};
 use super::factory::{ProviderOptions, Providers};
 use super::now_ms;
 use super::plan::{self, Desired};
 use super::provider::{self, ProviderError, ProviderFactory, Target};
 use super::queue::{DnsQueue, Failure, QueueEntry};
-use crate::model::{ConfigName, DnsProviderKind, DnsSettings, DnsStatus, Millis};
+use crate::model::{ConfigName, DnsDrift, DnsProviderKind, DnsRemoval, DnsSettings, DnsStatus, Millis};
 use crate::raft::ClusterHandle;
 use crate::state::{Command, Request, State};
 use crate::store::StoreError;
 use rand_core::RngCore;
 use redb::Database;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -46,8 +51,9 @@ pub struct DnsSyncConfig {
     /// Changes within this window after a state tick are handled in one pass.
     pub coalesce: Duration,
     pub backoff: BackoffPolicy,
-    /// Full reconcile even without changes (corrects records edited behind our back).
-    pub resync_every: Duration,
+    /// Full reconcile even without changes (corrects records edited behind our back): None
+    /// follows the replicated `dns_reconcile_interval_s` (#16); tests may fix it here.
+    pub resync_every: Option<Duration>,
     /// How long a `RecordDnsSync` report may wait for Raft.
     pub write_timeout: Duration,
     pub providers: ProviderOptions,
@@ -58,7 +64,7 @@ impl Default for DnsSyncConfig {
         Self {
             coalesce: Duration::from_millis(300),
             backoff: BackoffPolicy::default(),
-            resync_every: Duration::from_secs(600),
+            resync_every: None,
             write_timeout: Duration::from_secs(5),
             providers: ProviderOptions::default(),
         }
@@ -70,6 +76,22 @@ enum Msg {
     SyncAll,
 }
 
+/// What this router's sync task saw (not replicated: it is the panel's own view, for the DNS
+/// status route). Times are unix milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalStatus {
+    /// The last full reconcile (every group read back from its provider) this router started.
+    pub last_reconcile: Option<Millis>,
+    /// The reconcile interval in force.
+    pub reconcile_every_s: u64,
+    /// Config → when its records were last read from the provider and found (or made) right.
+    pub checked: HashMap<String, Millis>,
+    /// Drift found and corrected by this router since it started (all groups).
+    pub drift_corrected: u64,
+    /// Removal key → the last error of a pending removal.
+    pub removal_errors: HashMap<String, String>,
+}
+
 /// The API's door to DNS sync: the queue (read and edited directly, never waiting for a sync in
 /// progress) and a nudge to the task.
 #[derive(Clone)]
@@ -77,9 +99,15 @@ pub struct DnsHandle {
     queue: DnsQueue,
     tx: mpsc::UnboundedSender<Msg>,
     max_attempts: u32,
+    local: Arc<Mutex<LocalStatus>>,
 }
 
 impl DnsHandle {
+    /// This router's own view of reconciliation (empty on a router that is not the panel).
+    pub fn local(&self) -> LocalStatus {
+        self.local.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     pub fn queue(&self) -> &DnsQueue {
         &self.queue
     }
@@ -131,7 +159,8 @@ pub fn start_with(
 ) -> Result<DnsHandle, StoreError> {
     let queue = DnsQueue::open(db)?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let handle = DnsHandle { queue: queue.clone(), tx, max_attempts: cfg.backoff.max_attempts };
+    let local: Arc<Mutex<LocalStatus>> = Arc::default();
+    let handle = DnsHandle { queue: queue.clone(), tx, max_attempts: cfg.backoff.max_attempts, local: local.clone() };
     let task = Syncer {
         cluster,
         queue,
@@ -143,6 +172,8 @@ pub fn start_with(
         reported: HashMap::new(),
         due: None,
         due_stale: true,
+        removals: HashMap::new(),
+        local,
     };
     tokio::spawn(task.run());
     Ok(handle)
@@ -158,16 +189,15 @@ struct Job {
     desired: Desired,
     fingerprint: u64,
     status: DnsStatus,
+    /// When the group was last saved (a TTL difference after that is ours, not drift).
+    updated_at: Millis,
 }
 
 fn build_job(s: &State, config: &ConfigName) -> Option<Job> {
     let g = s.endpoint_groups.get(config)?;
     let desired = plan::desired(s, g);
     let settings = s.settings.dns.clone();
-    let zone = match g.provider {
-        DnsProviderKind::Cloudflare => g.cloudflare_zone_id.clone().unwrap_or_default(),
-        DnsProviderKind::Rfc2136 => settings.rfc2136.as_ref().map(|r| r.zone.clone()).unwrap_or_default(),
-    };
+    let zone = plan::zone(g, &settings);
     let key = plan::record_name(g);
     let fingerprint = plan::fingerprint(g, &desired, &provider::settings_key(g.provider, &settings));
     Some(Job {
@@ -179,6 +209,7 @@ fn build_job(s: &State, config: &ConfigName) -> Option<Job> {
         desired,
         fingerprint,
         status: g.dns_status.clone(),
+        updated_at: g.updated_at,
     })
 }
 
@@ -186,6 +217,8 @@ enum Executed {
     Done {
         changed: bool,
         requests: usize,
+        /// How the records first read differed from the published set (`plan::drift`).
+        drift: DnsDrift,
     },
     /// Leadership moved on while we worked: nothing more is done or reported.
     Fenced,
@@ -215,6 +248,16 @@ struct Syncer {
     /// The queue's next due time, re-read when `due_stale`.
     due: Option<Millis>,
     due_stale: bool,
+    /// Removal key → the retry schedule of a pending removal that failed (in memory: the removal
+    /// itself is replicated, so a new panel starts it afresh).
+    removals: HashMap<String, RemovalRetry>,
+    local: Arc<Mutex<LocalStatus>>,
+}
+
+struct RemovalRetry {
+    failures: u32,
+    next_at: Millis,
+    kind: decide::ErrorKind,
 }
 
 impl Syncer {
@@ -251,9 +294,11 @@ impl Syncer {
             if !self.cluster.is_leader() {
                 if term.take().is_some() {
                     log::info!("dns: this router is no longer the panel; DNS sync paused");
+                    self.set_local(|l| *l = LocalStatus::default());
                 }
                 self.seen.clear();
                 self.reported.clear();
+                self.removals.clear();
                 dirty = None;
                 tokio::select! {
                     r = metrics.changed() => if r.is_err() { return },
@@ -266,13 +311,16 @@ impl Syncer {
                 term = Some(cur_term);
                 self.seen.clear();
                 self.reported.clear();
+                self.removals.clear();
                 self.due_stale = true;
                 versions.borrow_and_update();
                 dirty = Some(Instant::now());
                 last_full = Instant::now();
             }
-            let resync_at = last_full + self.cfg.resync_every;
-            let due = self.next_due().map(instant_of);
+            let every = decide::reconcile_every(self.cfg.resync_every, self.cluster.read(|s| s.settings.dns_reconcile_interval_s));
+            self.set_local(|l| l.reconcile_every_s = every.as_secs());
+            let resync_at = last_full + every;
+            let due = [self.next_due(), self.removal_due()].into_iter().flatten().min().map(instant_of);
             let wake = decide::wake_at(dirty, due, resync_at);
             tokio::select! {
                 r = versions.changed() => {
@@ -298,6 +346,7 @@ impl Syncer {
                 last_full = now;
                 force = true;
                 dirty = Some(now);
+                self.set_local(|l| l.last_reconcile = Some(now_ms()));
             }
             if dirty.is_some_and(|d| d <= now) {
                 dirty = None;
@@ -307,7 +356,96 @@ impl Syncer {
             if self.next_due().is_some_and(|d| d <= now_ms()) {
                 self.retry_due(cur_term).await;
             }
+            self.remove_records(cur_term).await;
         }
+    }
+
+    fn set_local(&self, f: impl FnOnce(&mut LocalStatus)) {
+        if let Ok(mut l) = self.local.lock() {
+            f(&mut l);
+        }
+    }
+
+    /// The earliest retry time of a failed removal that is still pending.
+    fn removal_due(&self) -> Option<Millis> {
+        self.removals.values().map(|r| r.next_at).min()
+    }
+
+    /// Removes the records of deleted or moved endpoint groups (`State::dns_removals`) whose time
+    /// has come, and closes each removal with `CompleteDnsRemoval` once done.
+    async fn remove_records(&mut self, term: u64) {
+        let (pending, live): (Vec<DnsRemoval>, HashSet<String>) = self.cluster.read(|s| {
+            let live = s.endpoint_groups.values().map(|g| plan::location(g, &s.settings.dns)).collect();
+            (s.dns_removals.values().cloned().collect(), live)
+        });
+        self.removals.retain(|k, _| pending.iter().any(|r| &r.key() == k));
+        for r in pending {
+            if !self.still_leader(term) {
+                return;
+            }
+            let key = r.key();
+            let now = now_ms();
+            let removed = match decide::removal_action(live.contains(&key), self.removals.get(&key).map(|x| x.next_at), now) {
+                RemovalAction::Wait => continue,
+                RemovalAction::Moot => {
+                    log::info!("dns: {} is published by an endpoint group again; its pending removal is closed", r.record_name);
+                    Vec::new()
+                }
+                RemovalAction::Remove => match self.execute_removal(&r, term).await {
+                    Ok(Some(removed)) => removed,
+                    Ok(None) => return,
+                    Err(e) => {
+                        let kind = decide::error_kind(&e);
+                        let prev = self.removals.get(&key);
+                        let failures = prev.map_or(0, |x| x.failures) + 1;
+                        let next_at = backoff::next_attempt_at(now, &self.cfg.backoff, failures, jitter(), e.retry_after());
+                        if decide::removal_failure_logged(prev.map(|x| x.kind), kind) {
+                            log::warn!(
+                                "dns: cannot remove the records of {} (endpoint group of {} deleted or moved): {e}; retrying with backoff",
+                                r.record_name,
+                                r.config
+                            );
+                        }
+                        self.set_local(|l| {
+                            l.removal_errors.insert(key.clone(), e.to_string());
+                        });
+                        self.removals.insert(key, RemovalRetry { failures, next_at, kind });
+                        continue;
+                    }
+                },
+            };
+            let cmd = Command::CompleteDnsRemoval { key: key.clone(), removed: removed.clone() };
+            if self.report(term, cmd).await {
+                if !removed.is_empty() {
+                    log::info!("dns: removed [{}] from {} (its endpoint group was deleted or moved)", removed.join(", "), r.record_name);
+                }
+                self.removals.remove(&key);
+                self.set_local(|l| {
+                    l.removal_errors.remove(&key);
+                });
+            }
+        }
+    }
+
+    /// Lists the records at a removal's name and deletes ours. `Ok(None)`: leadership moved on.
+    async fn execute_removal(&self, r: &DnsRemoval, term: u64) -> Result<Option<Vec<String>>, ProviderError> {
+        decide::preflight(false, &r.zone, r.provider, &r.config)?;
+        let settings = self.cluster.read(|s| s.settings.dns.clone());
+        let (providers, kind) = (self.providers.clone(), r.provider);
+        let provider = tokio::task::spawn_blocking(move || providers.provider(kind, &settings))
+            .await
+            .map_err(|e| ProviderError::Transient(format!("creating the DNS provider: {e}")))??;
+        let target = Target { zone: r.zone.clone(), name: r.record_name.clone(), ttl: 0 };
+        let actual = provider.list(&target).await?;
+        let plan = plan::removal_plan(&r.addrs, &actual);
+        if plan.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        if !self.still_leader(term) {
+            return Ok(None);
+        }
+        provider.apply(&target, &plan).await?;
+        Ok(Some(plan.delete.iter().map(|d| d.content.clone()).collect()))
     }
 
     /// Looks at every endpoint group and attempts those whose work is new (or all, `force`).
@@ -392,8 +530,12 @@ impl Syncer {
             Ok(Executed::Fenced) => {
                 log::info!("dns: leadership changed during the sync of {}; leaving it to the new panel", job.key)
             }
-            Ok(Executed::Done { changed, requests }) => {
+            Ok(Executed::Done { changed, requests, drift }) => {
                 self.reported.remove(&job.key);
+                let at = now_ms();
+                self.set_local(|l| {
+                    l.checked.insert(job.config.as_str().to_string(), at);
+                });
                 match self.queue.remove_by_name(&job.key) {
                     Ok(true) => log::info!("dns: queued work for {} completed", job.key),
                     Ok(false) => {}
@@ -414,7 +556,18 @@ impl Syncer {
                     ),
                     SuccessLog::Quiet => {}
                 }
-                if let Some(cmd) = decide::success_report(&job.config, &job.status, published, degraded, changed) {
+                let drift = decide::drift_to_report(&job.status, job.updated_at, drift, changed);
+                if let Some(d) = &drift {
+                    log::warn!(
+                        "dns: the records of {} were edited behind our back; corrected (removed [{}], restored [{}], TTL/proxy reset [{}])",
+                        job.key,
+                        d.removed.join(", "),
+                        d.restored.join(", "),
+                        d.corrected.join(", ")
+                    );
+                    self.set_local(|l| l.drift_corrected += 1);
+                }
+                if let Some(cmd) = decide::report_after_success(&job.config, &job.status, published, degraded, changed, drift) {
                     let _ = self.report(term, cmd).await;
                 }
             }
@@ -459,7 +612,7 @@ impl Syncer {
     async fn execute(&self, job: &Job, term: u64) -> Result<Executed, ProviderError> {
         if decide::preflight(job.desired.hold, &job.target.zone, job.provider, &job.config)? == Preflight::Hold {
             // Degraded and nothing was ever published: there is no set we may publish.
-            return Ok(Executed::Done { changed: false, requests: 0 });
+            return Ok(Executed::Done { changed: false, requests: 0, drift: DnsDrift::default() });
         }
         // Making a provider may read the CA bundle from flash (once per settings change): off the
         // async thread, which also serves Raft.
@@ -469,18 +622,21 @@ impl Syncer {
             .map_err(|e| ProviderError::Transient(format!("creating the DNS provider: {e}")))??;
         let mut requests = 0;
         let mut changed = false;
+        let mut first_read: Option<DnsDrift> = None;
         for round in 0..decide::APPLY_ROUNDS {
             let actual = provider.list(&job.target).await?;
             requests += 1;
+            // Drift is what the first read shows against what we last published.
+            let drift = first_read.get_or_insert_with(|| plan::drift(&job.status.published, job.target.ttl, &actual)).clone();
             let plan = plan::diff(&job.desired.addrs, job.target.ttl, &actual);
             if plan.is_empty() {
-                return Ok(Executed::Done { changed, requests });
+                return Ok(Executed::Done { changed, requests, drift });
             }
             if !self.still_leader(term) {
                 return Ok(Executed::Fenced);
             }
             match provider.apply(&job.target, &plan).await {
-                Ok(n) => return Ok(Executed::Done { changed: true, requests: requests + n }),
+                Ok(n) => return Ok(Executed::Done { changed: true, requests: requests + n, drift }),
                 Err(e) => match decide::after_apply_error(e, round) {
                     AfterApplyError::ReadAgain(m) => {
                         // Someone (an earlier attempt whose answer was lost?) created it: look again.

@@ -1,6 +1,8 @@
 //! `HealthMonitor` — on the panel (leader) only: probes every router on an interval, applies
 //! hysteresis (`hysteresis`), and turns verdict changes into `SetNodeHealth` commands (node level
 //! and each of its config assignments; each change is audited by apply). Leaves run nothing.
+//! Probes time out after `budget::probe_timeout_ms` of the interval, so the detection budget
+//! (`budget::detection_budget_ms`) holds at sub-second intervals too.
 //!
 //! Owns: one `Tracker` per node (reset whenever this router gains leadership); writes the applied
 //! versions it reads into the map the migration planner reads. Receives: its own
@@ -11,6 +13,7 @@
 //! `cluster_addr`. A pre-registered router without an address has not joined yet and keeps its
 //! assumed health. This router is healthy by definition while it runs.
 
+pub mod budget;
 pub mod hysteresis;
 
 use crate::model::{Millis, Node, NodeId};
@@ -26,8 +29,8 @@ use std::time::Duration;
 /// How the panel asks a router whether it is alive.
 pub trait HealthProbe: Send + Sync + 'static {
     /// `Ok(applied)` the router answered `/v1/health` (with the state version its WireGuard
-    /// reconciler has applied, when it runs one); `Err(why)` it did not.
-    fn probe(&self, node: &Node) -> BoxFuture<'static, Result<Option<u64>, String>>;
+    /// reconciler has applied, when it runs one) within `timeout`; `Err(why)` it did not.
+    fn probe(&self, node: &Node, timeout: Duration) -> BoxFuture<'static, Result<Option<u64>, String>>;
 }
 
 pub struct HealthMonitor {
@@ -92,8 +95,9 @@ impl Handler<Tick> for HealthMonitor {
         }
         self.busy = true;
         let probe = self.probe.clone();
+        let timeout = Duration::from_millis(budget::probe_timeout_ms(self.cluster.read(|s| s.settings.probe_interval_ms)));
         let fut = async move {
-            let futs: Vec<_> = targets.iter().map(|n| probe.probe(n)).collect();
+            let futs: Vec<_> = targets.iter().map(|n| probe.probe(n, timeout)).collect();
             let results = futures_util::future::join_all(futs).await;
             targets.into_iter().map(|n| n.id).zip(results).collect::<Vec<_>>()
         };

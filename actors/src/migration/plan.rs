@@ -71,6 +71,43 @@ pub fn decide(state: &State, applied: &AppliedVersions, now: Millis, already_blo
     d
 }
 
+/// The assignments whose node or assignment is unhealthy: when this set changes (a health
+/// verdict), the planner decides at once instead of at its next tick. Refused commands do not
+/// change it, so this trigger cannot loop.
+pub fn failed_assignments(state: &State) -> BTreeSet<(ConfigName, NodeId)> {
+    state
+        .config_nodes
+        .values()
+        .filter(|cn| !cn.is_healthy || state.nodes.get(&cn.node_id).is_none_or(|n| !n.healthy))
+        .map(|cn| (cn.config.clone(), cn.node_id.clone()))
+        .collect()
+}
+
+/// The state version each destination of a pending make-before-break drain must still apply:
+/// node → the highest drain version it has not reached (Mode A TTL drains wait for time, not for
+/// routers, and are not listed). The planner watches exactly these routers for their applied
+/// version so a drain completes the moment the last one has applied, not a probe interval later.
+pub fn awaited(state: &State, applied: &AppliedVersions) -> BTreeMap<NodeId, u64> {
+    let mut out: BTreeMap<NodeId, u64> = BTreeMap::new();
+    for drain in state.drains.values().filter(|d| d.until.is_none()) {
+        for p in state.draining_peers(&drain.config, &drain.node_id) {
+            let Some(n) = &p.node_id else { continue };
+            if applied.get(n).is_some_and(|v| *v >= drain.version) {
+                continue;
+            }
+            let v = out.entry(n.clone()).or_insert(drain.version);
+            *v = (*v).max(drain.version);
+        }
+    }
+    out
+}
+
+/// Which awaited routers to start watching now: those not watched already (`watching`: node →
+/// the version its watch waits for), or watched for an older version than now awaited.
+pub fn to_watch(awaited: &BTreeMap<NodeId, u64>, watching: &BTreeMap<NodeId, u64>) -> Vec<(NodeId, u64)> {
+    awaited.iter().filter(|(n, v)| watching.get(*n).is_none_or(|w| w < *v)).map(|(n, v)| (n.clone(), *v)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +226,44 @@ mod tests {
         applied.insert(nid("r3"), v);
         let d = decide(&s, &applied, 0, &BTreeSet::new());
         assert_eq!(d.commands, vec![Command::CompleteDrain { config: cn("wg0"), node_id: nid("r1") }]);
+    }
+
+    #[test]
+    fn the_planner_watches_exactly_the_destinations_still_behind() {
+        let mut s = state(true, false);
+        assert!(awaited(&s, &AppliedVersions::new()).is_empty(), "no drain, nothing to wait for");
+        assert!(failed_assignments(&s).is_empty());
+        fail(&mut s, "r1");
+        assert_eq!(failed_assignments(&s), [(cn("wg0"), nid("r1"))].into());
+        for c in decide(&s, &AppliedVersions::new(), 0, &BTreeSet::new()).commands {
+            run(&mut s, c);
+        }
+        let v = s.drains[&(cn("wg0"), nid("r1"))].version;
+        // (applied r2, applied r3) -> awaited
+        type Case = (Option<u64>, Option<u64>, Vec<(&'static str, u64)>);
+        let cases: Vec<Case> = vec![
+            (None, None, vec![("r2", v), ("r3", v)]),
+            (Some(v - 1), None, vec![("r2", v), ("r3", v)]),
+            (Some(v), None, vec![("r3", v)]),
+            (Some(v + 5), Some(v), vec![]),
+        ];
+        for (a2, a3, want) in cases {
+            let mut applied = AppliedVersions::new();
+            a2.map(|x| applied.insert(nid("r2"), x));
+            a3.map(|x| applied.insert(nid("r3"), x));
+            let got = awaited(&s, &applied);
+            let want: BTreeMap<NodeId, u64> = want.into_iter().map(|(n, v)| (nid(n), v)).collect();
+            assert_eq!(got, want, "r2 {a2:?} r3 {a3:?}");
+        }
+        // Watches: new ones, and ones for an older version; never two for the same wait.
+        let awaited: BTreeMap<NodeId, u64> = [(nid("r2"), 10), (nid("r3"), 12)].into();
+        let watching: BTreeMap<NodeId, u64> = [(nid("r2"), 10), (nid("r3"), 11), (nid("r9"), 3)].into();
+        assert_eq!(to_watch(&awaited, &watching), vec![(nid("r3"), 12)]);
+        assert_eq!(to_watch(&awaited, &BTreeMap::new()), vec![(nid("r2"), 10), (nid("r3"), 12)]);
+        // A Mode A drain waits for its TTL, not for routers.
+        let mut a = state(false, true);
+        run(&mut a, Command::RemoveNode { config: cn("wg0"), node_id: nid("r1"), backup_interface: None, backup_note: String::new() });
+        assert!(super::awaited(&a, &AppliedVersions::new()).is_empty());
     }
 
     #[test]

@@ -56,6 +56,8 @@ audit_actions! {
     DnsSettingsUpdated => "dns_settings_updated",
     SettingsUpdated => "settings_updated",
     PeerLimitReached => "peer_limit_reached",
+    DnsDriftCorrected => "dns_drift_corrected",
+    DnsRecordsRemoved => "dns_records_removed",
 }
 
 impl AuditAction {

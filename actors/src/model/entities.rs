@@ -282,10 +282,19 @@ pub struct Settings {
     pub usage_interval_s: u64,
     /// `/metrics` shows per-peer rx/tx/handshake age (cardinality: one series set per peer).
     pub usage_metrics_per_peer: bool,
+    /// DNS reconciliation (#16): every endpoint group's records are read back from the provider
+    /// and corrected this often, besides on every change.
+    pub dns_reconcile_interval_s: u64,
 }
 
 /// Default peer usage collection interval, seconds.
 pub const USAGE_INTERVAL_S: u64 = 60;
+/// Default DNS reconcile interval, seconds (#16).
+pub const DNS_RECONCILE_INTERVAL_S: u64 = 300;
+/// Bounds of the DNS reconcile interval, seconds: one provider read per group per interval (10 s
+/// keeps 40 Cloudflare groups under the API's 1200 requests per 5 minutes), at most a day.
+pub const DNS_RECONCILE_MIN_S: u64 = 10;
+pub const DNS_RECONCILE_MAX_S: u64 = 86_400;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -297,6 +306,7 @@ impl Default for Settings {
             dns: DnsSettings::default(),
             usage_interval_s: USAGE_INTERVAL_S,
             usage_metrics_per_peer: false,
+            dns_reconcile_interval_s: DNS_RECONCILE_INTERVAL_S,
         }
     }
 }
@@ -345,6 +355,56 @@ pub struct DnsStatus {
     /// True while fewer healthy nodes than `min_nodes` exist and the last set is kept (fail static).
     pub degraded: bool,
     pub last_error: Option<String>,
+    /// Reconciliations that found and corrected records edited behind our back (#16).
+    pub drift_corrected: u64,
+    /// The last such correction.
+    pub last_drift: Option<DnsDrift>,
+}
+
+/// Records a reconciliation found edited behind our back and corrected (#16): addresses of
+/// records that were not ours (removed), ours that were missing (restored), and ours whose TTL or
+/// proxying was changed (corrected).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsDrift {
+    pub at: Millis,
+    pub removed: Vec<String>,
+    pub restored: Vec<String>,
+    pub corrected: Vec<String>,
+}
+
+impl DnsDrift {
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.restored.is_empty() && self.corrected.is_empty()
+    }
+}
+
+/// Records still to be removed from a provider (#16): an endpoint group was deleted (alone or
+/// with its config) or now publishes under another name, provider or zone. Replicated, so a
+/// panel change or a restart loses none; DNS sync removes the records and then the entry
+/// (`CompleteDnsRemoval`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsRemoval {
+    pub config: ConfigName,
+    pub provider: DnsProviderKind,
+    /// The Cloudflare zone id (empty for RFC 2136: the zone of the DNS settings).
+    pub zone: String,
+    /// Lower case, no trailing dot.
+    pub record_name: String,
+    /// The addresses we published there: only records with these contents are removed.
+    pub addrs: Vec<String>,
+    pub created_at: Millis,
+}
+
+impl DnsRemoval {
+    /// The key of the removal (and of the name it frees): provider, zone and record name.
+    pub fn key(&self) -> String {
+        removal_key(self.provider, &self.zone, &self.record_name)
+    }
+}
+
+/// `provider|zone|name`: what identifies a set of records at a provider.
+pub fn removal_key(provider: DnsProviderKind, zone: &str, record_name: &str) -> String {
+    format!("{}|{}|{}", provider.as_str(), zone, record_name)
 }
 
 impl std::fmt::Debug for CloudflareSettings {

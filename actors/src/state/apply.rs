@@ -73,7 +73,9 @@ impl State {
             Command::SetNodeHealth { node_id, config, healthy, reason } => {
                 self.set_node_health(at, user, node_id, config.as_ref(), *healthy, reason)
             }
-            Command::SetDnsSettings { cloudflare, rfc2136 } => self.set_dns_settings(at, user, cloudflare, rfc2136),
+            Command::SetDnsSettings { cloudflare, rfc2136, reconcile_interval_s } => {
+                self.set_dns_settings(at, user, cloudflare, rfc2136, *reconcile_interval_s)
+            }
             Command::RecordDnsSync { config, published, degraded, changed, error } => {
                 self.record_dns_sync(at, user, config, published, *degraded, *changed, error.as_deref())
             }
@@ -83,6 +85,10 @@ impl State {
             }
             Command::RecordUsage { reports } => self.record_usage(at, user, reports),
             Command::SetUsageSettings { interval_s, metrics_per_peer } => self.set_usage_settings(at, user, *interval_s, *metrics_per_peer),
+            Command::RecordDnsDrift { config, published, degraded, drift } => {
+                self.record_dns_drift(at, user, config, published, *degraded, drift)
+            }
+            Command::CompleteDnsRemoval { key, removed } => self.complete_dns_removal(at, user, key, removed),
         }
     }
 
@@ -122,6 +128,8 @@ fn touches(cmd: &Command) -> Touches {
         | Command::SetNodeHealth { .. }
         | Command::SetDnsSettings { .. }
         | Command::RecordDnsSync { .. }
+        | Command::RecordDnsDrift { .. }
+        | Command::CompleteDnsRemoval { .. }
         | Command::RecordSecretRead { .. }
         | Command::SetHealthSettings { .. }
         | Command::SetUsageSettings { .. } => Touches::Nothing,

@@ -109,7 +109,9 @@ impl State {
         }
         self.peers.retain(|_, p| &p.config != name);
         self.config_nodes.retain(|(c, _), _| c != name);
-        self.endpoint_groups.remove(name);
+        if let Some(g) = self.endpoint_groups.remove(name) {
+            self.schedule_dns_removal(&g, at);
+        }
         self.configs.remove(name);
         let details = json!({ "peers_deleted": peers, "nodes_unassigned": nodes });
         self.audit(at, user, AuditAction::ConfigDeleted, "config", name.as_str(), details);
@@ -118,10 +120,9 @@ impl State {
 
     pub(super) fn set_endpoint_group(&mut self, at: Millis, user: &str, g: &EndpointGroupSpec) -> Response {
         self.config_or_404(&g.config)?;
-        let prev = self.endpoint_groups.get(&g.config);
-        let created_at = prev.map(|e| e.created_at).unwrap_or(at);
-        let dns_status = prev.map(|e| e.dns_status.clone()).unwrap_or_default();
-        let group = EndpointGroup {
+        let prev = self.endpoint_groups.get(&g.config).cloned();
+        let created_at = prev.as_ref().map(|e| e.created_at).unwrap_or(at);
+        let mut group = EndpointGroup {
             config: g.config.clone(),
             domain: g.domain.clone(),
             port: g.port,
@@ -135,8 +136,20 @@ impl State {
             min_nodes: g.min_nodes,
             created_at,
             updated_at: at,
-            dns_status,
+            dns_status: DnsStatus::default(),
         };
+        // Records stay the group's while it publishes at the same place; moved elsewhere, the old
+        // records are scheduled for removal and the status starts afresh (#16).
+        let here = crate::dns::plan::location(&group, &self.settings.dns);
+        if let Some(prev) = prev {
+            if crate::dns::plan::location(&prev, &self.settings.dns) == here {
+                group.dns_status = prev.dns_status;
+            } else {
+                self.schedule_dns_removal(&prev, at);
+            }
+        }
+        // A name published again is the group's again: its pending removal is moot.
+        self.dns_removals.remove(&here);
         let details = json!({ "domain": g.domain, "port": g.port, "provider": g.provider.as_str(), "ttl": g.ttl,
                               "auto_migrate": g.auto_migrate, "publish_only_healthy": g.publish_only_healthy,
                               "min_nodes": g.min_nodes, "proxied": false });
@@ -147,10 +160,25 @@ impl State {
 
     pub(super) fn delete_endpoint_group(&mut self, at: Millis, user: &str, config: &ConfigName) -> Response {
         self.config_or_404(config)?;
-        if self.endpoint_groups.remove(config).is_none() {
+        let Some(g) = self.endpoint_groups.remove(config) else {
             return Err(CommandError::not_found("endpoint group of config", config));
-        }
-        self.audit(at, user, AuditAction::EndpointGroupDeleted, "endpoint_group", config.as_str(), json!({}));
+        };
+        let removal = self.schedule_dns_removal(&g, at);
+        let details = json!({ "dns_records_to_remove": removal.map(|r| json!({ "record_name": r.record_name, "records": r.addrs })) });
+        self.audit(at, user, AuditAction::EndpointGroupDeleted, "endpoint_group", config.as_str(), details);
         Ok(Outcome::Done)
+    }
+
+    /// Schedules the removal of the records `g` published (#16), merged with a pending removal at
+    /// the same place. Returns it (None: nothing was ever published).
+    pub(super) fn schedule_dns_removal(&mut self, g: &EndpointGroup, at: Millis) -> Option<DnsRemoval> {
+        let r = crate::dns::plan::removal_of(g, &self.settings.dns, at)?;
+        let entry = self.dns_removals.entry(r.key()).or_insert_with(|| r.clone());
+        for a in &r.addrs {
+            if !entry.addrs.contains(a) {
+                entry.addrs.push(a.clone());
+            }
+        }
+        Some(entry.clone())
     }
 }

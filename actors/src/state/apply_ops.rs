@@ -52,9 +52,22 @@ impl State {
         user: &str,
         cloudflare: &Option<CloudflareSettings>,
         rfc2136: &Option<Rfc2136Settings>,
+        reconcile_interval_s: Option<u64>,
     ) -> Response {
-        if cloudflare.is_none() && rfc2136.is_none() {
-            return Err(CommandError::Invalid { field: "settings".into(), reason: "give cloudflare and/or rfc2136".into() });
+        if cloudflare.is_none() && rfc2136.is_none() && reconcile_interval_s.is_none() {
+            return Err(CommandError::Invalid {
+                field: "settings".into(),
+                reason: "give cloudflare, rfc2136 and/or reconcile_interval_s".into(),
+            });
+        }
+        if reconcile_interval_s.is_some_and(|v| !(DNS_RECONCILE_MIN_S..=DNS_RECONCILE_MAX_S).contains(&v)) {
+            return Err(CommandError::Invalid {
+                field: "reconcile_interval_s".into(),
+                reason: format!("must be {DNS_RECONCILE_MIN_S} to {DNS_RECONCILE_MAX_S}"),
+            });
+        }
+        if let Some(v) = reconcile_interval_s {
+            self.settings.dns_reconcile_interval_s = v;
         }
         if let Some(c) = cloudflare {
             self.settings.dns.cloudflare = Some(c.clone());
@@ -66,6 +79,7 @@ impl State {
             "cloudflare": cloudflare.as_ref().map(|c| json!({ "api_base": c.api_base, "api_token": "***" })),
             "rfc2136": rfc2136.as_ref().map(|r| json!({ "server": r.server, "zone": r.zone, "key_name": r.key_name,
                                                         "algorithm": r.algorithm, "key_secret": "***" })),
+            "reconcile_interval_s": reconcile_interval_s,
         });
         self.audit(at, user, AuditAction::DnsSettingsUpdated, "settings", "dns", details);
         Ok(Outcome::Done)
@@ -110,6 +124,44 @@ impl State {
             ),
             None => {}
         }
+        Ok(Outcome::Done)
+    }
+
+    /// A successful sync that corrected records edited behind our back (#16): the status as
+    /// `record_dns_sync` sets it, plus the drift count and the last drift, audited with the records.
+    pub(super) fn record_dns_drift(
+        &mut self,
+        at: Millis,
+        user: &str,
+        config: &ConfigName,
+        published: &[String],
+        degraded: bool,
+        drift: &DnsDrift,
+    ) -> Response {
+        let Some(g) = self.endpoint_groups.get_mut(config) else {
+            return Err(CommandError::not_found("endpoint group of config", config));
+        };
+        let st = &mut g.dns_status;
+        st.last_sync = Some(at);
+        st.published = published.to_vec();
+        st.degraded = degraded;
+        st.last_error = None;
+        st.drift_corrected += 1;
+        st.last_drift = Some(DnsDrift { at, ..drift.clone() });
+        let details = json!({ "domain": g.domain, "record_name": crate::dns::plan::record_name(g), "removed": drift.removed,
+                              "restored": drift.restored, "corrected": drift.corrected, "records": published });
+        self.audit(at, user, AuditAction::DnsDriftCorrected, "endpoint_group", config.as_str(), details);
+        Ok(Outcome::Done)
+    }
+
+    /// DNS sync removed the records of a pending removal (#16): the entry goes, audited.
+    pub(super) fn complete_dns_removal(&mut self, at: Millis, user: &str, key: &str, removed: &[String]) -> Response {
+        let Some(r) = self.dns_removals.remove(key) else {
+            return Err(CommandError::not_found("DNS removal", key));
+        };
+        let details = json!({ "record_name": r.record_name, "provider": r.provider.as_str(), "zone": r.zone,
+                              "removed": removed, "published": r.addrs });
+        self.audit(at, user, AuditAction::DnsRecordsRemoved, "endpoint_group", r.config.as_str(), details);
         Ok(Outcome::Done)
     }
 

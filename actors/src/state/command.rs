@@ -141,10 +141,12 @@ pub enum Command {
         healthy: bool,
         reason: String,
     },
-    /// Replace the Cloudflare and/or RFC 2136 credentials (a `None` part is left as it is).
+    /// Replace the Cloudflare and/or RFC 2136 credentials and/or the reconcile interval (a `None`
+    /// part is left as it is).
     SetDnsSettings {
         cloudflare: Option<CloudflareSettings>,
         rfc2136: Option<Rfc2136Settings>,
+        reconcile_interval_s: Option<u64>,
     },
     /// DNS sync's report for an endpoint group: records changed (`dns_updated`), or failed
     /// (`dns_failed`, with `error`). `degraded` marks fail-static.
@@ -180,6 +182,21 @@ pub enum Command {
     SetUsageSettings {
         interval_s: Option<u64>,
         metrics_per_peer: Option<bool>,
+    },
+    /// DNS sync found records edited behind our back and corrected them (#16): a successful sync
+    /// (like `RecordDnsSync` without an error) that also counts and audits the drift
+    /// (`dns_drift_corrected`, with the records).
+    RecordDnsDrift {
+        config: ConfigName,
+        published: Vec<String>,
+        degraded: bool,
+        drift: DnsDrift,
+    },
+    /// DNS sync removed the records of a deleted or renamed endpoint group (#16): the removal
+    /// entry `key` is done (`dns_records_removed`, with the records removed).
+    CompleteDnsRemoval {
+        key: String,
+        removed: Vec<String>,
     },
 }
 

@@ -63,6 +63,8 @@ pub struct State {
     pub idempotency: idempotency::IdempotencyLog,
     /// Peer usage and live status as the routers last reported it (#15; `usage/merge.rs`).
     pub usage: crate::usage::UsageBook,
+    /// DNS records still to be removed from a provider (#16), by `DnsRemoval::key`.
+    pub dns_removals: BTreeMap<String, DnsRemoval>,
     /// Derived lookups for allocation and placement; not replicated, rebuilt on use.
     #[serde(skip)]
     pub index: index::PeerIndex,

@@ -217,7 +217,7 @@ fn health_and_dns_reports_are_audited_once() {
     assert!(s.peers.values().all(|p| p.node_id == Some(nid("node1"))));
     // DNS settings: secrets never in the audit entry.
     let cf = CloudflareSettings { api_token: "sekrit-token".into(), api_base: "http://127.0.0.1:1".into() };
-    s.apply(&req(Command::SetDnsSettings { cloudflare: Some(cf), rfc2136: None })).unwrap();
+    s.apply(&req(Command::SetDnsSettings { cloudflare: Some(cf), rfc2136: None, reconcile_interval_s: None })).unwrap();
     assert!(s.audit.iter().all(|e| !e.details.contains("sekrit-token")));
 }
 
@@ -582,4 +582,101 @@ fn migration_re_evaluates_limits() {
     let p = &s.peers[&id];
     assert_eq!((p.node_id.clone(), p.enabled, p.limited), (Some(nid("node2")), false, Some(LimitKind::Expiry)));
     assert!(s.audit.iter().any(|e| e.action == "peer_limit_reached" && e.entity_id == id.as_str()));
+}
+
+fn group_spec(domain: &str) -> EndpointGroupSpec {
+    EndpointGroupSpec {
+        config: cn("wg0"),
+        domain: domain.into(),
+        port: 51820,
+        provider: DnsProviderKind::Cloudflare,
+        cloudflare_zone_id: Some("zone1".into()),
+        cloudflare_record_name: None,
+        ttl: 60,
+        auto_migrate: true,
+        publish_only_healthy: true,
+        min_nodes: 1,
+    }
+}
+
+fn published(s: &mut State, addrs: &[&str]) {
+    let published = addrs.iter().map(|a| a.to_string()).collect();
+    s.apply(&req(Command::RecordDnsSync { config: cn("wg0"), published, degraded: false, changed: true, error: None })).unwrap();
+}
+
+/// #16: a group that stops publishing somewhere leaves a replicated removal behind (deleted,
+/// deleted with its config, or moved to another name); publishing there again closes it.
+#[test]
+fn dns_removals_follow_groups() {
+    let mut s = fixture();
+    s.apply(&req(Command::SetEndpointGroup { group: group_spec("vpn.example.test") })).unwrap();
+    // Never published: nothing to remove.
+    s.apply(&req(Command::DeleteEndpointGroup { config: cn("wg0") })).unwrap();
+    assert!(s.dns_removals.is_empty());
+
+    s.apply(&req(Command::SetEndpointGroup { group: group_spec("vpn.example.test") })).unwrap();
+    published(&mut s, &["192.0.2.1", "192.0.2.2"]);
+    // Re-saved at the same place: the status stays, nothing to remove.
+    s.apply(&req(Command::SetEndpointGroup { group: group_spec("VPN.example.test.") })).unwrap();
+    assert!(s.dns_removals.is_empty());
+    assert_eq!(s.endpoint_groups[&cn("wg0")].dns_status.published.len(), 2);
+    // Moved to another name: the old records are to be removed, the status starts afresh.
+    s.apply(&req(Command::SetEndpointGroup { group: group_spec("edge.example.test") })).unwrap();
+    let key = removal_key(DnsProviderKind::Cloudflare, "zone1", "vpn.example.test");
+    assert_eq!(s.dns_removals[&key].addrs, vec!["192.0.2.1".to_string(), "192.0.2.2".into()]);
+    assert_eq!(s.endpoint_groups[&cn("wg0")].dns_status, DnsStatus::default());
+    // Back to the old name: the removal is moot.
+    s.apply(&req(Command::SetEndpointGroup { group: group_spec("vpn.example.test") })).unwrap();
+    assert!(s.dns_removals.is_empty());
+    published(&mut s, &["192.0.2.1"]);
+
+    // The group is deleted: audited with the records to remove.
+    s.apply(&req(Command::DeleteEndpointGroup { config: cn("wg0") })).unwrap();
+    assert_eq!(s.dns_removals[&key].addrs, vec!["192.0.2.1".to_string()]);
+    assert!(s.audit.back().unwrap().details.contains("192.0.2.1"), "{:?}", s.audit.back());
+    // Done: the removal goes, audited; a second completion is refused and changes nothing.
+    let done = Command::CompleteDnsRemoval { key: key.clone(), removed: vec!["192.0.2.1".into()] };
+    s.apply(&req(done.clone())).unwrap();
+    assert!(s.dns_removals.is_empty());
+    let e = s.audit.back().unwrap();
+    assert_eq!(e.action, "dns_records_removed");
+    assert!(e.details.contains("vpn.example.test") && e.details.contains("192.0.2.1"), "{}", e.details);
+    let before = s.clone();
+    assert!(matches!(s.apply(&req(done)), Err(CommandError::NotFound { .. })));
+    assert_eq!(s.dns_removals, before.dns_removals);
+
+    // Deleting the config (with force) removes its group's records too.
+    s.apply(&req(Command::SetEndpointGroup { group: group_spec("vpn.example.test") })).unwrap();
+    published(&mut s, &["192.0.2.7"]);
+    s.apply(&req(Command::DeleteConfig { name: cn("wg0"), force: true })).unwrap();
+    assert_eq!(s.dns_removals[&key].addrs, vec!["192.0.2.7".to_string()]);
+}
+
+/// #16: drift corrections are counted, kept and audited with the records; the reconcile interval
+/// is bounded.
+#[test]
+fn dns_drift_and_reconcile_interval() {
+    let mut s = fixture();
+    s.apply(&req(Command::SetEndpointGroup { group: group_spec("vpn.example.test") })).unwrap();
+    let drift = DnsDrift { at: 0, removed: vec!["203.0.113.66".into()], restored: vec!["192.0.2.1".into()], corrected: vec![] };
+    for _ in 0..2 {
+        let cmd = Command::RecordDnsDrift { config: cn("wg0"), published: vec!["192.0.2.1".into()], degraded: false, drift: drift.clone() };
+        s.apply(&Request { at: 777, user: "dns-sync".into(), cmd, idempotency: None }).unwrap();
+    }
+    let st = &s.endpoint_groups[&cn("wg0")].dns_status;
+    assert_eq!((st.drift_corrected, st.last_sync, st.published.clone()), (2, Some(777), vec!["192.0.2.1".to_string()]));
+    assert_eq!(st.last_drift, Some(DnsDrift { at: 777, ..drift }));
+    let e = s.audit.back().unwrap();
+    assert_eq!(e.action, "dns_drift_corrected");
+    assert!(e.details.contains("203.0.113.66") && e.details.contains("\"restored\":[\"192.0.2.1\"]"), "{}", e.details);
+
+    assert_eq!(s.settings.dns_reconcile_interval_s, DNS_RECONCILE_INTERVAL_S);
+    let set = |v| Command::SetDnsSettings { cloudflare: None, rfc2136: None, reconcile_interval_s: Some(v) };
+    for bad in [0, DNS_RECONCILE_MIN_S - 1, DNS_RECONCILE_MAX_S + 1] {
+        assert!(matches!(s.apply(&req(set(bad))), Err(CommandError::Invalid { .. })), "{bad}");
+    }
+    s.apply(&req(set(DNS_RECONCILE_MIN_S))).unwrap();
+    assert_eq!(s.settings.dns_reconcile_interval_s, DNS_RECONCILE_MIN_S);
+    let none = Command::SetDnsSettings { cloudflare: None, rfc2136: None, reconcile_interval_s: None };
+    assert!(matches!(s.apply(&req(none)), Err(CommandError::Invalid { .. })));
 }

@@ -2,7 +2,9 @@
 //! (open: the panel's probe), `POST /v1/join` (open: a router with a join token and no
 //! certificate yet), and for members only: Raft RPCs (`/v1/raft/*`), forwarded writes
 //! (`/v1/forward`), membership requests (`/v1/members`, `/v1/members/remove`), and this
-//! router's peer counters for the panel's usage collector (`GET /v1/usage`, #15).
+//! router's peer counters for the panel's usage collector (`GET /v1/usage`, #15), and the state
+//! version this router's WireGuard has applied, answered as soon as it reaches the one the
+//! panel's drain waits for (`GET /v1/applied?at_least=V&wait_ms=W`, #16).
 
 use crate::http::edge::{read_limited, CLUSTER_BODY_DEADLINE, CLUSTER_BODY_LIMIT};
 use crate::http::error::ApiError;
@@ -51,7 +53,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/forward", web::post().to(forward))
         .route("/v1/members", web::post().to(add_member))
         .route("/v1/members/remove", web::post().to(remove_member))
-        .route("/v1/usage", web::get().to(usage));
+        .route("/v1/usage", web::get().to(usage))
+        .route("/v1/applied", web::get().to(applied));
+}
+
+/// Longest wait a `/v1/applied` caller may ask for.
+const APPLIED_WAIT_MAX_MS: u64 = 10_000;
+/// How often the reconciler's applied version is read while a caller waits.
+const APPLIED_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// `GET /v1/applied?at_least=V&wait_ms=W`: this router's applied state version, once it is at
+/// least V or after W ms (at most 10 s), for the panel's drain watch. Without WireGuard on this
+/// router the version is null at once.
+async fn applied(app: App, _m: Member, query: web::Query<std::collections::HashMap<String, String>>) -> Result<HttpResponse, ApiError> {
+    let num = |k: &str| -> Result<u64, ApiError> {
+        match query.get(k) {
+            None => Ok(0),
+            Some(v) => v.parse::<u64>().map_err(|_| ApiError::BadRequest(format!("{k}: must be a whole number"))),
+        }
+    };
+    let (at_least, wait_ms) = (num("at_least")?, num("wait_ms")?.min(APPLIED_WAIT_MAX_MS));
+    let Some(wg) = app.wg.clone() else {
+        return Ok(crate::http::error::ok("no WireGuard on this router", json!({ "applied_version": null })));
+    };
+    let read = || wg.stats.applied_version.load(std::sync::atomic::Ordering::Relaxed);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
+    let mut v = read();
+    while v < at_least && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(APPLIED_POLL).await;
+        v = read();
+    }
+    Ok(crate::http::error::ok("ok", json!({ "applied_version": v })))
 }
 
 /// This router's readings of its interfaces' peers (`usage::collect::read_local`), for the panel.

@@ -1,7 +1,9 @@
-//! DNS routes: the provider settings (`GET|PUT /api/settings/dns`; secrets are write-only and
-//! come back masked), the DNS retry queue of this router (`GET /api/dns/queue`,
-//! `POST /api/dns/queue/{id}/retry`, `DELETE /api/dns/queue/{id}`) and each endpoint group's last
-//! sync report (`GET /api/dns/status`). All need the admin token (`User`).
+//! DNS routes: the provider settings and the reconcile interval (`GET|PUT /api/settings/dns`;
+//! secrets are write-only and come back masked), the DNS retry queue of this router
+//! (`GET /api/dns/queue`, `POST /api/dns/queue/{id}/retry`, `DELETE /api/dns/queue/{id}`), each
+//! endpoint group's last sync report with its drift corrections (`GET /api/dns/status`), and the
+//! records of deleted or moved groups still to be removed (`GET /api/dns/removals`, #16). All need
+//! the admin token (`User`).
 //!
 //! Must not: return or log a secret; wait for a DNS sync in progress (the queue is read and edited
 //! directly in redb, then the sync task is nudged).
@@ -15,7 +17,8 @@ use serde_json::{json, Value};
 use wgcluster_actors::dns::rfc2136::{parse_algorithm, server_addr};
 use wgcluster_actors::dns::{plan, DnsHandle, QueueEntry};
 use wgcluster_actors::model::{check_secret, is_forbidden_char, quote_prefix};
-use wgcluster_actors::model::{CloudflareSettings, DnsSettings, Rfc2136Settings};
+use wgcluster_actors::model::{CloudflareSettings, DnsSettings, Rfc2136Settings, Settings};
+use wgcluster_actors::model::{DNS_RECONCILE_MAX_S, DNS_RECONCILE_MIN_S};
 use wgcluster_actors::state::Command;
 use wgcluster_actors::tls::web::{BaseUrl, WebError};
 
@@ -30,8 +33,15 @@ fn store_err(e: wgcluster_actors::store::StoreError) -> ApiError {
     ApiError::Internal(format!("DNS queue: {e}"))
 }
 
-/// The settings with every secret masked.
-pub fn settings_view(s: &DnsSettings) -> Value {
+/// The DNS settings with every secret masked, and the reconcile interval.
+pub fn settings_view(s: &Settings) -> Value {
+    let mut v = credentials_view(&s.dns);
+    v["reconcile_interval_s"] = json!(s.dns_reconcile_interval_s);
+    v
+}
+
+/// The provider credentials with every secret masked.
+fn credentials_view(s: &DnsSettings) -> Value {
     json!({
         "cloudflare": s.cloudflare.as_ref().map(|c| json!({
             "api_base": c.api_base, "api_token": MASK, "api_token_set": !c.api_token.is_empty(),
@@ -181,21 +191,27 @@ fn parse_rfc2136(b: &Body, current: Option<&Rfc2136Settings>) -> Result<Rfc2136S
 }
 
 pub async fn get_settings(app: App, _u: User) -> HttpResponse {
-    let v = app.cluster.read(|s| settings_view(&s.settings.dns));
+    let v = app.cluster.read(|s| settings_view(&s.settings));
     ok("DNS settings retrieved successfully", v)
 }
 
-pub async fn put_settings(app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn put_settings(req: HttpRequest, app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let top = body::json(&read_body(payload).await?)?;
-    Body::from_value(top.clone(), "")?.only(&["cloudflare", "rfc2136"])?;
+    let b = Body::from_value(top.clone(), "")?;
+    b.only(&["cloudflare", "rfc2136", "reconcile_interval_s"])?;
+    let reconcile_interval_s = b.opt_uint("reconcile_interval_s", DNS_RECONCILE_MIN_S, DNS_RECONCILE_MAX_S)?;
     let current = app.cluster.read(|s| s.settings.dns.clone());
     let cloudflare = part(&top, "cloudflare")?.map(|b| parse_cloudflare(&b, current.cloudflare.as_ref())).transpose()?;
     let rfc2136 = part(&top, "rfc2136")?.map(|b| parse_rfc2136(&b, current.rfc2136.as_ref())).transpose()?;
-    if cloudflare.is_none() && rfc2136.is_none() {
-        return Err(ApiError::BadRequest("settings: give cloudflare and/or rfc2136".into()));
+    if cloudflare.is_none() && rfc2136.is_none() && reconcile_interval_s.is_none() {
+        return Err(ApiError::BadRequest("settings: give cloudflare, rfc2136 and/or reconcile_interval_s".into()));
     }
-    app.submit_as(&u, Command::SetDnsSettings { cloudflare, rfc2136 }).await?;
-    let v = app.cluster.read(|s| settings_view(&s.settings.dns));
+    app.submit_as(&u, Command::SetDnsSettings { cloudflare, rfc2136, reconcile_interval_s }).await?;
+    if let Ok(dns) = handle(&req) {
+        // A new interval takes effect now, not at the end of the old one.
+        dns.sync_now();
+    }
+    let v = app.cluster.read(|s| settings_view(&s.settings));
     Ok(ok("DNS settings saved successfully", v))
 }
 
@@ -225,8 +241,12 @@ pub async fn drop_entry(req: HttpRequest, u: User, path: web::Path<String>) -> R
     Ok(ok("DNS queue entry dropped", Value::Null))
 }
 
-/// Each endpoint group's DNS status as the last sync reported it (replicated: any router shows it).
-pub async fn status(app: App, _u: User) -> HttpResponse {
+/// Each endpoint group's DNS status as the last sync reported it (replicated: any router shows
+/// it), with its drift corrections (#16). `last_reconcile` (the last full reconcile) and
+/// `last_checked` (when the group's records were last read back and found or made right) are the
+/// panel's own view: null on another router.
+pub async fn status(req: HttpRequest, app: App, _u: User) -> HttpResponse {
+    let local = handle(&req).map(|h| h.local()).unwrap_or_default();
     let v: Vec<Value> = app.cluster.read(|s| {
         s.endpoint_groups
             .values()
@@ -236,11 +256,33 @@ pub async fn status(app: App, _u: User) -> HttpResponse {
                     "config_name": g.config, "domain": g.domain, "record_name": plan::record_name(g),
                     "provider": g.provider.as_str(), "published": st.published, "degraded": st.degraded,
                     "last_sync": st.last_sync, "last_error": st.last_error, "min_nodes": g.min_nodes,
+                    "reconcile_interval_s": s.settings.dns_reconcile_interval_s,
+                    "last_reconcile": local.last_reconcile, "last_checked": local.checked.get(g.config.as_str()),
+                    "drift_corrected": st.drift_corrected, "last_drift": st.last_drift,
                 })
             })
             .collect()
     });
     ok("DNS status retrieved successfully", v.into())
+}
+
+/// Records of deleted or moved endpoint groups still to be removed from their provider (#16;
+/// replicated), with this router's last error for each when it is the panel.
+pub async fn removals(req: HttpRequest, app: App, _u: User) -> HttpResponse {
+    let local = handle(&req).map(|h| h.local()).unwrap_or_default();
+    let v: Vec<Value> = app.cluster.read(|s| {
+        s.dns_removals
+            .iter()
+            .map(|(key, r)| {
+                json!({
+                    "config_name": r.config, "record_name": r.record_name, "provider": r.provider.as_str(),
+                    "zone": r.zone, "records": r.addrs, "created_at": r.created_at,
+                    "last_error": local.removal_errors.get(key),
+                })
+            })
+            .collect()
+    });
+    ok("DNS removals retrieved successfully", v.into())
 }
 
 #[cfg(test)]
@@ -292,7 +334,9 @@ mod tests {
         let bad_server = br#"{"server": "127.0.0.1:x", "zone": "example.test", "key_name": "k", "key_secret": "c2VjcmV0"}"#;
         assert!(parse_rfc2136(&Body::parse(bad_server).unwrap(), None).unwrap_err().to_string().contains("rfc2136.server"));
 
-        let view = settings_view(&DnsSettings { cloudflare: Some(cf), rfc2136: Some(r) }).to_string();
+        let settings = Settings { dns: DnsSettings { cloudflare: Some(cf), rfc2136: Some(r) }, ..Default::default() };
+        let view = settings_view(&settings).to_string();
+        assert!(view.contains("\"reconcile_interval_s\":300"), "{view}");
         assert!(!view.contains("tok123") && !view.contains("c2VjcmV0"), "{view}");
         assert!(view.contains("\"api_token\":\"***\""));
         assert!(queue_id("0").is_err() && queue_id("x").is_err() && queue_id("7").is_ok());

@@ -73,6 +73,7 @@ pub fn route_class(method: &Method, path: &str) -> RouteClass {
         "/v1/members",
         "/v1/members/remove",
         "/v1/usage",
+        "/v1/applied",
     ];
     let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
     if CLUSTER.contains(&path) || path.starts_with("/v1/raft/") {
@@ -198,6 +199,7 @@ mod tests {
             ("POST", "/v1/members", ClusterOnly),
             ("POST", "/v1/members/remove", ClusterOnly),
             ("GET", "/v1/usage", ClusterOnly),
+            ("GET", "/v1/applied", ClusterOnly),
             ("GET", "/v1/health", Shared),
             ("GET", "/v1/wg/wg0/config", Shared),
             ("POST", "/v1/wg/wg0/config", AdminOnly),

@@ -121,6 +121,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/dns/queue/{id}/retry", web::post().to(dns::retry))
         .route("/api/dns/queue/{id}", web::delete().to(dns::drop_entry))
         .route("/api/dns/status", web::get().to(dns::status))
+        .route("/api/dns/removals", web::get().to(dns::removals))
         .route("/api/configs/{config}/peers", web::get().to(peers::list))
         .route("/api/configs/{config}/peers", web::post().to(peers::create))
         .route("/api/configs/{config}/peers/{peer_id}", web::get().to(peers::get))

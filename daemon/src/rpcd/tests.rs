@@ -98,6 +98,13 @@ fn method_to_http_table() {
         ),
         ("audit_actions", json!({}), one("GET", "/api/audit-logs/actions", None)),
         ("dns_status", json!({}), one("GET", "/api/dns/status", None)),
+        ("dns_removals", json!({}), one("GET", "/api/dns/removals", None)),
+        (
+            "dns_settings_set",
+            json!({ "reconcile_interval_s": 60 }),
+            one("PUT", "/api/settings/dns", Some(json!({ "reconcile_interval_s": 60 }))),
+        ),
+        ("health_settings_set", json!({ "profile": "lan" }), one("PUT", "/api/settings/health", Some(json!({ "profile": "lan" })))),
         ("dns_queue_list", json!({}), one("GET", "/api/dns/queue", None)),
         ("dns_queue_retry", json!({ "id": 7 }), one("POST", "/api/dns/queue/7/retry", None)),
         ("dns_queue_drop", json!({ "id": "7" }), one("DELETE", "/api/dns/queue/7", None)),

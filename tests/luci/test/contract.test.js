@@ -154,6 +154,8 @@ test('every method works through `wgclusterd rpcd call` against a running daemon
   assert.equal(ok('dns_queue_retry', { id: queue[0].id }).id, queue[0].id);
   ok('dns_queue_drop', { id: queue[0].id });
   ok('endpoint_group_delete', { config: 'wgt0' });
+  // #16: a deleted group's records are removed from the provider; this one never published any.
+  assert.deepEqual(ok('dns_removals'), [], 'nothing was published, nothing to remove');
 
   const removed = ok('config_node_remove', { config: 'wgt0', node_id: 'r2' });
   assert.equal(typeof removed.peers_migrated, 'number');

@@ -38,7 +38,7 @@ pub fn fast_config() -> DnsSyncConfig {
     DnsSyncConfig {
         coalesce: Duration::from_millis(50),
         backoff: BackoffPolicy { base: Duration::from_millis(200), max: Duration::from_secs(1), max_attempts: 30 },
-        resync_every: Duration::from_secs(600),
+        resync_every: Some(Duration::from_secs(600)),
         write_timeout: Duration::from_secs(5),
         providers: ProviderOptions {
             timeout: Duration::from_secs(2),
@@ -131,7 +131,7 @@ impl TestCluster {
 
     pub async fn cloudflare_settings(&self, base: &str, token: &str) {
         let cloudflare = Some(CloudflareSettings { api_token: token.into(), api_base: base.into() });
-        self.cmd(Command::SetDnsSettings { cloudflare, rfc2136: None }).await;
+        self.cmd(Command::SetDnsSettings { cloudflare, rfc2136: None, reconcile_interval_s: None }).await;
     }
 
     pub async fn group(&self, provider: DnsProviderKind, min_nodes: u32, publish_only_healthy: bool) {
