@@ -215,11 +215,12 @@ mod tests {
 /// take CPU from Raft heartbeats, votes and the API on a busy router (#13).
 pub const RECONCILER_NICE: i32 = 5;
 
-/// Sets the calling thread's own nice value (Linux: `setpriority(PRIO_PROCESS, gettid())` acts on
-/// one thread). Raising it needs no privilege.
+/// Sets the calling thread's own nice value. On Linux the nice value is per thread and
+/// `setpriority(PRIO_PROCESS, 0)` acts on the calling thread only (setpriority(2), NOTES). Not
+/// `gettid()`: the static musl build crashed in it. Raising the value needs no privilege.
 pub fn set_thread_nice(nice: i32) -> std::io::Result<()> {
-    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
-    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
     if rc == 0 {
         Ok(())
     } else {
@@ -238,7 +239,7 @@ mod nice_tests {
         let inside = std::thread::spawn(|| {
             set_thread_nice(RECONCILER_NICE).unwrap();
             // SAFETY: see above.
-            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
         })
         .join()
         .unwrap();

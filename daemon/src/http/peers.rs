@@ -126,30 +126,33 @@ pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest)
     let Some(limit) = limit else {
         let cluster = app.cluster.clone();
         let mut last: Option<PeerId> = None;
-        let next = move || {
+        // Each chunk is written as JSON under one state read, straight into the buffer that is
+        // sent (no clone of a peer, no buffer per peer). Peers and their usage are both in id
+        // order: walked side by side, not looked up.
+        let fill = move |buf: &mut Vec<u8>, mut first: bool| {
             let from = match last.take() {
                 Some(id) => (Bound::Excluded(id), Bound::Unbounded),
                 None => (Bound::Unbounded, Bound::Unbounded),
             };
-            // Each peer is written as JSON under the read (a chunk at a time, no clone of the
-            // peer). Peers and their usage are both in id order: walked side by side, not looked up.
-            let batch: Vec<Vec<u8>> = cluster.read(|s| {
+            cluster.read(|s| {
                 let mut usage = s.usage.peers.range(from.clone()).peekable();
                 let mine = s.peers.range(from).map(|(_, p)| p).filter(|p| p.config == c && filter.matches(p));
-                let mut out = Vec::with_capacity(views::ITEMS_PER_CHUNK);
+                let mut n = 0;
                 for p in mine.take(views::ITEMS_PER_CHUNK) {
                     while usage.next_if(|(id, _)| **id < p.id).is_some() {}
                     let u = usage.next_if(|(id, _)| **id == p.id).map(|(_, u)| u);
-                    let mut json = Vec::with_capacity(640);
-                    views::write_peer_with(s, now, p, u, &mut json);
-                    out.push(json);
+                    if !first {
+                        buf.push(b',');
+                    }
+                    first = false;
+                    views::write_peer_with(s, now, p, u, buf);
                     last = Some(p.id.clone());
+                    n += 1;
                 }
-                out
-            });
-            batch
+                n == views::ITEMS_PER_CHUNK
+            })
         };
-        return Ok(views::ok_stream("Peers retrieved successfully", next, |json: &Vec<u8>, buf: &mut Vec<u8>| buf.extend_from_slice(json)));
+        return Ok(views::ok_stream_filled("Peers retrieved successfully", fill));
     };
     // The page is written as JSON under the read (no clone of the peers): the bytes `ok` would
     // write for {"items", "limit", "offset", "total"} (keys in serde_json's sorted order).
