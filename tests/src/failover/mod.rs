@@ -44,6 +44,7 @@ mod mode_a;
 mod mode_b;
 mod netns;
 mod router;
+mod stock;
 mod uapi;
 pub use audit::*;
 pub use client::*;
@@ -53,6 +54,7 @@ pub use mode_a::*;
 pub use mode_b::*;
 pub use netns::*;
 pub use router::*;
+pub use stock::*;
 pub use uapi::*;
 
 /// Every router's HTTP API port (on its lab address).
