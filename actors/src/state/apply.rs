@@ -83,6 +83,7 @@ impl State {
             }
             Command::RecordUsage { reports } => self.record_usage(at, user, reports),
             Command::SetUsageSettings { interval_s, metrics_per_peer } => self.set_usage_settings(at, user, *interval_s, *metrics_per_peer),
+            Command::SetEndpointGroupVip { group, vip } => self.set_endpoint_group_vip(at, user, group, vip.as_ref()),
         }
     }
 
@@ -127,7 +128,7 @@ fn touches(cmd: &Command) -> Touches {
         | Command::SetUsageSettings { .. } => Touches::Nothing,
         // Usage itself is no peer data; a limit that disables peers is handled in `journal_change`.
         Command::RecordUsage { .. } => Touches::Peers,
-        Command::SetEndpointGroup { .. } | Command::DeleteEndpointGroup { .. } => Touches::Mode,
+        Command::SetEndpointGroup { .. } | Command::SetEndpointGroupVip { .. } | Command::DeleteEndpointGroup { .. } => Touches::Mode,
         Command::Bootstrap { .. }
         | Command::AdmitNode { .. }
         | Command::DeleteNode { .. }

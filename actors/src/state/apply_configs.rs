@@ -106,6 +106,7 @@ impl State {
         self.peers.retain(|_, p| &p.config != name);
         self.config_nodes.retain(|(c, _), _| c != name);
         self.endpoint_groups.remove(name);
+        self.vips.remove(name);
         self.configs.remove(name);
         let details = json!({ "peers_deleted": peers, "nodes_unassigned": nodes });
         self.audit(at, user, AuditAction::ConfigDeleted, "config", name.as_str(), details);
@@ -146,6 +147,7 @@ impl State {
         if self.endpoint_groups.remove(config).is_none() {
             return Err(CommandError::not_found("endpoint group of config", config));
         }
+        self.vips.remove(config);
         self.audit(at, user, AuditAction::EndpointGroupDeleted, "endpoint_group", config.as_str(), json!({}));
         Ok(Outcome::Done)
     }

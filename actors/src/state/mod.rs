@@ -13,6 +13,7 @@ mod apply_nodes;
 mod apply_ops;
 mod apply_peers;
 mod apply_usage;
+mod apply_vip;
 pub mod audit_query;
 pub mod command;
 pub mod idempotency;
@@ -68,6 +69,10 @@ pub struct State {
     /// Which peers recent commands changed (for incremental views); not replicated.
     #[serde(skip)]
     pub journal: journal::ChangeJournal,
+    /// Floating addresses of endpoint groups (#16), by config. The LAST serialized field on
+    /// purpose: the schema 3 → 4 migration (`store`) appends its encoding (an empty map) to a
+    /// schema-3 snapshot.
+    pub vips: BTreeMap<ConfigName, Vip>,
 }
 
 impl State {

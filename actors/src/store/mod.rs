@@ -14,7 +14,11 @@ const CACHE_BYTES: usize = 2 << 20;
 /// Bump when a stored encoding changes in a way older binaries cannot read.
 /// 3 (#15): `State` gained `usage`, `Settings` the usage settings, `Peer` its limits (postcard has
 /// no field defaults, so a schema-2 snapshot cannot be read; no release carried schema 2).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4 (#16): `State` gained `vips` as its last field and `Command` the variant
+/// `SetEndpointGroupVip` at its end: schema-3 log entries read as they are, and a schema-3
+/// snapshot becomes a schema-4 one by appending the encoding of an empty `vips` map
+/// ([`migrate_3_to_4`], done by [`open`]).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Raft log entries by index, postcard-encoded `Entry<TypeConfig>`.
 pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
@@ -72,6 +76,14 @@ pub fn open(path: &Path) -> Result<Database, StoreError> {
             None => None,
         };
         match found {
+            Some(3) => {
+                let mut snapshot = txn.open_table(SNAPSHOT)?;
+                let data = snapshot.get("data")?.map(|d| d.value().to_vec());
+                if let Some(data) = data {
+                    snapshot.insert("data", migrate_3_to_4(data).as_slice())?;
+                }
+                meta.insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())?;
+            }
             Some(v) if v != SCHEMA_VERSION => return Err(StoreError::Schema { found: v }),
             Some(_) => {}
             None => {
@@ -85,6 +97,14 @@ pub fn open(path: &Path) -> Result<Database, StoreError> {
     }
     txn.commit()?;
     Ok(db)
+}
+
+/// PURE: a schema-3 snapshot (postcard `State`) as schema 4: postcard writes a struct as its
+/// fields in order with no framing, so appending the new last field's encoding — an empty map is
+/// its length, varint 0 — is the whole migration.
+pub fn migrate_3_to_4(mut snapshot: Vec<u8>) -> Vec<u8> {
+    snapshot.push(0);
+    snapshot
 }
 
 fn decode_u32(b: &[u8]) -> Option<u32> {
@@ -118,6 +138,41 @@ mod tests {
             Err(StoreError::Schema { found: 99 }) => {}
             other => panic!("{other:?}"),
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A schema-3 data dir opens as schema 4 and its snapshot decodes, with no floating address.
+    #[test]
+    fn schema_3_snapshots_are_migrated() {
+        let (state, ..) = crate::wg::desired::bench_state(3);
+        assert!(state.vips.is_empty());
+        let v4 = postcard::to_allocvec(&state).unwrap();
+        // What schema 3 wrote: the same fields without the last one.
+        let v3 = v4[..v4.len() - 1].to_vec();
+        assert!(postcard::from_bytes::<crate::state::State>(&v3).is_err(), "schema 4 cannot read a schema-3 snapshot as it is");
+        assert_eq!(migrate_3_to_4(v3.clone()), v4);
+
+        let dir = std::env::temp_dir().join(format!("wgc-store-mig-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("t.redb");
+        let _ = std::fs::remove_file(&path);
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META).unwrap().insert("schema_version", 3u32.to_le_bytes().as_slice()).unwrap();
+            txn.open_table(SNAPSHOT).unwrap().insert("data", v3.as_slice()).unwrap();
+            txn.commit().unwrap();
+        }
+        let db = open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let version = txn.open_table(META).unwrap().get("schema_version").unwrap().map(|v| decode_u32(v.value()));
+        assert_eq!(version, Some(Some(SCHEMA_VERSION)));
+        let data = txn.open_table(SNAPSHOT).unwrap().get("data").unwrap().map(|v| v.value().to_vec()).unwrap();
+        let back: crate::state::State = postcard::from_bytes(&data).unwrap();
+        assert_eq!(back.peers, state.peers);
+        assert!(back.vips.is_empty());
+        drop(txn);
+        drop(db);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -72,6 +72,12 @@ pub enum Kick {
     Switch(Box<SwitchRequest>),
     /// Run a job with the backend (handled after the switches of the burst, before its pass).
     WithBackend(BackendJob),
+    /// keepalived says this router is (`true`) or is no longer VRRP master of the config's
+    /// floating address (#16); becoming master takes the config's peers over.
+    Vrrp {
+        config: ConfigName,
+        master: bool,
+    },
     Stop,
 }
 
@@ -82,6 +88,7 @@ impl std::fmt::Debug for Kick {
             Kick::Resync => f.write_str("Resync"),
             Kick::Switch(r) => f.debug_tuple("Switch").field(r).finish(),
             Kick::WithBackend(_) => f.write_str("WithBackend"),
+            Kick::Vrrp { config, master } => f.debug_struct("Vrrp").field("config", config).field("master", master).finish(),
             Kick::Stop => f.write_str("Stop"),
         }
     }
@@ -117,6 +124,12 @@ pub struct ReconcilerHandle {
 impl ReconcilerHandle {
     pub fn kick(&self, k: Kick) {
         let _ = self.tx.send(k);
+    }
+
+    /// keepalived's notify (#16): this router is, or no longer is, master of `config`'s address.
+    /// `Err` when the reconciler is not running.
+    pub fn vrrp(&self, config: ConfigName, master: bool) -> Result<(), String> {
+        self.tx.send(Kick::Vrrp { config, master }).map_err(|_| "the WireGuard reconciler is not running".to_string())
     }
 
     /// The daemon's shutdown: stops the reconciler thread (waiting up to `timeout` for a pass in
@@ -656,7 +669,7 @@ fn run(
 ) {
     let mut next_resync = Instant::now() + resync;
     let mut queue = TakeoverQueue::default();
-    let masters: BTreeMap<ConfigName, Millis> = BTreeMap::new();
+    let mut masters: BTreeMap<ConfigName, Millis> = BTreeMap::new();
     let mut next_batch = Instant::now();
     loop {
         let mut wait = Duration::from_secs(1).min(next_resync.saturating_duration_since(Instant::now()));
@@ -665,6 +678,7 @@ fn run(
         }
         let mut switches = Vec::new();
         let mut jobs: Vec<BackendJob> = Vec::new();
+        let mut vrrp: Vec<(ConfigName, bool)> = Vec::new();
         let mut kick = match rx.recv_timeout(wait) {
             Ok(Kick::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(Kick::Switch(req)) => {
@@ -673,6 +687,10 @@ fn run(
             }
             Ok(Kick::WithBackend(job)) => {
                 jobs.push(job);
+                None
+            }
+            Ok(Kick::Vrrp { config, master }) => {
+                vrrp.push((config, master));
                 None
             }
             Ok(k) => Some(k),
@@ -684,6 +702,7 @@ fn run(
                 Kick::Stop => return,
                 Kick::Switch(req) => switches.push(req),
                 Kick::WithBackend(job) => jobs.push(job),
+                Kick::Vrrp { config, master } => vrrp.push((config, master)),
                 k if !matches!(kick, Some(Kick::Resync)) => kick = Some(k),
                 _ => {}
             }
@@ -728,6 +747,21 @@ fn run(
             let queued = queue.offer(scan(&masters, false));
             if queued > 0 {
                 log::info!("{queued} peer(s) to take over from other routers");
+            }
+        }
+        if !vrrp.is_empty() {
+            let now = crate::clock::now_ms();
+            for (config, master) in vrrp {
+                if master {
+                    log::info!("{config}: this router is VRRP master of the floating address; taking the config's peers over");
+                    masters.insert(config, now);
+                } else if masters.remove(&config).is_some() {
+                    log::info!("{config}: this router is no longer VRRP master");
+                }
+            }
+            let queued = queue.offer(scan(&masters, true));
+            if queued > 0 {
+                log::info!("{queued} peer(s) to take over (VRRP)");
             }
         }
         if !queue.pending.is_empty() && Instant::now() >= next_batch {

@@ -7,7 +7,8 @@
 //!   `CONNECTED_MAX_AGE_MS`) on another router, and that router is now unhealthy — the
 //!   migration planner re-homed it here (Mode B; Mode A re-homes too); or
 //! - this router became VRRP master of the config's floating address (`masters`, from
-//!   keepalived's notify hook): every peer with a live session anywhere.
+//!   keepalived's notify hook): every peer with a live session anywhere. A config with a
+//!   floating address is taken over by its master only (its clients send to the address).
 //!
 //! The endpoint is the one the serving router last reported (#15: collected at
 //! `usage_interval_s` and merged in the replicated usage book). A peer whose handshake on *this*
@@ -89,6 +90,10 @@ pub fn takeovers(state: &State, me: &NodeId, masters: &BTreeMap<ConfigName, Mill
     for config in mine.collect::<std::collections::BTreeSet<_>>() {
         let mode_a = state.endpoint_groups.contains_key(config);
         let master = masters.get(config).copied();
+        // With a floating address only its master takes peers over: clients reach the address.
+        if master.is_none() && state.vips.contains_key(config) {
+            continue;
+        }
         for p in state.peers_of(config) {
             let homed_here = p.node_id.as_ref() == Some(me);
             if !p.enabled || !(mode_a || homed_here) {
@@ -279,6 +284,9 @@ mod tests {
         ];
         for (what, mode_a, serving, unhealthy, rehome, me, master, want) in cases {
             let (mut s, ids) = state(*mode_a);
+            if master.is_some() {
+                s.vips.insert(cn(), Vip::parse("192.0.2.100", None, 9, true).unwrap());
+            }
             for (i, n) in ["a", "b", "c"].iter().enumerate() {
                 seen(&mut s, &ids[n], serving, NOW - 10_000, &format!("192.0.2.{}:4000", i + 1));
             }
@@ -301,6 +309,23 @@ mod tests {
                 assert_eq!(t.cause, want_cause, "{what}");
             }
         }
+    }
+
+    #[test]
+    fn with_a_floating_address_only_the_master_takes_over() {
+        let (mut s, ids) = state(true);
+        seen(&mut s, &ids["a"], "r2", NOW - 1_000, "192.0.2.1:4000");
+        s.nodes.get_mut(&nid("r2")).unwrap().healthy = false;
+        for p in s.peers.values_mut() {
+            p.node_id = Some(nid("r3"));
+        }
+        assert_eq!(takeovers(&s, &nid("r3"), &BTreeMap::new(), NOW).len(), 1, "DNS mode: the new home");
+        s.vips.insert(cn(), Vip::parse("192.0.2.100", None, 9, true).unwrap());
+        assert!(takeovers(&s, &nid("r3"), &BTreeMap::new(), NOW).is_empty(), "VIP: the home is not the master");
+        let masters = BTreeMap::from([(cn(), 7)]);
+        let out = takeovers(&s, &nid("r1"), &masters, NOW);
+        assert_eq!(names(&out, &ids), vec!["a@192.0.2.1:4000".to_string()]);
+        assert_eq!(out[0].cause, Cause::Master { since: 7 });
     }
 
     #[test]

@@ -46,6 +46,7 @@ mod netns;
 mod router;
 mod stock;
 mod uapi;
+mod vip;
 pub use audit::*;
 pub use client::*;
 pub use configs::*;
@@ -56,6 +57,7 @@ pub use netns::*;
 pub use router::*;
 pub use stock::*;
 pub use uapi::*;
+pub use vip::*;
 
 /// Every router's HTTP API port (on its lab address).
 pub const API_PORT: u16 = 10086;
