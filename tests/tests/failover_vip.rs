@@ -28,7 +28,7 @@ fn failover_and_return(preempt: bool) {
     }
     let started = Instant::now();
     let say = |s: &str| eprintln!("  [{:5.1} s] {s}", started.elapsed().as_secs_f64());
-    let mut l = VipLab::setup(if preempt { "fo-vip-pre" } else { "fo-vip-nopre" }, preempt, &say);
+    let mut l = VipLab::setup(if preempt { "fo-vip-pre" } else { "fo-vip-nopre" }, preempt, true, &say);
     let f = l.power_off("r1", Duration::from_secs(30), &say);
     eprintln!("  power-off -> address moved {} (to {:?}) / traffic restored {}", fmt_s(f.moved_s), f.moved_to, fmt_s(f.restored_s));
     assert_eq!(f.moved_to.as_deref(), Some("r2"), "the address moves to the next router by priority: {f:?}");

@@ -7,8 +7,9 @@
 //!   `CONNECTED_MAX_AGE_MS`) on another router, and that router is now unhealthy — the
 //!   migration planner re-homed it here (Mode B; Mode A re-homes too); or
 //! - this router became VRRP master of the config's floating address (`masters`, from
-//!   keepalived's notify hook): every peer with a live session anywhere. A config with a
-//!   floating address is taken over by its master only (its clients send to the address).
+//!   keepalived's notify hook): every peer with a live session anywhere; and, while master, the
+//!   peers of any router that becomes unhealthy. A config with a floating address is taken over
+//!   by its master only (its clients send to the address).
 //!
 //! The endpoint is the one the serving router last reported (#15: collected at
 //! `usage_interval_s` and merged in the replicated usage book). A peer whose handshake on *this*
@@ -104,12 +105,14 @@ pub fn takeovers(state: &State, me: &NodeId, masters: &BTreeMap<ConfigName, Mill
             else {
                 continue;
             };
-            let cause = if let Some(since) = master {
-                Cause::Master { since }
-            } else if homed_here && &serving != me && state.nodes.get(&serving).is_some_and(|n| !n.healthy) {
-                Cause::Failed { node: serving, handshake }
-            } else {
-                continue;
+            let serving_failed = &serving != me && state.nodes.get(&serving).is_some_and(|n| !n.healthy);
+            let cause = match master {
+                // The master also takes over the clients of a router that fails later (one that a
+                // brief second master left bound to its own address).
+                Some(_) if serving_failed => Cause::Failed { node: serving, handshake },
+                Some(since) => Cause::Master { since },
+                None if homed_here && serving_failed => Cause::Failed { node: serving, handshake },
+                None => continue,
             };
             out.push(Takeover { config: config.clone(), peer: p.id.clone(), public_key: p.public_key.0, endpoint, cause });
         }
@@ -281,6 +284,16 @@ mod tests {
                 Some(5),
                 &["a@192.0.2.1:4000", "b@192.0.2.2:4000"],
             ),
+            (
+                "VIP master, their router failed: taken over for that failure",
+                true,
+                "r2",
+                &["r2"],
+                None,
+                "r1",
+                Some(5),
+                &["a@192.0.2.1:4000", "b@192.0.2.2:4000"],
+            ),
         ];
         for (what, mode_a, serving, unhealthy, rehome, me, master, want) in cases {
             let (mut s, ids) = state(*mode_a);
@@ -303,8 +316,8 @@ mod tests {
             assert_eq!(names(&out, &ids), want.iter().map(|w| w.to_string()).collect::<Vec<_>>(), "{what}");
             for t in &out {
                 let want_cause = match master {
-                    Some(since) => Cause::Master { since: *since },
-                    None => Cause::Failed { node: nid(serving), handshake: NOW - 10_000 },
+                    Some(since) if unhealthy.is_empty() => Cause::Master { since: *since },
+                    _ => Cause::Failed { node: nid(serving), handshake: NOW - 10_000 },
                 };
                 assert_eq!(t.cause, want_cause, "{what}");
             }
@@ -325,7 +338,7 @@ mod tests {
         let masters = BTreeMap::from([(cn(), 7)]);
         let out = takeovers(&s, &nid("r1"), &masters, NOW);
         assert_eq!(names(&out, &ids), vec!["a@192.0.2.1:4000".to_string()]);
-        assert_eq!(out[0].cause, Cause::Master { since: 7 });
+        assert_eq!(out[0].cause, Cause::Failed { node: nid("r2"), handshake: NOW - 1_000 }, "its router failed: that is the cause");
     }
 
     #[test]

@@ -97,6 +97,11 @@ impl Router {
     /// configuration the daemon wrote; its log goes to `keepalived.log` in the router's directory.
     /// It dies with the router ([`Router::kill_all`]) and with the lab.
     pub fn start_keepalived(&mut self) {
+        self.start_keepalived_with(&self.keepalived_conf());
+    }
+
+    /// [`Router::start_keepalived`] with another configuration file.
+    pub fn start_keepalived_with(&mut self, conf: &Path) {
         let dir = self.host.dir();
         let script = "exec keepalived -n -l -D -P -f \"$1\" -p \"$2\" -r \"$3\" >>\"$4\" 2>&1";
         let child = self.host.spawn(
@@ -105,7 +110,7 @@ impl Router {
                 "-c",
                 script,
                 "sh",
-                &self.keepalived_conf().to_string_lossy(),
+                &conf.to_string_lossy(),
                 &self.keepalived_pidfile().to_string_lossy(),
                 &dir.join("keepalived-vrrp.pid").to_string_lossy(),
                 &dir.join("keepalived.log").to_string_lossy(),
@@ -158,6 +163,16 @@ impl Router {
     /// until none is left. Returns how many were killed.
     pub fn kill_all(&mut self) -> usize {
         let mut killed = BTreeSet::new();
+        // Everything in the namespace is frozen first (SIGSTOP), so nothing gets to react to the
+        // others' deaths — keepalived's VRRP child, told of its parent's death, would otherwise
+        // send a priority-0 advert and hand the address over at once, which a power cut never
+        // does (#16).
+        for pid in self.pids() {
+            // SAFETY: kill(2) on a process listed as living in this lab router's namespace.
+            unsafe {
+                libc::kill(pid, libc::SIGSTOP);
+            }
+        }
         // The daemon first, at once (it is our child: its PID is known and not yet reaped), so
         // it can commit nothing more; then everything else the namespace holds.
         if let Some(c) = &self.child {

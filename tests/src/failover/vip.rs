@@ -37,7 +37,10 @@ pub struct VipFailover {
 }
 
 impl VipLab {
-    pub fn setup(prefix: &str, preempt: bool, say: &dyn Fn(&str)) -> VipLab {
+    /// `hooks`: keepalived runs the daemon's configuration as written; without, a copy with the
+    /// notify hooks taken out (the benchmark's "keepalived alone" baseline: the address moves,
+    /// nobody initiates a handshake, the client waits for its own timers).
+    pub fn setup(prefix: &str, preempt: bool, hooks: bool, say: &dyn Fn(&str)) -> VipLab {
         let lab = Lab::new(prefix);
         let dns = LabDns::start(lab.add_host("dns"));
         let client_host = lab.add_host("client");
@@ -64,9 +67,27 @@ impl VipLab {
                 .all(|r| std::fs::read_to_string(r.keepalived_conf()).is_ok_and(|t| t.contains(&format!("virtual_router_id {VRID}"))))
                 .then_some(())
         });
-        for r in cluster.routers.iter_mut() {
-            r.start_keepalived();
-        }
+        // r1 first, alone until it holds the address: without preemption the first master keeps
+        // it, and the others must join a running master (as a powered-on router would).
+        let start = |r: &mut Router| {
+            if hooks {
+                r.start_keepalived();
+            } else {
+                let text = std::fs::read_to_string(r.keepalived_conf()).expect("keepalived.conf");
+                let bare: String = text.lines().filter(|l| !l.trim_start().starts_with("notify_")).map(|l| format!("{l}\n")).collect();
+                let copy = r.host.dir().join("keepalived-nohooks.conf");
+                std::fs::write(&copy, bare).expect("write the copy without hooks");
+                r.start_keepalived_with(&copy);
+            }
+        };
+        start(cluster.router_mut("r1"));
+        wait_for("r1 (started first) to hold the floating address", Duration::from_secs(20), || {
+            cluster.router("r1").holds(vip).then_some(())
+        });
+        start(cluster.router_mut("r2"));
+        start(cluster.router_mut("r3"));
+        // Past their master-down interval (3 adverts + skew): they heard r1 and stayed backups.
+        std::thread::sleep(Duration::from_millis(3500));
         wait_for("r1 (highest priority) to hold the floating address", Duration::from_secs(20), || {
             (cluster.router("r1").holds(vip) && !cluster.router("r2").holds(vip) && !cluster.router("r3").holds(vip)).then_some(())
         });
@@ -101,6 +122,20 @@ impl VipLab {
         });
     }
 
+    /// keepalived's state changes so far, per router (`Entering MASTER STATE` and friends from
+    /// its log), for the narration and for diagnosing a transition the test did not cause.
+    pub fn vrrp_transitions(&self) -> Vec<(String, Vec<String>)> {
+        self.cluster
+            .routers
+            .iter()
+            .map(|r| {
+                let log = std::fs::read_to_string(r.host.dir().join("keepalived.log")).unwrap_or_default();
+                let lines = log.lines().filter(|l| l.contains("Entering") && l.contains("STATE")).map(|l| l.trim().to_string()).collect();
+                (r.node_id.clone(), lines)
+            })
+            .collect()
+    }
+
     /// The router holding the address now, if exactly one does.
     pub fn holder(&self) -> Option<String> {
         let holders: Vec<&Router> = self.cluster.routers.iter().filter(|r| r.alive && r.holds(self.vip)).collect();
@@ -114,6 +149,7 @@ impl VipLab {
         }
         let pinger = self.pinger.as_ref().expect("pinger");
         wait_for("the ping to answer", Duration::from_secs(10), || pinger.first_reply_after(now_ms().saturating_sub(500)));
+        say(&format!("keepalived so far: {:?}", self.vrrp_transitions()));
         let killed_at = now_ms();
         let n = self.cluster.router_mut(dead).kill_all();
         let gone_at = now_ms();
@@ -135,6 +171,16 @@ impl VipLab {
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if f.moved_s.is_some_and(|m| m < 2.0) {
+            // Faster than VRRP's master-down interval (3 adverts + skew): say what keepalived saw.
+            for r in &self.cluster.routers {
+                say(&format!(
+                    "{} keepalived log (moved early):\n{}",
+                    r.node_id,
+                    crate::util::tail(&r.host.dir().join("keepalived.log"), 25)
+                ));
+            }
         }
         f
     }
