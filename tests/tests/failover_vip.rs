@@ -2,8 +2,8 @@
 //! endpoint group with a `vip`, keepalived (VRRP) in every router namespace writing nothing of
 //! its own — the daemons write its configuration and learn mastership from its notify hook. A
 //! stock client (wireguard-go set up with `wg` and `ip`; no re-resolve, no watchdog, nothing
-//! else running) has the address as its endpoint. The master loses power (every process of its
-//! namespace SIGKILLed by PID, keepalived too): the address moves to the next router by priority,
+//! else running) has the address as its endpoint. The master loses power (its cable pulled, every
+//! process of its namespace SIGKILLed by PID, keepalived too): the address moves to the next router by priority,
 //! whose daemon initiates the handshake at once, and the client's ping comes back within the
 //! target. Then the dead router is powered on again: with preemption the address returns to it
 //! (one more switch, a short gap, no second outage); without, it stays.

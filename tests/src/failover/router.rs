@@ -164,9 +164,8 @@ impl Router {
     pub fn kill_all(&mut self) -> usize {
         let mut killed = BTreeSet::new();
         // Everything in the namespace is frozen first (SIGSTOP), so nothing gets to react to the
-        // others' deaths — keepalived's VRRP child, told of its parent's death, would otherwise
-        // send a priority-0 advert and hand the address over at once, which a power cut never
-        // does (#16).
+        // others' deaths (e.g. a keepalived child seeing its parent die and sending a farewell
+        // advert), which a power cut never allows (#16).
         for pid in self.pids() {
             // SAFETY: kill(2) on a process listed as living in this lab router's namespace.
             unsafe {

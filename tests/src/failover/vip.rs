@@ -2,8 +2,8 @@
 //! (part of [the failover lab](super)). Each router's daemon writes keepalived's configuration for
 //! the endpoint group's `vip`; the test runs keepalived in every router namespace. A stock client
 //! (wireguard-go configured with `wg` and `ip`, nothing else running) has the address as its
-//! endpoint. The master loses power (every process of its namespace, keepalived included,
-//! SIGKILLed by PID); the next router by priority takes the address, keepalived's notify tells its
+//! endpoint. The master loses power (its cable pulled, every process of its namespace,
+//! keepalived included, SIGKILLed by PID); the next router by priority takes the address, keepalived's notify tells its
 //! daemon, and the daemon initiates handshakes to the peers' last known endpoints.
 
 use super::*;
@@ -151,6 +151,10 @@ impl VipLab {
         wait_for("the ping to answer", Duration::from_secs(10), || pinger.first_reply_after(now_ms().saturating_sub(500)));
         say(&format!("keepalived so far: {:?}", self.vrrp_transitions()));
         let killed_at = now_ms();
+        // The cable first: whatever a dying process still sends (keepalived was seen sending its
+        // priority-0 farewell advert while the namespace was being killed) never leaves the box,
+        // as in a power cut.
+        self.lab.cut_link(&self.cluster.router(dead).host);
         let n = self.cluster.router_mut(dead).kill_all();
         let gone_at = now_ms();
         say(&format!("t=0.00 s  killed every process of {dead} ({n}: wgclusterd, wireguard-go, keepalived)"));
@@ -190,6 +194,7 @@ impl VipLab {
     pub fn power_on(&mut self, id: &str, say: &dyn Fn(&str)) {
         let ns = self.client_host.ns.clone();
         let n = self.cluster.routers.iter().find(|r| r.alive).map(|r| r.wg_keys("wg0").len()).unwrap_or(0);
+        self.lab.restore_link(&self.cluster.router(id).host);
         let r = self.cluster.router_mut(id);
         r.start();
         r.wait_ready(&ns, Duration::from_secs(30));
