@@ -19,4 +19,5 @@ pub mod state;
 pub mod store;
 pub mod tls;
 pub mod usage; // usage: peer status, cumulative usage and history (#15)
+pub mod vrrp; // vrrp: floating addresses through keepalived (#16)
 pub mod wg;

@@ -13,6 +13,9 @@ commands:
   status [--config FILE]              show the cluster as this router sees it
   rpcd list | rpcd call METHOD [--config FILE]
                                       the rpcd exec-plugin protocol (JSON on stdin and stdout)
+  vrrp-notify [--config FILE] CONFIG MASTER|BACKUP|FAULT
+                                      keepalived's notify hook: tell the daemon this router's
+                                      VRRP state for CONFIG's floating address
   --version                           print the version
 
 FILE defaults to /etc/config/wgcluster (UCI).";
@@ -27,6 +30,7 @@ pub enum Cli {
     Status { config: PathBuf },
     RpcdList { config: PathBuf },
     RpcdCall { config: PathBuf, method: String },
+    VrrpNotify { config: PathBuf, group: String, state: String },
 }
 
 pub fn parse(args: &[String]) -> Result<Cli, String> {
@@ -65,6 +69,8 @@ pub fn parse(args: &[String]) -> Result<Cli, String> {
         ["rpcd", "list"] => Cli::RpcdList { config },
         ["rpcd", "call", method] => Cli::RpcdCall { config, method: method.to_string() },
         ["rpcd", ..] => return Err("usage: wgclusterd rpcd list | rpcd call METHOD".into()),
+        ["vrrp-notify", group, state] => Cli::VrrpNotify { config, group: group.to_string(), state: state.to_string() },
+        ["vrrp-notify", ..] => return Err("usage: wgclusterd vrrp-notify [--config FILE] CONFIG MASTER|BACKUP|FAULT".into()),
         [other, ..] if !["run", "init", "status", "join"].contains(other) => return Err(format!("unknown command '{other}'")),
         [cmd, ..] => return Err(format!("'{cmd}' takes no other arguments")),
     };
@@ -107,6 +113,8 @@ mod tests {
             ("join --token t", Err(())),
             ("run --bogus", Err(())),
             ("rpcd", Err(())),
+            ("vrrp-notify --config /tmp/x wg0 MASTER", Ok(Cli::VrrpNotify { config: f(), group: "wg0".into(), state: "MASTER".into() })),
+            ("vrrp-notify wg0", Err(())),
         ];
         for (args, want) in cases {
             assert_eq!(p(args).map_err(|_| ()), want, "{args}");

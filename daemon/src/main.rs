@@ -112,5 +112,12 @@ fn main() -> ExitCode {
         // rpcd bridge (luci): exactly one JSON object on stdout, exit 0 (see rpcd/mod.rs).
         Cli::RpcdList { .. } => rpcd::list(),
         Cli::RpcdCall { config, method } => rpcd::call(&config, &method),
+        Cli::VrrpNotify { config, group, state } => {
+            let cfg = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            status::vrrp_notify(&cfg, &group, &state)
+        }
     }
 }

@@ -72,6 +72,13 @@ const OPTIONS: &[(&str, Show, Effect)] = &[
     ("heartbeat_ms", |c| c.heartbeat_ms.to_string(), Effect::Restart),
     ("resync_interval_s", |c| c.resync_interval_s.to_string(), Effect::Restart),
     ("snapshot_logs", |c| c.snapshot_logs.to_string(), Effect::Restart),
+    (
+        "keepalived_conf",
+        |c| c.keepalived_conf.as_ref().map_or_else(|| "<data_dir>/keepalived.conf".to_string(), |p| p.display().to_string()),
+        Effect::Restart,
+    ),
+    ("keepalived_pidfile", |c| c.keepalived_pidfile.display().to_string(), Effect::Restart),
+    ("vrrp_interface", |c| c.vrrp_interface.clone(), Effect::Restart),
 ];
 
 /// The options that differ between `running` and `new`, in the file's documented order.
@@ -238,7 +245,8 @@ mod tests {
             option wg_backend 'kernel'\noption wg_userspace_bin 'x'\noption uapi_dir '/u'\noption auto_init '1'\n\
             option log_level 'debug'\noption log_target 'syslog'\noption syslog_socket '/l'\n\
             option election_timeout_ms '9000'\noption heartbeat_ms '400'\noption resync_interval_s '7'\n\
-            option snapshot_logs '9'\n";
+            option snapshot_logs '9'\noption keepalived_conf '/k.conf'\noption keepalived_pidfile '/k.pid'\n\
+            option vrrp_interface 'eth9'\n";
         let new = config::parse(Path::new("/etc/config/wgcluster"), text).expect("parses");
         assert!(new.warnings.iter().all(|w| !w.contains("unknown option")), "{:?}", new.warnings);
         let options = text.lines().skip(1).filter_map(|l| l.split_whitespace().nth(1)).count();

@@ -284,6 +284,20 @@ pub fn start_actors(cfg: &DaemonConfig, opened: Opened, witness: bool, started: 
     Ok(Started { state: web::Data::new(state), dns: web::Data::new(dns), wg })
 }
 
+/// Floating addresses (#16): keeps keepalived's configuration for this router's addresses
+/// current. Its notify hooks call this binary with this UCI file.
+fn start_vrrp(cfg: &DaemonConfig, config_path: &std::path::Path, cluster: ClusterHandle) {
+    let exe = std::env::current_exe().unwrap_or_else(|_| std::path::PathBuf::from("/usr/sbin/wgclusterd"));
+    let uci_config = std::fs::canonicalize(config_path).unwrap_or_else(|_| config_path.to_path_buf());
+    let settings = wgcluster_actors::vrrp::KeepalivedSettings {
+        conf: cfg.keepalived_conf.clone().unwrap_or_else(|| cfg.data_dir.join("keepalived.conf")),
+        pidfile: cfg.keepalived_pidfile.clone(),
+        default_interface: cfg.vrrp_interface.clone(),
+        notify: wgcluster_actors::vrrp::render::NotifyCommand { exe, uci_config },
+    };
+    wgcluster_actors::vrrp::start(cluster, settings);
+}
+
 /// The application every listener serves; `http::edge::guard` decides per listener which routes
 /// exist there.
 pub fn app(
@@ -314,6 +328,9 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     let opened = open_cluster(&cfg, witness).await?;
     let (cluster, identity, cluster_addr) = (opened.cluster.clone(), opened.identity.clone(), opened.cluster_addr.clone());
     let Started { state: data, dns: dns_data, wg } = start_actors(&cfg, opened, witness, started)?;
+    if !witness {
+        start_vrrp(&cfg, &config_path, cluster.clone());
+    }
     let proposer = data.proposer.clone();
     let tls = {
         let allowed_cluster = cluster.clone();

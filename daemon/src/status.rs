@@ -34,3 +34,36 @@ pub fn run(cfg: &DaemonConfig) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// `wgclusterd vrrp-notify CONFIG STATE` (#16): keepalived's notify hook. Checks its arguments,
+/// tells the daemon over the control socket, and exits 0 only when the daemon took it.
+pub fn vrrp_notify(cfg: &DaemonConfig, group: &str, state: &str) -> ExitCode {
+    let config = match wgcluster_actors::vrrp::parse_config(group) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wgclusterd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let state: wgcluster_actors::vrrp::VrrpState = match state.parse() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wgclusterd: state: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let body = serde_json::json!({ "state": state.as_str() }).to_string();
+    let path = format!("/v1/vrrp/{config}");
+    match control::request(&cfg.control_socket, "POST", &path, Some("keepalived"), None, Some(body.as_bytes())) {
+        Ok((200, _)) => ExitCode::SUCCESS,
+        Ok((code, body)) => {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            eprintln!("wgclusterd: the daemon answered {code}: {}", v["message"].as_str().unwrap_or("error"));
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("wgclusterd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

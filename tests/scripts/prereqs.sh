@@ -73,6 +73,12 @@ have nsupdate || need_apt+=(bind9-dnsutils)
 have readelf || need_apt+=(binutils)
 have python3 || need_apt+=(python3)
 
+# --- failover for stock clients (#16: tests/tests/failover_stock_client.rs, tests/bench/failover/) ---
+# keepalived holds the floating address (VRRP) in each router namespace; iptables makes the
+# MASQUERADE namespace of the NAT client.
+have keepalived || need_apt+=(keepalived)
+have iptables || need_apt+=(iptables)
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "prereqs: missing ${need_apt[*]} and not root: cannot install" >&2

@@ -316,6 +316,35 @@ impl Lab {
         host
     }
 
+    /// A host behind a NAT (#16): `<name>-nat` joins the bridge like [`Lab::add_host`] and
+    /// masquerades (`iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE`: Linux conntrack,
+    /// whose filtering is address- and port-dependent — only replies from the address and port a
+    /// mapping was made for are let back in) for `<name>`, a host on the private
+    /// `192.168.77.0/24` behind it (`eth0` = `.2`, default route via the NAT's `.1`). Returns
+    /// (NAT, inner host); the inner host's `addr` is its private address. Needs `iptables`.
+    pub fn add_natted_host(&self, name: &str) -> (Host, Host) {
+        let nat = self.add_host(&format!("{name}-nat"));
+        let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let index = u8::try_from(hosts.len() + 1).expect("at most 250 hosts per lab");
+        let ns = format!("{}-{}", self.inner.id, sanitize(name));
+        run_ok("ip", &["netns", "add", &ns]);
+        // No bridge port: the inner host hangs off the NAT only (deleting its namespace removes
+        // the veth pair).
+        hosts.push(HostRecord { ns: ns.clone(), bridge_port: String::new() });
+        run_ok("ip", &["link", "add", "lan0", "netns", &nat.ns, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+        run_ok("ip", &["-n", &nat.ns, "addr", "add", "192.168.77.1/24", "dev", "lan0"]);
+        run_ok("ip", &["-n", &nat.ns, "link", "set", "lan0", "up"]);
+        run_ok("ip", &["netns", "exec", &nat.ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+        run_ok("ip", &["netns", "exec", &nat.ns, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "eth0", "-j", "MASQUERADE"]);
+        run_ok("ip", &["-n", &ns, "link", "set", "lo", "up"]);
+        run_ok("ip", &["-n", &ns, "addr", "add", "192.168.77.2/24", "dev", "eth0"]);
+        run_ok("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
+        run_ok("ip", &["-n", &ns, "route", "add", "default", "via", "192.168.77.1"]);
+        let host = Host { name: name.to_string(), ns, addr: Ipv4Addr::new(192, 168, 77, 2), index, lab: self.inner.clone() };
+        std::fs::create_dir_all(host.uapi_dir()).unwrap_or_else(|e| panic!("uapi dir {}: {e}", host.uapi_dir().display()));
+        (nat, host)
+    }
+
     /// Takes the host's cable out: its port on the bridge goes down.
     pub fn cut_link(&self, host: &Host) {
         run_ok("ip", &["-n", &self.inner.inet_ns, "link", "set", &format!("h{}", host.index), "down"]);
@@ -502,7 +531,9 @@ impl Drop for Lab {
         }
         let hosts: Vec<HostRecord> = std::mem::take(&mut *inner.hosts.lock().unwrap_or_else(|e| e.into_inner()));
         for h in &hosts {
-            let _ = Command::new("ip").args(["-n", &inner.inet_ns, "link", "del", &h.bridge_port]).stderr(Stdio::null()).status();
+            if !h.bridge_port.is_empty() {
+                let _ = Command::new("ip").args(["-n", &inner.inet_ns, "link", "del", &h.bridge_port]).stderr(Stdio::null()).status();
+            }
             delete_namespace(&h.ns);
         }
         delete_namespace(&inner.inet_ns);

@@ -9,6 +9,7 @@ mod entities;
 mod keys;
 mod names;
 mod text;
+mod vip;
 
 pub use audit::AuditAction;
 pub use endpoint::{Endpoint, Host};
@@ -16,6 +17,7 @@ pub use entities::*;
 pub use keys::{generate_keypair, random_key, WgKey};
 pub use names::{ConfigName, NodeId, PeerId};
 pub use text::{check_name, check_secret, check_text, is_forbidden_char, quote_prefix, text_rule, TextError, NAME_MAX, QUOTE_MAX};
+pub use vip::{Vip, VipError, VRID_RANGE};
 
 /// Unix time in milliseconds. The proposer of a command stamps it, so `apply` stays deterministic.
 pub type Millis = u64;

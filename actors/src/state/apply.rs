@@ -89,6 +89,7 @@ impl State {
                 self.record_dns_drift(at, user, config, published, *degraded, drift)
             }
             Command::CompleteDnsRemoval { key, removed } => self.complete_dns_removal(at, user, key, removed),
+            Command::SetEndpointGroupVip { group, vip } => self.set_endpoint_group_vip(at, user, group, vip.as_ref()),
         }
     }
 
@@ -135,7 +136,7 @@ fn touches(cmd: &Command) -> Touches {
         | Command::SetUsageSettings { .. } => Touches::Nothing,
         // Usage itself is no peer data; a limit that disables peers is handled in `journal_change`.
         Command::RecordUsage { .. } => Touches::Peers,
-        Command::SetEndpointGroup { .. } | Command::DeleteEndpointGroup { .. } => Touches::Mode,
+        Command::SetEndpointGroup { .. } | Command::SetEndpointGroupVip { .. } | Command::DeleteEndpointGroup { .. } => Touches::Mode,
         Command::Bootstrap { .. }
         | Command::AdmitNode { .. }
         | Command::DeleteNode { .. }

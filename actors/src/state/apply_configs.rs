@@ -112,6 +112,7 @@ impl State {
         if let Some(g) = self.endpoint_groups.remove(name) {
             self.schedule_dns_removal(&g, at);
         }
+        self.vips.remove(name);
         self.configs.remove(name);
         let details = json!({ "peers_deleted": peers, "nodes_unassigned": nodes });
         self.audit(at, user, AuditAction::ConfigDeleted, "config", name.as_str(), details);
@@ -163,6 +164,7 @@ impl State {
         let Some(g) = self.endpoint_groups.remove(config) else {
             return Err(CommandError::not_found("endpoint group of config", config));
         };
+        self.vips.remove(config);
         let removal = self.schedule_dns_removal(&g, at);
         let details = json!({ "dns_records_to_remove": removal.map(|r| json!({ "record_name": r.record_name, "records": r.addrs })) });
         self.audit(at, user, AuditAction::EndpointGroupDeleted, "endpoint_group", config.as_str(), details);

@@ -198,6 +198,13 @@ pub enum Command {
         key: String,
         removed: Vec<String>,
     },
+    /// An endpoint group with its floating address (#16; `None` removes the address). What the
+    /// API sends; `SetEndpointGroup` stays for log entries written before it (no address change).
+    /// Last on purpose: variants are numbered in order in the stored log.
+    SetEndpointGroupVip {
+        group: EndpointGroupSpec,
+        vip: Option<Vip>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ mod apply_nodes;
 mod apply_ops;
 mod apply_peers;
 mod apply_usage;
+mod apply_vip;
 pub mod audit_query;
 pub mod command;
 pub mod idempotency;
@@ -71,6 +72,8 @@ pub struct State {
     /// Which peers recent commands changed (for incremental views); not replicated.
     #[serde(skip)]
     pub journal: journal::ChangeJournal,
+    /// Floating addresses of endpoint groups (#16), by config.
+    pub vips: BTreeMap<ConfigName, Vip>,
     /// Peer counts and page marks per config for list reads (`pages.rs`); not replicated.
     #[serde(skip)]
     pub pages: pages::PageCache,

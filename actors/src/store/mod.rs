@@ -15,9 +15,11 @@ const CACHE_BYTES: usize = 2 << 20;
 /// 3 (#15): `State` gained `usage`, `Settings` the usage settings, `Peer` its limits (postcard has
 /// no field defaults, so a schema-2 snapshot cannot be read; no release carried schema 2).
 /// 4: `Config` gained `placement`, `PeerLimits` rx/tx limits, usage history is packed (#15);
-/// `State` gained `dns_removals`, `Settings` the DNS reconcile interval, `DnsStatus` the drift
-/// count and last drift; new commands `RecordDnsDrift`, `CompleteDnsRemoval` (#16). A schema-3
-/// data dir is refused by name; no release carried schema 3.
+/// `State` gained `dns_removals` and `vips`, `Settings` the DNS reconcile interval, `DnsStatus` the
+/// drift count and last drift; new commands `RecordDnsDrift`, `CompleteDnsRemoval`,
+/// `SetEndpointGroupVip` (#16). Fields were added inside nested structs, so no byte-level migration
+/// can carry a schema-3 snapshot over: a schema-3 data dir is refused by name (no release carried
+/// schema 3).
 pub const SCHEMA_VERSION: u32 = 4;
 
 /// Raft log entries by index, postcard-encoded `Entry<TypeConfig>`.

@@ -2,8 +2,9 @@
 //! minimal differ ([`plan`]), the backend contract and one-call reconcile ([`backend`]), the
 //! userspace UAPI backend ([`uapi`]) with its wireguard-go supervisor ([`userspace_proc`]; its raw
 //! OS calls in [`userspace_os`]), the kernel netlink backend ([`kernel`]), link/address/route
-//! configuration ([`netlink`]), the choice between backends ([`select`]) and the switch between
-//! them while running ([`switch`]). The reconciler actor drives this API; nothing here knows
+//! configuration ([`netlink`]), the choice between backends ([`select`]), the switch between
+//! them while running ([`switch`]) and server-initiated handshakes for taken-over peers ([`takeover`]).
+//! The reconciler actor drives this API; nothing here knows
 //! about Raft, actors or HTTP.
 
 pub mod backend;
@@ -17,6 +18,7 @@ mod rtnl;
 pub mod select;
 pub mod spec;
 pub mod switch;
+pub mod takeover;
 pub mod uapi;
 pub mod userspace_os;
 pub mod userspace_proc;

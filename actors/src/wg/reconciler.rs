@@ -17,6 +17,12 @@
 //! `Kick::Stop`.
 //! Publishes: the state version it has applied (`stats.applied_version`), read by `/v1/health`.
 //!
+//! ## Takeovers (#16)
+//! After a pass, while some router is unhealthy (or when this router's VRRP mastership changed),
+//! it asks [`takeover::takeovers`] which peers it takes over from another router, queues the
+//! ones not yet acted on (once per cause) and initiates their handshakes in batches of
+//! [`TAKEOVER_BATCH`] every [`TAKEOVER_TICK`] (see `takeover.rs` for the trigger).
+//!
 //! ## Two kinds of pass
 //! - **Full** (the first pass, every periodic resync, after a wireguard-go restart, and for any
 //!   interface whose last pass failed or that is new): read the device through the backend, diff,
@@ -43,11 +49,13 @@ use super::netlink::desired_routes;
 use super::plan::{diff, diff_specs, PeerOp, Plan};
 use super::spec::{key_to_base64, public_key_of, ActualInterface, InterfaceSpec, Key};
 use super::switch::{run_switch, SharedBackend, SwitchOutcome, SwitchRequest};
+use super::takeover::{self, still_needed, takeover_plan, Cause, Takeover, TAKEOVER_BATCH, TAKEOVER_TICK};
 use super::userspace_proc::SuperviseEvent;
+use crate::model::{ConfigName, Millis, PeerId};
 use crate::raft::ClusterHandle;
 use ipnet::IpNet;
 use portable_atomic::{AtomicU64, Ordering};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -64,6 +72,12 @@ pub enum Kick {
     Switch(Box<SwitchRequest>),
     /// Run a job with the backend (handled after the switches of the burst, before its pass).
     WithBackend(BackendJob),
+    /// keepalived says this router is (`true`) or is no longer VRRP master of the config's
+    /// floating address (#16); becoming master takes the config's peers over.
+    Vrrp {
+        config: ConfigName,
+        master: bool,
+    },
     Stop,
 }
 
@@ -74,6 +88,7 @@ impl std::fmt::Debug for Kick {
             Kick::Resync => f.write_str("Resync"),
             Kick::Switch(r) => f.debug_tuple("Switch").field(r).finish(),
             Kick::WithBackend(_) => f.write_str("WithBackend"),
+            Kick::Vrrp { config, master } => f.debug_struct("Vrrp").field("config", config).field("master", master).finish(),
             Kick::Stop => f.write_str("Stop"),
         }
     }
@@ -94,6 +109,8 @@ pub struct ReconcileStats {
     pub last_pass_us: AtomicU64,
     /// Passes that read every interface from the device (first pass, resyncs, restarts).
     pub full_passes: AtomicU64,
+    /// Peers this router initiated a handshake with when it took them over (#16).
+    pub takeovers: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -107,6 +124,12 @@ pub struct ReconcilerHandle {
 impl ReconcilerHandle {
     pub fn kick(&self, k: Kick) {
         let _ = self.tx.send(k);
+    }
+
+    /// keepalived's notify (#16): this router is, or no longer is, master of `config`'s address.
+    /// `Err` when the reconciler is not running.
+    pub fn vrrp(&self, config: ConfigName, master: bool) -> Result<(), String> {
+        self.tx.send(Kick::Vrrp { config, master }).map_err(|_| "the WireGuard reconciler is not running".to_string())
     }
 
     /// The daemon's shutdown: stops the reconciler thread (waiting up to `timeout` for a pass in
@@ -402,6 +425,52 @@ impl ReconcileCore {
         }
     }
 
+    /// Initiates handshakes with the peers of `batch` that still need it (the device is read once
+    /// per interface: a client that came on its own is left alone). Only interfaces whose last
+    /// pass succeeded are touched; a takeover of another is dropped (the next scan offers it
+    /// again if it still applies). Returns how many handshakes were initiated.
+    pub fn take_over(&mut self, batch: &[Takeover]) -> usize {
+        let mut by_config: BTreeMap<&ConfigName, Vec<&Takeover>> = BTreeMap::new();
+        for t in batch {
+            by_config.entry(&t.config).or_default().push(t);
+        }
+        let mut started = 0;
+        for (config, list) in by_config {
+            let Some(known) = self.known.get(config.as_str()) else { continue };
+            let device = match self.backend.read(config.as_str()) {
+                Ok(Some(d)) => d,
+                Ok(None) => continue,
+                Err(e) => {
+                    log::warn!("{config}: cannot read the device before taking peers over: {e}");
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            let needed: Vec<&Takeover> = list.into_iter().filter(|t| still_needed(t, &device)).collect();
+            let plan = takeover_plan(&known.spec, &needed);
+            let n = plan.peer_ops.len() / 3;
+            if n == 0 {
+                continue;
+            }
+            match self.backend.apply(config.as_str(), &plan) {
+                Ok(_) => {
+                    started += n;
+                    self.stats.takeovers.fetch_add(n as u64, Ordering::Relaxed);
+                    let why = match &needed[0].cause {
+                        Cause::Failed { node, .. } => format!("their router {node} is unhealthy"),
+                        Cause::Master { .. } => "this router became VRRP master".to_string(),
+                    };
+                    log::info!("{config}: took over {n} peer(s) ({why}): handshake initiated to their last known endpoint");
+                }
+                Err(e) => {
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    log::warn!("{config}: taking over {n} peer(s) failed: {e}");
+                }
+            }
+        }
+        started
+    }
+
     /// A state change on an interface we know: apply the difference between the previous and
     /// the new spec. `Ok(None)`: nothing to do. `Err`: the caller falls back to a full pass.
     fn incremental_pass(&self, spec: &InterfaceSpec, known: &Known) -> Result<Option<(ReconcileReport, Vec<IpNet>)>, WgError> {
@@ -506,6 +575,37 @@ fn plan_touches_routes(old: &InterfaceSpec, new: &InterfaceSpec, plan: &Plan) ->
     })
 }
 
+/// Takeovers waiting for their batch, and the causes already acted on (each peer is taken over
+/// once per cause; a cause the scan no longer finds is forgotten, so memory is bounded by the
+/// current candidates).
+#[derive(Debug, Default)]
+struct TakeoverQueue {
+    pending: VecDeque<Takeover>,
+    done: HashSet<(PeerId, Cause)>,
+}
+
+impl TakeoverQueue {
+    /// Queues what a scan found and was not acted on yet; returns how many were queued.
+    fn offer(&mut self, found: Vec<Takeover>) -> usize {
+        let current: HashSet<(PeerId, Cause)> = found.iter().map(|t| (t.peer.clone(), t.cause.clone())).collect();
+        self.done.retain(|k| current.contains(k));
+        let mut queued = 0;
+        for t in found {
+            if self.done.insert((t.peer.clone(), t.cause.clone())) {
+                self.pending.push_back(t);
+                queued += 1;
+            }
+        }
+        queued
+    }
+
+    /// Up to [`TAKEOVER_BATCH`] takeovers, oldest first.
+    fn batch(&mut self) -> Vec<Takeover> {
+        let n = self.pending.len().min(TAKEOVER_BATCH);
+        self.pending.drain(..n).collect()
+    }
+}
+
 /// Starts the reconciler thread and a task that kicks it on every state change. Call inside the
 /// actix/tokio runtime.
 pub fn start(cluster: ClusterHandle, backend: Arc<dyn WgBackend>, managed_file: PathBuf, resync: Duration) -> ReconcilerHandle {
@@ -527,11 +627,19 @@ pub fn start(cluster: ClusterHandle, backend: Arc<dyn WgBackend>, managed_file: 
         });
         (version, cache.specs())
     };
+    // Takeover candidates (#16): scanned only while a router is unhealthy or when the
+    // mastership changed (`force`), so a healthy cluster pays nothing per state change.
+    let me = cluster.node_id.clone();
+    let state = cluster.clone();
+    let scan = move |masters: &BTreeMap<ConfigName, Millis>, force: bool| {
+        let now = crate::clock::now_ms();
+        state.read(|s| if force || s.nodes.values().any(|n| !n.healthy) { takeover::takeovers(s, &me, masters, now) } else { Vec::new() })
+    };
     let spawned = std::thread::Builder::new().name("wg-reconciler".into()).spawn(move || {
         if let Err(e) = super::userspace_os::set_thread_nice(super::userspace_os::RECONCILER_NICE) {
             log::warn!("cannot lower the WireGuard reconciler's CPU priority: {e}");
         }
-        run(core, &shared, desired, rx, resync)
+        run(core, &shared, desired, scan, rx, resync)
     });
     let thread = match spawned {
         Ok(h) => Some(h),
@@ -560,14 +668,22 @@ fn run(
     mut core: ReconcileCore,
     shared: &SharedBackend,
     desired: impl Fn() -> (u64, Vec<InterfaceSpec>),
+    scan: impl Fn(&BTreeMap<ConfigName, Millis>, bool) -> Vec<Takeover>,
     rx: mpsc::Receiver<Kick>,
     resync: Duration,
 ) {
     let mut next_resync = Instant::now() + resync;
+    let mut queue = TakeoverQueue::default();
+    let mut masters: BTreeMap<ConfigName, Millis> = BTreeMap::new();
+    let mut next_batch = Instant::now();
     loop {
-        let wait = Duration::from_secs(1).min(next_resync.saturating_duration_since(Instant::now()));
+        let mut wait = Duration::from_secs(1).min(next_resync.saturating_duration_since(Instant::now()));
+        if !queue.pending.is_empty() {
+            wait = wait.min(next_batch.saturating_duration_since(Instant::now()));
+        }
         let mut switches = Vec::new();
         let mut jobs: Vec<BackendJob> = Vec::new();
+        let mut vrrp: Vec<(ConfigName, bool)> = Vec::new();
         let mut kick = match rx.recv_timeout(wait) {
             Ok(Kick::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(Kick::Switch(req)) => {
@@ -576,6 +692,10 @@ fn run(
             }
             Ok(Kick::WithBackend(job)) => {
                 jobs.push(job);
+                None
+            }
+            Ok(Kick::Vrrp { config, master }) => {
+                vrrp.push((config, master));
                 None
             }
             Ok(k) => Some(k),
@@ -587,6 +707,7 @@ fn run(
                 Kick::Stop => return,
                 Kick::Switch(req) => switches.push(req),
                 Kick::WithBackend(job) => jobs.push(job),
+                Kick::Vrrp { config, master } => vrrp.push((config, master)),
                 k if !matches!(kick, Some(Kick::Resync)) => kick = Some(k),
                 _ => {}
             }
@@ -628,6 +749,29 @@ fn run(
             let (version, specs) = desired();
             log::debug!("wg: desired state of version {version} built in {:?}", t.elapsed());
             core.pass(version, specs, full);
+            let queued = queue.offer(scan(&masters, false));
+            if queued > 0 {
+                log::info!("{queued} peer(s) to take over from other routers");
+            }
+        }
+        if !vrrp.is_empty() {
+            let now = crate::clock::now_ms();
+            for (config, master) in vrrp {
+                if master {
+                    log::info!("{config}: this router is VRRP master of the floating address; taking the config's peers over");
+                    masters.insert(config, now);
+                } else if masters.remove(&config).is_some() {
+                    log::info!("{config}: this router is no longer VRRP master");
+                }
+            }
+            let queued = queue.offer(scan(&masters, true));
+            if queued > 0 {
+                log::info!("{queued} peer(s) to take over (VRRP)");
+            }
+        }
+        if !queue.pending.is_empty() && Instant::now() >= next_batch {
+            core.take_over(&queue.batch());
+            next_batch = Instant::now() + TAKEOVER_TICK;
         }
     }
 }
@@ -743,6 +887,35 @@ mod tests {
         for (r, want) in cases {
             assert_eq!(report_ops(&r), want, "{r:?}");
         }
+    }
+
+    #[test]
+    fn takeovers_are_queued_once_per_cause_and_batched() {
+        let cfg = ConfigName::parse("c", "wg0").unwrap();
+        let ids: Vec<PeerId> = (0..TAKEOVER_BATCH + 5).map(|_| PeerId::random()).collect();
+        let found = |cause: Cause| -> Vec<Takeover> {
+            ids.iter()
+                .map(|id| Takeover {
+                    config: cfg.clone(),
+                    peer: id.clone(),
+                    public_key: [1; 32],
+                    endpoint: "192.0.2.1:1".parse().unwrap(),
+                    cause: cause.clone(),
+                })
+                .collect()
+        };
+        let failed = Cause::Failed { node: crate::model::NodeId::parse("n", "r2").unwrap(), handshake: 1 };
+        let mut q = TakeoverQueue::default();
+        assert_eq!(q.offer(found(failed.clone())), ids.len());
+        assert_eq!(q.offer(found(failed.clone())), 0, "the same cause again: nothing new");
+        assert_eq!(q.batch().len(), TAKEOVER_BATCH);
+        assert_eq!(q.batch().len(), 5);
+        assert!(q.batch().is_empty());
+        // A new cause (this router became master) takes them over again; the old one is forgotten.
+        assert_eq!(q.offer(found(Cause::Master { since: 2 })), ids.len());
+        assert_eq!(q.done.len(), ids.len());
+        assert_eq!(q.offer(vec![]), 0);
+        assert!(q.done.is_empty());
     }
 
     #[test]

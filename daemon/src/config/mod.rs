@@ -124,6 +124,13 @@ pub struct DaemonConfig {
     pub resync_interval_s: u64,
     /// Raft: build a snapshot (and allow compacting the log) after this many entries.
     pub snapshot_logs: u64,
+    /// keepalived's configuration file this router writes for its floating addresses (#16);
+    /// `None`: `<data_dir>/keepalived.conf`.
+    pub keepalived_conf: Option<PathBuf>,
+    /// keepalived's pidfile: the PID that gets SIGHUP after a new configuration.
+    pub keepalived_pidfile: PathBuf,
+    /// The interface a floating address goes on when its group names none.
+    pub vrrp_interface: String,
     /// Things worth logging that do not stop the daemon (unknown options, ignored sections).
     pub warnings: Vec<String>,
 }
@@ -160,6 +167,9 @@ impl DaemonConfig {
             heartbeat_ms: 300,
             resync_interval_s: 30,
             snapshot_logs: 1000,
+            keepalived_conf: None,
+            keepalived_pidfile: PathBuf::from("/var/run/keepalived.pid"),
+            vrrp_interface: "br-lan".to_string(),
             warnings: Vec::new(),
         }
     }
@@ -218,6 +228,9 @@ pub fn parse(path: &Path, text: &str) -> Result<DaemonConfig, ConfigError> {
             "heartbeat_ms" => apply(p, path, opt, parse_positive, &mut cfg.heartbeat_ms),
             "resync_interval_s" => apply(p, path, opt, parse_positive, &mut cfg.resync_interval_s),
             "snapshot_logs" => apply(p, path, opt, parse_positive, &mut cfg.snapshot_logs),
+            "keepalived_conf" => apply(p, path, opt, |v| parse_abs_path(v, None).map(Some), &mut cfg.keepalived_conf),
+            "keepalived_pidfile" => apply(p, path, opt, |v| parse_abs_path(v, None), &mut cfg.keepalived_pidfile),
+            "vrrp_interface" => apply(p, path, opt, parse_ifname, &mut cfg.vrrp_interface),
             _ => {
                 let (line, key, section) = (opt.line, &opt.key, section.describe());
                 let msg = format!("{file}:{line}: unknown option '{key}' in section {section} (ignored)");
@@ -372,6 +385,12 @@ fn parse_abs_path(v: &str, max_len: Option<usize>) -> Result<PathBuf, String> {
     }
 }
 
+fn parse_ifname(v: &str) -> Result<String, String> {
+    wgcluster_actors::wg::validate_ifname(v)
+        .map(|_| v.to_string())
+        .map_err(|_| format!("'{v}' is not an interface name (1 to 15 of A-Z a-z 0-9 _ = + . -)"))
+}
+
 fn parse_socket_addr(v: &str) -> Result<SocketAddr, String> {
     v.parse().map_err(|_| format!("'{v}' is not an address:port (e.g. 127.0.0.1:10086 or [::1]:10086)"))
 }
@@ -499,6 +518,9 @@ mod tests {
             ("option wg_backend userspace", |c| c.wg_backend = WgBackendKind::Userspace),
             ("option wg_userspace_bin /usr/bin/boringtun", |c| c.wg_userspace_bin = "/usr/bin/boringtun".into()),
             ("option uapi_dir /tmp/wg", |c| c.uapi_dir = "/tmp/wg".into()),
+            ("option keepalived_conf /tmp/k.conf", |c| c.keepalived_conf = Some("/tmp/k.conf".into())),
+            ("option keepalived_pidfile /run/k.pid", |c| c.keepalived_pidfile = "/run/k.pid".into()),
+            ("option vrrp_interface eth1", |c| c.vrrp_interface = "eth1".into()),
             ("option auto_init 1", |c| c.auto_init = true),
             ("option auto_init yes", |c| c.auto_init = true),
             ("option auto_init on", |c| c.auto_init = true),
@@ -570,6 +592,8 @@ mod tests {
             ("wg_userspace_bin", "''", "empty program name"),
             ("wg_userspace_bin", "'wireguard-go -f'", "must be a program name or path without spaces"),
             ("uapi_dir", "run/wg", "'run/wg' is not an absolute path"),
+            ("keepalived_conf", "k.conf", "'k.conf' is not an absolute path"),
+            ("vrrp_interface", "'eth 0'", "'eth 0' is not an interface name"),
             ("auto_init", "2", "'2' is not a boolean"),
             ("auto_init", "''", "'' is not a boolean"),
             ("log_level", "verbose", "'verbose' is not one of error, warn, info, debug, trace, off"),

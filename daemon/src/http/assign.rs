@@ -9,7 +9,7 @@ use super::{now_ms, read_body, views, App};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use wgcluster_actors::model::{quote_prefix, Endpoint, Host};
-use wgcluster_actors::model::{DnsProviderKind, NodeId};
+use wgcluster_actors::model::{DnsProviderKind, NodeId, Vip};
 use wgcluster_actors::state::{Command, EndpointGroupSpec, Outcome};
 
 fn exists(app: &App, c: &wgcluster_actors::model::ConfigName) -> Result<(), ApiError> {
@@ -72,7 +72,7 @@ pub async fn migrate(app: App, u: User, path: web::Path<(String, String)>, paylo
 pub async fn get_group(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let c = config_name(&path)?;
     exists(&app, &c)?;
-    let v = app.cluster.read(|s| s.endpoint_groups.get(&c).map(views::endpoint_group));
+    let v = app.cluster.read(|s| s.endpoint_groups.get(&c).map(|g| views::with_vip(views::endpoint_group(g), s.vips.get(&c))));
     let v = v.ok_or_else(|| ApiError::NotFound(format!("config '{c}' has no endpoint group")))?;
     Ok(ok("Endpoint group retrieved successfully", v))
 }
@@ -118,7 +118,12 @@ pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web:
         "auto_migrate",
         "publish_only_healthy",
         "min_nodes",
+        "vip",
+        "vip_interface",
+        "vrid",
+        "vip_preempt",
     ])?;
+    let vip = floating_address(&b)?;
     let domain_name = domain("domain", &b.req_str("domain")?)?;
     let default_port = app.cluster.read(|s| s.configs.get(&config).map(|c| c.listen_port));
     let default_port = default_port.ok_or_else(|| ApiError::NotFound(format!("config '{config}' not found")))?;
@@ -141,14 +146,33 @@ pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web:
         publish_only_healthy: b.opt_bool("publish_only_healthy")?.unwrap_or(true),
         min_nodes: b.opt_uint("min_nodes", 1, 64)?.unwrap_or(1) as u32,
     };
-    app.submit_as(&u, Command::SetEndpointGroup { group }).await?;
-    let v = app.cluster.read(|s| s.endpoint_groups.get(&config).map(views::endpoint_group));
+    app.submit_as(&u, Command::SetEndpointGroupVip { group, vip }).await?;
+    let v = app.cluster.read(|s| s.endpoint_groups.get(&config).map(|g| views::with_vip(views::endpoint_group(g), s.vips.get(&config))));
     let message = if proxied_sent {
         "Endpoint group saved; proxied was set to false: the cluster endpoint must be DNS-only (WireGuard is UDP)"
     } else {
         "Endpoint group saved successfully"
     };
     Ok(ok(message, v.unwrap_or_default()))
+}
+
+/// The group's floating address (#16): `vip` (IPv4 or IPv6), `vrid` (1–255, required with it),
+/// optional `vip_interface` and `vip_preempt` (default true). No `vip` (or null): none, and the
+/// other three must not be given.
+fn floating_address(b: &Body) -> Result<Option<Vip>, ApiError> {
+    let Some(address) = b.opt_str("vip")? else {
+        for f in ["vip_interface", "vrid", "vip_preempt"] {
+            if b.has(f) && !b.is_null(f) {
+                return Err(ApiError::BadRequest(format!("{f}: only with vip (the floating address)")));
+            }
+        }
+        return Ok(None);
+    };
+    let vrid =
+        b.opt_uint("vrid", 0, u64::from(u32::MAX))?.ok_or_else(|| ApiError::BadRequest("vrid: required with vip (1 to 255)".into()))?;
+    let interface = b.opt_str("vip_interface")?;
+    let preempt = b.opt_bool("vip_preempt")?.unwrap_or(true);
+    Vip::parse(&address, interface.as_deref(), vrid, preempt).map(Some).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 pub async fn delete_group(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {

@@ -60,6 +60,8 @@ pub enum RouteClass {
     Shared,
     /// Everything an administrator uses.
     AdminOnly,
+    /// Local hooks of this router only (keepalived's notify, #16): the control socket.
+    ControlOnly,
 }
 
 /// The class of `method path` (path without the query string).
@@ -82,6 +84,9 @@ pub fn route_class(method: &Method, path: &str) -> RouteClass {
     if path == "/v1/health" {
         return RouteClass::Shared;
     }
+    if path.starts_with("/v1/vrrp/") {
+        return RouteClass::ControlOnly;
+    }
     // GET /v1/wg/{iface}/config
     let segments: Vec<&str> = path.split('/').collect();
     if method == Method::GET && segments.len() == 5 && segments[1] == "v1" && segments[2] == "wg" && segments[4] == "config" {
@@ -98,6 +103,8 @@ pub fn served_on(listener: Listener, class: RouteClass) -> bool {
         (Listener::Cluster, RouteClass::AdminOnly) => false,
         (Listener::Api | Listener::Control, RouteClass::ClusterOnly) => false,
         (Listener::Api | Listener::Control, RouteClass::AdminOnly) => true,
+        (Listener::Control, RouteClass::ControlOnly) => true,
+        (Listener::Api | Listener::Cluster, RouteClass::ControlOnly) => false,
     }
 }
 
@@ -201,6 +208,7 @@ mod tests {
             ("GET", "/v1/usage", ClusterOnly),
             ("GET", "/v1/applied", ClusterOnly),
             ("GET", "/v1/health", Shared),
+            ("POST", "/v1/vrrp/wg0", ControlOnly),
             ("GET", "/v1/wg/wg0/config", Shared),
             ("POST", "/v1/wg/wg0/config", AdminOnly),
             ("POST", "/v1/wg/wg0/peers", AdminOnly),
@@ -229,6 +237,9 @@ mod tests {
             (Api, Shared, true),
             (Control, Shared, true),
             (Cluster, Shared, true),
+            (Api, ControlOnly, false),
+            (Control, ControlOnly, true),
+            (Cluster, ControlOnly, false),
         ];
         for (l, c, want) in cases {
             assert_eq!(served_on(l, c), want, "{l:?} {c:?}");

@@ -23,6 +23,7 @@ pub(crate) mod peers;
 mod settings;
 mod usage; // usage: peer limits' fields, usage history, usage settings (#15)
 mod views;
+mod vrrp; // vrrp: keepalived's notify hook (#16)
 
 use actix_web::web;
 use std::sync::Arc;
@@ -135,7 +136,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/wg/{iface}/config", web::get().to(agent::get_config))
         .route("/v1/wg/{iface}/peers", web::post().to(agent::add_peer))
         .route("/v1/wg/{iface}/peers/{public_key}", web::delete().to(agent::delete_peer))
-        .route("/v1/wg/{iface}", web::delete().to(agent::delete_interface));
+        .route("/v1/wg/{iface}", web::delete().to(agent::delete_interface))
+        // keepalived's notify hook through `wgclusterd vrrp-notify` (control socket only)
+        .route("/v1/vrrp/{config}", web::post().to(vrrp::notify));
 }
 
 /// The JSON 404 for unknown routes.

@@ -255,6 +255,10 @@ pub async fn delete(app: App, u: User, path: web::Path<(String, String)>) -> Res
 /// Where `peer`'s client should connect, and how that was decided.
 fn client_endpoint(s: &State, cfg: &Config, peer: &Peer, node: Option<&NodeId>) -> Result<(String, &'static str), ApiError> {
     if let Some(g) = s.endpoint_groups.get(&cfg.name) {
+        // A floating address (#16) is where stock clients connect: whichever router holds it.
+        if let Some(v) = s.vips.get(&cfg.name) {
+            return Ok((std::net::SocketAddr::new(v.address, g.port).to_string(), "cluster"));
+        }
         // The group's domain is checked by its own rule (`http/assign.rs`); written as given if
         // it is not an `Endpoint` host.
         let ep =

@@ -7,6 +7,9 @@
 #   --panel-runs N   Mode A runs where the router that dies is the panel (default 3)
 #   --mode-b-runs N  Mode B runs with --peers peers on the failing router (default = --runs)
 #   --peers N        peers on the failing router in Mode B (default 1000)
+#   --vip-runs N     floating address (keepalived), stock client, master powered off (default = --runs)
+#   --vip-alone-runs N  the same with keepalived's notify hooks taken out: keepalived alone (default 3)
+#   --stock-runs N   DNS mode, stock clients (public address and MASQUERADE), no watchdog (default = --runs)
 # BENCH_VERBOSE=1 narrates every run. The table goes to stdout and to results-<date>.md here.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

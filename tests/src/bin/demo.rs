@@ -6,17 +6,18 @@
 //! namespace), and narrates the failover with timings: failure -> detected unhealthy -> migration
 //! committed -> DNS changed -> client traffic restored. Then it cleans everything up.
 //!
-//! `demo bench [--runs N] [--plain-runs N] [--stall-runs N] [--panel-runs N] [--mode-b-runs N] [--peers N]` is the failover
-//! benchmark (`tests/bench/failover/`): fresh labs, medians over several runs.
+//! `demo bench [--runs N] [--plain-runs N] [--stall-runs N] [--panel-runs N] [--mode-b-runs N] [--peers N]
+//! [--vip-runs N] [--vip-alone-runs N] [--stock-runs N]` is the failover benchmark
+//! (`tests/bench/failover/`): fresh labs, medians over several runs.
 
 use std::time::{Duration, Instant};
-use wgcluster_tests::failover::{self, fmt_s, median, Failover, ModeA, ModeB, Switch};
+use wgcluster_tests::failover::{self, fmt_s, median, Failover, ModeA, ModeB, StockClients, Switch, VipFailover, VipLab};
 
 fn usage() -> ! {
     eprintln!(
         "usage: demo                      narrated Mode A failover (three routers, one client)\n\
          \x20      demo bench [--runs N] [--plain-runs N] [--stall-runs N] [--panel-runs N]\n\
-         \x20                  [--mode-b-runs N] [--peers N]\n\
+         \x20                  [--mode-b-runs N] [--peers N] [--vip-runs N] [--vip-alone-runs N] [--stock-runs N]\n\
          needs root; the wgclusterd binary is $WGCLUSTERD_BIN, else $CARGO_TARGET_DIR/debug/wgclusterd"
     );
     std::process::exit(2)
@@ -81,7 +82,11 @@ fn flag(args: &[String], name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse().unwrap_or_else(|_| usage())).unwrap_or(default)
 }
 
+/// One table row; a measure with no runs (its scenario was given 0 runs) is left out.
 fn row(name: &str, v: &[Option<f64>], reference: &str) {
+    if v.is_empty() {
+        return;
+    }
     let got: Vec<f64> = v.iter().flatten().copied().collect();
     let runs: Vec<String> = v.iter().map(|x| x.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())).collect();
     println!("| {name} | {} | {} | {reference} |", fmt_s(median(&got)), runs.join(", "));
@@ -98,6 +103,9 @@ fn bench(args: &[String]) {
     let panel_runs = flag(args, "--panel-runs", 3);
     let b_runs = flag(args, "--mode-b-runs", runs);
     let peers = flag(args, "--peers", 1000);
+    let vip_runs = flag(args, "--vip-runs", runs);
+    let vip_alone_runs = flag(args, "--vip-alone-runs", 3);
+    let stock_runs = flag(args, "--stock-runs", runs);
     let quiet = |_: &str| {};
     let loud = |s: &str| eprintln!("    {s}");
     let say: &dyn Fn(&str) = if std::env::var_os("BENCH_VERBOSE").is_some() { &loud } else { &quiet };
@@ -146,6 +154,56 @@ fn bench(args: &[String]) {
         );
         b_res.push(f);
     }
+    // #16: stock clients (no re-resolve, no watchdog) behind a floating address, with the daemon's
+    // handshake and with keepalived alone; and in DNS mode on a public address and behind NAT.
+    if vip_runs + vip_alone_runs > 0 && !wgcluster_tests::lab::ensure_prereqs_for(&[("keepalived", "keepalived")]) {
+        eprintln!("bench: keepalived missing (run tests/scripts/prereqs.sh)");
+        std::process::exit(1);
+    }
+    if stock_runs > 0 && !wgcluster_tests::lab::ensure_prereqs_for(&[("iptables", "iptables")]) {
+        eprintln!("bench: iptables missing (run tests/scripts/prereqs.sh)");
+        std::process::exit(1);
+    }
+    let mut v_res: Vec<VipFailover> = Vec::new();
+    let mut va_res: Vec<VipFailover> = Vec::new();
+    for (hooks, n) in [(true, vip_runs), (false, vip_alone_runs)] {
+        for r in 0..n {
+            let t = Instant::now();
+            let mut l = VipLab::setup("bench-vip", true, hooks, say);
+            let f = l.power_off("r1", Duration::from_secs(60), say);
+            drop(l);
+            let what = if hooks { "with server-initiated handshake" } else { "keepalived alone" };
+            eprintln!(
+                "VIP ({what}) run {}/{n}: moved {} restored {} ({:.0} s)",
+                r + 1,
+                fmt_s(f.moved_s),
+                fmt_s(f.restored_s),
+                t.elapsed().as_secs_f64()
+            );
+            if hooks {
+                v_res.push(f)
+            } else {
+                va_res.push(f)
+            }
+        }
+    }
+    let mut st_res = Vec::new();
+    for r in 0..stock_runs {
+        let t = Instant::now();
+        let mut s = StockClients::setup("bench-stock", 20, say);
+        let f = s.fail(Duration::from_secs(25), say);
+        drop(s);
+        eprintln!(
+            "DNS mode, stock clients run {}/{stock_runs}: detected {} migrated {} public restored {} NATed restored {} ({:.0} s)",
+            r + 1,
+            fmt_s(f.detected_s),
+            fmt_s(f.migrated_s),
+            fmt_s(f.public_restored_s),
+            fmt_s(f.natted_restored_s),
+            t.elapsed().as_secs_f64()
+        );
+        st_res.push(f);
+    }
     let diff = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
     println!();
     println!(
@@ -190,4 +248,18 @@ fn bench(args: &[String]) {
     row("panel died: failure -> client traffic restored (1 s re-resolve, re-handshake)", &l_rest, "target <= 10 s");
     let s_rest: Vec<_> = s_runs.iter().map(|f| f.restored_s).collect();
     row("Mode A: failure -> client traffic restored (client-side 4 s no-reply rule, re-handshake)", &s_rest, "-");
+    let v_moved: Vec<_> = v_res.iter().chain(va_res.iter()).map(|f| f.moved_s).collect();
+    row("VIP: master powered off -> address moved (keepalived, advert 1 s)", &v_moved, "-");
+    let v_rest: Vec<_> = v_res.iter().map(|f| f.restored_s).collect();
+    row("VIP: master powered off -> stock client traffic restored (server-initiated handshake)", &v_rest, "target <= 4 s");
+    let va_rest: Vec<_> = va_res.iter().map(|f| f.restored_s).collect();
+    row("VIP: master powered off -> stock client traffic restored (keepalived alone)", &va_rest, "the client's own rekey timer");
+    let st_rest: Vec<_> = st_res.iter().map(|f| f.public_restored_s).collect();
+    row("DNS mode: failure -> stock client on a public address restored (server-initiated handshake)", &st_rest, "never; target <= 8 s");
+    let st_nat: Vec<_> = st_res.iter().map(|f| f.natted_restored_s).collect();
+    row(
+        "DNS mode: failure -> stock client behind MASQUERADE restored (25 s window)",
+        &st_nat,
+        "never (NAT drops the new router's packets)",
+    );
 }

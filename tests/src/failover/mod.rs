@@ -44,7 +44,9 @@ mod mode_a;
 mod mode_b;
 mod netns;
 mod router;
+mod stock;
 mod uapi;
+mod vip;
 pub use audit::*;
 pub use client::*;
 pub use configs::*;
@@ -53,7 +55,9 @@ pub use mode_a::*;
 pub use mode_b::*;
 pub use netns::*;
 pub use router::*;
+pub use stock::*;
 pub use uapi::*;
+pub use vip::*;
 
 /// Every router's HTTP API port (on its lab address).
 pub const API_PORT: u16 = 10086;

@@ -21,6 +21,8 @@ pub struct Router {
     /// Raft timing written into the UCI file: (heartbeat_ms, election_timeout_ms).
     pub timing: (u64, u64),
     child: Option<Child>,
+    /// keepalived, when started (#16): reaped after `kill_all`.
+    keepalived: Option<Child>,
 }
 
 impl Router {
@@ -37,6 +39,7 @@ impl Router {
             alive: false,
             timing: FAST_TIMING,
             child: None,
+            keepalived: None,
         }
     }
 
@@ -74,7 +77,52 @@ impl Router {
             .opt("election_timeout_ms", self.timing.1)
             .opt("resync_interval_s", 5)
             .opt("log_level", "info")
+            // Floating addresses (#16): keepalived's files are this router's own.
+            .opt("keepalived_pidfile", self.keepalived_pidfile().display())
+            .opt("vrrp_interface", "eth0")
             .write(&self.config_path);
+    }
+
+    /// The keepalived configuration the daemon writes (the default, `<data_dir>/keepalived.conf`).
+    pub fn keepalived_conf(&self) -> PathBuf {
+        self.data_dir.join("keepalived.conf")
+    }
+
+    /// keepalived's pidfile (UCI `keepalived_pidfile`).
+    pub fn keepalived_pidfile(&self) -> PathBuf {
+        self.host.dir().join("keepalived.pid")
+    }
+
+    /// Starts keepalived (VRRP only, in the foreground) in the router's namespace with the
+    /// configuration the daemon wrote; its log goes to `keepalived.log` in the router's directory.
+    /// It dies with the router ([`Router::kill_all`]) and with the lab.
+    pub fn start_keepalived(&mut self) {
+        self.start_keepalived_with(&self.keepalived_conf());
+    }
+
+    /// [`Router::start_keepalived`] with another configuration file.
+    pub fn start_keepalived_with(&mut self, conf: &Path) {
+        let dir = self.host.dir();
+        let script = "exec keepalived -n -l -D -P -f \"$1\" -p \"$2\" -r \"$3\" >>\"$4\" 2>&1";
+        let child = self.host.spawn(
+            "sh",
+            &[
+                "-c",
+                script,
+                "sh",
+                &conf.to_string_lossy(),
+                &self.keepalived_pidfile().to_string_lossy(),
+                &dir.join("keepalived-vrrp.pid").to_string_lossy(),
+                &dir.join("keepalived.log").to_string_lossy(),
+            ],
+        );
+        self.keepalived = Some(child);
+    }
+
+    /// Whether `addr` is on this router's `eth0` (keepalived added it: this router is master).
+    pub fn holds(&self, addr: Ipv4Addr) -> bool {
+        let out = self.host.exec("ip", &["-o", "-4", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!("inet {addr}/"))
     }
 
     /// Starts `wgclusterd run` in the router's namespace (stdout and stderr appended to its log).
@@ -115,6 +163,15 @@ impl Router {
     /// until none is left. Returns how many were killed.
     pub fn kill_all(&mut self) -> usize {
         let mut killed = BTreeSet::new();
+        // Everything in the namespace is frozen first (SIGSTOP), so nothing gets to react to the
+        // others' deaths (e.g. a keepalived child seeing its parent die and sending a farewell
+        // advert), which a power cut never allows (#16).
+        for pid in self.pids() {
+            // SAFETY: kill(2) on a process listed as living in this lab router's namespace.
+            unsafe {
+                libc::kill(pid, libc::SIGSTOP);
+            }
+        }
         // The daemon first, at once (it is our child: its PID is known and not yet reaped), so
         // it can commit nothing more; then everything else the namespace holds.
         if let Some(c) = &self.child {
@@ -141,6 +198,9 @@ impl Router {
             std::thread::sleep(Duration::from_millis(20));
         }
         if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+        if let Some(mut c) = self.keepalived.take() {
             let _ = c.wait();
         }
         self.alive = false;
