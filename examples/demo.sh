@@ -2,10 +2,12 @@
 # The wgcluster failover demo: three routers (network namespaces, each with wgclusterd and
 # wireguard-go), a BIND9 for the cluster endpoint and a WireGuard client, all in a throw-away
 # network lab on this machine. It shows the client's traffic, kills the router the client uses and
-# narrates the failover with timings, then removes everything it made. Takes about a minute.
+# narrates the failover with timings, then removes everything it made. A second scene does the same
+# for a stock client whose endpoint is a floating address held through keepalived (#16); `vip` as
+# the argument runs that scene alone. Takes about two minutes.
 #
 # Needs root (network namespaces) and Debian/Ubuntu packages, which it installs when missing:
-# wireguard-go wireguard-tools iproute2 iputils-ping bind9 bind9-dnsutils.
+# wireguard-go wireguard-tools iproute2 iputils-ping bind9 bind9-dnsutils keepalived.
 # Traffic stays inside the lab's namespaces; nothing on the host's own network changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ have ip || need+=(iproute2)
 have ping || need+=(iputils-ping)
 have named || need+=(bind9)
 have dig || need+=(bind9-dnsutils)
+have keepalived || need+=(keepalived)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} ..."
   export DEBIAN_FRONTEND=noninteractive

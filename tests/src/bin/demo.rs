@@ -4,7 +4,11 @@
 //! a BIND9 serving the cluster endpoint `vpn.example.test`, and a client whose config names that
 //! endpoint. It shows the client's traffic, kills the router the client uses (every process in its
 //! namespace), and narrates the failover with timings: failure -> detected unhealthy -> migration
-//! committed -> DNS changed -> client traffic restored. Then it cleans everything up.
+//! committed -> DNS changed -> client traffic restored. Then it cleans everything up. A second
+//! scene (#16) does the same for a *stock* client — plain `wg setconf`, no watchdog, an endpoint
+//! it never re-resolves — whose endpoint is a floating address (VRRP through keepalived): the
+//! master loses power, the address moves, and the new master's handshake brings the client back.
+//! `demo vip` runs that scene alone.
 //!
 //! `demo bench [--runs N] [--plain-runs N] [--stall-runs N] [--panel-runs N] [--mode-b-runs N] [--peers N]
 //! [--vip-runs N] [--vip-alone-runs N] [--stock-runs N]` is the failover benchmark
@@ -15,7 +19,8 @@ use wgcluster_tests::failover::{self, fmt_s, median, Failover, ModeA, ModeB, Sto
 
 fn usage() -> ! {
     eprintln!(
-        "usage: demo                      narrated Mode A failover (three routers, one client)\n\
+        "usage: demo                      narrated Mode A failover, then the floating-address scene\n\
+         \x20      demo vip                  the floating-address scene alone (stock client, keepalived)\n\
          \x20      demo bench [--runs N] [--plain-runs N] [--stall-runs N] [--panel-runs N]\n\
          \x20                  [--mode-b-runs N] [--peers N] [--vip-runs N] [--vip-alone-runs N] [--stock-runs N]\n\
          needs root; the wgclusterd binary is $WGCLUSTERD_BIN, else $CARGO_TARGET_DIR/debug/wgclusterd"
@@ -26,7 +31,11 @@ fn usage() -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        None => demo(),
+        None => {
+            demo();
+            vip_scene();
+        }
+        Some("vip") => vip_scene(),
         Some("bench") => bench(&args[1..]),
         _ => usage(),
     }
@@ -74,6 +83,41 @@ fn demo() {
     say(&format!("done in {:.1} s", start.elapsed().as_secs_f64()));
     if !ok {
         eprintln!("demo: client traffic did not come back");
+        std::process::exit(1);
+    }
+}
+
+/// The floating-address scene: a stock client whose endpoint is the VIP; the master loses power.
+fn vip_scene() {
+    if !failover::prereqs() || !wgcluster_tests::lab::ensure_prereqs_for(&[("keepalived", "keepalived")]) {
+        eprintln!("demo: prerequisites missing (run as root; keepalived; see examples/demo.sh)");
+        std::process::exit(1);
+    }
+    let start = Instant::now();
+    let say = move |s: &str| println!("[{:6.2} s] {s}", start.elapsed().as_secs_f64());
+    println!();
+    println!("== a stock client and a floating address ==");
+    let mut l = VipLab::setup("demo-vip", true, true, &say);
+    let master = l.holder().unwrap_or_else(|| "r1".into());
+    say(&format!(
+        "the client is a stock WireGuard client: its config names {} (the VIP), it never re-resolves, nothing \
+         watches it. {master} holds the address (keepalived, VRRP) and carries its session.",
+        l.vip
+    ));
+    say(&format!("now {master} loses power (cable pulled, every process killed, keepalived included):"));
+    let f = l.power_off(&master, Duration::from_secs(60), &say);
+    println!();
+    println!("== timeline after {} died ==", f.killed);
+    println!("  failure -> address moved        {}  (to {})", fmt_s(f.moved_s), f.moved_to.clone().unwrap_or_default());
+    println!("  failure -> traffic restored     {}", fmt_s(f.restored_s));
+    println!("  the new master started the handshake itself (it knew the client's endpoint from the usage");
+    println!("  its routers report); with keepalived alone the client waits for its own timers (~15 s).");
+    let ok = f.restored_s.is_some();
+    say("cleaning up (killing every lab process, deleting the namespaces)");
+    drop(l);
+    say(&format!("done in {:.1} s", start.elapsed().as_secs_f64()));
+    if !ok {
+        eprintln!("demo: the stock client's traffic did not come back");
         std::process::exit(1);
     }
 }
