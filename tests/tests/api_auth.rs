@@ -11,6 +11,9 @@ use std::path::Path;
 use wgcluster_tests::daemon::{assert_envelope, Daemon, Options, RawRequest, RawResponse};
 
 const OPEN_ROUTES: &[(&str, &str)] = &[("GET", "/api/health"), ("GET", "/v1/health")];
+/// Routes served on the control socket only (`edge::RouteClass::ControlOnly`: keepalived's notify
+/// hook, #16): the TCP API listener must not serve them at all, token or not.
+const CONTROL_ONLY_ROUTES: &[(&str, &str)] = &[("POST", "/v1/vrrp/{config}")];
 
 /// `(METHOD, path pattern)` of every `.route("…", web::method()…)` in `daemon/src/http/*.rs`.
 fn routes_from_source() -> BTreeSet<(String, String)> {
@@ -162,8 +165,29 @@ fn every_route_needs_the_token() {
     };
     for (method, pattern) in &routes {
         let open = OPEN_ROUTES.contains(&(method.as_str(), pattern.as_str()));
+        let control_only = CONTROL_ONLY_ROUTES.contains(&(method.as_str(), pattern.as_str()));
         let path = fill(pattern, &real);
         let body = plausible_body(method, pattern);
+        if control_only {
+            // Not served over TCP, with any credentials, the right token included.
+            let with_token = format!("Bearer {token}");
+            for header in bad_auth.iter().map(|(_, h)| h.as_deref()).chain([Some(with_token.as_str())]) {
+                let req = request(method, &path, body.as_ref());
+                let req = match header {
+                    Some(h) => req.header("Authorization", h),
+                    None => req.no_auth(),
+                };
+                let r = d.raw(&req);
+                if r.status != 404 || !r.text().contains("no route for") {
+                    failures.push(format!(
+                        "{method} {path} over TCP ({header:?}): HTTP {}, want 404 (control socket only): {}",
+                        r.status,
+                        r.text()
+                    ));
+                }
+            }
+            continue;
+        }
         for (what, header) in &bad_auth {
             let mut req = request(method, &path, body.as_ref());
             req = match header {
