@@ -57,6 +57,12 @@ impl ModeA {
         ));
         let api = cluster.api("r1");
         api.ok("PUT", "/api/settings/dns", Some(&dns.settings()));
+        // The failover benchmark's health profile (`WGC_BENCH_HEALTH_PROFILE=lan`: sub-second
+        // detection for routers on one LAN, #16); unset, the product's defaults (tests).
+        if let Ok(profile) = std::env::var("WGC_BENCH_HEALTH_PROFILE") {
+            let h = api.ok("PUT", "/api/settings/health", Some(&json!({ "profile": profile })));
+            say(&format!("health profile {profile}: detection budget {} ms", h["detection_budget_ms"]));
+        }
         let tunnel_net = Ipv4Addr::from(u32::from(lab.tunnel_addr(1)) & 0xffff_ff00);
         let target = lab.tunnel_addr(1);
         create_config(&api, "wg0", &format!("{target}/24"), &format!("{tunnel_net}/24"), &["r1", "r2", "r3"]);
