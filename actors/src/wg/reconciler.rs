@@ -111,6 +111,8 @@ pub struct ReconcileStats {
     pub full_passes: AtomicU64,
     /// Peers this router initiated a handshake with when it took them over (#16).
     pub takeovers: AtomicU64,
+    /// Woken whenever `applied_version` moves (`/v1/applied` waits on it instead of polling).
+    pub applied_changed: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -422,6 +424,7 @@ impl ReconcileCore {
         self.stats.last_pass_us.store(took.as_micros().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
         if total.ok {
             self.stats.applied_version.store(version, Ordering::Relaxed);
+            self.stats.applied_changed.notify_waiters();
         }
     }
 

@@ -59,8 +59,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Longest wait a `/v1/applied` caller may ask for.
 const APPLIED_WAIT_MAX_MS: u64 = 10_000;
-/// How often the reconciler's applied version is read while a caller waits.
-const APPLIED_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// `GET /v1/applied?at_least=V&wait_ms=W`: this router's applied state version, once it is at
 /// least V or after W ms (at most 10 s), for the panel's drain watch. Without WireGuard on this
@@ -78,12 +76,14 @@ async fn applied(app: App, _m: Member, query: web::Query<std::collections::HashM
     };
     let read = || wg.stats.applied_version.load(std::sync::atomic::Ordering::Relaxed);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
-    let mut v = read();
-    while v < at_least && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(APPLIED_POLL).await;
-        v = read();
+    loop {
+        // Registered before the read, so a pass that lands in between still wakes this wait.
+        let changed = wg.stats.applied_changed.notified();
+        let v = read();
+        if v >= at_least || tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return Ok(crate::http::error::ok("ok", json!({ "applied_version": read() })));
+        }
     }
-    Ok(crate::http::error::ok("ok", json!({ "applied_version": v })))
 }
 
 /// This router's readings of its interfaces' peers (`usage::collect::read_local`), for the panel.
