@@ -18,30 +18,22 @@ pub(crate) const ITEMS_PER_CHUNK: usize = 64;
 /// `items` is a snapshot taken under one state read, so the list is consistent.
 pub fn ok_list<T: 'static>(message: &str, items: Vec<T>, view: fn(&T) -> Value) -> HttpResponse {
     let mut items = items.into_iter();
-    let next = move || items.by_ref().take(ITEMS_PER_CHUNK).collect::<Vec<T>>();
-    ok_stream(message, next, move |item, buf| buf.extend_from_slice(view(item).to_string().as_bytes()))
-}
-
-/// `ok_list` over a source read batch by batch: `next` gives the next items (fewer than
-/// `ITEMS_PER_CHUNK` — or none — at the end) and `write` appends one item's JSON. The peer list
-/// reads its batches from the state as the client takes them, so 20,000 peers are never cloned
-/// at once (#13).
-pub fn ok_stream<T: 'static>(
-    message: &str,
-    next: impl FnMut() -> Vec<T> + 'static,
-    write: impl Fn(&T, &mut Vec<u8>) + 'static,
-) -> HttpResponse {
-    let chunks = ListChunks {
-        next,
-        write,
-        head: true,
-        tail: Some(format!("],\"message\":{},\"status\":true}}", Value::from(message))),
-        _item: std::marker::PhantomData,
+    let fill = move |buf: &mut Vec<u8>, mut first: bool| {
+        let mut n = 0;
+        for item in items.by_ref().take(ITEMS_PER_CHUNK) {
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
+            buf.extend_from_slice(view(&item).to_string().as_bytes());
+            n += 1;
+        }
+        n == ITEMS_PER_CHUNK
     };
-    HttpResponse::Ok().content_type("application/json").streaming(futures_util::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>)))
+    ok_stream_filled(message, fill)
 }
 
-/// `ok_stream` for a source that writes a whole chunk itself: `fill(buf, first)` appends the next
+/// The streamed envelope for a source that writes a whole chunk itself: `fill(buf, first)` appends the next
 /// items' JSON, comma-separated (a leading comma unless `first`: nothing was written yet), and
 /// says whether more may follow. The peer list writes each chunk straight from the state into
 /// the buffer that is sent (no per-item buffer).
@@ -73,42 +65,6 @@ impl<F: FnMut(&mut Vec<u8>, bool) -> bool> Iterator for FilledChunks<F> {
         let more = (self.fill)(&mut buf, self.first);
         self.first &= buf.len() == start;
         if !more {
-            buf.extend_from_slice(tail.as_bytes());
-            self.tail = None;
-        }
-        Some(Bytes::from(buf))
-    }
-}
-
-struct ListChunks<T, N, W> {
-    next: N,
-    write: W,
-    /// Nothing sent yet: the next chunk starts with `{"data":[` and its first item has no comma.
-    head: bool,
-    tail: Option<String>,
-    _item: std::marker::PhantomData<T>,
-}
-
-impl<T, N: FnMut() -> Vec<T>, W: Fn(&T, &mut Vec<u8>)> Iterator for ListChunks<T, N, W> {
-    type Item = Bytes;
-
-    fn next(&mut self) -> Option<Bytes> {
-        let tail = self.tail.as_ref()?;
-        let mut buf = Vec::with_capacity(48 * 1024);
-        let mut first = self.head;
-        if self.head {
-            self.head = false;
-            buf.extend_from_slice(b"{\"data\":[");
-        }
-        let items = (self.next)();
-        for item in &items {
-            if !first {
-                buf.push(b',');
-            }
-            first = false;
-            (self.write)(item, &mut buf);
-        }
-        if items.len() < ITEMS_PER_CHUNK {
             buf.extend_from_slice(tail.as_bytes());
             self.tail = None;
         }
