@@ -67,9 +67,10 @@ fn query_value(field: &str, v: &Value) -> Result<Option<String>, String> {
     }
 }
 
-/// Body fields that JSON `null` removes (a peer's limits). ubus has no null, so an empty string
-/// in one of them stands for it: LuCI's "no limit" / "never".
-pub const CLEARABLE: &[&str] = &["data_limit_bytes", "rx_limit_bytes", "tx_limit_bytes", "expires_at"];
+/// Body fields that JSON `null` removes (a peer's limits, an endpoint group's floating address).
+/// ubus has no null, so an empty string in one of them stands for it: LuCI's "no limit" /
+/// "never" / "no floating address".
+pub const CLEARABLE: &[&str] = &["data_limit_bytes", "rx_limit_bytes", "tx_limit_bytes", "expires_at", "vip", "vip_interface"];
 
 fn clear_empty(mut body: Map<String, Value>) -> Map<String, Value> {
     for f in CLEARABLE {

@@ -148,6 +148,21 @@ fn method_to_http_table() {
             json!({ "config": "wg0", "peer_id": "p1", "name": "", "data_limit_bytes": 1000, "expires_at": "2027-01-01" }),
             one("PATCH", "/api/configs/wg0/peers/p1", Some(json!({ "name": "", "data_limit_bytes": 1000, "expires_at": "2027-01-01" }))),
         ),
+        // an endpoint group's floating address: "" is none (null), the other VIP fields pass
+        (
+            "endpoint_group_set",
+            json!({ "config": "wg0", "domain": "vpn.example.com", "vip": "", "vip_interface": "" }),
+            one("POST", "/api/configs/wg0/endpoint-group", Some(json!({ "domain": "vpn.example.com", "vip": null, "vip_interface": null }))),
+        ),
+        (
+            "endpoint_group_set",
+            json!({ "config": "wg0", "domain": "vpn.example.com", "vip": "192.0.2.10", "vrid": 51, "vip_interface": "br-lan", "vip_preempt": false }),
+            one(
+                "POST",
+                "/api/configs/wg0/endpoint-group",
+                Some(json!({ "domain": "vpn.example.com", "vip": "192.0.2.10", "vrid": 51, "vip_interface": "br-lan", "vip_preempt": false })),
+            ),
+        ),
         (
             "peer_create",
             json!({ "config": "wg0", "name": "a", "expires_at": "" }),

@@ -74,6 +74,8 @@ config daemon 'main'
 \toption wg_backend 'userspace'
 \toption wg_userspace_bin '${path.join(tmpDir, 'no-such-wireguard-go')}'
 \toption uapi_dir '${path.join(tmpDir, 'wireguard')}'
+\toption keepalived_conf '${path.join(tmpDir, 'keepalived.conf')}'
+\toption keepalived_pidfile '${path.join(tmpDir, 'keepalived.pid')}'
 ${opts.join ? '' : "\toption auto_init '1'\n"}\toption log_level 'info'
 `,
   );

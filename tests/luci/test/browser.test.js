@@ -377,6 +377,41 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     assert.equal(g.domain, 'vpn.example.test');
     assert.equal(g.ttl, 30);
     assert.equal(g.proxied, false);
+    assert.equal(g.vip, null, 'no floating address unless one is entered');
+
+    // the floating address (#16): refused without its VRRP router ID, then saved with it ...
+    await section.locator('button.wgc-group-edit').click();
+    assert.equal(await page.inputValue('#wgc-g-domain'), 'vpn.example.test', 'the form opens with the saved group');
+    await page.fill('#wgc-g-vip', '192.0.2.250');
+    await page.click('.modal .wgc-submit');
+    await page.waitForSelector('.wgc-form-error:visible');
+    assert.match(await page.textContent('.wgc-form-error'), /VRRP router ID/);
+    await page.fill('#wgc-g-vrid', '300');
+    await page.click('.modal .wgc-submit');
+    await page.waitForFunction(() => /from 1 to 255/.test(document.querySelector('.wgc-form-error').textContent));
+    await page.fill('#wgc-g-vrid', '51');
+    await page.fill('#wgc-g-vip-if', 'br-lan');
+    await page.uncheck('#wgc-g-vip-preempt');
+    await page.click('.modal .wgc-submit');
+    await page.waitForFunction(() => /192\.0\.2\.250 \(VRRP router ID 51, br-lan\)/.test(document.querySelector('#wgc-config-wg0 .wgc-group').textContent));
+    let v = await api('GET', '/api/configs/wg0/endpoint-group');
+    assert.deepEqual([v.vip, v.vrid, v.vip_interface, v.vip_preempt], ['192.0.2.250', 51, 'br-lan', false]);
+    // ... kept when another field of the group is edited (the form sends what it shows) ...
+    await section.locator('button.wgc-group-edit').click();
+    assert.equal(await page.inputValue('#wgc-g-vip'), '192.0.2.250');
+    assert.equal(await page.isChecked('#wgc-g-vip-preempt'), false);
+    await page.fill('#wgc-g-ttl', '45');
+    await page.click('.modal .wgc-submit');
+    await page.waitForFunction(() => /TTL 45s/.test(document.querySelector('#wgc-config-wg0 .wgc-group').textContent));
+    v = await api('GET', '/api/configs/wg0/endpoint-group');
+    assert.deepEqual([v.ttl, v.vip, v.vrid, v.vip_interface, v.vip_preempt], [45, '192.0.2.250', 51, 'br-lan', false]);
+    // ... and removed by emptying the field
+    await section.locator('button.wgc-group-edit').click();
+    await page.fill('#wgc-g-vip', '');
+    await page.click('.modal .wgc-submit');
+    await page.waitForFunction(() => !document.querySelector('#wgc-config-wg0 .wgc-group-vip'));
+    v = await api('GET', '/api/configs/wg0/endpoint-group');
+    assert.deepEqual([v.ttl, v.vip, v.vrid], [45, null, null]);
     await finish(page, 'configs');
   });
 

@@ -25,7 +25,8 @@ var callMigrate = rpc.declare({ object: 'wgcluster', method: 'migrate', params: 
 var callGroupGet = rpc.declare({ object: 'wgcluster', method: 'endpoint_group_get', params: [ 'config' ], expect: { '': {} } });
 var callGroupSet = rpc.declare({ object: 'wgcluster', method: 'endpoint_group_set',
 	params: [ 'config', 'domain', 'port', 'provider', 'cloudflare_zone_id', 'cloudflare_record_name', 'ttl',
-		'auto_migrate', 'publish_only_healthy', 'min_nodes', 'idempotency_key' ], expect: { '': {} } });
+		'auto_migrate', 'publish_only_healthy', 'min_nodes', 'vip', 'vip_interface', 'vrid', 'vip_preempt',
+		'idempotency_key' ], expect: { '': {} } });
 var callGroupDelete = rpc.declare({ object: 'wgcluster', method: 'endpoint_group_delete', params: [ 'config', 'idempotency_key' ], expect: { '': {} } });
 
 var unwrap = L.bind(common.unwrap, common);
@@ -45,6 +46,8 @@ var fmtTime = L.bind(common.fmtTime, common);
 
 var IFNAME = /^[A-Za-z0-9_=+.-]{1,15}$/;
 var DOMAIN = /^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z0-9-]{1,63}\.?$/;
+/* the floating address: an IPv4 or IPv6 address without a prefix (the daemon checks it fully) */
+var VIP = /^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
 
 return view.extend({
 	load: function() {
@@ -207,16 +210,38 @@ return view.extend({
 			field(_('Minimum routers'), text('wgc-g-min', g.min_nodes != null ? g.min_nodes : 1),
 				_('Never publish fewer addresses than this; below it the last set stays (fail static)')),
 			field(_('Publish only healthy routers'), checkbox('wgc-g-healthy', g.publish_only_healthy !== false)),
-			field(_('Migrate peers off unhealthy routers'), checkbox('wgc-g-migrate', g.auto_migrate !== false))
+			field(_('Migrate peers off unhealthy routers'), checkbox('wgc-g-migrate', g.auto_migrate !== false)),
+			E('h5', {}, [ _('Floating address (VRRP)') ]),
+			E('p', { 'class': 'cbi-value-description' }, [
+				_('For routers on one network: keepalived holds this address on one of them, and clients that never re-resolve the domain follow it. Leave it empty for none.')
+			]),
+			field(_('Floating address'), text('wgc-g-vip', g.vip, '192.168.1.250')),
+			field(_('VRRP router ID'), text('wgc-g-vrid', g.vrid, '51'), _('1 to 255, unique on the network')),
+			field(_('LAN interface'), text('wgc-g-vip-if', g.vip_interface, _('the interface of the router endpoint')),
+				_('The Linux interface keepalived announces on, like br-lan')),
+			field(_('Take the address back'), checkbox('wgc-g-vip-preempt', g.vip_preempt !== false),
+				_('A returning router with a higher priority takes the address back (sessions move once more)'))
 		], _('Save'), L.bind(function(sub) {
 			var domain = val('wgc-g-domain');
 			if (!DOMAIN.test(domain))
 				throw new Error(_('Domain: must be a DNS name like vpn.example.com'));
 			var cf = val('wgc-g-provider') === 'cloudflare';
+			var vip = val('wgc-g-vip'), vrid, vipIf = val('wgc-g-vip-if');
+			if (vip !== '') {
+				if (!VIP.test(vip))
+					throw new Error(_('Floating address: must be an IPv4 or IPv6 address like 192.168.1.250'));
+				vrid = optInt('wgc-g-vrid', _('VRRP router ID'), 1, 255);
+				if (vrid == null)
+					throw new Error(_('VRRP router ID: is required with a floating address'));
+				if (vipIf !== '' && !IFNAME.test(vipIf))
+					throw new Error(_('LAN interface: 1 to 15 letters, digits or _=+.- are allowed'));
+			}
 			var args = [ cfg.name, domain, optInt('wgc-g-port', _('Port'), 1, 65535), val('wgc-g-provider'),
 				cf ? (val('wgc-g-zone') || undefined) : undefined, cf ? (val('wgc-g-record') || undefined) : undefined,
 				optInt('wgc-g-ttl', _('TTL'), 1, 86400), checked('wgc-g-migrate'), checked('wgc-g-healthy'),
-				optInt('wgc-g-min', _('Minimum routers'), 1, 64) ];
+				optInt('wgc-g-min', _('Minimum routers'), 1, 64),
+				/* "" is no floating address (rpcd sends null); the rest only with one */
+				vip, vip !== '' ? vipIf : undefined, vrid, vip !== '' ? checked('wgc-g-vip-preempt') : undefined ];
 			return this.act(callGroupSet.apply(null, args.concat([ sub.key(args) ])));
 		}, this));
 	},
@@ -252,7 +277,10 @@ return view.extend({
 
 		var groupText = group
 			? [ E('strong', {}, [ group.domain + ':' + group.port ]), ' ',
-				_('via %s, TTL %ds, minimum published routers: %d').format(group.provider, group.ttl, group.min_nodes) ]
+				_('via %s, TTL %ds, minimum published routers: %d').format(group.provider, group.ttl, group.min_nodes),
+				group.vip ? E('span', { 'class': 'wgc-group-vip' }, [ E('br'),
+					_('Floating address %s (VRRP router ID %d%s)').format(group.vip, group.vrid,
+						group.vip_interface ? ', ' + group.vip_interface : '') ]) : '' ]
 			: [ E('em', {}, [ _('None: independent mode, each peer connects to its own router') ]) ];
 
 		return E('div', { 'class': 'cbi-section wgc-config', 'id': 'wgc-config-' + cfg.name }, [
