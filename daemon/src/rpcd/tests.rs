@@ -152,7 +152,11 @@ fn method_to_http_table() {
         (
             "endpoint_group_set",
             json!({ "config": "wg0", "domain": "vpn.example.com", "vip": "", "vip_interface": "" }),
-            one("POST", "/api/configs/wg0/endpoint-group", Some(json!({ "domain": "vpn.example.com", "vip": null, "vip_interface": null }))),
+            one(
+                "POST",
+                "/api/configs/wg0/endpoint-group",
+                Some(json!({ "domain": "vpn.example.com", "vip": null, "vip_interface": null })),
+            ),
         ),
         (
             "endpoint_group_set",
@@ -160,7 +164,9 @@ fn method_to_http_table() {
             one(
                 "POST",
                 "/api/configs/wg0/endpoint-group",
-                Some(json!({ "domain": "vpn.example.com", "vip": "192.0.2.10", "vrid": 51, "vip_interface": "br-lan", "vip_preempt": false })),
+                Some(
+                    json!({ "domain": "vpn.example.com", "vip": "192.0.2.10", "vrid": 51, "vip_interface": "br-lan", "vip_preempt": false }),
+                ),
             ),
         ),
         (
