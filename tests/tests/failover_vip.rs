@@ -67,6 +67,58 @@ fn failover_and_return(preempt: bool) {
     eprintln!("  whole test: {:.1} s", started.elapsed().as_secs_f64());
 }
 
+/// A split (#16's report): r2 stops hearing VRRP (its adverts in are dropped, as when a switch
+/// between the routers loses multicast), so r1 and r2 both hold the address. r2's daemon takes the
+/// client's session over (a handshake from r2's own address) and the client roams to r2. When the
+/// split heals, r2 hears the higher priority and yields; r1 never left MASTER, so nobody takes
+/// over again: the client stays on r2's address, which still carries its peer (Mode A: every
+/// router carries every peer), and its traffic does not stop at either edge.
+#[test]
+fn vip_split_two_masters_then_heal_keeps_the_session() {
+    if !prereqs() || !lab::ensure_prereqs_for(&[("iptables", "iptables")]) {
+        return;
+    }
+    let started = Instant::now();
+    let say = |s: &str| eprintln!("  [{:5.1} s] {s}", started.elapsed().as_secs_f64());
+    let mut l = VipLab::setup("fo-vip-split", true, true, &say);
+    l.pinger = Some(failover::Pinger::start(&l.client_host, l.target));
+    let pinger = l.pinger.as_ref().expect("pinger");
+    wait_for("the ping to answer", Duration::from_secs(10), || pinger.first_reply_after(now_ms().saturating_sub(500)));
+
+    let drop_vrrp = ["INPUT", "-p", "vrrp", "-j", "DROP"];
+    let split_at = now_ms();
+    l.cluster.router("r2").host.exec_ok("iptables", &[&["-A"][..], &drop_vrrp[..]].concat());
+    say("r2 no longer hears VRRP adverts");
+    wait_for("two masters: r1 and r2 both hold the address", Duration::from_secs(20), || {
+        (l.cluster.router("r1").holds(l.vip) && l.cluster.router("r2").holds(l.vip)).then_some(())
+    });
+    let two_masters_s = (now_ms() - split_at) as f64 / 1000.0;
+    say(&format!("two masters after {two_masters_s:.2} s"));
+    wait_for("r2 to take the client over (its handshake, the client roaming to r2)", Duration::from_secs(20), || {
+        let r2_addr = l.cluster.router("r2").host.addr.to_string();
+        (l.client.endpoint_ip().as_deref() == Some(r2_addr.as_str())).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let split_gap = l.longest_gap(split_at, now_ms());
+    say(&format!("during the split: longest gap between ping replies {split_gap} ms"));
+    assert!(l.cluster.router("r2").log_tail(300).contains("took over"), "r2, master in the split, took the session over");
+
+    let heal_at = now_ms();
+    l.cluster.router("r2").host.exec_ok("iptables", &[&["-D"][..], &drop_vrrp[..]].concat());
+    say("split healed");
+    wait_for("one master again (r1, the higher priority)", Duration::from_secs(20), || (l.holder().as_deref() == Some("r1")).then_some(()));
+    say(&format!("r1 alone holds the address {:.2} s after the heal", (now_ms() - heal_at) as f64 / 1000.0));
+    std::thread::sleep(Duration::from_secs(5));
+    let heal_gap = l.longest_gap(heal_at, now_ms());
+    say(&format!("after the heal: longest gap between ping replies {heal_gap} ms; keepalived: {:?}", l.vrrp_transitions()));
+    assert!(split_gap < 2_000, "the split dropped the client's traffic for {split_gap} ms");
+    assert!(heal_gap < 2_000, "the heal dropped the client's traffic for {heal_gap} ms");
+    let r2_addr = l.cluster.router("r2").host.addr.to_string();
+    assert_eq!(l.client.endpoint_ip().as_deref(), Some(r2_addr.as_str()), "nobody took the session over again after the heal");
+    assert!(l.client_host.ping_until(l.target, Duration::from_secs(5)));
+    eprintln!("  split: two masters {two_masters_s:.2} s, gaps {split_gap} / {heal_gap} ms; whole test {:.1} s", started.elapsed().as_secs_f64());
+}
+
 #[test]
 fn vip_moves_on_power_off_and_returns_with_preemption() {
     failover_and_return(true);
