@@ -116,7 +116,10 @@ fn vip_split_two_masters_then_heal_keeps_the_session() {
     let r2_addr = l.cluster.router("r2").host.addr.to_string();
     assert_eq!(l.client.endpoint_ip().as_deref(), Some(r2_addr.as_str()), "nobody took the session over again after the heal");
     assert!(l.client_host.ping_until(l.target, Duration::from_secs(5)));
-    eprintln!("  split: two masters {two_masters_s:.2} s, gaps {split_gap} / {heal_gap} ms; whole test {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "  split: two masters {two_masters_s:.2} s, gaps {split_gap} / {heal_gap} ms; whole test {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
