@@ -13,7 +13,7 @@ commands:
   status [--config FILE]              show the cluster as this router sees it
   rpcd list | rpcd call METHOD [--config FILE]
                                       the rpcd exec-plugin protocol (JSON on stdin and stdout)
-  vrrp-notify [--config FILE] CONFIG MASTER|BACKUP|FAULT
+  vrrp-notify [--config FILE] CONFIG MASTER|BACKUP|FAULT|MASTER_RX_LOWER_PRI
                                       keepalived's notify hook: tell the daemon this router's
                                       VRRP state for CONFIG's floating address
   --version                           print the version
@@ -70,7 +70,9 @@ pub fn parse(args: &[String]) -> Result<Cli, String> {
         ["rpcd", "call", method] => Cli::RpcdCall { config, method: method.to_string() },
         ["rpcd", ..] => return Err("usage: wgclusterd rpcd list | rpcd call METHOD".into()),
         ["vrrp-notify", group, state] => Cli::VrrpNotify { config, group: group.to_string(), state: state.to_string() },
-        ["vrrp-notify", ..] => return Err("usage: wgclusterd vrrp-notify [--config FILE] CONFIG MASTER|BACKUP|FAULT".into()),
+        ["vrrp-notify", ..] => {
+            return Err("usage: wgclusterd vrrp-notify [--config FILE] CONFIG MASTER|BACKUP|FAULT|MASTER_RX_LOWER_PRI".into())
+        }
         [other, ..] if !["run", "init", "status", "join"].contains(other) => return Err(format!("unknown command '{other}'")),
         [cmd, ..] => return Err(format!("'{cmd}' takes no other arguments")),
     };

@@ -34,10 +34,9 @@ fn failover_and_return(preempt: bool) {
     assert_eq!(f.moved_to.as_deref(), Some("r2"), "the address moves to the next router by priority: {f:?}");
     let restored = f.restored_s.unwrap_or_else(|| panic!("the stock client's traffic did not come back within 30 s: {f:?}"));
     assert!(restored <= TARGET_S, "traffic restored after {restored:.2} s; the target is {TARGET_S} s: {f:?}");
-    // The handshake r2 initiated left from r2's own address (the kernel's source for the route to
-    // the client), and the client roamed to it: documented in ARCHITECTURE.md (NAT caveat).
-    let r2_addr = l.cluster.router("r2").host.addr.to_string();
-    assert_eq!(l.client.endpoint_ip().as_deref(), Some(r2_addr.as_str()), "the client follows the initiating router's address");
+    // The handshake r2 initiated left from the VIP (r2's source policy while master), so the
+    // client's endpoint is still the address it was configured with.
+    assert_eq!(l.client.endpoint_ip(), Some(l.vip.to_string()), "the takeover's handshake came from the floating address");
     let log = l.cluster.router("r2").log_tail(300);
     assert!(log.contains("VRRP master") && log.contains("took over"), "r2 learned mastership and took the peer over:\n{log}");
 
@@ -67,12 +66,14 @@ fn failover_and_return(preempt: bool) {
     eprintln!("  whole test: {:.1} s", started.elapsed().as_secs_f64());
 }
 
-/// A split (#16's report): r2 stops hearing VRRP (its adverts in are dropped, as when a switch
-/// between the routers loses multicast), so r1 and r2 both hold the address. r2's daemon takes the
-/// client's session over (a handshake from r2's own address) and the client roams to r2. When the
-/// split heals, r2 hears the higher priority and yields; r1 never left MASTER, so nobody takes
-/// over again: the client stays on r2's address, which still carries its peer (Mode A: every
-/// router carries every peer), and its traffic does not stop at either edge.
+/// A split (#16's report): r1 and r2 stop hearing each other's VRRP adverts (dropped on the way
+/// in at both, as when a switch between the routers loses multicast), so both hold the address.
+/// r2, the new master, takes the client's session over (a handshake from the VIP) and the client's
+/// ARP entry for the VIP follows r2's gratuitous ARP. When the split heals, r2 hears the higher
+/// priority and yields; r1, still master, hears r2's lower-priority advert, answers with its own
+/// advert and gratuitous ARP (the client's packets come to r1 again) and keepalived runs
+/// `notify_master_rx_lower_pri`: r1's daemon takes the sessions back at once instead of leaving
+/// the client to its own rekey. The client's traffic must not stop for long at either edge.
 #[test]
 fn vip_split_two_masters_then_heal_keeps_the_session() {
     if !prereqs() || !lab::ensure_prereqs_for(&[("iptables", "iptables")]) {
@@ -87,39 +88,108 @@ fn vip_split_two_masters_then_heal_keeps_the_session() {
 
     let drop_vrrp = ["INPUT", "-p", "vrrp", "-j", "DROP"];
     let split_at = now_ms();
-    l.cluster.router("r2").host.exec_ok("iptables", &[&["-A"][..], &drop_vrrp[..]].concat());
-    say("r2 no longer hears VRRP adverts");
+    for r in ["r1", "r2"] {
+        l.cluster.router(r).host.exec_ok("iptables", &[&["-A"][..], &drop_vrrp[..]].concat());
+    }
+    say("r1 and r2 no longer hear VRRP adverts");
     wait_for("two masters: r1 and r2 both hold the address", Duration::from_secs(20), || {
         (l.cluster.router("r1").holds(l.vip) && l.cluster.router("r2").holds(l.vip)).then_some(())
     });
     let two_masters_s = (now_ms() - split_at) as f64 / 1000.0;
     say(&format!("two masters after {two_masters_s:.2} s"));
-    wait_for("r2 to take the client over (its handshake, the client roaming to r2)", Duration::from_secs(20), || {
-        let r2_addr = l.cluster.router("r2").host.addr.to_string();
-        (l.client.endpoint_ip().as_deref() == Some(r2_addr.as_str())).then_some(())
+    wait_for("r2 (the new master) to take the client over", Duration::from_secs(20), || {
+        l.cluster.router("r2").log_tail(300).contains("took over").then_some(())
     });
     std::thread::sleep(Duration::from_secs(3));
     let split_gap = l.longest_gap(split_at, now_ms());
     say(&format!("during the split: longest gap between ping replies {split_gap} ms"));
-    assert!(l.cluster.router("r2").log_tail(300).contains("took over"), "r2, master in the split, took the session over");
 
     let heal_at = now_ms();
-    l.cluster.router("r2").host.exec_ok("iptables", &[&["-D"][..], &drop_vrrp[..]].concat());
+    for r in ["r1", "r2"] {
+        l.cluster.router(r).host.exec_ok("iptables", &[&["-D"][..], &drop_vrrp[..]].concat());
+    }
     say("split healed");
     wait_for("one master again (r1, the higher priority)", Duration::from_secs(20), || (l.holder().as_deref() == Some("r1")).then_some(()));
     say(&format!("r1 alone holds the address {:.2} s after the heal", (now_ms() - heal_at) as f64 / 1000.0));
+    wait_for("r1 to reclaim the sessions (notify_master_rx_lower_pri)", Duration::from_secs(10), || {
+        l.cluster.router("r1").log_tail(300).contains("reclaiming").then_some(())
+    });
     std::thread::sleep(Duration::from_secs(5));
     let heal_gap = l.longest_gap(heal_at, now_ms());
     say(&format!("after the heal: longest gap between ping replies {heal_gap} ms; keepalived: {:?}", l.vrrp_transitions()));
     assert!(split_gap < 2_000, "the split dropped the client's traffic for {split_gap} ms");
     assert!(heal_gap < 2_000, "the heal dropped the client's traffic for {heal_gap} ms");
-    let r2_addr = l.cluster.router("r2").host.addr.to_string();
-    assert_eq!(l.client.endpoint_ip().as_deref(), Some(r2_addr.as_str()), "nobody took the session over again after the heal");
+    assert_eq!(l.client.endpoint_ip(), Some(l.vip.to_string()), "the client talks to the floating address throughout");
     assert!(l.client_host.ping_until(l.target, Duration::from_secs(5)));
     eprintln!(
         "  split: two masters {two_masters_s:.2} s, gaps {split_gap} / {heal_gap} ms; whole test {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// A client behind a NAT (iptables MASQUERADE: only replies from the address and port it sent to
+/// get back in) with the floating address as endpoint: the new master's handshake must come from
+/// the VIP and WireGuard's port, or the NAT drops it and the client waits for its own rekey.
+#[test]
+fn vip_takeover_reaches_a_client_behind_nat() {
+    if !prereqs() || !lab::ensure_prereqs_for(&[("iptables", "iptables")]) {
+        return;
+    }
+    let started = Instant::now();
+    let say = |s: &str| eprintln!("  [{:5.1} s] {s}", started.elapsed().as_secs_f64());
+    let mut l = VipLab::setup("fo-vip-nat", true, true, &say);
+    let (_nat, natted_host) = l.lab.add_natted_host("natc");
+    let api = l.cluster.any_api(&[]);
+    let peer = api.ok("POST", "/api/configs/wg0/peers", Some(&serde_json::json!({ "name": "natted" })));
+    let key = peer["public_key"].as_str().expect("public key").to_string();
+    wait_for("every router to carry the NATed client's peer", Duration::from_secs(30), || {
+        l.cluster.routers.iter().all(|r| r.wg_keys("wg0").contains(&key)).then_some(())
+    });
+    let pid = peer["id"].as_str().expect("peer id").to_string();
+    let conf = failover::ClientConf::parse(&api.text(&format!("/api/configs/wg0/peers/{pid}/config")));
+    let natted = failover::WgClient::start(&natted_host, conf, None);
+    assert!(natted_host.ping_until(l.target, Duration::from_secs(20)), "the NATed client cannot ping through {}", l.vip);
+    wait_for("the usage book to know the NATed client's endpoint on r1", Duration::from_secs(40), || {
+        api.peers("wg0")
+            .iter()
+            .any(|p| p["id"] == pid.as_str() && p["status"]["serving_node"] == "r1" && p["status"]["endpoint"].is_string())
+            .then_some(())
+    });
+    say("NATed client pings through the floating address");
+    let natted_pinger = failover::Pinger::start(&natted_host, l.target);
+    wait_for("the NATed ping to answer", Duration::from_secs(10), || natted_pinger.first_reply_after(now_ms().saturating_sub(500)));
+    let f = l.power_off("r1", Duration::from_secs(30), &say);
+    let killed_at = f.killed_at;
+    let natted_s = wait_for_opt(Duration::from_secs(30), || natted_pinger.first_reply_after(killed_at + 100))
+        .map(|r| r.saturating_sub(killed_at) as f64 / 1000.0);
+    eprintln!(
+        "  power-off -> address moved {} (to {:?}); direct client back {}; NATed client back {}",
+        fmt_s(f.moved_s),
+        f.moved_to,
+        fmt_s(f.restored_s),
+        fmt_s(natted_s)
+    );
+    assert_eq!(f.moved_to.as_deref(), Some("r2"), "{f:?}");
+    let natted_s = natted_s.unwrap_or_else(|| panic!("the NATed client's traffic did not come back within 30 s: {f:?}"));
+    assert!(natted_s <= TARGET_S, "the NATed client's traffic came back after {natted_s:.2} s; the target is {TARGET_S} s");
+    assert_eq!(natted.endpoint_ip(), Some(l.vip.to_string()), "the NATed client still talks to the floating address");
+    let log = l.cluster.router("r2").log_tail(300);
+    assert!(log.contains(&format!("now leave from {}", l.vip)), "r2 made the VIP the source of its handshakes:\n{log}");
+    eprintln!("  whole test: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// Polls `f` every 50 ms until it answers or `timeout` passes.
+fn wait_for_opt<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

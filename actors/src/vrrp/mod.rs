@@ -3,7 +3,7 @@
 //! the replicated state changes what it would hold, and reloads keepalived: SIGHUP to the PID in
 //! `keepalived_pidfile`, after checking that this PID is a live `keepalived` (a stale pidfile
 //! never gets a stranger signalled; nothing is ever looked up by name). keepalived's notify hooks
-//! run `wgclusterd vrrp-notify --config <uci> <config> MASTER|BACKUP|FAULT`, which tells this
+//! run `wgclusterd vrrp-notify --config <uci> <config> MASTER|BACKUP|FAULT|MASTER_RX_LOWER_PRI`, which tells this
 //! daemon over the control socket; on MASTER the reconciler takes the config's peers over
 //! (server-initiated handshakes, `wg/takeover.rs`).
 //!
@@ -24,6 +24,9 @@ pub enum VrrpState {
     Master,
     Backup,
     Fault,
+    /// Still master, and an advert with a lower priority arrived: another router believed itself
+    /// master (a split that is healing) — `notify_master_rx_lower_pri`.
+    MasterRxLowerPri,
 }
 
 impl FromStr for VrrpState {
@@ -33,7 +36,8 @@ impl FromStr for VrrpState {
             "MASTER" => Ok(VrrpState::Master),
             "BACKUP" => Ok(VrrpState::Backup),
             "FAULT" => Ok(VrrpState::Fault),
-            other => Err(format!("{} is not MASTER, BACKUP or FAULT", crate::model::quote_prefix(other))),
+            "MASTER_RX_LOWER_PRI" => Ok(VrrpState::MasterRxLowerPri),
+            other => Err(format!("{} is not MASTER, BACKUP, FAULT or MASTER_RX_LOWER_PRI", crate::model::quote_prefix(other))),
         }
     }
 }
@@ -44,6 +48,7 @@ impl VrrpState {
             VrrpState::Master => "MASTER",
             VrrpState::Backup => "BACKUP",
             VrrpState::Fault => "FAULT",
+            VrrpState::MasterRxLowerPri => "MASTER_RX_LOWER_PRI",
         }
     }
 }
@@ -213,6 +218,8 @@ mod tests {
         assert_eq!("MASTER".parse::<VrrpState>(), Ok(VrrpState::Master));
         assert_eq!("BACKUP".parse::<VrrpState>(), Ok(VrrpState::Backup));
         assert_eq!("FAULT".parse::<VrrpState>(), Ok(VrrpState::Fault));
+        assert_eq!("MASTER_RX_LOWER_PRI".parse::<VrrpState>(), Ok(VrrpState::MasterRxLowerPri));
+        assert_eq!(VrrpState::MasterRxLowerPri.as_str(), "MASTER_RX_LOWER_PRI");
         assert!("master".parse::<VrrpState>().is_err());
         assert_eq!(parse_pidfile("1234\n"), Some(1234));
         for bad in ["", "x", "-5", "1", "0", "12 34"] {

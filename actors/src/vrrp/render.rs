@@ -98,6 +98,13 @@ pub fn render(instances: &[Instance], notify: &NotifyCommand) -> Result<String, 
         out.push_str(&format!("    notify_backup {}\n", hook("BACKUP")));
         out.push_str(&format!("    notify_fault {}\n", hook("FAULT")));
         out.push_str(&format!("    notify_stop {}\n", hook("BACKUP")));
+        // A split healing (two masters): the one that yields sends one more advert first, so the
+        // one that stays hears a lower priority, sends gratuitous ARPs (the LAN's packets for the
+        // VIP come back to it) and runs the hook: its daemon takes the sessions back (reconciler,
+        // `reclaim`) instead of leaving clients to their own rekey.
+        out.push_str("    higher_prio_send_advert\n");
+        out.push_str("    garp_lower_prio_repeat 2\n");
+        out.push_str(&format!("    notify_master_rx_lower_pri {}\n", hook("MASTER_RX_LOWER_PRI")));
         out.push_str("}\n");
     }
     Ok(out)
@@ -140,6 +147,13 @@ mod tests {
         let want = "\nvrrp_instance wgc_wg0 {\n    state BACKUP\n    interface br-lan\n    virtual_router_id 51\n    priority 190\n    advert_int 1\n    nopreempt\n    virtual_ipaddress {\n        192.0.2.10/32 dev br-lan\n    }\n    notify_master \"/usr/sbin/wgclusterd vrrp-notify --config /etc/config/wgcluster wg0 MASTER\"\n";
         assert!(text.contains(want), "{text}");
         assert!(text.contains("notify_stop \"/usr/sbin/wgclusterd vrrp-notify --config /etc/config/wgcluster wg0 BACKUP\""), "{text}");
+        assert!(text.contains("\n    higher_prio_send_advert\n    garp_lower_prio_repeat 2\n"), "{text}");
+        assert!(
+            text.contains(
+                "notify_master_rx_lower_pri \"/usr/sbin/wgclusterd vrrp-notify --config /etc/config/wgcluster wg0 MASTER_RX_LOWER_PRI\""
+            ),
+            "{text}"
+        );
         // Preemption on: no nopreempt; IPv6 gets a /128.
         let v6 = Instance { vip: Vip::parse("2001:db8::5", Some("eth1"), 7, true).unwrap(), interface: "eth1".into(), ..mine[0].clone() };
         let text = render(&[v6], &notify()).unwrap();

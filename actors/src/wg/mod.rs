@@ -15,6 +15,7 @@ pub mod netlink;
 pub mod plan;
 pub mod reconciler;
 mod rtnl;
+mod rtnl_source;
 pub mod select;
 pub mod spec;
 pub mod switch;
@@ -22,6 +23,7 @@ pub mod takeover;
 pub mod uapi;
 pub mod userspace_os;
 pub mod userspace_proc;
+pub mod vip_source;
 
 pub use backend::{reconcile, LinkChanges, ReconcileReport, WgBackend};
 pub use error::WgError;

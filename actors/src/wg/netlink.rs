@@ -63,7 +63,7 @@ impl Netlink {
     }
 
     /// Runs `f` with a fresh rtnetlink socket on a dedicated thread (see the module doc).
-    fn run<T, F>(&self, f: F) -> Result<T, WgError>
+    pub(crate) fn run<T, F>(&self, f: F) -> Result<T, WgError>
     where
         T: Send,
         F: FnOnce(&mut Socket) -> Result<T, WgError> + Send,
@@ -153,7 +153,7 @@ where
     })
 }
 
-fn nl_err(context: &str, e: Failure) -> WgError {
+pub(crate) fn nl_err(context: &str, e: Failure) -> WgError {
     match e {
         Failure::Errno(code) => WgError::Netlink {
             message: format!("{context}: {}", std::io::Error::from_raw_os_error(code)),

@@ -51,6 +51,7 @@ use super::spec::{key_to_base64, public_key_of, ActualInterface, InterfaceSpec, 
 use super::switch::{run_switch, SharedBackend, SwitchOutcome, SwitchRequest};
 use super::takeover::{self, still_needed, takeover_plan, Cause, Takeover, TAKEOVER_BATCH, TAKEOVER_TICK};
 use super::userspace_proc::SuperviseEvent;
+use super::vip_source::VipSource;
 use crate::model::{ConfigName, Millis, PeerId};
 use crate::raft::ClusterHandle;
 use ipnet::IpNet;
@@ -78,6 +79,11 @@ pub enum Kick {
         config: ConfigName,
         master: bool,
     },
+    /// Still master of `config`'s address and another router advertised it too (#16, a split
+    /// healing): take the config's live sessions back, at most once per [`RECLAIM_MIN_INTERVAL`].
+    VrrpReclaim {
+        config: ConfigName,
+    },
     Stop,
 }
 
@@ -89,6 +95,7 @@ impl std::fmt::Debug for Kick {
             Kick::Switch(r) => f.debug_tuple("Switch").field(r).finish(),
             Kick::WithBackend(_) => f.write_str("WithBackend"),
             Kick::Vrrp { config, master } => f.debug_struct("Vrrp").field("config", config).field("master", master).finish(),
+            Kick::VrrpReclaim { config } => f.debug_struct("VrrpReclaim").field("config", config).finish(),
             Kick::Stop => f.write_str("Stop"),
         }
     }
@@ -132,6 +139,12 @@ impl ReconcilerHandle {
     /// `Err` when the reconciler is not running.
     pub fn vrrp(&self, config: ConfigName, master: bool) -> Result<(), String> {
         self.tx.send(Kick::Vrrp { config, master }).map_err(|_| "the WireGuard reconciler is not running".to_string())
+    }
+
+    /// keepalived's `notify_master_rx_lower_pri` (#16): still master of `config`'s address while
+    /// another router advertised it (a split healing). `Err` when the reconciler is not running.
+    pub fn vrrp_reclaim(&self, config: ConfigName) -> Result<(), String> {
+        self.tx.send(Kick::VrrpReclaim { config }).map_err(|_| "the WireGuard reconciler is not running".to_string())
     }
 
     /// The daemon's shutdown: stops the reconciler thread (waiting up to `timeout` for a pass in
@@ -638,11 +651,20 @@ pub fn start(cluster: ClusterHandle, backend: Arc<dyn WgBackend>, managed_file: 
         let now = crate::clock::now_ms();
         state.read(|s| if force || s.nodes.values().any(|n| !n.healthy) { takeover::takeovers(s, &me, masters, now) } else { Vec::new() })
     };
+    // The floating address's source policy (#16, `vip_source`): what a config needs, from the
+    // state; held in this router's own namespace (the daemon's).
+    let state = cluster.clone();
+    let vip_of = move |config: &ConfigName| {
+        state.read(|s| {
+            let vip = s.vips.get(config)?;
+            Some(VipSource { vip: vip.address, vrid: vip.vrid, port: s.configs.get(config)?.listen_port })
+        })
+    };
     let spawned = std::thread::Builder::new().name("wg-reconciler".into()).spawn(move || {
         if let Err(e) = super::userspace_os::set_thread_nice(super::userspace_os::RECONCILER_NICE) {
             log::warn!("cannot lower the WireGuard reconciler's CPU priority: {e}");
         }
-        run(core, &shared, desired, scan, rx, resync)
+        run(core, &shared, desired, scan, vip_of, rx, resync)
     });
     let thread = match spawned {
         Ok(h) => Some(h),
@@ -672,12 +694,15 @@ fn run(
     shared: &SharedBackend,
     desired: impl Fn() -> (u64, Vec<InterfaceSpec>),
     scan: impl Fn(&BTreeMap<ConfigName, Millis>, bool) -> Vec<Takeover>,
+    vip_of: impl Fn(&ConfigName) -> Option<VipSource>,
     rx: mpsc::Receiver<Kick>,
     resync: Duration,
 ) {
     let mut next_resync = Instant::now() + resync;
     let mut queue = TakeoverQueue::default();
     let mut masters: BTreeMap<ConfigName, Millis> = BTreeMap::new();
+    let mut sources = SourcePolicies::default();
+    let mut last_reclaim: BTreeMap<ConfigName, Millis> = BTreeMap::new();
     let mut next_batch = Instant::now();
     loop {
         let mut wait = Duration::from_secs(1).min(next_resync.saturating_duration_since(Instant::now()));
@@ -687,6 +712,7 @@ fn run(
         let mut switches = Vec::new();
         let mut jobs: Vec<BackendJob> = Vec::new();
         let mut vrrp: Vec<(ConfigName, bool)> = Vec::new();
+        let mut reclaims: Vec<ConfigName> = Vec::new();
         let mut kick = match rx.recv_timeout(wait) {
             Ok(Kick::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(Kick::Switch(req)) => {
@@ -701,6 +727,10 @@ fn run(
                 vrrp.push((config, master));
                 None
             }
+            Ok(Kick::VrrpReclaim { config }) => {
+                reclaims.push(config);
+                None
+            }
             Ok(k) => Some(k),
             Err(RecvTimeoutError::Timeout) => None,
         };
@@ -711,6 +741,7 @@ fn run(
                 Kick::Switch(req) => switches.push(req),
                 Kick::WithBackend(job) => jobs.push(job),
                 Kick::Vrrp { config, master } => vrrp.push((config, master)),
+                Kick::VrrpReclaim { config } => reclaims.push(config),
                 k if !matches!(kick, Some(Kick::Resync)) => kick = Some(k),
                 _ => {}
             }
@@ -762,9 +793,13 @@ fn run(
             for (config, master) in vrrp {
                 if master {
                     log::info!("{config}: this router is VRRP master of the floating address; taking the config's peers over");
+                    sources.hold(&config, vip_of(&config));
                     masters.insert(config, now);
-                } else if masters.remove(&config).is_some() {
-                    log::info!("{config}: this router is no longer VRRP master");
+                } else {
+                    sources.release(&config);
+                    if masters.remove(&config).is_some() {
+                        log::info!("{config}: this router is no longer VRRP master");
+                    }
                 }
             }
             let queued = queue.offer(scan(&masters, true));
@@ -772,9 +807,93 @@ fn run(
                 log::info!("{queued} peer(s) to take over (VRRP)");
             }
         }
+        if !reclaims.is_empty() {
+            let now = crate::clock::now_ms();
+            let mut any = false;
+            for config in reclaims {
+                let Some(since) = masters.get(&config).copied() else { continue };
+                if !reclaim_due(since, last_reclaim.get(&config).copied(), now) {
+                    continue;
+                }
+                log::info!(
+                    "{config}: another router advertised the floating address too (a split healing); reclaiming the config's sessions"
+                );
+                last_reclaim.insert(config.clone(), now);
+                sources.hold(&config, vip_of(&config));
+                masters.insert(config, now);
+                any = true;
+            }
+            if any {
+                let queued = queue.offer(scan(&masters, true));
+                if queued > 0 {
+                    log::info!("{queued} peer(s) to take back (VRRP reclaim)");
+                }
+            }
+        }
         if !queue.pending.is_empty() && Instant::now() >= next_batch {
             core.take_over(&queue.batch());
             next_batch = Instant::now() + TAKEOVER_TICK;
+        }
+    }
+}
+
+/// Least time between two reclaims of one config (#16): keepalived runs the hook for every
+/// lower-priority advert (one a second while the other router still believes itself master), and
+/// a reclaim makes every live client of the config handshake again.
+pub const RECLAIM_MIN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A reclaim this soon after becoming master is not needed: that takeover took the sessions here
+/// (the router it preempted sends one more advert as it yields, `higher_prio_send_advert`).
+pub const RECLAIM_AFTER_MASTER: Duration = Duration::from_secs(5);
+
+/// PURE: whether a reclaim may run at `now`, master since `since`, the last reclaim at `last`.
+fn reclaim_due(since: Millis, last: Option<Millis>, now: Millis) -> bool {
+    now.saturating_sub(since) >= RECLAIM_AFTER_MASTER.as_millis() as u64
+        && last.is_none_or(|l| now.saturating_sub(l) >= RECLAIM_MIN_INTERVAL.as_millis() as u64)
+}
+
+/// The floating addresses whose source policy this router holds (`vip_source`), by config.
+#[derive(Default)]
+struct SourcePolicies {
+    netlink: super::netlink::Netlink,
+    held: BTreeMap<ConfigName, VipSource>,
+}
+
+impl SourcePolicies {
+    /// Before the takeover's initiations leave: they must carry the VIP as source. A failure is
+    /// logged; the takeover still runs (clients without a NAT follow any address).
+    fn hold(&mut self, config: &ConfigName, source: Option<VipSource>) {
+        let Some(source) = source else {
+            log::warn!("{config}: VRRP master, but the config has no floating address or no listen port in the state");
+            return;
+        };
+        if let Some(old) = self.held.get(config).filter(|old| old.vrid != source.vrid || old.vip.is_ipv4() != source.vip.is_ipv4()) {
+            if let Err(e) = self.netlink.release_vip_source(old.vip.is_ipv6(), old.vrid) {
+                log::warn!("{config}: cannot remove the old source policy of {}: {e}", old.vip);
+            }
+        }
+        match self.netlink.hold_vip_source(&source) {
+            Ok(n) => log::info!(
+                "{config}: WireGuard's own packets from port {} now leave from {} ({n} route(s) copied to table {:#x}, rule {})",
+                source.port,
+                source.vip,
+                super::vip_source::table(source.vrid),
+                super::vip_source::pref(source.vrid)
+            ),
+            Err(e) => log::warn!(
+                "{config}: cannot make {} the source of this router's handshakes ({e}); clients behind a NAT will not follow the takeover",
+                source.vip
+            ),
+        }
+        self.held.insert(config.clone(), source);
+    }
+
+    fn release(&mut self, config: &ConfigName) {
+        if let Some(old) = self.held.remove(config) {
+            match self.netlink.release_vip_source(old.vip.is_ipv6(), old.vrid) {
+                Ok(()) => log::info!("{config}: source policy of {} removed", old.vip),
+                Err(e) => log::warn!("{config}: cannot remove the source policy of {}: {e}", old.vip),
+            }
         }
     }
 }
@@ -795,6 +914,27 @@ mod tests {
     use crate::wg::spec::{ActualInterface, PeerSpec};
 
     use crate::wg::plan::tests::specs::{apply_to, device, k, net, peer, spec};
+
+    #[test]
+    fn reclaims_are_spaced() {
+        let min = RECLAIM_MIN_INTERVAL.as_millis() as u64;
+        let fresh = RECLAIM_AFTER_MASTER.as_millis() as u64;
+        let t = 1_000_000;
+        // (master since, last reclaim, now, due)
+        let cases: &[(Millis, Option<Millis>, Millis, bool)] = &[
+            (0, None, t, true),
+            (t - fresh + 1, None, t, false),
+            (t - fresh, None, t, true),
+            (0, Some(t), t, false),
+            (0, Some(t - min + 1), t, false),
+            (0, Some(t - min), t, true),
+            (0, Some(t + 5), t, false),
+            (t + 5, None, t, false),
+        ];
+        for (since, last, now, want) in cases {
+            assert_eq!(reclaim_due(*since, *last, *now), *want, "{since} {last:?} {now}");
+        }
+    }
 
     #[test]
     fn choose_path_table() {

@@ -1,7 +1,8 @@
 //! keepalived's notify hook (#16): `POST /v1/vrrp/{config}` with `{"state": "MASTER"|"BACKUP"|
-//! "FAULT"}`, sent by `wgclusterd vrrp-notify` over the control socket (the only listener that
+//! "FAULT"|"MASTER_RX_LOWER_PRI"}`, sent by `wgclusterd vrrp-notify` over the control socket (the only listener that
 //! serves it, see `edge.rs`). MASTER makes the reconciler take the config's peers over
-//! (server-initiated handshakes); anything else ends this router's mastership.
+//! (server-initiated handshakes); MASTER_RX_LOWER_PRI (still master, another router advertised too:
+//! a split healing) makes it take them back; anything else ends this router's mastership.
 
 use super::auth::User;
 use super::body::Body;
@@ -22,7 +23,11 @@ pub async fn notify(app: App, _u: User, path: web::Path<String>, payload: web::P
         return Err(ApiError::NotFound(format!("config '{config}' has no floating address")));
     }
     let wg = app.wg.as_ref().ok_or_else(|| ApiError::Unavailable("this router runs no WireGuard (a witness)".into()))?;
-    wg.vrrp(config.clone(), state == VrrpState::Master).map_err(ApiError::Unavailable)?;
+    match state {
+        VrrpState::MasterRxLowerPri => wg.vrrp_reclaim(config.clone()),
+        s => wg.vrrp(config.clone(), s == VrrpState::Master),
+    }
+    .map_err(ApiError::Unavailable)?;
     log::info!("vrrp: keepalived says this router is {} for {config}", state.as_str());
     Ok(ok("VRRP state noted", json!({ "config": config.as_str(), "state": state.as_str() })))
 }

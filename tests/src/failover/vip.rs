@@ -29,6 +29,8 @@ pub struct VipLab {
 #[derive(Clone, Debug, Default)]
 pub struct VipFailover {
     pub killed: String,
+    /// When the cable was pulled (ms since the epoch).
+    pub killed_at: u64,
     /// The next router holds the address (its keepalived added it).
     pub moved_s: Option<f64>,
     pub moved_to: Option<String>,
@@ -158,7 +160,7 @@ impl VipLab {
         let n = self.cluster.router_mut(dead).kill_all();
         let gone_at = now_ms();
         say(&format!("t=0.00 s  killed every process of {dead} ({n}: wgclusterd, wireguard-go, keepalived)"));
-        let mut f = VipFailover { killed: dead.to_string(), ..Default::default() };
+        let mut f = VipFailover { killed: dead.to_string(), killed_at, ..Default::default() };
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline && (f.moved_s.is_none() || f.restored_s.is_none()) {
             if f.moved_s.is_none() {
