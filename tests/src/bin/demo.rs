@@ -110,7 +110,7 @@ fn vip_scene() {
     println!("== timeline after {} died ==", f.killed);
     println!("  failure -> address moved        {}  (to {})", fmt_s(f.moved_s), f.moved_to.clone().unwrap_or_default());
     println!("  failure -> traffic restored     {}", fmt_s(f.restored_s));
-    println!("  the new master started the handshake itself (it knew the client's endpoint from the usage");
+    println!("  the new master started the handshake itself, from the VIP (it knew the client's endpoint from the usage");
     println!("  its routers report); with keepalived alone the client waits for its own timers (~15 s).");
     let ok = f.restored_s.is_some();
     say("cleaning up (killing every lab process, deleting the namespaces)");
