@@ -345,6 +345,8 @@ pub fn table(p: &str, key1: &str, wg0_key: &str) -> Vec<Case> {
         case("POST", "/api/configs/wg0/endpoint-group", j(json!({ "domain": "vpn.example.com", "vip": "192.0.2.10", "vrid": 51, "vip_interface": "eth0;reboot" })), 400, &["vip_interface"]),
         case("POST", "/api/configs/wg0/endpoint-group", j(json!({ "domain": "vpn.example.com", "vip": "2001:db8::1", "vrid": 51, "vip_preempt": "no" })), 400, &["vip_preempt"]),
         case("POST", "/api/configs/wg0/endpoint-group", j(json!({ "domain": "vpn.example.com", "vrid": 51 })), 400, &["vrid", "only with vip"]),
+        case("POST", "/api/configs/wg0/endpoint-group", j(json!({ "domain": "vpn.example.com", "vip": "192.0.2.10", "vrid": 51, "vip_in_dns": "yes" })), 400, &["vip_in_dns"]),
+        case("POST", "/api/configs/wg0/endpoint-group", j(json!({ "domain": "vpn.example.com", "vip_in_dns": true })), 400, &["vip_in_dns", "only with vip"]),
         case("POST", "/api/configs/wg0/nodes", j(json!({ "node_id": 5 })), 400, &["node_id"]),
         case("POST", "/api/configs/wg0/nodes", j(json!({})), 400, &["node_id"]),
         case("POST", "/api/configs/wg0/nodes/node1/migrate", j(json!({ "destination_node_id": "node1" })), 400, &["destination_node_id"]),

@@ -170,3 +170,42 @@ fn dns_routes_validate_mask_and_need_the_token() {
     assert_eq!(s, 400);
     assert!(v["message"].as_str().unwrap_or("").starts_with("id:"), "{v}");
 }
+
+/// An endpoint group's floating address in DNS (#16, `vip_in_dns`): the domain's only record is
+/// the VIP and client configs name the domain; switched off, the domain lists the routers again
+/// and client configs name the VIP itself.
+#[test]
+fn a_floating_address_in_dns_is_the_only_record_and_configs_name_the_domain() {
+    let fake = FakeCloudflare::start(TOKEN, ZONE_ID);
+    let d = Daemon::start("cf-vip", "192.0.2.1");
+    d.ok("PUT", "/api/settings/dns", Some(json!({ "cloudflare": { "api_token": TOKEN, "api_base": fake.base_url() } })));
+    d.config_with_nodes(&[("node2", "192.0.2.2", None)]);
+    let group = |in_dns: Option<bool>| {
+        let mut g = json!({ "domain": NAME, "provider": "cloudflare", "cloudflare_zone_id": ZONE_ID, "ttl": 60,
+                            "vip": "192.0.2.200", "vrid": 51 });
+        if let Some(b) = in_dns {
+            g["vip_in_dns"] = json!(b);
+        }
+        g
+    };
+    let v = d.ok("POST", "/api/configs/wg0/endpoint-group", Some(group(Some(true))));
+    assert_eq!((v["vip"].as_str(), v["vip_in_dns"].as_bool()), (Some("192.0.2.200"), Some(true)), "{v}");
+    d.wait("the VIP published as the only record", Duration::from_secs(15), || fake.addresses(ZONE_ID, NAME) == sorted(&["192.0.2.200"]));
+    let peer = d.ok("POST", "/api/configs/wg0/peers", Some(json!({ "name": "phone" })));
+    let pid = peer["id"].as_str().unwrap_or_default().to_string();
+    let endpoint = |d: &Daemon| {
+        let (s, text) = d.inner.client().get_text(&format!("/api/configs/wg0/peers/{pid}/config"));
+        assert_eq!(s, 200, "{text}");
+        text.lines().find_map(|l| l.strip_prefix("Endpoint = ").map(str::to_string)).unwrap_or_default()
+    };
+    assert_eq!(endpoint(&d), format!("{NAME}:51820"), "with the VIP in DNS the config names the domain");
+
+    // Off (the default): the routers are the records again, the config names the VIP.
+    let v = d.ok("POST", "/api/configs/wg0/endpoint-group", Some(group(None)));
+    assert_eq!(v["vip_in_dns"].as_bool(), Some(false), "{v}");
+    d.wait("the routers published again", Duration::from_secs(15), || {
+        fake.addresses(ZONE_ID, NAME) == sorted(&["192.0.2.1", "192.0.2.2"])
+    });
+    assert_eq!(endpoint(&d), "192.0.2.200:51820");
+    assert!(!fake.proxied_ever_true());
+}

@@ -133,6 +133,13 @@ impl Desired {
 /// `min_nodes` addresses (and never an empty set) the last published set is kept: fail static.
 pub fn desired(state: &State, group: &EndpointGroup) -> Desired {
     let mut out = Desired::default();
+    // A floating address the domain publishes (#16): it is the only record, whichever router
+    // holds it (VRRP moves it; the routers' health does not change the record).
+    if let Some(vip) = state.vips.get(&group.config).filter(|v| v.in_dns) {
+        out.addrs.insert(vip.address);
+        out.eligible = 1;
+        return out;
+    }
     for cn in state.nodes_of(&group.config) {
         let Some(node) = state.nodes.get(&cn.node_id) else { continue };
         if group.publish_only_healthy && !(node.healthy && node.enabled && cn.is_healthy) {
@@ -537,6 +544,28 @@ mod tests {
                 },
                 &["192.0.2.9"],
                 true,
+                false,
+            ),
+            (
+                "a floating address in DNS is the only record, whatever the routers' health",
+                |f| {
+                    let vip = crate::model::Vip::parse("192.0.2.200", None, 51, true).unwrap();
+                    f.state.vips.insert(f.group.config.clone(), crate::model::Vip { in_dns: true, ..vip });
+                    node_mut(f, "n1").healthy = false;
+                    f.group.min_nodes = 3;
+                },
+                &["192.0.2.200"],
+                false,
+                false,
+            ),
+            (
+                "a floating address not in DNS leaves the routers' records",
+                |f| {
+                    let vip = crate::model::Vip::parse("192.0.2.200", None, 51, true).unwrap();
+                    f.state.vips.insert(f.group.config.clone(), vip);
+                },
+                &["192.0.2.1", "192.0.2.2", "2001:db8::3"],
+                false,
                 false,
             ),
             (

@@ -19,6 +19,10 @@ pub struct Vip {
     /// true: the router with the highest priority takes the address back when it returns;
     /// false (`nopreempt`): the address stays where it is until that router fails.
     pub preempt: bool,
+    /// true: the group's domain publishes this address (its only A/AAAA record) and client
+    /// configs name the domain; false: the domain lists the routers and client configs name the
+    /// address itself.
+    pub in_dns: bool,
 }
 
 /// Why a VIP is refused: the field and the reason (the API's 400 names the field).
@@ -49,7 +53,7 @@ impl Vip {
             .ok()
             .filter(|v| VRID_RANGE.contains(v))
             .ok_or_else(|| VipError { field: "vrid", reason: format!("{vrid} is not a VRRP router id (1 to 255)") })?;
-        Ok(Vip { address, interface: interface.map(String::from), vrid, preempt })
+        Ok(Vip { address, interface: interface.map(String::from), vrid, preempt, in_dns: false })
     }
 }
 

@@ -20,7 +20,8 @@ const CACHE_BYTES: usize = 2 << 20;
 /// `SetEndpointGroupVip` (#16). Fields were added inside nested structs, so no byte-level migration
 /// can carry a schema-3 snapshot over: a schema-3 data dir is refused by name (no release carried
 /// schema 3).
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5: `Vip` gained `in_dns` (#16, the domain publishes the floating address).
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Raft log entries by index, postcard-encoded `Entry<TypeConfig>`.
 pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");

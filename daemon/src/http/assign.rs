@@ -122,6 +122,7 @@ pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web:
         "vip_interface",
         "vrid",
         "vip_preempt",
+        "vip_in_dns",
     ])?;
     let vip = floating_address(&b)?;
     let domain_name = domain("domain", &b.req_str("domain")?)?;
@@ -157,11 +158,11 @@ pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web:
 }
 
 /// The group's floating address (#16): `vip` (IPv4 or IPv6), `vrid` (1–255, required with it),
-/// optional `vip_interface` and `vip_preempt` (default true). No `vip` (or null): none, and the
-/// other three must not be given.
+/// optional `vip_interface`, `vip_preempt` (default true) and `vip_in_dns` (default false: the
+/// domain keeps listing the routers). No `vip` (or null): none, and the others must not be given.
 fn floating_address(b: &Body) -> Result<Option<Vip>, ApiError> {
     let Some(address) = b.opt_str("vip")? else {
-        for f in ["vip_interface", "vrid", "vip_preempt"] {
+        for f in ["vip_interface", "vrid", "vip_preempt", "vip_in_dns"] {
             if b.has(f) && !b.is_null(f) {
                 return Err(ApiError::BadRequest(format!("{f}: only with vip (the floating address)")));
             }
@@ -172,7 +173,9 @@ fn floating_address(b: &Body) -> Result<Option<Vip>, ApiError> {
         b.opt_uint("vrid", 0, u64::from(u32::MAX))?.ok_or_else(|| ApiError::BadRequest("vrid: required with vip (1 to 255)".into()))?;
     let interface = b.opt_str("vip_interface")?;
     let preempt = b.opt_bool("vip_preempt")?.unwrap_or(true);
-    Vip::parse(&address, interface.as_deref(), vrid, preempt).map(Some).map_err(|e| ApiError::BadRequest(e.to_string()))
+    let in_dns = b.opt_bool("vip_in_dns")?.unwrap_or(false);
+    let vip = Vip::parse(&address, interface.as_deref(), vrid, preempt).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Some(Vip { in_dns, ..vip }))
 }
 
 pub async fn delete_group(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {

@@ -256,7 +256,8 @@ pub async fn delete(app: App, u: User, path: web::Path<(String, String)>) -> Res
 fn client_endpoint(s: &State, cfg: &Config, peer: &Peer, node: Option<&NodeId>) -> Result<(String, &'static str), ApiError> {
     if let Some(g) = s.endpoint_groups.get(&cfg.name) {
         // A floating address (#16) is where stock clients connect: whichever router holds it.
-        if let Some(v) = s.vips.get(&cfg.name) {
+        // With `vip_in_dns` the domain publishes it, and the config names the domain.
+        if let Some(v) = s.vips.get(&cfg.name).filter(|v| !v.in_dns) {
             return Ok((std::net::SocketAddr::new(v.address, g.port).to_string(), "cluster"));
         }
         // The group's domain is checked by its own rule (`http/assign.rs`); written as given if

@@ -285,13 +285,14 @@ pub fn endpoint_group(g: &EndpointGroup) -> Value {
 }
 
 /// An endpoint group's view with its floating address (#16): `vip`, `vip_interface`, `vrid`,
-/// `vip_preempt` (all null without one).
+/// `vip_preempt`, `vip_in_dns` (all null without one).
 pub fn with_vip(mut v: Value, vip: Option<&wgcluster_actors::model::Vip>) -> Value {
     if let Value::Object(m) = &mut v {
         m.insert("vip".into(), json!(vip.map(|x| x.address.to_string())));
         m.insert("vip_interface".into(), json!(vip.and_then(|x| x.interface.clone())));
         m.insert("vrid".into(), json!(vip.map(|x| x.vrid)));
         m.insert("vip_preempt".into(), json!(vip.map(|x| x.preempt)));
+        m.insert("vip_in_dns".into(), json!(vip.map(|x| x.in_dns)));
     }
     v
 }

@@ -210,6 +210,7 @@ pub static METHODS: &[Method] = &[
             ("vip_interface", Str),
             ("vrid", Int),
             ("vip_preempt", Bool),
+            ("vip_in_dns", Bool),
         ],
         Fields,
         true,

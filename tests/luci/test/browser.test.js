@@ -392,19 +392,22 @@ test('LuCI views in headless Chromium against the real daemon', async (t) => {
     await page.fill('#wgc-g-vrid', '51');
     await page.fill('#wgc-g-vip-if', 'br-lan');
     await page.uncheck('#wgc-g-vip-preempt');
+    await page.check('#wgc-g-vip-dns');
     await page.click('.modal .wgc-submit');
     await page.waitForFunction(() => /192\.0\.2\.250 \(VRRP router ID 51, br-lan\)/.test(document.querySelector('#wgc-config-wg0 .wgc-group').textContent));
+    await page.waitForFunction(() => /published as the domain/.test(document.querySelector('#wgc-config-wg0 .wgc-group').textContent));
     let v = await api('GET', '/api/configs/wg0/endpoint-group');
-    assert.deepEqual([v.vip, v.vrid, v.vip_interface, v.vip_preempt], ['192.0.2.250', 51, 'br-lan', false]);
+    assert.deepEqual([v.vip, v.vrid, v.vip_interface, v.vip_preempt, v.vip_in_dns], ['192.0.2.250', 51, 'br-lan', false, true]);
     // ... kept when another field of the group is edited (the form sends what it shows) ...
     await section.locator('button.wgc-group-edit').click();
     assert.equal(await page.inputValue('#wgc-g-vip'), '192.0.2.250');
     assert.equal(await page.isChecked('#wgc-g-vip-preempt'), false);
+    assert.equal(await page.isChecked('#wgc-g-vip-dns'), true);
     await page.fill('#wgc-g-ttl', '45');
     await page.click('.modal .wgc-submit');
     await page.waitForFunction(() => /TTL 45s/.test(document.querySelector('#wgc-config-wg0 .wgc-group').textContent));
     v = await api('GET', '/api/configs/wg0/endpoint-group');
-    assert.deepEqual([v.ttl, v.vip, v.vrid, v.vip_interface, v.vip_preempt], [45, '192.0.2.250', 51, 'br-lan', false]);
+    assert.deepEqual([v.ttl, v.vip, v.vrid, v.vip_interface, v.vip_preempt, v.vip_in_dns], [45, '192.0.2.250', 51, 'br-lan', false, true]);
     // ... and removed by emptying the field
     await section.locator('button.wgc-group-edit').click();
     await page.fill('#wgc-g-vip', '');

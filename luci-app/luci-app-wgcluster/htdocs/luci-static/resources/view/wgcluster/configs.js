@@ -25,7 +25,7 @@ var callMigrate = rpc.declare({ object: 'wgcluster', method: 'migrate', params: 
 var callGroupGet = rpc.declare({ object: 'wgcluster', method: 'endpoint_group_get', params: [ 'config' ], expect: { '': {} } });
 var callGroupSet = rpc.declare({ object: 'wgcluster', method: 'endpoint_group_set',
 	params: [ 'config', 'domain', 'port', 'provider', 'cloudflare_zone_id', 'cloudflare_record_name', 'ttl',
-		'auto_migrate', 'publish_only_healthy', 'min_nodes', 'vip', 'vip_interface', 'vrid', 'vip_preempt',
+		'auto_migrate', 'publish_only_healthy', 'min_nodes', 'vip', 'vip_interface', 'vrid', 'vip_preempt', 'vip_in_dns',
 		'idempotency_key' ], expect: { '': {} } });
 var callGroupDelete = rpc.declare({ object: 'wgcluster', method: 'endpoint_group_delete', params: [ 'config', 'idempotency_key' ], expect: { '': {} } });
 
@@ -220,7 +220,9 @@ return view.extend({
 			field(_('LAN interface'), text('wgc-g-vip-if', g.vip_interface, _('the interface of the router endpoint')),
 				_('The Linux interface keepalived announces on, like br-lan')),
 			field(_('Take the address back'), checkbox('wgc-g-vip-preempt', g.vip_preempt !== false),
-				_('A returning router with a higher priority takes the address back (sessions move once more)'))
+				_('A returning router with a higher priority takes the address back (sessions move once more)')),
+			field(_('Publish it as the domain'), checkbox('wgc-g-vip-dns', g.vip_in_dns === true),
+				_('The domain gets this address as its only record and client configs name the domain; otherwise the domain lists the routers and client configs name the address'))
 		], _('Save'), L.bind(function(sub) {
 			var domain = val('wgc-g-domain');
 			if (!DOMAIN.test(domain))
@@ -241,7 +243,8 @@ return view.extend({
 				optInt('wgc-g-ttl', _('TTL'), 1, 86400), checked('wgc-g-migrate'), checked('wgc-g-healthy'),
 				optInt('wgc-g-min', _('Minimum routers'), 1, 64),
 				/* "" is no floating address (rpcd sends null); the rest only with one */
-				vip, vip !== '' ? vipIf : undefined, vrid, vip !== '' ? checked('wgc-g-vip-preempt') : undefined ];
+				vip, vip !== '' ? vipIf : undefined, vrid, vip !== '' ? checked('wgc-g-vip-preempt') : undefined,
+				vip !== '' ? checked('wgc-g-vip-dns') : undefined ];
 			return this.act(callGroupSet.apply(null, args.concat([ sub.key(args) ])));
 		}, this));
 	},
@@ -280,7 +283,8 @@ return view.extend({
 				_('via %s, TTL %ds, minimum published routers: %d').format(group.provider, group.ttl, group.min_nodes),
 				group.vip ? E('span', { 'class': 'wgc-group-vip' }, [ E('br'),
 					_('Floating address %s (VRRP router ID %d%s)').format(group.vip, group.vrid,
-						group.vip_interface ? ', ' + group.vip_interface : '') ]) : '' ]
+						group.vip_interface ? ', ' + group.vip_interface : ''),
+					group.vip_in_dns ? ' ' + _('published as the domain') : '' ]) : '' ]
 			: [ E('em', {}, [ _('None: independent mode, each peer connects to its own router') ]) ];
 
 		return E('div', { 'class': 'cbi-section wgc-config', 'id': 'wgc-config-' + cfg.name }, [
