@@ -203,9 +203,7 @@ fn a_floating_address_in_dns_is_the_only_record_and_configs_name_the_domain() {
     // Off (the default): the routers are the records again, the config names the VIP.
     let v = d.ok("POST", "/api/configs/wg0/endpoint-group", Some(group(None)));
     assert_eq!(v["vip_in_dns"].as_bool(), Some(false), "{v}");
-    d.wait("the routers published again", Duration::from_secs(15), || {
-        fake.addresses(ZONE_ID, NAME) == sorted(&["192.0.2.1", "192.0.2.2"])
-    });
+    d.wait("the routers published again", Duration::from_secs(15), || fake.addresses(ZONE_ID, NAME) == sorted(&["192.0.2.1", "192.0.2.2"]));
     assert_eq!(endpoint(&d), "192.0.2.200:51820");
     assert!(!fake.proxied_ever_true());
 }
