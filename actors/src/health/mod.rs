@@ -39,8 +39,44 @@ pub struct HealthMonitor {
     probe: Arc<dyn HealthProbe>,
     trackers: BTreeMap<NodeId, Tracker>,
     was_leader: bool,
-    busy: bool,
+    cadence: Cadence,
     clock: fn() -> Millis,
+}
+
+/// PURE: when rounds of probes start. A round starts on a tick unless one is in flight; a tick
+/// that meets a round in flight is remembered and the next round starts as soon as that one ends.
+/// A round that times out ends a little after the interval (timeout = interval at sub-second
+/// intervals, plus scheduling), so without the catch-up every second tick was skipped and failed
+/// rounds came every two intervals: the `lan` profile detected in ~1.7 s against its 1.0 s
+/// budget (#16).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    busy: bool,
+    missed: bool,
+}
+
+impl Cadence {
+    /// A tick: true when a round starts now.
+    pub fn tick(&mut self) -> bool {
+        if self.busy {
+            self.missed = true;
+            false
+        } else {
+            self.busy = true;
+            true
+        }
+    }
+
+    /// The round in flight ended: true when the next one starts now (a tick was missed).
+    pub fn done(&mut self) -> bool {
+        self.busy = std::mem::take(&mut self.missed);
+        self.busy
+    }
+
+    /// A round that was to start did not (no leadership, nothing to probe).
+    pub fn abort(&mut self) {
+        *self = Cadence::default();
+    }
 }
 
 impl HealthMonitor {
@@ -50,7 +86,7 @@ impl HealthMonitor {
         applied: crate::migration::SharedApplied,
         clock: fn() -> Millis,
     ) -> Self {
-        Self { cluster, applied, probe, trackers: BTreeMap::new(), was_leader: false, busy: false, clock }
+        Self { cluster, applied, probe, trackers: BTreeMap::new(), was_leader: false, cadence: Cadence::default(), clock }
     }
 
     fn schedule(&self, ctx: &mut Context<Self>) {
@@ -84,16 +120,23 @@ impl Handler<Tick> for HealthMonitor {
             self.trackers.clear();
         }
         self.was_leader = leader;
-        if !leader || self.busy {
-            return;
+        if leader && self.cadence.tick() {
+            self.start_round(ctx);
         }
+    }
+}
+
+impl HealthMonitor {
+    /// Probes every router (see the module doc) and sends `Probed` when all have answered or
+    /// timed out. Call only when `cadence` said a round starts.
+    fn start_round(&mut self, ctx: &mut Context<Self>) {
         let me = self.cluster.node_id.clone();
         let targets: Vec<Node> =
             self.cluster.read(|s| s.nodes.values().filter(|n| n.id != me && (n.registered || n.cluster_addr.is_some())).cloned().collect());
-        if targets.is_empty() {
+        if targets.is_empty() || !self.cluster.is_leader() {
+            self.cadence.abort();
             return;
         }
-        self.busy = true;
         let probe = self.probe.clone();
         let timeout = Duration::from_millis(budget::probe_timeout_ms(self.cluster.read(|s| s.settings.probe_interval_ms)));
         let fut = async move {
@@ -108,7 +151,9 @@ impl Handler<Tick> for HealthMonitor {
 impl Handler<Probed> for HealthMonitor {
     type Result = ();
     fn handle(&mut self, Probed(results): Probed, ctx: &mut Self::Context) {
-        self.busy = false;
+        if self.cadence.done() {
+            self.start_round(ctx);
+        }
         let t = self.cluster.read(|s| Thresholds { unhealthy_after: s.settings.unhealthy_after, healthy_after: s.settings.healthy_after });
         let mut cmds = Vec::new();
         if let Ok(mut a) = self.applied.write() {
@@ -161,5 +206,64 @@ impl Handler<Probed> for HealthMonitor {
             }
             .into_actor(self),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ticks every `interval`; a round lasts `round` ms. Returns the end times of the first `n`
+    /// rounds (ms after the first tick at 0).
+    fn simulate(interval: u64, round: u64, n: usize) -> Vec<u64> {
+        let mut c = Cadence::default();
+        let (mut ends, mut in_flight_until) = (Vec::new(), None::<u64>);
+        let mut next_tick = 0;
+        while ends.len() < n {
+            // the earlier of the next tick and the end of the round in flight
+            match in_flight_until {
+                Some(end) if end <= next_tick => {
+                    ends.push(end);
+                    in_flight_until = c.done().then_some(end + round);
+                }
+                _ => {
+                    if c.tick() {
+                        in_flight_until = Some(next_tick + round);
+                    }
+                    next_tick += interval;
+                }
+            }
+        }
+        ends
+    }
+
+    #[test]
+    fn a_tick_missed_while_busy_starts_the_next_round_at_once() {
+        let mut c = Cadence::default();
+        assert!(c.tick(), "idle: starts");
+        assert!(!c.tick(), "busy: remembered");
+        assert!(!c.tick(), "still one remembered");
+        assert!(c.done(), "the missed tick starts the next round when this one ends");
+        assert!(!c.done(), "nothing missed: idle");
+        assert!(c.tick());
+        c.abort();
+        assert!(c.tick(), "an aborted start leaves it idle");
+    }
+
+    #[test]
+    fn failed_rounds_keep_the_detection_budget() {
+        // (interval, a round's length: the timeout plus scheduling, misses) -> the verdict's
+        // round ends within the budget plus the scheduling of each round
+        for (interval, round, misses) in [(250, 260, 3), (250, 250, 3), (2000, 1510, 3), (200, 255, 3), (1000, 1005, 5)] {
+            let timeout = budget::probe_timeout_ms(interval);
+            let slack = (round - timeout.min(round)) * misses as u64;
+            let ends = simulate(interval, round, misses);
+            let verdict = ends[misses - 1];
+            let allowed = budget::detection_budget_ms(interval, misses as u32) + slack;
+            assert!(verdict <= allowed, "interval {interval}, round {round}: verdict at {verdict} ms > {allowed} ms ({ends:?})");
+        }
+        // rounds follow each other; the old cadence, which dropped a tick that met a round in
+        // flight, ended them at 260, 760 and 1260 ms: 1.26 s against the 1.0 s budget
+        assert_eq!(simulate(250, 260, 3), vec![260, 520, 780]);
     }
 }
