@@ -132,7 +132,7 @@ fn hole8_data_dir_files_are_0600_and_dirs_0700() {
     let data = d.setup.data_dir.clone();
     let check_all = |when: &str| {
         let paths = walk(&data);
-        assert!(paths.len() >= 7, "{when}: expected the database, token and TLS files: {paths:?}");
+        assert!(paths.len() >= 7, "{when}: expected the store, token and TLS files: {paths:?}");
         for p in &paths {
             let want = if p.is_dir() { 0o700 } else { 0o600 };
             assert_eq!(mode(p), want, "{when}: {} has mode {:04o}, want {want:04o}", p.display(), mode(p));
@@ -141,7 +141,7 @@ fn hole8_data_dir_files_are_0600_and_dirs_0700() {
     check_all("after init and run");
     d.stop();
 
-    let loose_file = data.join("wgcluster.redb");
+    let loose_file = data.join("store").join("raft-log");
     let loose_cert = data.join("tls").join("ca.crt");
     let loose_dir = data.join("tls");
     for (p, m) in [(&loose_file, 0o644), (&loose_cert, 0o644), (&loose_dir, 0o755), (&data, 0o755)] {
