@@ -15,7 +15,7 @@ use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
 use std::io::Cursor;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 
 type SErr = StorageError<u64>;
@@ -36,6 +36,9 @@ pub struct StateMachine {
     shared: Arc<RwLock<Applied>>,
     version_tx: Arc<watch::Sender<u64>>,
     snapshot_seq: Arc<portable_atomic::AtomicU64>,
+    /// Serialises snapshot writes (openraft may build one while it installs another) and holds
+    /// the last log id of the stored snapshot, so an older one never replaces a newer one.
+    stored: Arc<Mutex<Option<LogId<u64>>>>,
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> SErr {
@@ -57,12 +60,14 @@ impl StateMachine {
             applied.last_applied = meta.last_log_id;
             applied.membership = meta.last_membership;
         }
+        let stored = Arc::new(Mutex::new(applied.last_applied));
         let (version_tx, _) = watch::channel(applied.state.version);
         Ok(Self {
             store,
             shared: Arc::new(RwLock::new(applied)),
             version_tx: Arc::new(version_tx),
             snapshot_seq: Arc::new(portable_atomic::AtomicU64::new(0)),
+            stored,
         })
     }
 
@@ -76,14 +81,22 @@ impl StateMachine {
         self.version_tx.subscribe()
     }
 
-    /// Replaces the snapshot file: `[meta length u32 LE][meta, postcard][data]`, fsync'd.
+    /// Replaces the snapshot file: `[meta length u32 LE][meta, postcard][data]`, fsync'd; unless
+    /// the stored snapshot is newer (a build that finished after an install).
     fn store_snapshot(&self, meta: &SnapshotMeta<u64, RaftNode>, data: &[u8]) -> Result<(), SErr> {
+        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        if *stored > meta.last_log_id {
+            log::debug!("snapshot {} not stored: the stored one is newer", meta.snapshot_id);
+            return Ok(());
+        }
         let meta_bytes = postcard::to_allocvec(meta).map_err(write_err)?;
         let mut bytes = Vec::with_capacity(4 + meta_bytes.len() + data.len());
         bytes.extend_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&meta_bytes);
         bytes.extend_from_slice(data);
-        file::replace(&self.store.path(SNAPSHOT_FILE), &bytes, Durability::Durable).map_err(write_err)
+        file::replace(&self.store.path(SNAPSHOT_FILE), &bytes, Durability::Durable).map_err(write_err)?;
+        *stored = meta.last_log_id;
+        Ok(())
     }
 }
 

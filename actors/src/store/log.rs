@@ -220,8 +220,6 @@ pub struct RaftLog {
     offsets: Vec<u64>,
     dead: u64,
     end: u64,
-    /// Index of the last frame ever purged here (the next append may start after it).
-    purged: Option<u64>,
 }
 
 impl RaftLog {
@@ -245,7 +243,7 @@ impl RaftLog {
             file.set_len(s.end).map_err(io_error("truncate", path))?;
             file.sync_all().map_err(io_error("fsync", path))?;
         }
-        Ok(Self { path: path.to_path_buf(), file, first: s.first, offsets: s.offsets, dead: s.dead, end: s.end, purged: last_purged })
+        Ok(Self { path: path.to_path_buf(), file, first: s.first, offsets: s.offsets, dead: s.dead, end: s.end })
     }
 
     pub fn path(&self) -> &Path {
@@ -340,7 +338,6 @@ impl RaftLog {
     /// Forgets entries up to `upto` (the caller has recorded it durably) and compacts the file
     /// when the dead prefix is large. Returns whether it compacted.
     pub fn purge(&mut self, upto: u64) -> Result<bool, StoreError> {
-        self.purged = Some(self.purged.map_or(upto, |p| p.max(upto)));
         let drop = match (self.first, self.last_index()) {
             (Some(first), Some(last)) if upto >= first => (upto.min(last) - first + 1) as usize,
             _ => 0,
