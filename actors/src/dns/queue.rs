@@ -16,7 +16,7 @@
 
 use super::backoff::{self, BackoffPolicy};
 use crate::model::Millis;
-use crate::store::{Durability, Store, StoreError, DNS_QUEUE_FILE};
+use crate::store::{Store, StoreError, DNS_QUEUE_FILE};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -104,7 +104,7 @@ impl DnsQueue {
     }
 
     fn save(&self, file: &QueueFile) -> Result<(), StoreError> {
-        self.store.write(DNS_QUEUE_FILE, file, Durability::Durable)
+        self.store.write(DNS_QUEUE_FILE, file)
     }
 
     /// Every entry as the file holds it, oldest first.

@@ -1,14 +1,16 @@
 //! The Raft log on the store: entries in the append-only `raft-log` (one postcard entry per frame,
 //! see `store::log`), the vote in `raft-vote`, the last purged id in `raft-purged` (both fsync'd
-//! before the call returns) and the committed id in `raft-committed` (not fsync'd: it may lag
-//! after a power loss, and Raft recovers it from the leader). `append` writes a whole batch and
+//! before the call returns) and the committed id in `raft-committed` (a `store::file::Slot`,
+//! overwritten in place without fsync: it may lag after a power loss, and Raft recovers it from
+//! the leader). `append` writes a whole batch and
 //! fsyncs once before it reports the flush, so an acknowledged write survives `kill -9` and power
 //! loss.
 
 use super::io_err;
 use super::types::TypeConfig;
+use crate::store::file::Slot;
 use crate::store::log::RaftLog;
-use crate::store::{Durability, Store, StoreError, COMMITTED_FILE, PURGED_FILE, VOTE_FILE};
+use crate::store::{Store, StoreError, COMMITTED_FILE, PURGED_FILE, VOTE_FILE};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use std::fmt::Debug;
@@ -27,6 +29,7 @@ pub fn entry_index(payload: &[u8]) -> Result<u64, String> {
 pub struct LogStore {
     store: Arc<Store>,
     log: Arc<Mutex<RaftLog>>,
+    committed: Arc<Slot>,
 }
 
 fn read_logs(e: StoreError) -> SErr {
@@ -42,7 +45,8 @@ impl LogStore {
     pub fn open(store: Arc<Store>) -> Result<Self, StoreError> {
         let purged: Option<LogId<u64>> = store.read(PURGED_FILE)?;
         let log = store.open_raft_log(purged.map(|p| p.index), entry_index)?;
-        Ok(Self { store, log: Arc::new(Mutex::new(log)) })
+        let committed = Arc::new(Slot::open(&store.path(COMMITTED_FILE))?);
+        Ok(Self { store, log: Arc::new(Mutex::new(log)), committed })
     }
 
     fn log(&self) -> MutexGuard<'_, RaftLog> {
@@ -133,7 +137,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), SErr> {
-        self.store.write(VOTE_FILE, vote, Durability::Durable).map_err(|e| StorageIOError::write_vote(io_err(e)).into())
+        self.store.write(VOTE_FILE, vote).map_err(|e| StorageIOError::write_vote(io_err(e)).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, SErr> {
@@ -141,13 +145,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<(), SErr> {
-        self.store.write(COMMITTED_FILE, &committed, Durability::Lazy).map_err(|e| StorageIOError::write(io_err(e)).into())
+        let bytes = postcard::to_allocvec(&committed).map_err(|e| StorageIOError::write(io_err(e)))?;
+        self.committed.write(&bytes).map_err(|e| StorageIOError::write(io_err(e)).into())
     }
 
     /// A committed file a power loss left empty or stale reads as "unknown" (Raft then learns
     /// the committed index from the leader), with a warning.
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, SErr> {
-        match self.store.read::<Option<LogId<u64>>>(COMMITTED_FILE) {
+        let read = self.committed.read().and_then(|b| {
+            b.map(|b| postcard::from_bytes::<Option<LogId<u64>>>(&b))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt { key: COMMITTED_FILE.into(), reason: e.to_string() })
+        });
+        match read {
             Ok(c) => Ok(c.flatten()),
             Err(StoreError::Corrupt { key, reason }) => {
                 log::warn!("{key}: unreadable ({reason}); the committed index is learnt again from the leader");
@@ -183,7 +193,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// Records `last_purged` durably first, then drops the entries (a crash in between leaves
     /// dead frames that the next open skips).
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), SErr> {
-        self.store.write(PURGED_FILE, &log_id, Durability::Durable).map_err(write_logs)?;
+        self.store.write(PURGED_FILE, &log_id).map_err(write_logs)?;
         self.log().purge(log_id.index).map_err(write_logs)?;
         Ok(())
     }

@@ -9,7 +9,7 @@
 use super::io_err;
 use super::types::{RaftNode, TypeConfig};
 use crate::state::{Outcome, Response, State};
-use crate::store::{file, Durability, Store, StoreError, SNAPSHOT_FILE};
+use crate::store::{file, Store, StoreError, SNAPSHOT_FILE};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
@@ -94,7 +94,7 @@ impl StateMachine {
         bytes.extend_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&meta_bytes);
         bytes.extend_from_slice(data);
-        file::replace(&self.store.path(SNAPSHOT_FILE), &bytes, Durability::Durable).map_err(write_err)?;
+        file::replace(&self.store.path(SNAPSHOT_FILE), &bytes).map_err(write_err)?;
         *stored = meta.last_log_id;
         Ok(())
     }

@@ -4,17 +4,16 @@
 //! - `raft-log` — the append-only Raft log (`log`): frames of postcard entries, fsync'd per batch;
 //! - small files replaced whole and atomically (`file`), each written as often as its value
 //!   changes: `schema` (the version below, text), `node` (node-local facts: initialised, the
-//!   pending bootstrap hash, the join peer), `raft-vote` and `raft-purged` (fsync'd),
-//!   `raft-committed` (not fsync'd: it may lag, Raft recovers it), `snapshot` (the state machine's
-//!   last snapshot: meta and data, fsync'd), `dns-queue` (the node-local DNS retry queue).
+//!   pending bootstrap hash, the join peer), `raft-vote` and `raft-purged`, `snapshot` (the state
+//!   machine's last snapshot: meta and data), `dns-queue` (the node-local DNS retry queue); and
+//!   `raft-committed`, a `file::Slot` overwritten in place without fsync (it may lag, Raft
+//!   recovers it).
 //!
 //! Every file is created 0600 and the directory 0700 whatever the umask: the data holds the
 //! cluster CA key, peer private keys and DNS secrets. Only `raft/` writes the Raft files.
 
 pub mod file;
 pub mod log;
-
-pub use file::Durability;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs::{self, File, TryLockError};
@@ -129,7 +128,7 @@ impl Store {
         let store = Self { dir, _lock: lock, files: Mutex::new(()) };
         let schema = store.path(SCHEMA_FILE);
         match file::read(&schema)? {
-            None => file::replace(&schema, format!("{SCHEMA_VERSION}\n").as_bytes(), Durability::Durable)?,
+            None => file::replace(&schema, format!("{SCHEMA_VERSION}\n").as_bytes())?,
             Some(b) => {
                 let found = std::str::from_utf8(&b)
                     .ok()
@@ -168,12 +167,12 @@ impl Store {
         }
     }
 
-    /// Replaces file `name` with `value` (postcard).
-    pub fn write<T: Serialize>(&self, name: &str, value: &T, durability: Durability) -> Result<(), StoreError> {
+    /// Replaces file `name` with `value` (postcard), durably.
+    pub fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
         let path = self.path(name);
         let bytes =
             postcard::to_allocvec(value).map_err(|e| StoreError::Corrupt { key: path.display().to_string(), reason: e.to_string() })?;
-        file::replace(&path, &bytes, durability)
+        file::replace(&path, &bytes)
     }
 
     /// The node-local facts (defaults when never written).
@@ -186,7 +185,7 @@ impl Store {
         let _held = self.lock_files();
         let mut meta = self.node()?;
         change(&mut meta);
-        self.write(NODE_FILE, &meta, Durability::Durable)?;
+        self.write(NODE_FILE, &meta)?;
         Ok(meta)
     }
 
