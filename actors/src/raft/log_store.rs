@@ -235,6 +235,26 @@ mod tests {
         assert!(entry_index(&[]).is_err());
     }
 
+    /// The vote, the committed id and the purge mark survive reopening; the committed id is read
+    /// back from the slot after the handle that wrote it is gone (as after `kill -9`).
+    #[tokio::test]
+    async fn raft_meta_survives_reopening() {
+        let dir = std::env::temp_dir().join(format!("wgc-logmeta-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let id = |i| LogId::new(CommittedLeaderId::new(2, 0), i);
+        {
+            let mut store = LogStore::open(Arc::new(Store::open(&dir).expect("open"))).expect("log");
+            store.save_committed(Some(id(7))).await.expect("committed");
+            store.save_committed(Some(id(12))).await.expect("committed");
+            store.save_vote(&Vote::new(2, 0)).await.expect("vote");
+        }
+        let mut store = LogStore::open(Arc::new(Store::open(&dir).expect("reopen"))).expect("log");
+        assert_eq!(store.read_committed().await.expect("read"), Some(id(12)));
+        assert_eq!(store.read_vote().await.expect("read"), Some(Vote::new(2, 0)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Replication's reads stop at `APPEND_BYTES_MAX` (at least one entry, whatever its size);
     /// plain reads return the whole range.
     #[tokio::test]
