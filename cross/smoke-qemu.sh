@@ -18,7 +18,7 @@
 #   4. SIGTERM, wait for a clean exit (status 0)
 #
 # The config is not assigned to the node, so no WireGuard interface is created on the host: the
-# test exercises the API, Raft, redb and key generation on the emulated CPU, not the data plane.
+# test exercises the API, Raft, the store and key generation on the emulated CPU, not the data plane.
 #
 # Environment:
 #   WGC_SMOKE_TIMEOUT       seconds to wait for /api/health (default 60: emulation is slow)

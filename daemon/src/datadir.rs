@@ -1,8 +1,8 @@
-//! The data dir's guards, run by `wgclusterd run` before the database is opened for Raft:
+//! The data dir's guards, run by `wgclusterd run` before the store is opened for Raft:
 //!
 //! - **Modes.** The data dir holds the cluster CA key, router and peer private keys, DNS secrets
 //!   and the admin token, so every file in it is 0600 and every directory (the data dir included)
-//!   0700. Files are created that way (`create`, `store::open`, `TlsFiles`, the reconciler);
+//!   0700. Files are created that way (`create`, `Store::open`, `TlsFiles`, the reconciler);
 //!   `fix_modes` finds anything looser or otherwise different (a hand-made copy, a restored
 //!   backup, an old version), warns naming the path and both modes, and sets it right. Symbolic
 //!   links and special files inside are not followed or changed, only warned about.
@@ -193,7 +193,7 @@ mod tests {
         create(&dir).expect("create");
         fs::create_dir_all(dir.join("tls").join("deep")).expect("mkdir");
         let cases: &[(&str, u32, bool)] = &[
-            ("wgcluster.redb", 0o644, true),
+            ("snapshot", 0o644, true),
             ("admin.token", 0o600, false),
             ("tls/ca.crt", 0o444, true),
             ("tls/deep/x", 0o4755, true),

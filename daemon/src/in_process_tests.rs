@@ -1,5 +1,5 @@
 //! In-process API tests: the real application (`startup::app`: edge guard, routes, auth) over a
-//! real one-router cluster (redb store, Raft, `State::apply`, the actors) in a temp data dir,
+//! real one-router cluster (file store, Raft, `State::apply`, the actors) in a temp data dir,
 //! driven through `actix_web::test` — no sockets, no processes, seconds on any laptop. The same
 //! bad-input table as the real-daemon suite (`wgcluster_tests::bad_input`) runs here, so
 //! `cargo test -p wgclusterd` covers the API's refusals.

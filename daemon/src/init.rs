@@ -1,24 +1,18 @@
 //! `wgclusterd init`: makes the data dir (mode 0700) a new one-router cluster. Writes the admin
 //! token to `<data_dir>/admin.token` (mode 0600, like every file in the data dir) and keeps only
-//! its SHA-256 (in the database, until the first `run` turns it into the `Bootstrap` command).
+//! its SHA-256 (in the store's node-local facts, until the first `run` turns it into the
+//! `Bootstrap` command).
 
 use crate::config::DaemonConfig;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use wgcluster_actors::store::{self, META};
+use wgcluster_actors::store::{self, Store};
 use wgcluster_actors::tls::pki::{ClusterCa, NodeKey};
 use wgcluster_actors::tls::store::TlsFiles;
 
 pub const TOKEN_FILE: &str = "admin.token";
-pub const DB_FILE: &str = "wgcluster.redb";
-/// META key of the admin token's hash until the cluster is bootstrapped.
-pub const PENDING_BOOTSTRAP: &str = "pending_bootstrap_sha256";
-/// META key set once this data dir belongs to a cluster.
-pub const INITIALISED: &str = "initialised";
-/// META key: the cluster address this router joined through (where `run` asks to be added).
-pub const JOIN_PEER: &str = "join_peer";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -34,19 +28,12 @@ pub enum InitError {
     DataDir(#[from] crate::datadir::DataDirError),
 }
 
-pub fn db_path(cfg: &DaemonConfig) -> PathBuf {
-    cfg.data_dir.join(DB_FILE)
-}
-
 /// True when the data dir already belongs to a cluster.
 pub fn is_initialised(cfg: &DaemonConfig) -> Result<bool, InitError> {
-    if !db_path(cfg).exists() {
+    if !store::exists(&cfg.data_dir) {
         return Ok(false);
     }
-    let db = store::open(&db_path(cfg))?;
-    let txn = db.begin_read().map_err(store::StoreError::from)?;
-    let t = txn.open_table(META).map_err(store::StoreError::from)?;
-    Ok(t.get(INITIALISED).map_err(store::StoreError::from)?.is_some())
+    Ok(Store::open(&cfg.data_dir)?.node()?.initialised)
 }
 
 fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> InitError + '_ {
@@ -79,33 +66,19 @@ pub fn init(cfg: &DaemonConfig) -> Result<PathBuf, InitError> {
     files.save_node_key(&key.key_pem()).map_err(|e| InitError::Tls(e.to_string()))?;
     files.save_node_cert(&cert.cert_pem).map_err(|e| InitError::Tls(e.to_string()))?;
 
-    set_meta(cfg, &[(PENDING_BOOTSTRAP, hash.as_slice()), (INITIALISED, &[1u8])])?;
+    Store::open(&cfg.data_dir)?.update_node(|m| {
+        m.pending_bootstrap = Some(hash);
+        m.initialised = true;
+    })?;
     Ok(token_path)
-}
-
-fn set_meta(cfg: &DaemonConfig, pairs: &[(&str, &[u8])]) -> Result<(), InitError> {
-    let db = store::open(&db_path(cfg))?;
-    let txn = db.begin_write().map_err(store::StoreError::from)?;
-    {
-        let mut t = txn.open_table(META).map_err(store::StoreError::from)?;
-        for (k, v) in pairs {
-            t.insert(*k, *v).map_err(store::StoreError::from)?;
-        }
-    }
-    txn.commit().map_err(store::StoreError::from)?;
-    Ok(())
 }
 
 /// Marks the data dir as belonging to a cluster joined through `peer`.
 pub fn mark_joined(cfg: &DaemonConfig, peer: &str) -> Result<(), InitError> {
     crate::datadir::create(&cfg.data_dir)?;
-    set_meta(cfg, &[(JOIN_PEER, peer.as_bytes()), (INITIALISED, &[1u8])])
-}
-
-/// The peer this router joined through, if it joined.
-pub fn join_peer(db: &redb::Database) -> Result<Option<String>, store::StoreError> {
-    let txn = db.begin_read()?;
-    let t = txn.open_table(META)?;
-    let v = t.get(JOIN_PEER)?;
-    Ok(v.map(|v| String::from_utf8_lossy(v.value()).to_string()))
+    Store::open(&cfg.data_dir)?.update_node(|m| {
+        m.join_peer = Some(peer.to_string());
+        m.initialised = true;
+    })?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ use crate::cluster::transport::HttpsTransport;
 use crate::cluster::Identity;
 use crate::config::{self, DaemonConfig};
 use crate::http::{self, AppState, LocalConn};
-use crate::init::{self, PENDING_BOOTSTRAP};
+use crate::init;
 use actix::Actor;
 use actix_web::{web, App, HttpServer};
 use futures_util::future::BoxFuture;
@@ -24,7 +24,7 @@ use wgcluster_actors::model::{ApiToken, ConfigName, NodeId};
 use wgcluster_actors::raft::Proposer;
 use wgcluster_actors::raft::{ClusterHandle, RaftTiming};
 use wgcluster_actors::state::{Command, NodeSpec, Request};
-use wgcluster_actors::store::{self, META};
+use wgcluster_actors::store::{self, Store};
 use wgcluster_actors::tls::store::TlsFiles;
 use wgcluster_actors::tls::{server_config, IsAllowed};
 use wgcluster_actors::wg::reconciler::{self, ReconcilerHandle};
@@ -107,20 +107,6 @@ fn data_plane(cfg: &DaemonConfig) -> Arc<dyn WgBackend> {
     Arc::from(build_backend(choice, &backend_settings(cfg)))
 }
 
-fn take_pending_bootstrap(db: &redb::Database) -> Result<Option<[u8; 32]>, store::StoreError> {
-    let txn = db.begin_read()?;
-    let t = txn.open_table(META)?;
-    let v = t.get(PENDING_BOOTSTRAP)?;
-    Ok(v.and_then(|v| v.value().try_into().ok()))
-}
-
-fn clear_pending_bootstrap(db: &redb::Database) -> Result<(), store::StoreError> {
-    let txn = db.begin_write()?;
-    txn.open_table(META)?.remove(PENDING_BOOTSTRAP)?;
-    txn.commit()?;
-    Ok(())
-}
-
 pub fn run(config_path: &Path, cfg: DaemonConfig, witness: bool) -> Result<(), RunError> {
     crate::logging::configure(cfg.log_level, cfg.log_target, &cfg.syslog_socket);
     if !init::is_initialised(&cfg)? {
@@ -153,7 +139,7 @@ pub fn run(config_path: &Path, cfg: DaemonConfig, witness: bool) -> Result<(), R
 /// The cluster half of start-up: the store, Raft, and the bootstrap of a freshly initialised
 /// cluster (its first write: the admin token, this router, the CA).
 pub struct Opened {
-    pub db: Arc<redb::Database>,
+    pub db: Arc<Store>,
     pub cluster: ClusterHandle,
     pub identity: Identity,
     pub cluster_addr: String,
@@ -162,9 +148,8 @@ pub struct Opened {
 }
 
 pub async fn open_cluster(cfg: &DaemonConfig, witness: bool) -> Result<Opened, RunError> {
-    let db = Arc::new(store::open(&init::db_path(cfg))?);
-    let pending = take_pending_bootstrap(&db)?;
-    let join_peer = init::join_peer(&db)?;
+    let db = Arc::new(Store::open(&cfg.data_dir)?);
+    let store::NodeMeta { pending_bootstrap: pending, join_peer, .. } = db.node()?;
     let node_id = NodeId::parse("node_id", &cfg.node_id).map_err(|e| RunError::Config(e.to_string()))?;
     let identity = crate::cluster::Identity::load(&cfg.data_dir).map_err(|e| RunError::Start(e.to_string()))?;
     let timing = RaftTiming {
@@ -207,7 +192,7 @@ pub async fn open_cluster(cfg: &DaemonConfig, witness: bool) -> Result<Opened, R
                 Err(e) => return Err(RunError::Start(format!("bootstrap: {e}"))),
             }
         }
-        clear_pending_bootstrap(&db)?;
+        db.update_node(|m| m.pending_bootstrap = None)?;
     }
     Ok(Opened { db, cluster, identity, cluster_addr, spec, join_peer })
 }

@@ -5,7 +5,7 @@
 # endpoint group whose server is a closed port on the namespace's loopback).
 #
 # Measured: `write_bytes` of /proc/<pid>/io (bytes the daemon caused to be written to the block
-# layer: redb commits of the Raft log, state machine, snapshots, the DNS retry queue, and any other
+# layer: Raft log appends, vote and snapshot files, the DNS retry queue (all under store/), and any other
 # data dir file) over WINDOW seconds (idle: after a WARMUP; outage: from creating the endpoint
 # group, one replicated write, whose first attempt fails at once),
 # extrapolated to one hour; plus the data dir's size change and the DNS audit entries written in

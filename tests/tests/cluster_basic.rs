@@ -6,7 +6,6 @@
 //!       CARGO_TARGET_DIR=/work/target-cluster cargo test -p wgcluster-tests --test cluster_basic`
 
 use serde_json::json;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wgcluster_tests::cluster::{message, Cluster, Opts};
 
@@ -125,7 +124,7 @@ fn follower_catches_up_by_snapshot() {
     // entries one by one would keep the last `keep_logs` (10) entries before its own snapshot;
     // one that installed the panel's snapshot purged its log up to the snapshot's last index.
     assert!(c.stop(down), "{} did not stop cleanly on SIGTERM", c.id(down));
-    let (snapshot_index, first_log, last_log) = inspect_store(&c.routers[down].data_dir.join("wgcluster.redb"));
+    let (snapshot_index, first_log, last_log) = inspect_store(&c.routers[down].data_dir);
     eprintln!(
         "{}: stopped at {before}, leader at {end}; its store: snapshot at {snapshot_index:?}, log {first_log:?}..={last_log:?}",
         c.id(down)
@@ -147,22 +146,11 @@ fn follower_catches_up_by_snapshot() {
     assert_eq!(code, 200, "{v}");
 }
 
-/// (snapshot last index, first log index, last log index) of a stopped router's redb.
-fn inspect_store(path: &std::path::Path) -> (Option<u64>, Option<u64>, Option<u64>) {
-    use redb::{ReadableTable, ReadableTableMetadata};
-    let db = Arc::new(redb::Database::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
-    let (first, last) = {
-        let txn = db.begin_read().expect("read txn");
-        let t = txn.open_table(wgcluster_actors::store::RAFT_LOG).expect("raft_log table");
-        let _ = t.len();
-        let first = t.first().expect("first").map(|(k, _)| k.value());
-        let last = t.last().expect("last").map(|(k, _)| k.value());
-        (first, last)
-    };
-    let sm = wgcluster_actors::raft::StateMachine::open(db).expect("state machine");
-    let shared = sm.shared();
-    let applied = shared.read().expect("state lock");
-    (applied.last_applied.map(|l| l.index), first, last)
+/// (snapshot last index, first log index, last log index) of a stopped router's store.
+fn inspect_store(data_dir: &std::path::Path) -> (Option<u64>, Option<u64>, Option<u64>) {
+    let snapshot = wgcluster_actors::raft::inspect_snapshot(data_dir).unwrap_or_else(|e| panic!("{}: {e}", data_dir.display()));
+    let (first, last) = wgcluster_actors::raft::inspect_log(data_dir).unwrap_or_else(|e| panic!("{}: {e}", data_dir.display()));
+    (snapshot, first, last)
 }
 
 /// The daemon's default timings (heartbeat 300 ms, election timeout 1500 ms) once: a new panel

@@ -1,5 +1,5 @@
 //! DNS sync against the fake Cloudflare API, at the actor level: a real one-voter cluster (Raft,
-//! redb) whose state the tests build and change with commands, the real DNS sync task and the
+//! the file store) whose state the tests build and change with commands, the real DNS sync task and the
 //! real Cloudflare client. Covers: publishing exactly the healthy nodes, a node turning unhealthy,
 //! records edited behind our back, fail static, 5xx/429 outages with the persistent queue,
 //! supersession, dead entries with retry and drop, pagination, the batch fallback, slow answers,

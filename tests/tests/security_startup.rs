@@ -1,7 +1,8 @@
 //! Start-up guards against the real binary (issue 10, holes 5, 8 and 10): a data dir runs only
 //! as the router it belongs to; a mangled or non-UTF-8 config stops `run` naming the file and
 //! line and never falls back to the built-in defaults; every file in the data dir is 0600 and
-//! every directory 0700, and `run` warns about and fixes anything else.
+//! every directory 0700, and `run` warns about and fixes anything else. The store (#12) takes one
+//! daemon per data dir and refuses the redb database of schema 4 by name.
 
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
@@ -132,7 +133,7 @@ fn hole8_data_dir_files_are_0600_and_dirs_0700() {
     let data = d.setup.data_dir.clone();
     let check_all = |when: &str| {
         let paths = walk(&data);
-        assert!(paths.len() >= 7, "{when}: expected the database, token and TLS files: {paths:?}");
+        assert!(paths.len() >= 7, "{when}: expected the store, token and TLS files: {paths:?}");
         for p in &paths {
             let want = if p.is_dir() { 0o700 } else { 0o600 };
             assert_eq!(mode(p), want, "{when}: {} has mode {:04o}, want {want:04o}", p.display(), mode(p));
@@ -141,7 +142,7 @@ fn hole8_data_dir_files_are_0600_and_dirs_0700() {
     check_all("after init and run");
     d.stop();
 
-    let loose_file = data.join("wgcluster.redb");
+    let loose_file = data.join("store").join("raft-log");
     let loose_cert = data.join("tls").join("ca.crt");
     let loose_dir = data.join("tls");
     for (p, m) in [(&loose_file, 0o644), (&loose_cert, 0o644), (&loose_dir, 0o755), (&data, 0o755)] {
@@ -177,4 +178,30 @@ fn hole10_non_utf8_config_names_file_and_line() {
         assert!(stderr.contains(&format!("{file}:3:")) && stderr.contains("UTF-8"), "{cmd}: stderr must name {file}:3\n{}", describe(&out));
     }
     assert!(!setup.data_dir.exists(), "a bad config must not initialise anything");
+}
+
+/// One daemon per data dir (#12): while a daemon runs, a second `run` or an `init` on its data dir
+/// is refused naming the dir, and the first keeps serving; a data dir holding the redb database of
+/// schema 4 is refused naming the file and what to do.
+#[test]
+fn store_lock_and_old_database() {
+    let mut d = Daemon::start(Options::default().tag("lock"));
+    let want = format!("{} is in use by another wgclusterd", d.setup.data_dir.display());
+    for args in [&["run"][..], &["init"][..]] {
+        let out = d.setup.run(args);
+        assert!(!out.status.success(), "{args:?} beside a running daemon: {}", describe(&out));
+        assert!(text(&out.stderr).contains(&want), "{args:?}: {}", describe(&out));
+    }
+    assert_eq!(node_ids(&d), ["node1"], "the first daemon still serves");
+    d.stop();
+
+    let old = Setup::new(Options::default().tag("oldredb"));
+    std::fs::create_dir_all(&old.data_dir).expect("mkdir");
+    let db = old.data_dir.join("wgcluster.redb");
+    std::fs::write(&db, b"redb").expect("write");
+    let out = old.run(&["run"]);
+    assert!(!out.status.success(), "run on a schema-4 data dir started: {}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&db.display().to_string()) && stderr.contains("wgclusterd init"), "{}", describe(&out));
+    assert!(!old.data_dir.join("store").exists(), "nothing written beside the old database");
 }

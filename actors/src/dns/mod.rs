@@ -3,7 +3,7 @@
 //!
 //! - `plan` (pure): desired addresses with the fail-static rule, the record diff, fingerprints.
 //! - `backoff` (pure): retry schedule with jitter, `Retry-After`, request pacing.
-//! - `queue`: the persistent retry queue (redb table `dns_queue`, node-local).
+//! - `queue`: the persistent retry queue (the store's `dns-queue` file, node-local).
 //! - `provider`: the provider trait and its errors; `cloudflare` and `rfc2136` are the two
 //!   providers; `factory` builds them from the replicated settings. `message` (DNS wire format)
 //!   and `tsig` (RFC 8945 signatures) are what `rfc2136` sends and reads.

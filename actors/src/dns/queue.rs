@@ -1,32 +1,26 @@
-//! The DNS retry queue: failed DNS work, persisted in the node's redb file (table `dns_queue`,
-//! node-local, never replicated), one entry per record name. An entry says what should be
-//! published, how often it failed, when it is tried next, and why it failed; past the attempt
-//! limit it is `dead`: it stays visible, is tried once more at each full resync (so the records heal
-//! once the provider is back) and can be retried or dropped through the API.
+//! The DNS retry queue: failed DNS work, persisted in the store's `dns-queue` file (node-local,
+//! never replicated; replaced whole and fsync'd on every persisted change), one entry per record
+//! name. An entry says what should be published, how often it failed, when it is tried next, and
+//! why it failed; past the attempt limit it is `dead`: it stays visible, is tried once more at each
+//! full resync (so the records heal once the provider is back) and can be retried or dropped
+//! through the API.
 //!
-//! Owns: the `dns_queue` table. Must not: decide schedules (that is `backoff`) or talk to a
-//! provider. Every persisted change is one fsync'd write transaction; entries hold no secrets.
+//! Owns: the `dns-queue` file. Must not: decide schedules (that is `backoff`) or talk to a
+//! provider. Entries hold no secrets.
 //!
 //! Flash: a provider outage fails every retry of the same work. Such a repeat (same work, still
 //! alive) only updates the entry in memory (attempts, next attempt, last error), which every read
-//! here sees; the table is written when work is queued, superseded, given up (`dead`), retried or
+//! here sees; the file is written when work is queued, superseded, given up (`dead`), retried or
 //! dropped (`must_persist`). After a restart the entry resumes from its last persisted state: its
 //! next attempt is due at once and its count continues from there.
 
 use super::backoff::{self, BackoffPolicy};
 use crate::model::Millis;
-use crate::store::StoreError;
-use redb::{Database, ReadableTable, TableDefinition};
+use crate::store::{Store, StoreError, DNS_QUEUE_FILE};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-
-/// Queue entries by id (from 1), postcard-encoded `QueueEntry`. Key 0 holds the last id given
-/// out (u64 little endian), so an id is never reused for other work.
-pub const DNS_QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("dns_queue");
-
-const LAST_ID: u64 = 0;
 
 /// One unit of failed DNS work. Field order matters (postcard): add fields at the end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,17 +60,25 @@ pub struct Failure<'a> {
     pub retry_after: Option<Duration>,
 }
 
-/// A handle on the queue table. Cheap to clone; safe to use from the API and the sync task at
-/// once (redb serialises write transactions).
+/// The `dns-queue` file: the last id given out (so an id is never reused for other work) and the
+/// entries, oldest (lowest id) first.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct QueueFile {
+    last_id: u64,
+    entries: Vec<QueueEntry>,
+}
+
+/// A handle on the queue. Cheap to clone; safe to use from the API and the sync task at once
+/// (read-modify-write cycles hold the store's file lock).
 #[derive(Clone)]
 pub struct DnsQueue {
-    db: Arc<Database>,
-    /// Entries by id whose latest failure is newer than the table (repeats kept off the flash).
+    store: Arc<Store>,
+    /// Entries by id whose latest failure is newer than the file (repeats kept off the flash).
     newer: Arc<Mutex<HashMap<u64, QueueEntry>>>,
 }
 
-/// Whether a failure that turned the entry `persisted` (as the table holds it; None: not in the
-/// table) into `updated` must be written: new work, work superseded by other work, or work given
+/// Whether a failure that turned the entry `persisted` (as the file holds it; None: not in the
+/// file) into `updated` must be written: new work, work superseded by other work, or work given
 /// up. A repeat of the same live work stays in memory.
 pub fn must_persist(persisted: Option<&QueueEntry>, updated: &QueueEntry) -> bool {
     match persisted {
@@ -85,37 +87,29 @@ pub fn must_persist(persisted: Option<&QueueEntry>, updated: &QueueEntry) -> boo
     }
 }
 
-fn encode(e: &QueueEntry) -> Result<Vec<u8>, StoreError> {
-    postcard::to_allocvec(e).map_err(|err| StoreError::Corrupt { key: format!("dns_queue/{}", e.id), reason: err.to_string() })
-}
-
-fn decode(id: u64, b: &[u8]) -> Result<QueueEntry, StoreError> {
-    postcard::from_bytes(b).map_err(|err| StoreError::Corrupt { key: format!("dns_queue/{id}"), reason: err.to_string() })
-}
-
 impl DnsQueue {
-    /// Opens the queue, creating its table when missing.
-    pub fn open(db: Arc<Database>) -> Result<Self, StoreError> {
-        let txn = db.begin_write()?;
-        txn.open_table(DNS_QUEUE)?;
-        txn.commit()?;
-        Ok(Self { db, newer: Arc::default() })
+    /// Opens the queue (reads its file once to check it).
+    pub fn open(store: Arc<Store>) -> Result<Self, StoreError> {
+        let q = Self { store, newer: Arc::default() };
+        q.load()?;
+        Ok(q)
     }
 
     fn newer(&self) -> MutexGuard<'_, HashMap<u64, QueueEntry>> {
         self.newer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Every entry as the table holds it, oldest first.
+    fn load(&self) -> Result<QueueFile, StoreError> {
+        Ok(self.store.read(DNS_QUEUE_FILE)?.unwrap_or_default())
+    }
+
+    fn save(&self, file: &QueueFile) -> Result<(), StoreError> {
+        self.store.write(DNS_QUEUE_FILE, file)
+    }
+
+    /// Every entry as the file holds it, oldest first.
     fn persisted(&self) -> Result<Vec<QueueEntry>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(DNS_QUEUE)?;
-        let mut out = Vec::new();
-        for item in t.range(1..)? {
-            let (k, v) = item?;
-            out.push(decode(k.value(), v.value())?);
-        }
-        Ok(out)
+        Ok(self.load()?.entries)
     }
 
     /// Every entry, oldest first (with the failures kept in memory).
@@ -126,13 +120,7 @@ impl DnsQueue {
     }
 
     pub fn get(&self, id: u64) -> Result<Option<QueueEntry>, StoreError> {
-        if id == LAST_ID {
-            return Ok(None);
-        }
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(DNS_QUEUE)?;
-        let v = t.get(id)?;
-        let e = v.map(|v| decode(id, v.value())).transpose()?;
+        let e = self.persisted()?.into_iter().find(|e| e.id == id);
         Ok(e.map(|e| self.newer().get(&id).cloned().unwrap_or(e)))
     }
 
@@ -149,36 +137,26 @@ impl DnsQueue {
     /// work was different, is superseded by this work with one failure), a new schedule from
     /// `policy` and `jitter`, and is marked dead past the attempt limit.
     pub fn record_failure(&self, f: &Failure<'_>, now: Millis, policy: &BackoffPolicy, jitter: f64) -> Result<QueueEntry, StoreError> {
-        // A repeat of queued work that stays alive: in memory only.
-        let persisted = self.persisted()?.into_iter().find(|e| e.record_name == f.record_name);
-        if let Some(p) = persisted {
-            let current = self.newer().get(&p.id).cloned().unwrap_or_else(|| p.clone());
-            let e = apply_failure(current, f, now, policy, jitter);
-            if !must_persist(Some(&p), &e) {
-                self.newer().insert(e.id, e.clone());
-                return Ok(e);
-            }
-        }
-        let txn = self.db.begin_write()?;
-        let entry = {
-            let mut t = txn.open_table(DNS_QUEUE)?;
-            let mut found = None;
-            for item in t.range(1..)? {
-                let (k, v) = item?;
-                let e = decode(k.value(), v.value())?;
-                if e.record_name == f.record_name {
-                    found = Some(e);
+        let _held = self.store.lock_files();
+        let mut file = self.load()?;
+        let slot = file.entries.iter().position(|e| e.record_name == f.record_name);
+        let current = match slot {
+            Some(i) => {
+                let p = &file.entries[i];
+                let current = self.newer().get(&p.id).cloned().unwrap_or_else(|| p.clone());
+                let e = apply_failure(current, f, now, policy, jitter);
+                // A repeat of queued work that stays alive: in memory only.
+                if !must_persist(Some(p), &e) {
+                    self.newer().insert(e.id, e.clone());
+                    return Ok(e);
                 }
+                file.entries[i] = e.clone();
+                e
             }
-            let mut e = match found {
-                Some(e) => e,
-                None => QueueEntry {
-                    id: {
-                        let last = t.get(LAST_ID)?.and_then(|v| v.value().try_into().ok()).map(u64::from_le_bytes);
-                        let id = last.unwrap_or(0) + 1;
-                        t.insert(LAST_ID, id.to_le_bytes().as_slice())?;
-                        id
-                    },
+            None => {
+                file.last_id += 1;
+                let fresh = QueueEntry {
+                    id: file.last_id,
                     config: String::new(),
                     record_name: f.record_name.to_string(),
                     provider: String::new(),
@@ -190,18 +168,15 @@ impl DnsQueue {
                     dead: false,
                     created_at: now,
                     updated_at: now,
-                },
-            };
-            if let Some(newer) = self.newer().get(&e.id) {
-                e = newer.clone();
+                };
+                let e = apply_failure(fresh, f, now, policy, jitter);
+                file.entries.push(e.clone());
+                e
             }
-            let e = apply_failure(e, f, now, policy, jitter);
-            t.insert(e.id, encode(&e)?.as_slice())?;
-            e
         };
-        txn.commit()?;
-        self.newer().remove(&entry.id);
-        Ok(entry)
+        self.save(&file)?;
+        self.newer().remove(&current.id);
+        Ok(current)
     }
 
     /// Removes the entry for `record_name` (its work succeeded). Returns whether one existed.
@@ -212,57 +187,38 @@ impl DnsQueue {
 
     /// Makes entry `id` due now with a fresh attempt count (also revives a dead entry).
     pub fn retry(&self, id: u64, now: Millis) -> Result<Option<QueueEntry>, StoreError> {
-        if id == LAST_ID {
-            return Ok(None);
-        }
-        let newer = self.newer().get(&id).cloned();
-        let txn = self.db.begin_write()?;
-        let out = {
-            let mut t = txn.open_table(DNS_QUEUE)?;
-            let current = t.get(id)?.map(|v| decode(id, v.value())).transpose()?.map(|e| newer.unwrap_or(e));
-            match current {
-                None => None,
-                Some(mut e) => {
-                    e.attempts = 0;
-                    e.dead = false;
-                    e.next_attempt_at = now;
-                    e.updated_at = now;
-                    t.insert(id, encode(&e)?.as_slice())?;
-                    Some(e)
-                }
-            }
-        };
-        txn.commit()?;
+        let _held = self.store.lock_files();
+        let mut file = self.load()?;
+        let Some(slot) = file.entries.iter_mut().find(|e| e.id == id) else { return Ok(None) };
+        let mut e = self.newer().get(&id).cloned().unwrap_or_else(|| slot.clone());
+        e.attempts = 0;
+        e.dead = false;
+        e.next_attempt_at = now;
+        e.updated_at = now;
+        *slot = e.clone();
+        self.save(&file)?;
         self.newer().remove(&id);
-        Ok(out)
+        Ok(Some(e))
     }
 
     /// Deletes entry `id`. Returns whether it existed.
     pub fn drop_entry(&self, id: u64) -> Result<bool, StoreError> {
-        if id == LAST_ID {
-            return Ok(false);
-        }
-        let txn = self.db.begin_write()?;
-        let existed = txn.open_table(DNS_QUEUE)?.remove(id)?.is_some();
-        txn.commit()?;
-        self.newer().remove(&id);
-        Ok(existed)
+        Ok(self.retain(|e| e.id != id)? > 0)
     }
 
     /// Deletes the entries `keep` refuses (e.g. of endpoint groups that no longer exist).
     pub fn retain(&self, keep: impl Fn(&QueueEntry) -> bool) -> Result<usize, StoreError> {
-        let gone: Vec<u64> = self.list()?.into_iter().filter(|e| !keep(e)).map(|e| e.id).collect();
+        let _held = self.store.lock_files();
+        let mut file = self.load()?;
+        let gone: Vec<u64> = {
+            let newer = self.newer();
+            file.entries.iter().filter(|e| !keep(newer.get(&e.id).unwrap_or(e))).map(|e| e.id).collect()
+        };
         if gone.is_empty() {
             return Ok(0);
         }
-        let txn = self.db.begin_write()?;
-        {
-            let mut t = txn.open_table(DNS_QUEUE)?;
-            for id in &gone {
-                t.remove(*id)?;
-            }
-        }
-        txn.commit()?;
+        file.entries.retain(|e| !gone.contains(&e.id));
+        self.save(&file)?;
         let mut newer = self.newer();
         for id in &gone {
             newer.remove(id);
@@ -293,12 +249,11 @@ fn apply_failure(mut e: QueueEntry, f: &Failure<'_>, now: Millis, policy: &Backo
 mod tests {
     use super::*;
 
-    fn temp_db(name: &str) -> (Arc<Database>, std::path::PathBuf) {
+    fn temp_db(name: &str) -> (Arc<Store>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("wgc-dnsq-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("q.redb");
-        (Arc::new(Database::create(&path).unwrap()), dir)
+        (Arc::new(Store::open(&dir).unwrap()), dir)
     }
 
     fn fail<'a>(name: &'a str, fp: u64, desired: &'a [String], error: &'a str) -> Failure<'a> {
@@ -348,7 +303,7 @@ mod tests {
         q.record_failure(&f, 1000, &p, 1.0).unwrap();
         q.record_failure(&f, 2000, &p, 1.0).unwrap();
         let e = q.record_failure(&f, 4000, &p, 1.0).unwrap();
-        // This handle sees every failure; the table (another handle: a restart) the first only.
+        // This handle sees every failure; the file (another handle: a restart) the first only.
         assert_eq!((e.attempts, q.list().unwrap()[0].attempts, q.get(1).unwrap().map(|e| e.attempts)), (3, 3, Some(3)));
         assert_eq!(q.next_due().unwrap(), Some(e.next_attempt_at));
         let reopened = DnsQueue::open(db.clone()).unwrap();

@@ -36,7 +36,7 @@ use crate::raft::ClusterHandle;
 use crate::state::{Command, Request, State};
 use crate::store::StoreError;
 use rand_core::RngCore;
-use redb::Database;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -145,19 +145,19 @@ impl DnsHandle {
 }
 
 /// Starts DNS sync with the real providers. Must run inside a tokio runtime.
-pub fn start(cluster: ClusterHandle, db: Arc<Database>, cfg: DnsSyncConfig) -> Result<DnsHandle, StoreError> {
+pub fn start(cluster: ClusterHandle, store: Arc<crate::store::Store>, cfg: DnsSyncConfig) -> Result<DnsHandle, StoreError> {
     let providers = Arc::new(Providers::new(cfg.providers.clone()));
-    start_with(cluster, db, cfg, providers)
+    start_with(cluster, store, cfg, providers)
 }
 
 /// Starts DNS sync with the given providers (tests inject their own).
 pub fn start_with(
     cluster: ClusterHandle,
-    db: Arc<Database>,
+    store: Arc<crate::store::Store>,
     cfg: DnsSyncConfig,
     providers: Arc<dyn ProviderFactory>,
 ) -> Result<DnsHandle, StoreError> {
-    let queue = DnsQueue::open(db)?;
+    let queue = DnsQueue::open(store)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let local: Arc<Mutex<LocalStatus>> = Arc::default();
     let handle = DnsHandle { queue: queue.clone(), tx, max_attempts: cfg.backoff.max_attempts, local: local.clone() };

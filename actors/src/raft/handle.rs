@@ -11,7 +11,6 @@ use crate::model::NodeId;
 use crate::state::{Request, Response, State};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Config, ServerState, SnapshotPolicy};
-use redb::Database;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -106,7 +105,7 @@ pub struct ClusterHandle {
 impl ClusterHandle {
     /// Builds storage and starts Raft. Must run inside a tokio runtime.
     pub async fn start(
-        db: Arc<Database>,
+        store: Arc<crate::store::Store>,
         node_id: NodeId,
         transport: Arc<dyn RaftTransport>,
         timing: &RaftTiming,
@@ -138,8 +137,8 @@ impl ClusterHandle {
         }
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;
-        let log = LogStore::new(db.clone());
-        let sm = StateMachine::open(db).map_err(|e| StartError::Storage(e.to_string()))?;
+        let log = LogStore::open(store.clone()).map_err(|e| StartError::Storage(e.to_string()))?;
+        let sm = StateMachine::open(store).map_err(|e| StartError::Storage(e.to_string()))?;
         let shared = sm.shared();
         let versions = sm.subscribe();
         let id = raft_id(&node_id);

@@ -1,5 +1,5 @@
 //! Raft glue — the only module that imports openraft. `types` declares the type config,
-//! `log_store` and `state_machine` are our redb-backed storage, `network` turns openraft's RPCs into
+//! `log_store` and `state_machine` are our storage on `store`, `network` turns openraft's RPCs into
 //! bytes for a `RaftTransport` (none for a single router; HTTPS for a cluster), and `handle` is
 //! what the rest of the daemon uses: write a command, read the state, watch leadership; `write` is
 //! the client write path (`Proposer`, `submit`, typed `ProposeError`).
@@ -20,10 +20,10 @@ mod types;
 mod write;
 
 pub use handle::{ClusterHandle, MemberView, RaftTiming, StartError, WriteError};
-pub use log_store::LogStore;
+pub use log_store::{inspect_log, LogStore};
 pub use network::{BoxFuture, NoTransport, RaftTransport, RpcKind, TransportError};
 pub use rpc::{decode_forward_reply, encode_forward, ForwardReply, PanelRefusal};
-pub use state_machine::{Applied, StateMachine};
+pub use state_machine::{inspect_snapshot, Applied, StateMachine};
 pub use types::{raft_id, RaftNode, TypeConfig};
 pub use write::{submit, ForwardError, ProposeError, Proposer};
 

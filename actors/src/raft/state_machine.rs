@@ -1,5 +1,5 @@
 //! The state machine: `State` in memory behind a lock (reads are local and cheap), made durable by
-//! snapshots in redb plus the Raft log. On start the last snapshot is loaded and openraft re-applies
+//! snapshots (the store's `snapshot` file, replaced atomically and fsync'd) plus the Raft log. On start the last snapshot is loaded and openraft re-applies
 //! committed entries after it. This keeps flash writes to one fsync per log batch plus one snapshot
 //! per `snapshot_logs` entries, instead of rewriting state on every apply.
 //!
@@ -9,14 +9,13 @@
 use super::io_err;
 use super::types::{RaftNode, TypeConfig};
 use crate::state::{Outcome, Response, State};
-use crate::store::SNAPSHOT;
+use crate::store::{file, Store, StoreError, SNAPSHOT_FILE};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
-use redb::Database;
 use std::io::Cursor;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 
 type SErr = StorageError<u64>;
@@ -33,10 +32,13 @@ pub struct Applied {
 
 #[derive(Clone)]
 pub struct StateMachine {
-    db: Arc<Database>,
+    store: Arc<Store>,
     shared: Arc<RwLock<Applied>>,
     version_tx: Arc<watch::Sender<u64>>,
     snapshot_seq: Arc<portable_atomic::AtomicU64>,
+    /// Serialises snapshot writes (openraft may build one while it installs another) and holds
+    /// the last log id of the stored snapshot, so an older one never replaces a newer one.
+    stored: Arc<Mutex<Option<LogId<u64>>>>,
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> SErr {
@@ -51,19 +53,21 @@ fn poisoned() -> SErr {
 
 impl StateMachine {
     /// Opens the state machine from the stored snapshot, if any.
-    pub fn open(db: Arc<Database>) -> Result<Self, SErr> {
+    pub fn open(store: Arc<Store>) -> Result<Self, SErr> {
         let mut applied = Applied::default();
-        if let Some((meta, data)) = Self::load_snapshot(&db)? {
+        if let Some((meta, data)) = load_snapshot(&store.path(SNAPSHOT_FILE)).map_err(read_err)? {
             applied.state = postcard::from_bytes(&data).map_err(read_err)?;
             applied.last_applied = meta.last_log_id;
             applied.membership = meta.last_membership;
         }
+        let stored = Arc::new(Mutex::new(applied.last_applied));
         let (version_tx, _) = watch::channel(applied.state.version);
         Ok(Self {
-            db,
+            store,
             shared: Arc::new(RwLock::new(applied)),
             version_tx: Arc::new(version_tx),
             snapshot_seq: Arc::new(portable_atomic::AtomicU64::new(0)),
+            stored,
         })
     }
 
@@ -77,32 +81,47 @@ impl StateMachine {
         self.version_tx.subscribe()
     }
 
-    fn load_snapshot(db: &Database) -> Result<Option<StoredSnapshot>, SErr> {
-        let txn = db.begin_read().map_err(read_err)?;
-        let t = txn.open_table(SNAPSHOT).map_err(read_err)?;
-        let (Some(meta), Some(data)) = (t.get("meta").map_err(read_err)?, t.get("data").map_err(read_err)?) else {
-            return Ok(None);
-        };
-        let meta = postcard::from_bytes(meta.value()).map_err(read_err)?;
-        Ok(Some((meta, data.value().to_vec())))
-    }
-
+    /// Replaces the snapshot file: `[meta length u32 LE][meta, postcard][data]`, fsync'd; unless
+    /// the stored snapshot is newer (a build that finished after an install).
     fn store_snapshot(&self, meta: &SnapshotMeta<u64, RaftNode>, data: &[u8]) -> Result<(), SErr> {
-        let meta_bytes = postcard::to_allocvec(meta).map_err(write_err)?;
-        let txn = self.db.begin_write().map_err(write_err)?;
-        {
-            let mut t = txn.open_table(SNAPSHOT).map_err(write_err)?;
-            t.insert("meta", meta_bytes.as_slice()).map_err(write_err)?;
-            t.insert("data", data).map_err(write_err)?;
+        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        if *stored > meta.last_log_id {
+            log::debug!("snapshot {} not stored: the stored one is newer", meta.snapshot_id);
+            return Ok(());
         }
-        txn.commit().map_err(write_err)?;
+        let meta_bytes = postcard::to_allocvec(meta).map_err(write_err)?;
+        let mut bytes = Vec::with_capacity(4 + meta_bytes.len() + data.len());
+        bytes.extend_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&meta_bytes);
+        bytes.extend_from_slice(data);
+        file::replace(&self.store.path(SNAPSHOT_FILE), &bytes).map_err(write_err)?;
+        *stored = meta.last_log_id;
         Ok(())
     }
 }
 
+/// The snapshot stored at `path`, if any (see `store_snapshot` for the layout).
+fn load_snapshot(path: &std::path::Path) -> Result<Option<StoredSnapshot>, StoreError> {
+    let Some(mut bytes) = file::read(path)? else { return Ok(None) };
+    let corrupt = |reason: String| StoreError::Corrupt { key: path.display().to_string(), reason };
+    let len =
+        bytes.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).ok_or_else(|| corrupt("shorter than its header".into()))?;
+    let end = 4usize.saturating_add(len as usize);
+    let meta = bytes.get(4..end).ok_or_else(|| corrupt("meta cut short".into()))?;
+    let meta = postcard::from_bytes(meta).map_err(|e| corrupt(e.to_string()))?;
+    Ok(Some((meta, bytes.split_off(end))))
+}
+
+/// The last log index the stored snapshot of a stopped router covers (read-only; for tests and
+/// diagnostics).
+pub fn inspect_snapshot(data_dir: &std::path::Path) -> Result<Option<u64>, StoreError> {
+    let path = data_dir.join(crate::store::DIR).join(SNAPSHOT_FILE);
+    Ok(load_snapshot(&path)?.and_then(|(meta, _)| meta.last_log_id).map(|l| l.index))
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     /// Encodes the state and stores it on tokio's blocking pool, not on the Raft thread: at 20,000
-    /// peers the encoding takes tens of milliseconds and the redb commit (several MB, fsync'd, on a
+    /// peers the encoding takes tens of milliseconds and the file write (several MB, fsync'd, on a
     /// router's flash) far longer; on the single-threaded runtime that would hold back heartbeats
     /// and votes. Applies wait only while the state is encoded (they need the write lock), not
     /// while it is written.
@@ -196,6 +215,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, SErr> {
-        Ok(Self::load_snapshot(&self.db)?.map(|(meta, data)| Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+        Ok(load_snapshot(&self.store.path(SNAPSHOT_FILE))
+            .map_err(read_err)?
+            .map(|(meta, data)| Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 }

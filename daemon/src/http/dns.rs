@@ -6,7 +6,7 @@
 //! the admin token (`User`).
 //!
 //! Must not: return or log a secret; wait for a DNS sync in progress (the queue is read and edited
-//! directly in redb, then the sync task is nudged).
+//! directly in the store's `dns-queue` file, then the sync task is nudged).
 
 use super::auth::User;
 use super::body::{self, Body};

@@ -1,4 +1,4 @@
-//! Shared by the `dns_*` tests: an in-process one-voter cluster on a temporary redb file (the
+//! Shared by the `dns_*` tests: an in-process one-voter cluster on a temporary store (the
 //! same Raft write path as the daemon), commands to build a state with nodes, a config and an
 //! endpoint group, and a thin layer over the shared daemon harness for daemon-level tests.
 //!
@@ -51,14 +51,14 @@ pub fn fast_config() -> DnsSyncConfig {
 
 pub struct TestCluster {
     pub cluster: ClusterHandle,
-    pub db: Arc<redb::Database>,
+    pub db: Arc<wgcluster_actors::store::Store>,
     pub dir: PathBuf,
 }
 
 impl TestCluster {
     pub async fn start(tag: &str) -> Self {
         let dir = temp_dir(tag);
-        let db = Arc::new(wgcluster_actors::store::open(&dir.join("wgcluster.redb")).expect("open store"));
+        let db = Arc::new(wgcluster_actors::store::Store::open(&dir).expect("open store"));
         let timing = RaftTiming { heartbeat_ms: 50, election_timeout_ms: 200, ..Default::default() };
         let node = NodeId::parse("node_id", "node1").expect("node id");
         let cluster = ClusterHandle::start(db.clone(), node, Arc::new(NoTransport), &timing).await.expect("start raft");
