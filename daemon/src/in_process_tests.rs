@@ -42,6 +42,11 @@ pub struct InProcessServer {
 
 /// The application over a fresh one-router cluster, served on 127.0.0.1 (any port).
 pub async fn start(tag: &str) -> InProcessServer {
+    start_with(tag, Limits::default()).await
+}
+
+/// `start` with the server's time limits given.
+pub async fn start_with(tag: &str, limits: Limits) -> InProcessServer {
     let dir = TempDir::new(&format!("inproc-{tag}"));
     let cfg = config(&dir.path);
     let token_file = crate::init::init(&cfg).expect("init");
@@ -52,7 +57,7 @@ pub async fn start(tag: &str) -> InProcessServer {
     let api = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     let addr = api.local_addr().expect("local address");
     let listeners = Listeners { api: Some(api), ..Default::default() };
-    let server = Server::start(services(started.state, started.dns), listeners, Limits::default()).expect("start the server");
+    let server = Server::start(services(started.state, started.dns), listeners, limits).expect("start the server");
     InProcessServer { addr, token, _server: server, _dir: dir }
 }
 
@@ -157,4 +162,147 @@ async fn admin_routes_need_the_token_in_process() {
     let mut api = InProcess { srv: &srv };
     assert_eq!(api.call("GET", "/api/configs", &Body::None).await.0, 200);
     assert_eq!(api.call("POST", "/v1/forward", &Body::Bytes(vec![1, 2, 3])).await.0, 404);
+}
+
+/// Reads from `s` until one whole response is buffered or the peer closes; returns the responses
+/// parsed so far and whether the connection was closed.
+async fn read_answers(s: &mut tokio::net::TcpStream, want: usize, within: std::time::Duration) -> (Vec<Answer>, bool) {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        // Peel off every complete response at the front.
+        while let Some((a, used)) = parse_one(&buf) {
+            out.push(a);
+            buf.drain(..used);
+        }
+        if out.len() >= want {
+            return (out, false);
+        }
+        let mut chunk = [0u8; 8192];
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (out, true),
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+/// One response at the front of `buf` (fixed length or chunked) and its length.
+fn parse_one(buf: &[u8]) -> Option<(Answer, usize)> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(n) = r.parse(buf).ok()? else { return None };
+    let hs: Vec<(String, String)> =
+        r.headers.iter().map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned())).collect();
+    let code = r.code?;
+    let header = |k: &str| hs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if header("transfer-encoding").as_deref() == Some("chunked") {
+        let mut d = ChunkedDecoder::new(usize::MAX / 2);
+        let used = d.feed(&buf[n..]).ok()?;
+        return d.is_done().then(|| ((code, hs.clone(), d.out), n + used));
+    }
+    let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    (buf.len() >= n + len).then(|| ((code, hs.clone(), buf[n..n + len].to_vec()), n + len))
+}
+
+fn envelope(a: &Answer) -> Value {
+    serde_json::from_slice(&a.2).unwrap_or_else(|e| panic!("HTTP {}: not JSON ({e}): {:?}", a.0, String::from_utf8_lossy(&a.2)))
+}
+
+/// The server's own behaviour (`http/server`): keep-alive and pipelining, HEAD, the limits on
+/// heads, chunked request bodies, `Connection: close`, the idle and head deadlines, and JSON
+/// errors for what cannot be parsed.
+#[actix_rt::test]
+async fn server_behaviour() {
+    use std::time::Duration;
+    let limits = Limits { idle: Duration::from_millis(400), head: Duration::from_millis(800), write: Duration::from_secs(5) };
+    let srv = start_with("server", limits).await;
+    let t = srv.token.clone();
+    let connect = || tokio::net::TcpStream::connect(srv.addr);
+    let auth = format!("Authorization: Bearer {t}\r\n");
+
+    // Keep-alive: two requests pipelined in one write, two answers in order, connection open.
+    let mut s = connect().await.expect("connect");
+    let two = format!("GET /api/health HTTP/1.1\r\n\r\nGET /api/configs HTTP/1.1\r\n{auth}\r\n");
+    s.write_all(two.as_bytes()).await.expect("send");
+    let (answers, closed) = read_answers(&mut s, 2, Duration::from_secs(5)).await;
+    assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), vec![200, 200], "pipelined");
+    assert_eq!(envelope(&answers[1])["status"], Value::Bool(true));
+    assert!(!closed);
+    // The same connection idles out after `limits.idle`: closed without an answer.
+    let (answers, closed) = read_answers(&mut s, 1, Duration::from_secs(3)).await;
+    assert!(answers.is_empty() && closed, "idle keep-alive connection must be closed");
+
+    // HEAD: the GET route's head, no body.
+    let (code, hs, body) = exchange(srv.addr, b"HEAD /api/health HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(code, 200);
+    assert!(body.is_empty(), "HEAD has no body: {:?}", String::from_utf8_lossy(&body));
+    assert!(hs.iter().any(|(k, v)| k == "content-length" && v != "0"), "{hs:?}");
+
+    // Refusals that never reach a handler: each the JSON envelope, status false.
+    let many: String = (0..70).map(|i| format!("X-{i}: v\r\n")).collect();
+    let long = format!("X-Long: {}\r\n", "a".repeat(20_000));
+    let cases: Vec<(String, u16, &str)> = vec![
+        (format!("GET /api/health HTTP/1.1\r\n{many}\r\n"), 431, "headers"),
+        (format!("GET /api/health HTTP/1.1\r\n{long}\r\n"), 431, "head"),
+        ("GARBAGE\r\n\r\n".into(), 400, "malformed"),
+        ("GET http://x/api/health HTTP/1.1\r\n\r\n".into(), 400, "path"),
+        ("BREW /api/health HTTP/1.1\r\n\r\n".into(), 404, "no route for BREW /api/health"),
+        ("GET /api/nope HTTP/1.1\r\n\r\n".into(), 404, "no route for GET /api/nope"),
+        (format!("POST /api/nodes HTTP/1.1\r\n{auth}Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"), 400, "both"),
+        (format!("POST /api/nodes HTTP/1.1\r\n{auth}Transfer-Encoding: gzip\r\n\r\n"), 400, "chunked"),
+        (format!("POST /api/nodes HTTP/1.1\r\n{auth}Transfer-Encoding: chunked\r\n\r\nzz\r\n"), 400, "chunk size"),
+        (format!("GET /api/audit-logs?limit=1&limit=2 HTTP/1.1\r\n{auth}\r\n"), 400, "malformed query string"),
+        (format!("POST /api/nodes HTTP/1.1\r\n{auth}Idempotency-Key: has space\r\nContent-Length: 2\r\n\r\n{{}}"), 400, "Idempotency-Key"),
+    ];
+    for (raw, status, needle) in cases {
+        let (code, _, body) = exchange(srv.addr, raw.as_bytes()).await;
+        let v: Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{raw:.60}: not JSON ({e})"));
+        assert_eq!(code, status, "{raw:.60}: {v}");
+        assert_eq!(v["status"], Value::Bool(false), "{raw:.60}");
+        let msg = v["message"].as_str().unwrap_or_default().to_lowercase();
+        assert!(msg.contains(&needle.to_lowercase()), "{raw:.60}: {msg}");
+    }
+
+    // A chunked request body is decoded (within the limit), and the connection stays usable.
+    let mut s = connect().await.expect("connect");
+    let body = br#"{"id":"chunky","endpoint":"192.0.2.9"}"#;
+    let mut raw =
+        format!("POST /api/nodes HTTP/1.1\r\n{auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
+    for c in body.chunks(7) {
+        raw.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        raw.extend_from_slice(c);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(format!("0\r\n\r\nGET /api/nodes/chunky HTTP/1.1\r\n{auth}Connection: close\r\n\r\n").as_bytes());
+    s.write_all(&raw).await.expect("send");
+    let (answers, _) = read_answers(&mut s, 2, Duration::from_secs(5)).await;
+    assert_eq!(answers.len(), 2, "two answers");
+    assert_eq!(answers[0].0, 200, "{}", envelope(&answers[0]));
+    assert_eq!(envelope(&answers[1])["data"]["endpoint"], "192.0.2.9");
+    // `Connection: close` was honoured: the server closed after the second answer.
+    let (more, closed) = read_answers(&mut s, 1, Duration::from_secs(3)).await;
+    assert!(more.is_empty() && closed, "Connection: close");
+
+    // Slowloris: a head that never completes gets 408 after `limits.head`, then the close.
+    let mut s = connect().await.expect("connect");
+    s.write_all(b"GET /api/health HTTP/1.1\r\nX-Slow: ").await.expect("send");
+    let started = std::time::Instant::now();
+    let (answers, _) = read_answers(&mut s, 1, Duration::from_secs(5)).await;
+    assert_eq!(answers.first().map(|a| a.0), Some(408), "slow head");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+
+    // A streamed list answers chunked, and is the envelope.
+    let config = br#"{"name":"wg0","address":"10.9.0.1/24","listen_port":51820}"#;
+    let (code, _, body) = exchange(srv.addr, &request("POST", "/api/configs", Some(&t), Some(config), false)).await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let peers = br#"[{"name":"a"},{"name":"b"}]"#;
+    let (code, _, body) = exchange(srv.addr, &request("POST", "/api/configs/wg0/peers", Some(&t), Some(peers), false)).await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let (code, hs, body) = exchange(srv.addr, &request("GET", "/api/configs/wg0/peers", Some(&t), None, false)).await;
+    assert_eq!(code, 200);
+    assert!(hs.iter().any(|(k, v)| k == "transfer-encoding" && v == "chunked"), "{hs:?}");
+    let v: Value = serde_json::from_slice(&body).expect("the streamed list is JSON");
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(2), "{v}");
 }

@@ -88,6 +88,16 @@ impl BodyIn {
     }
 }
 
+/// The answer to a request that cannot be parsed: 431 for a head too large, 413 for a body over
+/// the limit, 400 for anything malformed.
+pub fn parse_error(e: ParseError) -> ApiError {
+    match e {
+        ParseError::HeadTooLarge => ApiError::HeaderTooLarge(e.to_string()),
+        ParseError::BodyTooLarge(l) => too_large(l),
+        ParseError::Malformed(_) => ApiError::BadRequest(e.to_string()),
+    }
+}
+
 fn too_large(limit: usize) -> ApiError {
     ApiError::TooLarge(format!("the request body is larger than the limit of {limit} bytes"))
 }
@@ -127,10 +137,7 @@ async fn read_framed(conn: &mut Conn, framing: Framing, limit: usize, expect_con
         _ => {
             let mut dec = ChunkedDecoder::new(limit);
             loop {
-                let used = dec.feed(&conn.buf).map_err(|e| match e {
-                    ParseError::BodyTooLarge(l) => too_large(l),
-                    other => ApiError::BadRequest(other.to_string()),
-                })?;
+                let used = dec.feed(&conn.buf).map_err(parse_error)?;
                 conn.buf.drain(..used);
                 if dec.is_done() {
                     return Ok(std::mem::take(&mut dec.out));
@@ -249,7 +256,7 @@ async fn dispatch(
     let wants_close = head.wants_close();
     let framing = match parse::framing(&head) {
         Ok(f) => f,
-        Err(e) => return (ApiError::BadRequest(e.to_string()).response(), (true, true)),
+        Err(e) => return (parse_error(e).response(), (true, true)),
     };
     let done = Rc::new(Cell::new(framing == Framing::None));
     let left = |done: &Rc<Cell<bool>>| !done.get();

@@ -20,7 +20,7 @@ pub mod parse;
 mod response;
 mod router;
 
-pub use conn::Limits;
+pub use conn::{parse_error, Limits};
 pub use extract::{FromReq, HttpRequest, Path, Payload, Query};
 pub use listen::{Listeners, Server};
 pub use parse::Method;
