@@ -258,7 +258,7 @@ async fn dispatch(
         Ok(f) => f,
         Err(e) => return (parse_error(e).response(), (true, true)),
     };
-    let done = Rc::new(Cell::new(framing == Framing::None));
+    let done = Rc::new(Cell::new(matches!(framing, Framing::None | Framing::Length(0))));
     let left = |done: &Rc<Cell<bool>>| !done.get();
     // The edge (`edge.rs`): a route this listener does not serve does not exist; a declared body
     // over the limit is refused before any of it is read, and before authentication.

@@ -20,7 +20,9 @@ pub mod parse;
 mod response;
 mod router;
 
-pub use conn::{parse_error, Limits};
+#[cfg(test)]
+pub use conn::parse_error;
+pub use conn::Limits;
 pub use extract::{FromReq, HttpRequest, Path, Payload, Query};
 pub use listen::{Listeners, Server};
 pub use parse::Method;
