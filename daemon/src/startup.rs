@@ -326,8 +326,11 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
             allowed_cluster.read(|s| !s.cert_refused(node, serial))
         });
         let f = &identity.files;
-        server_config(&f.ca_cert_pem, &f.node_cert_pem, f.node_key_pem.expose(), is_allowed)
-            .map_err(|e| RunError::Start(format!("cluster TLS: {e}")))?
+        let mut tls = server_config(&f.ca_cert_pem, &f.node_cert_pem, f.node_key_pem.expose(), is_allowed)
+            .map_err(|e| RunError::Start(format!("cluster TLS: {e}")))?;
+        // HTTP/1.1 only (what actix-web's rustls listener offered without HTTP/2).
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tls
     };
 
     let sock = cfg.control_socket.clone();
