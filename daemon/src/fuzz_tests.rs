@@ -1,7 +1,8 @@
 //! Fuzz targets of the daemon, run by the shared driver (`wgcluster_actors::fuzz`) within the
 //! normal test run: `uci` (config parser and typed loader), `json_body` (request bodies, field
 //! getters, model constructors, and the commands built from them applied to a state), `rpcd`
-//! (the ubus bridge's request planning and user names). Corpora: `fuzz/corpus/<target>/`.
+//! (the ubus bridge's request planning and user names), `http_request` (the HTTP server's request
+//! parsing and route lookup). Corpora: `fuzz/corpus/<target>/`.
 
 use crate::config;
 use crate::config::uci::{self, UciError};
@@ -504,4 +505,82 @@ fn fuzz_rpcd() {
         b"\x1f",
     ];
     fuzz::run(Target { tokens, ..Target::new("rpcd") }, rpcd_one);
+}
+
+// ---------------------------------------------------------------- http_request
+
+/// The HTTP server's parsing of what a client sends (`http/server/parse.rs`): the request head,
+/// the body's framing, a chunked body, the query string, and the route lookup with the real table.
+/// Never a panic; every refusal is a well-formed error answer (400, 413 or 431, the JSON envelope).
+fn http_one(router: &crate::http::server::Router, data: &[u8]) -> u64 {
+    use crate::http::server::parse::{framing, parse_head, parse_query, percent_decode, ChunkedDecoder, Framing};
+    use crate::http::server::parse_error;
+    let refused = |e: crate::http::server::parse::ParseError| -> u64 {
+        let resp = parse_error(e).response();
+        assert!(matches!(resp.status, 400 | 413 | 431), "status {}", resp.status);
+        let v: Value = serde_json::from_slice(&resp.into_bytes()).expect("the error body is JSON");
+        assert_eq!(v["status"], Value::Bool(false), "{v}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        v["message"].as_str().map(|m| fuzz::fnv1a(m.split(':').next().unwrap_or("").as_bytes())).unwrap_or(0)
+    };
+    let (head, n) = match parse_head(data) {
+        Ok(Some(h)) => h,
+        Ok(None) => return 1,
+        Err(e) => return class_of(&[2, refused(e)]),
+    };
+    assert!(n <= data.len() && head.path.starts_with('/'), "head length {n} of {}", data.len());
+    let _ = head.wants_close();
+    let found = router.find(&head.method, &head.path).map(|(_, params)| {
+        for p in &params {
+            assert!(!p.is_empty(), "an empty path parameter");
+        }
+        params.len() as u64
+    });
+    let _ = percent_decode(&head.path, false);
+    let query = match parse_query(&head.query) {
+        Ok(q) => q.len() as u64,
+        Err(e) => refused(e),
+    };
+    let body = match framing(&head) {
+        Ok(Framing::Chunked) => {
+            let mut dec = ChunkedDecoder::new(256);
+            match dec.feed(&data[n..]) {
+                Ok(used) => {
+                    assert!(used <= data.len() - n);
+                    assert!(dec.out.len() <= 256);
+                    4 + u64::from(dec.is_done())
+                }
+                Err(e) => refused(e),
+            }
+        }
+        Ok(Framing::Length(l)) => 6 + u64::from(l > 256),
+        Ok(Framing::None) => 8,
+        Err(e) => refused(e),
+    };
+    class_of(&[3, found.map_or(0, |p| p + 1), query.min(3), body])
+}
+
+#[test]
+fn fuzz_http_request() {
+    let router = crate::cluster::server::routes(crate::http::routes(crate::http::server::Router::new()));
+    let tokens: &[&[u8]] = &[
+        b"GET /api/configs HTTP/1.1\r\n",
+        b"POST /api/configs/wg0/peers?limit=5&offset=0 HTTP/1.1\r\n",
+        b"HEAD /api/health HTTP/1.0\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Content-Length: 12\r\n",
+        b"Connection: close\r\n",
+        b"Idempotency-Key: k1\r\n",
+        b"\r\n\r\n",
+        b"5\r\nhello\r\n0\r\n\r\n",
+        b"%2F",
+        b"%2e%2e",
+        b"&a=1&a=2",
+    ];
+    let seeds = vec![
+        b"GET /api/configs/wg0/peers/00ff/config?format=qr HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        b"POST /api/nodes HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{}\n\r\n0\r\n\r\n".to_vec(),
+        b"PUT /api/settings/dns HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}".to_vec(),
+    ];
+    fuzz::run(Target { tokens, seeds, ..Target::new("http_request") }, |data| http_one(&router, data));
 }

@@ -8,13 +8,14 @@ use crate::cluster::forward::ForwardingProposer;
 use crate::cluster::transport::HttpsTransport;
 use crate::cluster::Identity;
 use crate::config::{self, DaemonConfig};
-use crate::http::{self, AppState, LocalConn};
+use crate::http::server::{Limits, Listeners, Router, Server, Services};
+use crate::http::{self, AppState};
 use crate::init;
 use actix::Actor;
-use actix_web::{web, App, HttpServer};
 use futures_util::future::BoxFuture;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wgcluster_actors::assign::{BackupSource, NodeRemoval};
@@ -123,16 +124,16 @@ pub fn run(config_path: &Path, cfg: DaemonConfig, witness: bool) -> Result<(), R
     }
     // Before Raft touches anything: file modes (warn and fix), then this data dir's identity.
     crate::datadir::check(config_path, &cfg)?;
-    // Threads (#12, budget 4): this one, the HTTP worker, actix's accept thread, the reconciler.
-    // A blocking call (DNS provider set-up, name resolution) borrows at most one more, which
-    // leaves within a second; tokio's default would allow 512.
+    // Threads (#12, budget 4): this one (actors, Raft and the HTTP server, `http/server`), the
+    // reconciler. A blocking call (DNS provider set-up, name resolution, an interface read)
+    // borrows at most one more, which leaves within a second; tokio's default would allow 512.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(1)
         .thread_keep_alive(Duration::from_secs(1))
         .build()
         .map_err(|e| RunError::Start(format!("cannot start the async runtime: {e}")))?;
-    let system = actix_web::rt::System::with_tokio_rt(move || rt);
+    let system = actix_rt::System::with_tokio_rt(move || rt);
     system.block_on(serve(config_path.to_path_buf(), cfg, witness))
 }
 
@@ -199,8 +200,8 @@ pub async fn open_cluster(cfg: &DaemonConfig, witness: bool) -> Result<Opened, R
 
 /// The actors of this router and the state every handler reaches.
 pub struct Started {
-    pub state: web::Data<Arc<AppState>>,
-    pub dns: web::Data<wgcluster_actors::dns::DnsHandle>,
+    pub state: Arc<AppState>,
+    pub dns: wgcluster_actors::dns::DnsHandle,
     pub wg: Option<ReconcilerHandle>,
 }
 
@@ -210,7 +211,7 @@ pub fn start_actors(cfg: &DaemonConfig, opened: Opened, witness: bool, started: 
     let proposer: Arc<dyn Proposer> = Arc::new(ForwardingProposer { cluster: cluster.clone(), client: Some(identity.client.clone()) });
     // Announce this router's current endpoint and address once a panel is known (forwarded when
     // this router is a follower), and, for a router that joined, ask to be added to Raft first.
-    actix_web::rt::spawn(announce(cluster.clone(), proposer.clone(), identity.clone(), join_peer, spec));
+    actix_rt::spawn(announce(cluster.clone(), proposer.clone(), identity.clone(), join_peer, spec));
     if witness {
         log::info!("witness: this router votes in the cluster but runs no WireGuard");
     }
@@ -266,7 +267,7 @@ pub fn start_actors(cfg: &DaemonConfig, opened: Opened, witness: bool, started: 
         wg: wg.clone(),
         node_id: cfg.node_id.clone(),
     });
-    Ok(Started { state: web::Data::new(state), dns: web::Data::new(dns), wg })
+    Ok(Started { state, dns, wg })
 }
 
 /// Floating addresses (#16): keeps keepalived's configuration for this router's addresses
@@ -283,30 +284,15 @@ fn start_vrrp(cfg: &DaemonConfig, config_path: &std::path::Path, cluster: Cluste
     wgcluster_actors::vrrp::start(cluster, settings);
 }
 
-/// The application every listener serves; `http::edge::guard` decides per listener which routes
-/// exist there.
-pub fn app(
-    state: web::Data<Arc<AppState>>,
-    dns: web::Data<wgcluster_actors::dns::DnsHandle>,
-) -> App<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    App::new()
-        // Outermost last: the edge guard runs first, then the Idempotency-Key capture.
-        .wrap(actix_web::middleware::from_fn(http::idempotency::capture))
-        .wrap(actix_web::middleware::from_fn(http::edge::guard))
-        .app_data(state)
-        .app_data(dns)
-        .configure(http::routes)
-        .configure(crate::cluster::server::routes)
-        .default_service(web::to(http::not_found))
+/// What every listener serves: the state and every route (`http::routes` and the cluster's);
+/// `http::edge` decides per listener which routes exist there.
+pub fn services(state: Arc<AppState>, dns: wgcluster_actors::dns::DnsHandle) -> Rc<Services> {
+    let router = crate::cluster::server::routes(http::routes(Router::new()));
+    Rc::new(Services { app: state, dns: Some(dns), router })
 }
+
+/// How long a stop (SIGTERM) waits for requests in progress.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool) -> Result<(), RunError> {
     let started = Instant::now();
@@ -325,8 +311,11 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
             allowed_cluster.read(|s| !s.cert_refused(node, serial))
         });
         let f = &identity.files;
-        server_config(&f.ca_cert_pem, &f.node_cert_pem, f.node_key_pem.expose(), is_allowed)
-            .map_err(|e| RunError::Start(format!("cluster TLS: {e}")))?
+        let mut tls = server_config(&f.ca_cert_pem, &f.node_cert_pem, f.node_key_pem.expose(), is_allowed)
+            .map_err(|e| RunError::Start(format!("cluster TLS: {e}")))?;
+        // HTTP/1.1 only (what actix-web's rustls listener offered without HTTP/2).
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tls
     };
 
     let sock = cfg.control_socket.clone();
@@ -334,35 +323,16 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
         let _ = std::fs::create_dir_all(dir);
     }
     let _ = std::fs::remove_file(&sock);
-    let server = HttpServer::new(move || app(data.clone(), dns_data.clone()))
-        .workers(1)
-        .worker_max_blocking_threads(1)
-        // Bounded memory on a 128 MB router: each open connection (TLS buffers) costs tens of KB.
-        .max_connections(256)
-        .disable_signals()
-        .on_connect(|conn, ext| {
-            if conn.downcast_ref::<actix_web::rt::net::UnixStream>().is_some() {
-                ext.insert(LocalConn);
-            }
-            crate::cluster::server::on_connect(conn, ext);
-        })
-        .bind(cfg.api_listen)
-        .map_err(|source| RunError::Listen { what: "api_listen", addr: cfg.api_listen.to_string(), source })?
-        .bind_rustls_0_23(cfg.cluster_listen, tls)
-        .map_err(|source| RunError::Listen { what: "cluster_listen", addr: cfg.cluster_listen.to_string(), source })?
-        .listen_uds(std::os::unix::net::UnixListener::bind(&sock).map_err(|source| RunError::Listen {
-            what: "control_socket",
-            addr: sock.display().to_string(),
-            source,
-        })?)
-        .map_err(|source| RunError::Listen { what: "control_socket", addr: sock.display().to_string(), source })?;
-    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).map_err(|source| RunError::Listen {
-        what: "control_socket",
-        addr: sock.display().to_string(),
-        source,
-    })?;
-    let server = server.run();
-    let handle = server.handle();
+    let listen_err = |what: &'static str, addr: String| move |source| RunError::Listen { what, addr, source };
+    let api = std::net::TcpListener::bind(cfg.api_listen).map_err(listen_err("api_listen", cfg.api_listen.to_string()))?;
+    let cluster_l =
+        std::net::TcpListener::bind(cfg.cluster_listen).map_err(listen_err("cluster_listen", cfg.cluster_listen.to_string()))?;
+    let control = std::os::unix::net::UnixListener::bind(&sock).map_err(listen_err("control_socket", sock.display().to_string()))?;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
+        .map_err(listen_err("control_socket", sock.display().to_string()))?;
+    let listeners = Listeners { api: Some(api), cluster: Some((cluster_l, Arc::new(tls))), control: Some(control) };
+    let server =
+        Server::start(services(data, dns_data), listeners, Limits::default()).map_err(|e| RunError::Start(format!("HTTP server: {e}")))?;
     log::info!(
         "wgclusterd {} node '{}': API {}, cluster {} (advertised {}), control {}",
         env!("CARGO_PKG_VERSION"),
@@ -374,9 +344,8 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     );
 
     let reloader = Reloader { path: config_path, running: cfg.clone(), cluster: cluster.clone(), proposer, witness, wg: wg.clone() };
-    let signals = actix_web::rt::spawn(signals(reloader, handle));
-    let res = server.await;
-    signals.abort();
+    signals(reloader).await;
+    server.stop(SHUTDOWN_GRACE).await;
     // dataplane: stop the reconciler and leave the userspace data plane running: it keeps
     // forwarding while the daemon is down, and the next start adopts it (no interface re-created).
     if let Some(w) = wg.clone() {
@@ -386,16 +355,17 @@ async fn serve(config_path: std::path::PathBuf, cfg: DaemonConfig, witness: bool
     cluster.shutdown().await;
     let _ = std::fs::remove_file(&sock);
     log::info!("stopped");
-    res.map_err(|source| RunError::Listen { what: "api_listen", addr: cfg.api_listen.to_string(), source })
+    Ok(())
 }
 
-async fn signals(mut reloader: Reloader, server: actix_web::dev::ServerHandle) {
+/// Handles SIGHUP (reload) until SIGTERM or SIGINT.
+async fn signals(mut reloader: Reloader) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
     else {
-        log::error!("cannot install signal handlers");
-        return;
+        log::error!("cannot install signal handlers; stop the daemon with SIGKILL");
+        return std::future::pending().await;
     };
     loop {
         tokio::select! {
@@ -405,7 +375,6 @@ async fn signals(mut reloader: Reloader, server: actix_web::dev::ServerHandle) {
         }
     }
     log::info!("stopping");
-    server.stop(true).await;
 }
 
 /// SIGHUP: re-reads the config file and applies what can change while running (`reload::diff`).

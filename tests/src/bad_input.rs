@@ -1,7 +1,7 @@
 //! The bad-input table: every bad request the API must refuse, with the status and the words
 //! its message must carry, and the runner that checks each one leaves the visible state exactly as
 //! it was. Shared by the real-daemon suite (`tests/tests/api_bad_input.rs`, raw TCP) and the
-//! daemon's in-process tests (`daemon/src/in_process_tests.rs`, `actix_web::test`), through `Api`.
+//! daemon's in-process tests (`daemon/src/in_process_tests.rs`, the server on a loopback port), through `Api`.
 
 use base64::Engine;
 use serde_json::{json, Value};

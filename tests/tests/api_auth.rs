@@ -15,7 +15,7 @@ const OPEN_ROUTES: &[(&str, &str)] = &[("GET", "/api/health"), ("GET", "/v1/heal
 /// hook, #16): the TCP API listener must not serve them at all, token or not.
 const CONTROL_ONLY_ROUTES: &[(&str, &str)] = &[("POST", "/v1/vrrp/{config}")];
 
-/// `(METHOD, path pattern)` of every `.route("…", web::method()…)` in `daemon/src/http/*.rs`.
+/// `(METHOD, path pattern)` of every `.method("/…", handler)` of the route table in `daemon/src/http/*.rs`.
 fn routes_from_source() -> BTreeSet<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../daemon/src/http");
     let mut out = BTreeSet::new();
@@ -26,15 +26,15 @@ fn routes_from_source() -> BTreeSet<(String, String)> {
             continue;
         }
         let src = std::fs::read_to_string(&path).expect("read source");
-        let mut rest = src.as_str();
-        while let Some(i) = rest.find(".route(\"") {
-            rest = &rest[i + ".route(\"".len()..];
-            let Some(end) = rest.find('"') else { break };
-            let pattern = rest[..end].to_string();
-            let after = &rest[end..];
-            let Some(m) = after.find("web::") else { break };
-            let method: String = after[m + 5..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-            out.insert((method.to_uppercase(), pattern));
+        // The route table (`http::routes`): `.get("/api/…", handler)`, `.post(…)`, ….
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let needle = format!(".{method}(\"/");
+            let mut rest = src.as_str();
+            while let Some(i) = rest.find(&needle) {
+                rest = &rest[i + needle.len() - 1..];
+                let Some(end) = rest.find('"') else { break };
+                out.insert((method.to_uppercase(), rest[..end].to_string()));
+            }
         }
     }
     out

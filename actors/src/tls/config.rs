@@ -9,8 +9,8 @@
 //! asked once per TLS handshake after the chain verified; a refused certificate fails the
 //! handshake. Session resumption is off on both sides, so every connection runs the callback
 //! (a resumed TLS 1.3 session would skip certificate verification). A connection that is already
-//! open stays open until it closes: keep the listener's keep-alive short (actix-web's default,
-//! 5 s, is fine), or, for an immediate effect, call the callback again per request with
+//! open stays open until it closes: keep the listener's keep-alive short (the daemon's server:
+//! 5 s), or, for an immediate effect, call the callback again per request with
 //! [`peer_identity`]'s serial. Clients can apply the same callback to servers with
 //! [`client_config_checked`].
 
@@ -68,8 +68,8 @@ pub struct PeerIdentity {
 }
 
 /// The identity of the peer of a connection accepted with [`server_config`], from the
-/// certificates rustls reports for it (`ServerConnection::peer_certificates()`; in actix-web,
-/// read them in `HttpServer::on_connect` from `tokio_rustls::server::TlsStream`).
+/// certificates rustls reports for it (`ServerConnection::peer_certificates()`; the daemon's server reads them from
+/// `tokio_rustls::server::TlsStream` after the handshake).
 ///
 /// Precondition: the certificates come from a finished handshake under [`server_config`]: rustls
 /// reports peer certificates only after its verifier accepted them (chain to the cluster CA,
@@ -129,7 +129,7 @@ fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, TlsConfigEr
 /// The cluster listener's config. Sends the chain `[node cert, CA cert]` (the CA lets a joining
 /// router check the token's fingerprint), asks for a client certificate but does not require
 /// one, verifies a presented one against the CA (clientAuth) and `is_allowed`. No ALPN is set:
-/// actix-web's `bind_rustls_0_23` adds its own.
+/// the daemon's listener adds `http/1.1`.
 pub fn server_config(
     ca_cert_pem: &str,
     node_cert_pem: &str,

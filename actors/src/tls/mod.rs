@@ -1,7 +1,7 @@
 //! Cluster TLS: the cluster PKI (a CA made at `init`, one certificate per router), the rustls
 //! configurations of the cluster listener and of router-to-router clients (mutual TLS, TLS 1.3
 //! only, the `ring` provider), and a small HTTP/1.1 client over tokio-rustls for router-to-router
-//! calls. The daemon wires these in (actix-web's `rustls-0_23` listener, the Raft transport, the
+//! calls. The daemon wires these in (its HTTP server's TLS listener, the Raft transport, the
 //! join flow); nothing here opens a listener or reads configuration.
 //!
 //! - [`pki`]: CA, node keys and certificates (pure functions over bytes and PEM).

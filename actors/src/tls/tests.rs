@@ -35,7 +35,7 @@ fn client_for(id: &Ident) -> ClusterClient {
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
-    /// keep-alive, as actix-web
+    /// keep-alive, as the daemon's server
     Normal,
     /// close every connection after one answer, without saying so (an idle close)
     CloseAfterAnswer,

@@ -7,8 +7,8 @@
 use crate::config::DaemonConfig;
 use crate::http::body::Body;
 use crate::http::error::{ok, ApiError};
+use crate::http::server::{Payload, Response};
 use crate::http::{now_ms, read_body, App};
-use actix_web::{web, HttpResponse};
 use serde_json::json;
 use std::time::Duration;
 use wgcluster_actors::model::NodeId;
@@ -18,7 +18,7 @@ use wgcluster_actors::tls::store::TlsFiles;
 use wgcluster_actors::tls::{join_client_config, ClusterClient, JOIN_SERVER_NAME};
 
 /// `POST /v1/join` `{"token","node_id","cluster_addr","endpoint"?,"public_key_pem"}`.
-pub async fn serve_join(app: App, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn serve_join(app: App, payload: Payload) -> Result<Response, ApiError> {
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["token", "node_id", "cluster_addr", "endpoint", "public_key_pem"])?;
     let token = JoinToken::parse(&b.req_str("token")?).map_err(|e| ApiError::BadRequest(format!("token: {e}")))?;

@@ -8,11 +8,9 @@
 
 use crate::http::edge::{read_limited, CLUSTER_BODY_DEADLINE, CLUSTER_BODY_LIMIT};
 use crate::http::error::ApiError;
+use crate::http::server::{FromReq, Payload, Query, Req, Response, Router};
 use crate::http::{read_body, App};
-use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde_json::json;
-use std::future::{ready, Ready};
 use wgcluster_actors::model::NodeId;
 use wgcluster_actors::raft::{RpcKind, WriteError};
 use wgcluster_actors::tls::PeerIdentity;
@@ -20,41 +18,27 @@ use wgcluster_actors::tls::PeerIdentity;
 /// A caller that presented a valid, unrevoked member certificate.
 pub struct Member(pub PeerIdentity);
 
-impl FromRequest for Member {
-    type Error = ApiError;
-    type Future = Ready<Result<Member, ApiError>>;
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match crate::http::verified_member(req) {
+impl FromReq for Member {
+    async fn from_req(req: &mut Req) -> Result<Member, ApiError> {
+        match crate::http::verified_member(req) {
             Ok(Some(p)) => Ok(Member(p)),
             Ok(None) => Err(ApiError::Unauthorized("this route needs a cluster member certificate".into())),
             Err(e) => Err(e),
-        })
-    }
-}
-
-/// Records the verified peer identity of a TLS connection (see `startup`).
-pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
-    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
-    if let Some(tls) = conn.downcast_ref::<Tls>() {
-        ext.insert(crate::http::edge::ClusterConn);
-        let (_, session) = tls.get_ref();
-        if let Some(id) = wgcluster_actors::tls::peer_identity(session.peer_certificates()) {
-            ext.insert(id);
         }
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/health", web::get().to(crate::http::agent_health))
-        .route("/v1/join", web::post().to(super::join::serve_join))
-        .route("/v1/raft/append", web::post().to(append))
-        .route("/v1/raft/vote", web::post().to(vote))
-        .route("/v1/raft/snapshot", web::post().to(snapshot))
-        .route("/v1/forward", web::post().to(forward))
-        .route("/v1/members", web::post().to(add_member))
-        .route("/v1/members/remove", web::post().to(remove_member))
-        .route("/v1/usage", web::get().to(usage))
-        .route("/v1/applied", web::get().to(applied));
+/// The cluster listener's routes (`/v1/health` is in `http::routes`).
+pub fn routes(r: Router) -> Router {
+    r.post("/v1/join", super::join::serve_join)
+        .post("/v1/raft/append", append)
+        .post("/v1/raft/vote", vote)
+        .post("/v1/raft/snapshot", snapshot)
+        .post("/v1/forward", forward)
+        .post("/v1/members", add_member)
+        .post("/v1/members/remove", remove_member)
+        .get("/v1/usage", usage)
+        .get("/v1/applied", applied)
 }
 
 /// Longest wait a `/v1/applied` caller may ask for.
@@ -63,7 +47,7 @@ const APPLIED_WAIT_MAX_MS: u64 = 10_000;
 /// `GET /v1/applied?at_least=V&wait_ms=W`: this router's applied state version, once it is at
 /// least V or after W ms (at most 10 s), for the panel's drain watch. Without WireGuard on this
 /// router the version is null at once.
-async fn applied(app: App, _m: Member, query: web::Query<std::collections::HashMap<String, String>>) -> Result<HttpResponse, ApiError> {
+async fn applied(app: App, _m: Member, query: Query) -> Result<Response, ApiError> {
     let num = |k: &str| -> Result<u64, ApiError> {
         match query.get(k) {
             None => Ok(0),
@@ -87,7 +71,7 @@ async fn applied(app: App, _m: Member, query: web::Query<std::collections::HashM
 }
 
 /// This router's readings of its interfaces' peers (`usage::collect::read_local`), for the panel.
-async fn usage(app: App, _m: Member) -> Result<HttpResponse, ApiError> {
+async fn usage(app: App, _m: Member) -> Result<Response, ApiError> {
     let Some(wg) = app.wg.clone() else { return Ok(crate::http::error::ok("no WireGuard on this router", json!([]))) };
     let me = NodeId::parse("node_id", &app.node_id)?;
     let configs = app.cluster.read(|s| wgcluster_actors::usage::collect::interfaces_of(s, &me));
@@ -99,34 +83,34 @@ async fn usage(app: App, _m: Member) -> Result<HttpResponse, ApiError> {
     Ok(crate::http::error::ok("ok", serde_json::to_value(readings).unwrap_or_default()))
 }
 
-async fn body(payload: web::Payload) -> Result<Vec<u8>, ApiError> {
-    Ok(read_limited(payload, CLUSTER_BODY_LIMIT, CLUSTER_BODY_DEADLINE).await?.to_vec())
+async fn body(payload: Payload) -> Result<Vec<u8>, ApiError> {
+    read_limited(payload, CLUSTER_BODY_LIMIT, CLUSTER_BODY_DEADLINE).await
 }
 
-async fn rpc(app: App, kind: RpcKind, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn rpc(app: App, kind: RpcKind, payload: Payload) -> Result<Response, ApiError> {
     let bytes = body(payload).await?;
     let reply = app.cluster.serve_rpc(kind, &bytes).await.map_err(ApiError::BadRequest)?;
-    Ok(HttpResponse::Ok().content_type("application/octet-stream").body(reply))
+    Ok(Response::new(200).content_type("application/octet-stream").body(reply))
 }
 
-async fn append(app: App, _m: Member, p: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn append(app: App, _m: Member, p: Payload) -> Result<Response, ApiError> {
     rpc(app, RpcKind::AppendEntries, p).await
 }
-async fn vote(app: App, _m: Member, p: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn vote(app: App, _m: Member, p: Payload) -> Result<Response, ApiError> {
     rpc(app, RpcKind::Vote, p).await
 }
-async fn snapshot(app: App, _m: Member, p: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn snapshot(app: App, _m: Member, p: Payload) -> Result<Response, ApiError> {
     rpc(app, RpcKind::InstallSnapshot, p).await
 }
 
-async fn forward(app: App, _m: Member, p: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn forward(app: App, _m: Member, p: Payload) -> Result<Response, ApiError> {
     let bytes = body(p).await?;
-    Ok(HttpResponse::Ok().content_type("application/octet-stream").body(app.cluster.serve_forward(&bytes).await))
+    Ok(Response::new(200).content_type("application/octet-stream").body(app.cluster.serve_forward(&bytes).await))
 }
 
 /// A member asks to be brought into Raft (as learner, then voter while there are fewer than 5).
 /// A router may only add itself.
-async fn add_member(app: App, m: Member, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn add_member(app: App, m: Member, payload: Payload) -> Result<Response, ApiError> {
     let b = crate::http::body::Body::parse(&read_body(payload).await?)?;
     let node = NodeId::parse("node_id", &b.req_str("node_id")?)?;
     let addr = crate::http::nodes::parse_endpoint("addr", &b.req_str("addr")?)?;
@@ -136,7 +120,7 @@ async fn add_member(app: App, m: Member, payload: web::Payload) -> Result<HttpRe
     let role = match app.cluster.add_member(&node, &addr).await {
         Ok(role) => role,
         Err(WriteError::NotLeader { leader: Some(l) }) => {
-            return Ok(HttpResponse::ServiceUnavailable().json(json!({
+            return Ok(Response::new(503).json(&json!({
                 "status": false, "message": format!("not the panel; ask {}", l.id),
                 "data": { "leader_id": l.id, "leader_addr": l.addr },
             })))
@@ -148,7 +132,7 @@ async fn add_member(app: App, m: Member, payload: web::Payload) -> Result<HttpRe
 }
 
 /// A follower forwards an administrator's `DELETE /api/cluster/members/{id}` to the panel.
-async fn remove_member(app: App, _m: Member, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn remove_member(app: App, _m: Member, payload: Payload) -> Result<Response, ApiError> {
     let b = crate::http::body::Body::parse(&read_body(payload).await?)?;
     let node = NodeId::parse("node_id", &b.req_str("node_id")?)?;
     let user = b.opt_str("user")?.unwrap_or_else(|| "admin".into());

@@ -7,9 +7,8 @@ use super::auth::{AgentCaller, User};
 use super::body::Body;
 use super::configs::config_name;
 use super::error::{ok, ApiError};
+use super::server::{Path, Payload, Query, Response};
 use super::{now_ms, read_body, views, App};
-use actix_web::{web, HttpResponse};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use wgcluster_actors::model::*;
 use wgcluster_actors::state::{Command, NewPeer, Outcome};
@@ -45,20 +44,15 @@ pub fn interface_json(a: &ActualInterface, include_private: bool) -> Value {
 pub async fn read_interface(app: &App, iface: &str) -> Result<Option<ActualInterface>, ApiError> {
     let wg = app.wg.clone().ok_or_else(|| ApiError::Conflict("this router runs no WireGuard (witness)".into()))?;
     let name = iface.to_string();
-    web::block(move || wg.backend.read(&name))
+    tokio::task::spawn_blocking(move || wg.backend.read(&name))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Unavailable(format!("cannot read {iface}: {e}")))
 }
 
-#[derive(Deserialize)]
-pub struct ConfigQuery {
-    include_private: Option<String>,
-}
-
-pub async fn get_config(app: App, u: AgentCaller, path: web::Path<String>, q: web::Query<ConfigQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn get_config(app: App, u: AgentCaller, path: Path<String>, q: Query) -> Result<Response, ApiError> {
     let iface = config_name(&path)?;
-    let include_private = matches!(q.include_private.as_deref(), Some("1") | Some("true"));
+    let include_private = matches!(q.get("include_private"), Some("1") | Some("true"));
     if include_private && !u.is_admin() {
         return Err(ApiError::Forbidden(
             "include_private needs the admin token (a router certificate may read an interface without its private key)".into(),
@@ -80,7 +74,7 @@ fn key_from_path(s: &str) -> Result<WgKey, ApiError> {
 
 /// `POST /v1/wg/{iface}/peers` `{"public_key","name"?,"allowed_ips"?,"preshared_key"?}`: a peer
 /// pinned to this router.
-pub async fn add_peer(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn add_peer(app: App, u: User, path: Path<String>, payload: Payload) -> Result<Response, ApiError> {
     let config = config_name(&path)?;
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["public_key", "name", "allowed_ips", "preshared_key", "keepalive"])?;
@@ -108,7 +102,7 @@ pub async fn add_peer(app: App, u: User, path: web::Path<String>, payload: web::
     Ok(ok("Peer added", v.unwrap_or_default()))
 }
 
-pub async fn delete_peer(app: App, u: User, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_peer(app: App, u: User, path: Path<(String, String)>) -> Result<Response, ApiError> {
     let (c, k) = path.into_inner();
     let config = config_name(&c)?;
     let key = key_from_path(&k)?;
@@ -118,7 +112,7 @@ pub async fn delete_peer(app: App, u: User, path: web::Path<(String, String)>) -
     Ok(ok("Peer removed", Value::Null))
 }
 
-pub async fn delete_interface(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_interface(app: App, u: User, path: Path<String>) -> Result<Response, ApiError> {
     let config = config_name(&path)?;
     let node_id = NodeId::parse("node_id", &app.node_id)?;
     let out = app.removal.remove(config, node_id, u.0, now_ms()).await?;

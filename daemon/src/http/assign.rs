@@ -5,8 +5,8 @@ use super::auth::User;
 use super::body::Body;
 use super::configs::config_name;
 use super::error::{ok, ApiError};
+use super::server::{Path, Payload, Response};
 use super::{now_ms, read_body, views, App};
-use actix_web::{web, HttpResponse};
 use serde_json::json;
 use wgcluster_actors::model::{quote_prefix, Endpoint, Host};
 use wgcluster_actors::model::{DnsProviderKind, NodeId, Vip};
@@ -20,14 +20,14 @@ fn exists(app: &App, c: &wgcluster_actors::model::ConfigName) -> Result<(), ApiE
     }
 }
 
-pub async fn list_nodes(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn list_nodes(app: App, _u: User, path: Path<String>) -> Result<Response, ApiError> {
     let c = config_name(&path)?;
     exists(&app, &c)?;
     let data = app.cluster.read(|s| s.nodes_of(&c).map(|cn| views::config_node(s, cn)).collect::<Vec<_>>());
     Ok(ok("Nodes retrieved successfully", data.into()))
 }
 
-pub async fn assign_node(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn assign_node(app: App, u: User, path: Path<String>, payload: Payload) -> Result<Response, ApiError> {
     let config = config_name(&path)?;
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["node_id"])?;
@@ -37,7 +37,7 @@ pub async fn assign_node(app: App, u: User, path: web::Path<String>, payload: we
     Ok(ok("Node assigned successfully", v.unwrap_or_default()))
 }
 
-pub async fn remove_node(app: App, u: User, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn remove_node(app: App, u: User, path: Path<(String, String)>) -> Result<Response, ApiError> {
     let (c, n) = path.into_inner();
     let config = config_name(&c)?;
     let node_id = NodeId::parse("node_id", &n)?;
@@ -50,7 +50,7 @@ pub async fn remove_node(app: App, u: User, path: web::Path<(String, String)>) -
     }
 }
 
-pub async fn migrate(app: App, u: User, path: web::Path<(String, String)>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn migrate(app: App, u: User, path: Path<(String, String)>, payload: Payload) -> Result<Response, ApiError> {
     let (c, n) = path.into_inner();
     let config = config_name(&c)?;
     let from = NodeId::parse("node_id", &n)?;
@@ -69,7 +69,7 @@ pub async fn migrate(app: App, u: User, path: web::Path<(String, String)>, paylo
     }
 }
 
-pub async fn get_group(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_group(app: App, _u: User, path: Path<String>) -> Result<Response, ApiError> {
     let c = config_name(&path)?;
     exists(&app, &c)?;
     let v = app.cluster.read(|s| s.endpoint_groups.get(&c).map(|g| views::with_vip(views::endpoint_group(g), s.vips.get(&c))));
@@ -104,7 +104,7 @@ fn zone_id(s: &str) -> Result<String, ApiError> {
     Ok(z.to_string())
 }
 
-pub async fn set_group(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn set_group(app: App, u: User, path: Path<String>, payload: Payload) -> Result<Response, ApiError> {
     let config = config_name(&path)?;
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&[
@@ -178,14 +178,14 @@ fn floating_address(b: &Body) -> Result<Option<Vip>, ApiError> {
     Ok(Some(Vip { in_dns, ..vip }))
 }
 
-pub async fn delete_group(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_group(app: App, u: User, path: Path<String>) -> Result<Response, ApiError> {
     let config = config_name(&path)?;
     app.submit_as(&u, Command::DeleteEndpointGroup { config }).await?;
     Ok(ok("Endpoint group deleted successfully", serde_json::Value::Null))
 }
 
 /// `POST /api/configs/{config}/rebalance`: even out the load by weight (make-before-break).
-pub async fn rebalance(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn rebalance(app: App, u: User, path: Path<String>) -> Result<Response, ApiError> {
     let config = config_name(&path)?;
     match app.submit_as(&u, Command::Rebalance { config }).await? {
         Outcome::Rebalanced { moved } => Ok(ok("Config rebalanced", json!({ "peers_moved": moved }))),

@@ -3,10 +3,8 @@
 
 use super::auth::User;
 use super::error::{ok, ApiError};
+use super::server::{HttpRequest, Query, Response};
 use super::{views, App};
-use actix_web::web;
-use actix_web::{HttpRequest, HttpResponse};
-use std::collections::BTreeMap;
 use wgcluster_actors::model::{quote_prefix, AuditAction};
 use wgcluster_actors::state::audit_query::{query, AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
 
@@ -18,10 +16,9 @@ pub(super) fn parse_num(name: &str, v: &str, min: usize, max: usize) -> Result<u
     }
 }
 
-pub async fn list(app: App, _u: User, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(app: App, _u: User, req: HttpRequest) -> Result<Response, ApiError> {
     let mut f = AuditFilter { limit: DEFAULT_LIMIT, ..Default::default() };
-    let q = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
+    let q = Query::from_query(req.query_string()).map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
     for (k, v) in q.into_inner() {
         match k.as_str() {
             "entity_type" => f.entity_type = Some(v),
@@ -53,7 +50,7 @@ pub async fn list(app: App, _u: User, req: HttpRequest) -> Result<HttpResponse, 
 }
 
 /// `GET /api/audit-logs/actions`: the names the `action` filter accepts, in `AuditAction::ALL` order.
-pub async fn actions(_u: User) -> Result<HttpResponse, ApiError> {
+pub async fn actions(_u: User) -> Result<Response, ApiError> {
     let data: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
     Ok(ok("Audit actions retrieved successfully", data.into()))
 }

@@ -10,16 +10,9 @@
 //! `verified_member` is the one per-request revocation check of a client certificate.
 
 use super::error::ApiError;
-use super::App;
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use super::server::{FromReq, Req};
 use sha2::{Digest, Sha256};
-use std::future::{ready, Ready};
 use wgcluster_actors::tls::PeerIdentity;
-
-/// Marks a connection that came in on the control socket.
-#[derive(Clone, Copy)]
-pub struct LocalConn;
 
 /// An administrator: the name recorded as `user` in audit entries, and the request's
 /// `Idempotency-Key` if it carried one (`idempotency.rs`).
@@ -48,10 +41,9 @@ impl AgentCaller {
 /// The client certificate of this connection, if any, re-checked against the replicated
 /// revocation list on every request: a keep-alive connection opened before a removal must not
 /// outlive it. `Ok(None)`: no client certificate.
-pub fn verified_member(req: &HttpRequest) -> Result<Option<PeerIdentity>, ApiError> {
-    let Some(peer) = req.conn_data::<PeerIdentity>() else { return Ok(None) };
-    let app = req.app_data::<App>().ok_or_else(|| ApiError::Internal("app state missing".into()))?;
-    let refused = app.cluster.read(|s| s.cert_refused(&peer.node_id, peer.serial));
+pub fn verified_member(req: &Req) -> Result<Option<PeerIdentity>, ApiError> {
+    let Some(peer) = req.peer.as_ref() else { return Ok(None) };
+    let refused = req.app.cluster.read(|s| s.cert_refused(&peer.node_id, peer.serial));
     if refused {
         log::info!("refused a request from {} (certificate serial {}): revoked", peer.node_id, peer.serial);
         return Err(ApiError::Unauthorized(format!("the certificate of '{}' was revoked", peer.node_id)));
@@ -63,25 +55,24 @@ fn sanitize(name: &str) -> String {
     name.chars().filter(|c| c.is_ascii_alphanumeric() || "_.@-".contains(*c)).take(64).collect()
 }
 
-fn capture(req: &HttpRequest) -> Option<super::idempotency::Capture> {
-    use actix_web::HttpMessage;
-    req.extensions().get::<super::idempotency::Capture>().cloned()
+fn capture(req: &Req) -> Option<super::idempotency::Capture> {
+    req.capture.clone()
 }
 
-fn authorize(req: &HttpRequest) -> Result<User, ApiError> {
-    if req.conn_data::<LocalConn>().is_some() {
-        let user = req.headers().get("x-wgcluster-user").and_then(|v| v.to_str().ok()).map(sanitize);
+fn authorize(req: &Req) -> Result<User, ApiError> {
+    if req.is_local() {
+        let user = req.header_str("x-wgcluster-user").map(sanitize);
         return Ok(User(user.filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into()), capture(req)));
     }
-    let app = req.app_data::<App>().ok_or_else(|| ApiError::Internal("app state missing".into()))?;
-    if req.headers().get("authorization").is_none() && req.conn_data::<PeerIdentity>().is_some() {
+    let app = &req.app;
+    if req.header("authorization").is_none() && req.peer.is_some() {
         return Err(ApiError::Forbidden(
             "a router certificate does not authorise administration: send Authorization: Bearer <admin token>".into(),
         ));
     }
     let header =
-        req.headers().get("authorization").ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token> header".into()))?;
-    let value = header.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+        req.header("authorization").ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token> header".into()))?;
+    let value = super::server::visible_ascii(header).ok_or_else(|| ApiError::Unauthorized("malformed Authorization header".into()))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
@@ -94,16 +85,14 @@ fn authorize(req: &HttpRequest) -> Result<User, ApiError> {
     }
 }
 
-impl FromRequest for User {
-    type Error = ApiError;
-    type Future = Ready<Result<User, ApiError>>;
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authorize(req))
+impl FromReq for User {
+    async fn from_req(req: &mut Req) -> Result<User, ApiError> {
+        authorize(req)
     }
 }
 
-fn agent_caller(req: &HttpRequest) -> Result<AgentCaller, ApiError> {
-    if req.headers().get("authorization").is_none() {
+fn agent_caller(req: &Req) -> Result<AgentCaller, ApiError> {
+    if req.header("authorization").is_none() {
         if let Some(peer) = verified_member(req)? {
             return Ok(AgentCaller::Router(peer));
         }
@@ -111,10 +100,8 @@ fn agent_caller(req: &HttpRequest) -> Result<AgentCaller, ApiError> {
     authorize(req).map(AgentCaller::Admin)
 }
 
-impl FromRequest for AgentCaller {
-    type Error = ApiError;
-    type Future = Ready<Result<AgentCaller, ApiError>>;
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(agent_caller(req))
+impl FromReq for AgentCaller {
+    async fn from_req(req: &mut Req) -> Result<AgentCaller, ApiError> {
+        agent_caller(req)
     }
 }

@@ -3,13 +3,13 @@
 
 use super::auth::User;
 use super::error::{ok, ApiError};
+use super::server::{Path, Response};
 use super::{views, App};
-use actix_web::{web, HttpResponse};
 use serde_json::json;
 use std::fmt::Write;
 use wgcluster_actors::model::quote_prefix;
 
-pub async fn health(app: App) -> HttpResponse {
+pub async fn health(app: App) -> Response {
     let (leader, term) = app.cluster.leader();
     ok(
         "ok",
@@ -21,7 +21,7 @@ pub async fn health(app: App) -> HttpResponse {
 /// What the panel's health monitor reads: liveness and the state version applied here.
 /// What the panel's health monitor reads: liveness, the state version this router's reconciler
 /// has applied to WireGuard, and its data-plane counters.
-pub async fn agent_health(app: App) -> HttpResponse {
+pub async fn agent_health(app: App) -> Response {
     use std::sync::atomic::Ordering::Relaxed;
     let version = app.cluster.read(|s| s.version);
     let wg = app.wg.as_ref().map(|w| {
@@ -38,7 +38,7 @@ pub async fn agent_health(app: App) -> HttpResponse {
     ok("ok", json!({ "node_id": app.node_id, "state_version": version, "applied_index": app.cluster.applied_index(), "wg": wg }))
 }
 
-pub async fn cluster(app: App, _u: User) -> HttpResponse {
+pub async fn cluster(app: App, _u: User) -> Response {
     let (leader, term) = app.cluster.leader();
     ok(
         "Cluster retrieved successfully",
@@ -47,18 +47,18 @@ pub async fn cluster(app: App, _u: User) -> HttpResponse {
     )
 }
 
-pub async fn list_backups(app: App, _u: User) -> HttpResponse {
+pub async fn list_backups(app: App, _u: User) -> Response {
     let data = app.cluster.read(|s| s.backups.iter().rev().map(|b| views::backup(b, false)).collect::<Vec<_>>());
     ok("Backups retrieved successfully", data.into())
 }
 
-pub async fn get_backup(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_backup(app: App, _u: User, path: Path<String>) -> Result<Response, ApiError> {
     let id: u64 = path.parse().map_err(|_| ApiError::BadRequest(format!("id: {} is not a backup id", quote_prefix(&path))))?;
     let v = app.cluster.read(|s| s.backups.iter().find(|b| b.id == id).map(|b| views::backup(b, true)));
     Ok(ok("Backup retrieved successfully", v.ok_or_else(|| ApiError::NotFound(format!("backup '{id}' not found")))?))
 }
 
-pub async fn metrics(app: App, _u: User) -> HttpResponse {
+pub async fn metrics(app: App, _u: User) -> Response {
     let (leader, term) = app.cluster.leader();
     let is_leader = leader.as_deref() == Some(app.node_id.as_str());
     let mut out = String::new();
@@ -103,7 +103,7 @@ pub async fn metrics(app: App, _u: User) -> HttpResponse {
         );
     }
     usage_metrics(&app, &mut out, super::now_ms());
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
+    Response::new(200).content_type("text/plain; version=0.0.4").body(out)
 }
 
 /// Usage (#15): per-router totals and connected peers; per peer only with the

@@ -3,10 +3,9 @@
 use super::auth::User;
 use super::body::Body;
 use super::error::{ok, ApiError};
+use super::server::{Path, Payload, Query, Response};
 use super::{read_body, views, App};
-use actix_web::{web, HttpResponse};
 use ipnet::IpNet;
-use serde::Deserialize;
 use wgcluster_actors::model::quote_prefix;
 use wgcluster_actors::model::{generate_keypair, ConfigName, Placement};
 use wgcluster_actors::state::{Command, ConfigPatch, NewConfig};
@@ -57,18 +56,18 @@ pub(crate) fn dns_list(b: &Body) -> Result<Option<Vec<String>>, ApiError> {
     Ok(Some(list))
 }
 
-pub async fn list(app: App, _u: User) -> HttpResponse {
+pub async fn list(app: App, _u: User) -> Response {
     let data = app.cluster.read(|s| s.configs.values().map(|c| views::config(s, c)).collect::<Vec<_>>());
     ok("Configs retrieved successfully", data.into())
 }
 
-pub async fn get(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(app: App, _u: User, path: Path<String>) -> Result<Response, ApiError> {
     let name = config_name(&path)?;
     let v = app.cluster.read(|s| s.configs.get(&name).map(|c| views::config(s, c)));
     Ok(ok("Config retrieved successfully", v.ok_or_else(|| ApiError::NotFound(format!("config '{name}' not found")))?))
 }
 
-pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn create(app: App, u: User, payload: Payload) -> Result<Response, ApiError> {
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["name", "address", "listen_port", "mtu", "dns", "peer_allowed_ips", "peer_keepalive", "placement"])?;
     let name = ConfigName::parse("name", &b.req_str("name")?)?;
@@ -93,7 +92,7 @@ pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResp
     Ok(ok("Config created successfully", v.unwrap_or_default()))
 }
 
-pub async fn patch(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn patch(app: App, u: User, path: Path<String>, payload: Payload) -> Result<Response, ApiError> {
     let name = config_name(&path)?;
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["listen_port", "mtu", "dns", "peer_allowed_ips", "peer_keepalive", "placement"])?;
@@ -119,14 +118,9 @@ fn placement(b: &Body) -> Result<Option<Placement>, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
-pub struct DeleteQuery {
-    force: Option<String>,
-}
-
-pub async fn delete(app: App, u: User, path: web::Path<String>, q: web::Query<DeleteQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(app: App, u: User, path: Path<String>, q: Query) -> Result<Response, ApiError> {
     let name = config_name(&path)?;
-    let force = match q.force.as_deref() {
+    let force = match q.get("force") {
         None | Some("0") | Some("false") => false,
         Some("1") | Some("true") => true,
         Some(other) => return Err(ApiError::BadRequest(format!("force: {} is not true or false", quote_prefix(other)))),

@@ -11,8 +11,8 @@
 use super::auth::User;
 use super::body::{self, Body};
 use super::error::{ok, ApiError};
+use super::server::{HttpRequest, Path, Payload, Response};
 use super::{read_body, App};
-use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use wgcluster_actors::dns::rfc2136::{parse_algorithm, server_addr};
 use wgcluster_actors::dns::{plan, DnsHandle, QueueEntry};
@@ -25,8 +25,8 @@ use wgcluster_actors::tls::web::{BaseUrl, WebError};
 pub const DEFAULT_CLOUDFLARE_API: &str = "https://api.cloudflare.com/client/v4";
 const MASK: &str = "***";
 
-fn handle(req: &HttpRequest) -> Result<web::Data<DnsHandle>, ApiError> {
-    req.app_data::<web::Data<DnsHandle>>().cloned().ok_or_else(|| ApiError::Unavailable("DNS sync is not running on this router".into()))
+fn handle(req: &HttpRequest) -> Result<DnsHandle, ApiError> {
+    req.dns().cloned().ok_or_else(|| ApiError::Unavailable("DNS sync is not running on this router".into()))
 }
 
 fn store_err(e: wgcluster_actors::store::StoreError) -> ApiError {
@@ -190,12 +190,12 @@ fn parse_rfc2136(b: &Body, current: Option<&Rfc2136Settings>) -> Result<Rfc2136S
     Ok(Rfc2136Settings { server, zone, key_name, key_secret, algorithm })
 }
 
-pub async fn get_settings(app: App, _u: User) -> HttpResponse {
+pub async fn get_settings(app: App, _u: User) -> Response {
     let v = app.cluster.read(|s| settings_view(&s.settings));
     ok("DNS settings retrieved successfully", v)
 }
 
-pub async fn put_settings(req: HttpRequest, app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn put_settings(req: HttpRequest, app: App, u: User, payload: Payload) -> Result<Response, ApiError> {
     let top = body::json(&read_body(payload).await?)?;
     let b = Body::from_value(top.clone(), "")?;
     b.only(&["cloudflare", "rfc2136", "reconcile_interval_s"])?;
@@ -215,7 +215,7 @@ pub async fn put_settings(req: HttpRequest, app: App, u: User, payload: web::Pay
     Ok(ok("DNS settings saved successfully", v))
 }
 
-pub async fn list_queue(req: HttpRequest, _u: User) -> Result<HttpResponse, ApiError> {
+pub async fn list_queue(req: HttpRequest, _u: User) -> Result<Response, ApiError> {
     let dns = handle(&req)?;
     let max = dns.max_attempts();
     let entries = dns.list().map_err(store_err)?;
@@ -223,7 +223,7 @@ pub async fn list_queue(req: HttpRequest, _u: User) -> Result<HttpResponse, ApiE
     Ok(ok("DNS queue retrieved successfully", v.into()))
 }
 
-pub async fn retry(req: HttpRequest, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn retry(req: HttpRequest, u: User, path: Path<String>) -> Result<Response, ApiError> {
     let id = queue_id(&path)?;
     let dns = handle(&req)?;
     let e = dns.retry(id).map_err(store_err)?.ok_or_else(|| ApiError::NotFound(format!("DNS queue entry '{id}' not found")))?;
@@ -231,7 +231,7 @@ pub async fn retry(req: HttpRequest, u: User, path: web::Path<String>) -> Result
     Ok(ok("DNS queue entry scheduled for retry", queue_view(&e, dns.max_attempts())))
 }
 
-pub async fn drop_entry(req: HttpRequest, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn drop_entry(req: HttpRequest, u: User, path: Path<String>) -> Result<Response, ApiError> {
     let id = queue_id(&path)?;
     let dns = handle(&req)?;
     if !dns.drop_entry(id).map_err(store_err)? {
@@ -245,7 +245,7 @@ pub async fn drop_entry(req: HttpRequest, u: User, path: web::Path<String>) -> R
 /// it), with its drift corrections (#16). `last_reconcile` (the last full reconcile) and
 /// `last_checked` (when the group's records were last read back and found or made right) are the
 /// panel's own view: null on another router.
-pub async fn status(req: HttpRequest, app: App, _u: User) -> HttpResponse {
+pub async fn status(req: HttpRequest, app: App, _u: User) -> Response {
     let local = handle(&req).map(|h| h.local()).unwrap_or_default();
     let v: Vec<Value> = app.cluster.read(|s| {
         s.endpoint_groups
@@ -268,7 +268,7 @@ pub async fn status(req: HttpRequest, app: App, _u: User) -> HttpResponse {
 
 /// Records of deleted or moved endpoint groups still to be removed from their provider (#16;
 /// replicated), with this router's last error for each when it is the panel.
-pub async fn removals(req: HttpRequest, app: App, _u: User) -> HttpResponse {
+pub async fn removals(req: HttpRequest, app: App, _u: User) -> Response {
     let local = handle(&req).map(|h| h.local()).unwrap_or_default();
     let v: Vec<Value> = app.cluster.read(|s| {
         s.dns_removals

@@ -1,8 +1,8 @@
 //! The edge of every listener: which routes each listener serves, how large a body may be, and
 //! how long a client may take to send it. Decisions are pure (`route_class`, `served_on`,
-//! `body_limit`, `declared_length_ok`) with table tests; `guard` is the middleware that applies
-//! them before any handler, extractor or authentication runs, and `read_limited` is the one body
-//! reader of both listeners.
+//! `body_limit`, `declared_length_ok`) with table tests; the connection (`server/conn.rs`)
+//! applies them before any handler, extractor or authentication runs, and `read_limited` is the
+//! one body reader of both listeners.
 //!
 //! Listeners: the API (`api_listen`, plain TCP, admin token), the control socket (local root) and
 //! the cluster listener (`cluster_listen`, mutual TLS). Router-to-router routes exist only on the
@@ -10,10 +10,7 @@
 //! listener does not serve answers 404, as if it did not exist.
 
 use super::error::ApiError;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{http::Method, web, HttpRequest};
+use super::server::{Method, Payload};
 use std::time::Duration;
 
 /// Largest accepted request body on the API listener and control socket (a bulk of a few
@@ -26,29 +23,12 @@ pub const BODY_DEADLINE: Duration = Duration::from_secs(15);
 /// The same on the cluster listener (a 64 MiB snapshot over a slow uplink).
 pub const CLUSTER_BODY_DEADLINE: Duration = Duration::from_secs(300);
 
-/// Marks a connection accepted on the cluster listener (TLS), with or without a client
-/// certificate. Inserted by `cluster::server::on_connect`.
-#[derive(Clone, Copy)]
-pub struct ClusterConn;
-
 /// Where a request came in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Listener {
     Api,
     Control,
     Cluster,
-}
-
-impl Listener {
-    pub fn of(req: &HttpRequest) -> Listener {
-        if req.conn_data::<super::LocalConn>().is_some() {
-            Listener::Control
-        } else if req.conn_data::<ClusterConn>().is_some() {
-            Listener::Cluster
-        } else {
-            Listener::Api
-        }
-    }
 }
 
 /// Which listeners a route belongs to.
@@ -89,7 +69,7 @@ pub fn route_class(method: &Method, path: &str) -> RouteClass {
     }
     // GET /v1/wg/{iface}/config
     let segments: Vec<&str> = path.split('/').collect();
-    if method == Method::GET && segments.len() == 5 && segments[1] == "v1" && segments[2] == "wg" && segments[4] == "config" {
+    if *method == Method::Get && segments.len() == 5 && segments[1] == "v1" && segments[2] == "wg" && segments[4] == "config" {
         return RouteClass::Shared;
     }
     RouteClass::AdminOnly
@@ -133,58 +113,9 @@ pub fn declared_length_ok(declared: Option<&str>, limit: usize) -> Result<(), Ap
     }
 }
 
-/// Middleware: 404 for a route this listener does not serve, early 413 for a declared body over
-/// the limit. Runs before routing, extractors and authentication.
-pub async fn guard<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
-    let listener = Listener::of(req.request());
-    let class = route_class(req.method(), req.path());
-    let refusal = if !served_on(listener, class) {
-        Some(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
-    } else {
-        let declared = req.headers().get(actix_web::http::header::CONTENT_LENGTH).map(|v| v.to_str().unwrap_or("?"));
-        declared_length_ok(declared, body_limit(listener)).err()
-    };
-    match refusal {
-        // Answered here, as the JSON envelope; the connection closes without reading the body.
-        Some(e) => {
-            let resp = actix_web::ResponseError::error_response(&e);
-            Ok(req.into_response(resp).map_into_right_body())
-        }
-        None => next.call(req).await.map(ServiceResponse::map_into_left_body),
-    }
-}
-
 /// Reads a whole body: at most `limit` bytes (413 past it), within `deadline` (408 after it).
-pub async fn read_limited(mut payload: web::Payload, limit: usize, deadline: Duration) -> Result<web::BytesMut, ApiError> {
-    use futures_util::StreamExt;
-    let read = async move {
-        let mut buf = web::BytesMut::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| payload_error(e, limit))?;
-            if buf.len() + chunk.len() > limit {
-                return Err(ApiError::TooLarge(format!("the request body is larger than the limit of {limit} bytes")));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok(buf)
-    };
-    match tokio::time::timeout(deadline, read).await {
-        Ok(res) => res,
-        Err(_) => Err(ApiError::BodyTimeout(format!("the request body was not received within {} s", deadline.as_secs()))),
-    }
-}
-
-/// The JSON 413/400 for bodies actix refuses itself.
-pub fn payload_error(err: actix_web::error::PayloadError, limit: usize) -> ApiError {
-    match err {
-        actix_web::error::PayloadError::Overflow => {
-            ApiError::TooLarge(format!("the request body is larger than the limit of {limit} bytes"))
-        }
-        other => ApiError::BadRequest(format!("cannot read the request body: {other}")),
-    }
+pub async fn read_limited(payload: Payload, limit: usize, deadline: Duration) -> Result<Vec<u8>, ApiError> {
+    payload.read(limit, deadline).await
 }
 
 #[cfg(test)]
@@ -221,7 +152,7 @@ mod tests {
             ("GET", "/", AdminOnly),
         ];
         for (m, p, want) in cases {
-            assert_eq!(route_class(&Method::from_bytes(m.as_bytes()).unwrap(), p), *want, "{m} {p}");
+            assert_eq!(route_class(&Method::parse(m), p), *want, "{m} {p}");
         }
     }
 

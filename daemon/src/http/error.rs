@@ -1,8 +1,7 @@
 //! `ApiError`: the one mapping from every failure to an HTTP status and the JSON envelope
 //! `{"status": false, "message": …, "data": null}`.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use super::server::Response;
 use serde_json::json;
 use wgcluster_actors::model::InvalidField;
 use wgcluster_actors::raft::{ForwardError, PanelRefusal, ProposeError, WriteError};
@@ -24,6 +23,9 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     BodyTimeout(String),
+    /// 431: the request head is too large or has too many headers.
+    #[error("{0}")]
+    HeaderTooLarge(String),
     /// 503: nothing was applied (no panel, no quorum); repeating the write is safe.
     #[error("{0}")]
     Unavailable(String),
@@ -34,28 +36,30 @@ pub enum ApiError {
     Internal(String),
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
+impl ApiError {
+    pub fn status_code(&self) -> u16 {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::OutcomeUnknown(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::TooLarge(_) => 413,
+            ApiError::BodyTimeout(_) => 408,
+            ApiError::HeaderTooLarge(_) => 431,
+            ApiError::Unavailable(_) => 503,
+            ApiError::OutcomeUnknown(_) => 504,
+            ApiError::Internal(_) => 500,
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
-        let mut r = HttpResponse::build(self.status_code());
+    /// The error as the JSON envelope.
+    pub fn response(&self) -> Response {
+        let mut r = Response::new(self.status_code());
         if matches!(self, ApiError::Unauthorized(_)) {
-            r.insert_header(("WWW-Authenticate", "Bearer"));
+            r = r.header("WWW-Authenticate", "Bearer");
         }
-        r.json(json!({ "status": false, "message": self.to_string(), "data": null }))
+        r.json(&json!({ "status": false, "message": self.to_string(), "data": null }))
     }
 }
 
@@ -114,6 +118,6 @@ impl From<ProposeError> for ApiError {
 }
 
 /// The success envelope.
-pub fn ok(message: &str, data: serde_json::Value) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": true, "message": message, "data": data }))
+pub fn ok(message: &str, data: serde_json::Value) -> Response {
+    Response::new(200).json(&json!({ "status": true, "message": message, "data": data }))
 }

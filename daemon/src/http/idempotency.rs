@@ -1,7 +1,7 @@
-//! `Idempotency-Key` at the HTTP edge (DESIGN §6, issue #13). `capture` is the middleware: on a
-//! write (any method but GET/HEAD/OPTIONS) that carries the header it checks the key and wraps the
-//! request body in a stream that hashes what the handler reads, so the body is neither buffered
-//! twice nor read before authentication. The `User` extractor picks the `Capture` up; when the
+//! `Idempotency-Key` at the HTTP edge (DESIGN §6, issue #13). The connection (`server/conn.rs`)
+//! checks the key on a write (any method but GET/HEAD/OPTIONS) that carries the header and starts
+//! a `Capture`; `Payload::read` hashes the body as the handler reads it, so the body is neither
+//! buffered twice nor read before authentication. The `User` extractor picks the `Capture` up; when the
 //! handler submits its command, `Capture::finish` turns it into the `Idempotency` the command
 //! carries: the key and SHA-256 over method, path, query and body. Apply (`state/idempotency.rs`)
 //! does the rest, replicated.
@@ -10,12 +10,7 @@
 //! header. A repeat is answered with the first outcome and the header `Idempotent-Replayed: true`.
 
 use super::error::ApiError;
-use actix_web::body::MessageBody;
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
-use actix_web::middleware::Next;
-use actix_web::HttpMessage;
-use futures_util::StreamExt;
+use super::server::Method;
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -41,7 +36,7 @@ pub fn parse_key(raw: &[u8]) -> Result<String, ApiError> {
 
 /// Whether a method can change anything (only those take a key).
 pub fn is_write(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+    !matches!(*method, Method::Get | Method::Head | Method::Options)
 }
 
 /// A key and the running hash of the request it came with.
@@ -53,13 +48,18 @@ pub struct Capture {
 }
 
 impl Capture {
-    fn new(key: String, method: &Method, path: &str, query: &str) -> Self {
+    pub fn new(key: String, method: &Method, path: &str, query: &str) -> Self {
         let mut h = Sha256::new();
         for part in [method.as_str(), path, query] {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
         Self { key, hasher: Rc::new(RefCell::new(h)), replayed: Rc::new(Cell::new(false)) }
+    }
+
+    /// Adds body bytes to the fingerprint (`Payload::read`).
+    pub fn update(&self, bytes: &[u8]) {
+        self.hasher.borrow_mut().update(bytes);
     }
 
     /// The write was a repeat: the answer gets `Idempotent-Replayed: true`.
@@ -77,40 +77,6 @@ impl Capture {
         let fingerprint: [u8; 32] = self.hasher.borrow().clone().finalize().into();
         Idempotency { key: self.key.clone(), fingerprint }
     }
-}
-
-/// The middleware (see the module header).
-pub async fn capture<B: MessageBody + 'static>(
-    mut req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
-    let raw = req.headers().get(HEADER).map(|v| v.as_bytes().to_vec());
-    let Some(raw) = raw.filter(|_| is_write(req.method())) else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
-    };
-    let key = match parse_key(&raw) {
-        Ok(k) => k,
-        Err(e) => {
-            let resp = actix_web::ResponseError::error_response(&e);
-            return Ok(req.into_response(resp).map_into_right_body());
-        }
-    };
-    let cap = Capture::new(key, req.method(), req.path(), req.query_string());
-    let (hasher, replayed) = (cap.hasher.clone(), cap.replayed.clone());
-    let body = req.take_payload().map(move |chunk| {
-        if let Ok(bytes) = &chunk {
-            hasher.borrow_mut().update(bytes);
-        }
-        chunk
-    });
-    req.set_payload(Payload::from(Box::pin(body) as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>));
-    req.extensions_mut().insert(cap);
-    let mut resp = next.call(req).await?;
-    if replayed.get() {
-        resp.headers_mut()
-            .insert(actix_web::http::header::HeaderName::from_static(REPLAYED), actix_web::http::header::HeaderValue::from_static("true"));
-    }
-    Ok(resp.map_into_left_body())
 }
 
 #[cfg(test)]
@@ -151,18 +117,18 @@ mod tests {
             }
             c.finish().fingerprint
         };
-        let base = fp(Method::POST, "/api/configs/wg0/peers", "", &[b"{\"name\":\"a\"}"]);
-        assert_eq!(base, fp(Method::POST, "/api/configs/wg0/peers", "", &[b"{\"name\":", b"\"a\"}"]), "chunking does not matter");
+        let base = fp(Method::Post, "/api/configs/wg0/peers", "", &[b"{\"name\":\"a\"}"]);
+        assert_eq!(base, fp(Method::Post, "/api/configs/wg0/peers", "", &[b"{\"name\":", b"\"a\"}"]), "chunking does not matter");
         for other in [
-            fp(Method::PATCH, "/api/configs/wg0/peers", "", &[b"{\"name\":\"a\"}"]),
-            fp(Method::POST, "/api/configs/wg1/peers", "", &[b"{\"name\":\"a\"}"]),
-            fp(Method::POST, "/api/configs/wg0/peers", "x=1", &[b"{\"name\":\"a\"}"]),
-            fp(Method::POST, "/api/configs/wg0/peers", "", &[b"{\"name\":\"b\"}"]),
+            fp(Method::Patch, "/api/configs/wg0/peers", "", &[b"{\"name\":\"a\"}"]),
+            fp(Method::Post, "/api/configs/wg1/peers", "", &[b"{\"name\":\"a\"}"]),
+            fp(Method::Post, "/api/configs/wg0/peers", "x=1", &[b"{\"name\":\"a\"}"]),
+            fp(Method::Post, "/api/configs/wg0/peers", "", &[b"{\"name\":\"b\"}"]),
             // Parts are length-prefixed: moving bytes between path and query changes the hash.
-            fp(Method::POST, "/api/configs/wg0/peer", "s", &[b"{\"name\":\"a\"}"]),
+            fp(Method::Post, "/api/configs/wg0/peer", "s", &[b"{\"name\":\"a\"}"]),
         ] {
             assert_ne!(base, other);
         }
-        assert!(is_write(&Method::POST) && is_write(&Method::DELETE) && !is_write(&Method::GET));
+        assert!(is_write(&Method::Post) && is_write(&Method::Delete) && !is_write(&Method::Get));
     }
 }

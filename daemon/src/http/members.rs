@@ -5,8 +5,8 @@
 use super::auth::User;
 use super::body::Body;
 use super::error::{ok, ApiError};
+use super::server::{Path, Payload, Response};
 use super::{now_ms, read_body, App};
-use actix_web::{web, HttpResponse};
 use serde_json::json;
 use wgcluster_actors::model::NodeId;
 use wgcluster_actors::state::Command;
@@ -17,7 +17,7 @@ use wgcluster_actors::tls::RPC_TIMEOUT;
 const TOKEN_TTL_S: u64 = 15 * 60;
 const TOKEN_TTL_MAX_S: u64 = 24 * 3600;
 
-pub async fn create_join_token(app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn create_join_token(app: App, u: User, payload: Payload) -> Result<Response, ApiError> {
     let bytes = read_body(payload).await?;
     let ttl = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         TOKEN_TTL_S
@@ -58,7 +58,7 @@ pub async fn remove_on_leader(app: &App, user: &str, node: &NodeId) -> Result<()
     Ok(())
 }
 
-pub async fn remove_member(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn remove_member(app: App, u: User, path: Path<String>) -> Result<Response, ApiError> {
     let node = NodeId::parse("node_id", &path)?;
     if app.cluster.is_leader() {
         remove_on_leader(&app, &u.0, &node).await?;

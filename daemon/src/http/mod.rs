@@ -1,8 +1,9 @@
 //! The HTTP API (DESIGN §6): routes, the JSON envelope, auth, and the mapping of requests to
 //! commands. Only this module knows HTTP and JSON; everything it decides it asks of `actors`.
 //!
-//! The same `App` serves the TCP listener (`api_listen`, bearer token required) and the control
-//! socket (Unix, mode 0600: the caller is local root, no token needed).
+//! The same routes serve the TCP listener (`api_listen`, bearer token required) and the control
+//! socket (Unix, mode 0600: the caller is local root, no token needed); `edge.rs` decides which
+//! routes each listener has. The HTTP/1.1 server itself is `server/`.
 
 mod agent;
 mod assign;
@@ -12,7 +13,6 @@ pub mod body;
 mod cluster;
 pub mod idempotency;
 pub use agent::interface_json;
-pub use cluster::agent_health;
 pub(crate) mod configs;
 mod dns; // dns: settings, retry queue and status routes
 pub mod edge;
@@ -20,20 +20,21 @@ pub mod error;
 pub mod members;
 pub mod nodes;
 pub(crate) mod peers;
+pub mod server;
 mod settings;
 mod usage; // usage: peer limits' fields, usage history, usage settings (#15)
 mod views;
 mod vrrp; // vrrp: keepalived's notify hook (#16)
 
-use actix_web::web;
 use std::sync::Arc;
 use std::time::Instant;
 use wgcluster_actors::assign::NodeRemoval;
 use wgcluster_actors::raft::{ClusterHandle, Proposer};
 use wgcluster_actors::state::{Command, Outcome, Request};
 
-pub use auth::{verified_member, LocalConn};
+pub use auth::verified_member;
 use error::ApiError;
+use server::{Method, Payload, Router};
 
 pub use edge::BODY_LIMIT;
 
@@ -54,7 +55,7 @@ pub struct AppState {
     pub node_id: String,
 }
 
-pub type App = web::Data<Arc<AppState>>;
+pub type App = Arc<AppState>;
 
 pub use wgcluster_actors::clock::now_ms;
 
@@ -81,72 +82,71 @@ impl AppState {
     }
 }
 
-/// All routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(format!("malformed query string: {e}")).into()))
-        .route("/api/health", web::get().to(cluster::health))
-        .route("/v1/health", web::get().to(cluster::agent_health))
-        .route("/metrics", web::get().to(cluster::metrics))
-        .route("/api/cluster", web::get().to(cluster::cluster))
-        .route("/api/cluster/join-tokens", web::post().to(members::create_join_token))
-        .route("/api/cluster/members/{node_id}", web::delete().to(members::remove_member))
-        .route("/api/backups", web::get().to(cluster::list_backups))
-        .route("/api/backups/{id}", web::get().to(cluster::get_backup))
-        .route("/api/audit-logs", web::get().to(audit::list))
-        .route("/api/audit-logs/actions", web::get().to(audit::actions))
-        .route("/api/settings/health", web::get().to(settings::get_health))
-        .route("/api/settings/health", web::put().to(settings::put_health))
-        .route("/api/nodes", web::get().to(nodes::list))
-        .route("/api/nodes", web::post().to(nodes::create))
-        .route("/api/nodes/{node_id}", web::get().to(nodes::get))
-        .route("/api/nodes/{node_id}", web::patch().to(nodes::patch))
-        .route("/api/nodes/{node_id}", web::delete().to(nodes::delete))
-        .route("/api/configs", web::get().to(configs::list))
-        .route("/api/configs", web::post().to(configs::create))
-        .route("/api/configs/{config}", web::get().to(configs::get))
-        .route("/api/configs/{config}", web::patch().to(configs::patch))
-        .route("/api/configs/{config}", web::delete().to(configs::delete))
-        .route("/api/configs/{config}/nodes", web::get().to(assign::list_nodes))
-        .route("/api/configs/{config}/nodes", web::post().to(assign::assign_node))
-        .route("/api/configs/{config}/nodes/{node_id}", web::delete().to(assign::remove_node))
-        .route("/api/configs/{config}/nodes/{node_id}/migrate", web::post().to(assign::migrate))
-        .route("/api/configs/{config}/rebalance", web::post().to(assign::rebalance))
-        .route("/api/configs/{config}/endpoint-group", web::get().to(assign::get_group))
-        .route("/api/configs/{config}/endpoint-group", web::post().to(assign::set_group))
-        .route("/api/configs/{config}/endpoint-group", web::delete().to(assign::delete_group))
+/// All routes of the API, the agent and the local hooks (the cluster's are added by
+/// `cluster::server::routes`).
+pub fn routes(r: Router) -> Router {
+    r.get("/api/health", cluster::health)
+        .get("/v1/health", cluster::agent_health)
+        .get("/metrics", cluster::metrics)
+        .get("/api/cluster", cluster::cluster)
+        .post("/api/cluster/join-tokens", members::create_join_token)
+        .delete("/api/cluster/members/{node_id}", members::remove_member)
+        .get("/api/backups", cluster::list_backups)
+        .get("/api/backups/{id}", cluster::get_backup)
+        .get("/api/audit-logs", audit::list)
+        .get("/api/audit-logs/actions", audit::actions)
+        .get("/api/settings/health", settings::get_health)
+        .put("/api/settings/health", settings::put_health)
+        .get("/api/nodes", nodes::list)
+        .post("/api/nodes", nodes::create)
+        .get("/api/nodes/{node_id}", nodes::get)
+        .patch("/api/nodes/{node_id}", nodes::patch)
+        .delete("/api/nodes/{node_id}", nodes::delete)
+        .get("/api/configs", configs::list)
+        .post("/api/configs", configs::create)
+        .get("/api/configs/{config}", configs::get)
+        .patch("/api/configs/{config}", configs::patch)
+        .delete("/api/configs/{config}", configs::delete)
+        .get("/api/configs/{config}/nodes", assign::list_nodes)
+        .post("/api/configs/{config}/nodes", assign::assign_node)
+        .delete("/api/configs/{config}/nodes/{node_id}", assign::remove_node)
+        .post("/api/configs/{config}/nodes/{node_id}/migrate", assign::migrate)
+        .post("/api/configs/{config}/rebalance", assign::rebalance)
+        .get("/api/configs/{config}/endpoint-group", assign::get_group)
+        .post("/api/configs/{config}/endpoint-group", assign::set_group)
+        .delete("/api/configs/{config}/endpoint-group", assign::delete_group)
         // dns: provider settings, this router's DNS retry queue, per-group sync status
-        .route("/api/settings/dns", web::get().to(dns::get_settings))
-        .route("/api/settings/dns", web::put().to(dns::put_settings))
-        .route("/api/dns/queue", web::get().to(dns::list_queue))
-        .route("/api/dns/queue/{id}/retry", web::post().to(dns::retry))
-        .route("/api/dns/queue/{id}", web::delete().to(dns::drop_entry))
-        .route("/api/dns/status", web::get().to(dns::status))
-        .route("/api/dns/removals", web::get().to(dns::removals))
-        .route("/api/configs/{config}/peers", web::get().to(peers::list))
-        .route("/api/configs/{config}/peers", web::post().to(peers::create))
-        .route("/api/configs/{config}/peers/{peer_id}", web::get().to(peers::get))
-        .route("/api/configs/{config}/peers/{peer_id}", web::patch().to(peers::patch))
-        .route("/api/configs/{config}/peers/{peer_id}", web::delete().to(peers::delete))
-        .route("/api/configs/{config}/peers/{peer_id}/config", web::get().to(peers::download))
-        .route("/api/configs/{config}/peers/{peer_id}/usage", web::get().to(usage::peer_usage))
-        .route("/api/settings/usage", web::get().to(usage::get_settings))
-        .route("/api/settings/usage", web::put().to(usage::put_settings))
-        .route("/api/peers/{peer_id}/configs", web::get().to(peers::configs_of))
-        .route("/v1/wg/{iface}/config", web::get().to(agent::get_config))
-        .route("/v1/wg/{iface}/peers", web::post().to(agent::add_peer))
-        .route("/v1/wg/{iface}/peers/{public_key}", web::delete().to(agent::delete_peer))
-        .route("/v1/wg/{iface}", web::delete().to(agent::delete_interface))
+        .get("/api/settings/dns", dns::get_settings)
+        .put("/api/settings/dns", dns::put_settings)
+        .get("/api/dns/queue", dns::list_queue)
+        .post("/api/dns/queue/{id}/retry", dns::retry)
+        .delete("/api/dns/queue/{id}", dns::drop_entry)
+        .get("/api/dns/status", dns::status)
+        .get("/api/dns/removals", dns::removals)
+        .get("/api/configs/{config}/peers", peers::list)
+        .post("/api/configs/{config}/peers", peers::create)
+        .get("/api/configs/{config}/peers/{peer_id}", peers::get)
+        .patch("/api/configs/{config}/peers/{peer_id}", peers::patch)
+        .delete("/api/configs/{config}/peers/{peer_id}", peers::delete)
+        .get("/api/configs/{config}/peers/{peer_id}/config", peers::download)
+        .get("/api/configs/{config}/peers/{peer_id}/usage", usage::peer_usage)
+        .get("/api/settings/usage", usage::get_settings)
+        .put("/api/settings/usage", usage::put_settings)
+        .get("/api/peers/{peer_id}/configs", peers::configs_of)
+        .get("/v1/wg/{iface}/config", agent::get_config)
+        .post("/v1/wg/{iface}/peers", agent::add_peer)
+        .delete("/v1/wg/{iface}/peers/{public_key}", agent::delete_peer)
+        .delete("/v1/wg/{iface}", agent::delete_interface)
         // keepalived's notify hook through `wgclusterd vrrp-notify` (control socket only)
-        .route("/v1/vrrp/{config}", web::post().to(vrrp::notify));
+        .post("/v1/vrrp/{config}", vrrp::notify)
 }
 
 /// The JSON 404 for unknown routes.
-pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+pub fn not_found(method: &Method, path: &str) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {path}"))
 }
 
 /// Reads the whole body of an API request: 413 past `BODY_LIMIT`, 408 past `BODY_DEADLINE`.
-pub async fn read_body(payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+pub async fn read_body(payload: Payload) -> Result<Vec<u8>, ApiError> {
     edge::read_limited(payload, BODY_LIMIT, edge::BODY_DEADLINE).await
 }

@@ -3,8 +3,8 @@
 use super::auth::User;
 use super::body::Body;
 use super::error::{ok, ApiError};
+use super::server::{Path, Payload, Response};
 use super::{read_body, views, App};
-use actix_web::{web, HttpResponse};
 use wgcluster_actors::model::{check_name, Endpoint, InvalidField, NodeId};
 use wgcluster_actors::state::{Command, NodePatch, NodeSpec};
 
@@ -18,19 +18,19 @@ fn node_id(s: &str) -> Result<NodeId, ApiError> {
     Ok(NodeId::parse("node_id", s)?)
 }
 
-pub async fn list(app: App, _u: User) -> HttpResponse {
+pub async fn list(app: App, _u: User) -> Response {
     let data = app.cluster.read(|s| s.nodes.values().map(|n| views::node(s, n)).collect::<Vec<_>>());
     ok("Nodes retrieved successfully", data.into())
 }
 
-pub async fn get(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(app: App, _u: User, path: Path<String>) -> Result<Response, ApiError> {
     let id = node_id(&path)?;
     let v = app.cluster.read(|s| s.nodes.get(&id).map(|n| views::node(s, n)));
     let v = v.ok_or_else(|| ApiError::NotFound(format!("node '{id}' not found")))?;
     Ok(ok("Node retrieved successfully", v))
 }
 
-pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn create(app: App, u: User, payload: Payload) -> Result<Response, ApiError> {
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["id", "name", "endpoint", "weight", "cluster_addr"])?;
     let id = NodeId::parse("id", &b.req_str("id")?)?;
@@ -44,7 +44,7 @@ pub async fn create(app: App, u: User, payload: web::Payload) -> Result<HttpResp
     Ok(ok("Node created successfully", v.unwrap_or_default()))
 }
 
-pub async fn patch(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn patch(app: App, u: User, path: Path<String>, payload: Payload) -> Result<Response, ApiError> {
     let id = node_id(&path)?;
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["name", "endpoint", "weight", "enabled"])?;
@@ -64,7 +64,7 @@ pub async fn patch(app: App, u: User, path: web::Path<String>, payload: web::Pay
     Ok(ok("Node updated successfully", v.unwrap_or_default()))
 }
 
-pub async fn delete(app: App, u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(app: App, u: User, path: Path<String>) -> Result<Response, ApiError> {
     let id = node_id(&path)?;
     app.submit_as(&u, Command::DeleteNode { id }).await?;
     Ok(ok("Node deleted successfully", serde_json::Value::Null))

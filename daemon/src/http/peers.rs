@@ -6,11 +6,9 @@ use super::auth::User;
 use super::body::{json, Body};
 use super::configs::config_name;
 use super::error::{ok, ApiError};
+use super::server::{HttpRequest, Path, Payload, Query, Response};
 use super::{read_body, views, App};
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use serde_json::{json as j, Value};
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use wgcluster_actors::model::*;
 use wgcluster_actors::state::peer_query::{PeerFilter, MAX_LIMIT};
@@ -79,8 +77,7 @@ pub(crate) fn new_peer(b: &Body) -> Result<NewPeer, ApiError> {
 
 /// The list query: filters, and a page when `limit` is given.
 fn list_query(req: &HttpRequest) -> Result<(PeerFilter, usize, Option<usize>), ApiError> {
-    let q = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
+    let q = Query::from_query(req.query_string()).map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
     let (mut f, mut offset, mut limit) = (PeerFilter::default(), 0, None);
     for (k, v) in q.into_inner() {
         match k.as_str() {
@@ -116,7 +113,7 @@ fn list_query(req: &HttpRequest) -> Result<(PeerFilter, usize, Option<usize>), A
 /// The unpaged list is read from the state a chunk at a time, by id, as the client takes it
 /// (20,000 peers are never cloned at once): a peer that exists for the whole response appears
 /// exactly once; one created or deleted meanwhile may or may not appear.
-pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(app: App, _u: User, path: Path<String>, req: HttpRequest) -> Result<Response, ApiError> {
     let c = config_name(&path)?;
     let (filter, offset, limit) = list_query(&req)?;
     if !app.cluster.read(|s| s.configs.contains_key(&c)) {
@@ -170,10 +167,10 @@ pub async fn list(app: App, _u: User, path: web::Path<String>, req: HttpRequest)
         buf.extend_from_slice(b"\"message\":\"Peers retrieved successfully\",\"status\":true}");
         buf
     });
-    Ok(HttpResponse::Ok().content_type("application/json").body(body))
+    Ok(Response::new(200).content_type("application/json").body(body))
 }
 
-pub async fn create(app: App, u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn create(app: App, u: User, path: Path<String>, payload: Payload) -> Result<Response, ApiError> {
     let config = config_name(&path)?;
     let v = json(&read_body(payload).await?)?;
     let (bulk, peers) = match v {
@@ -207,14 +204,14 @@ fn find<'a>(s: &'a State, c: &ConfigName, id: &PeerId) -> Result<&'a Peer, ApiEr
     s.peers.get(id).filter(|p| &p.config == c).ok_or_else(|| ApiError::NotFound(format!("peer '{id}' not found in config '{c}'")))
 }
 
-pub async fn get(app: App, _u: User, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn get(app: App, _u: User, path: Path<(String, String)>) -> Result<Response, ApiError> {
     let (c, p) = path.into_inner();
     let (c, id) = (config_name(&c)?, peer_id(&p)?);
     let v = app.cluster.read(|s| find(s, &c, &id).map(|p| views::peer(s, p)))?;
     Ok(ok("Peer retrieved successfully", v))
 }
 
-pub async fn patch(app: App, u: User, path: web::Path<(String, String)>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn patch(app: App, u: User, path: Path<(String, String)>, payload: Payload) -> Result<Response, ApiError> {
     let (c, p) = path.into_inner();
     let (config, id) = (config_name(&c)?, peer_id(&p)?);
     let b = Body::parse(&read_body(payload).await?)?;
@@ -245,7 +242,7 @@ pub async fn patch(app: App, u: User, path: web::Path<(String, String)>, payload
     Ok(ok("Peer updated successfully", v))
 }
 
-pub async fn delete(app: App, u: User, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(app: App, u: User, path: Path<(String, String)>) -> Result<Response, ApiError> {
     let (c, p) = path.into_inner();
     let (config, id) = (config_name(&c)?, peer_id(&p)?);
     app.submit_as(&u, Command::DeletePeer { config, id }).await?;
@@ -280,11 +277,6 @@ fn client_endpoint(s: &State, cfg: &Config, peer: &Peer, node: Option<&NodeId>) 
     Ok((host.with_port(cfg.listen_port).to_string(), "independent"))
 }
 
-#[derive(Deserialize)]
-pub struct DownloadQuery {
-    format: Option<String>,
-}
-
 /// A stored value that cannot be written safely into a wg-quick file.
 fn render_err(e: render::RenderError) -> ApiError {
     ApiError::Conflict(e.to_string())
@@ -293,15 +285,10 @@ fn render_err(e: render::RenderError) -> ApiError {
 /// `GET /api/configs/{c}/peers/{id}/config`: the only route that hands out a peer's private and
 /// preshared keys. Administrators only (not member routers), and every download that holds a
 /// key is first audited (`peer_private_key_read`, a replicated command): no audit entry, no key.
-pub async fn download(
-    app: App,
-    u: User,
-    path: web::Path<(String, String)>,
-    q: web::Query<DownloadQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn download(app: App, u: User, path: Path<(String, String)>, q: Query) -> Result<Response, ApiError> {
     let (c, p) = path.into_inner();
     let (config, id) = (config_name(&c)?, peer_id(&p)?);
-    let format = match q.format.as_deref() {
+    let format = match q.get("format") {
         None | Some("conf") | Some("text") => "conf",
         Some("qr") => "qr",
         Some(other) => return Err(ApiError::BadRequest(format!("format: {} is not conf or qr", quote_prefix(other)))),
@@ -321,18 +308,18 @@ pub async fn download(
     }
     if format == "qr" {
         let svg = render::qr_svg(&text).map_err(ApiError::Internal)?;
-        return Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg));
+        return Ok(Response::new(200).content_type("image/svg+xml").body(svg));
     }
-    Ok(HttpResponse::Ok()
+    Ok(Response::new(200)
         .content_type("text/plain; charset=utf-8")
-        .insert_header(("Content-Disposition", format!("attachment; filename=\"{file}\"")))
+        .header("Content-Disposition", format!("attachment; filename=\"{file}\""))
         .body(text))
 }
 
 /// `GET /api/peers/{peer_id}/configs`: every config file the peer can use right now (Mode A: one,
 /// Mode B: its node's, plus the old node's while a move is draining). Keys are redacted here: the
 /// download route (`download`) is the only one that hands them out.
-pub async fn configs_of(app: App, _u: User, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn configs_of(app: App, _u: User, path: Path<String>) -> Result<Response, ApiError> {
     let id = peer_id(&path)?;
     let data = app.cluster.read(|s| -> Result<Vec<Value>, ApiError> {
         let peer = s.peers.get(&id).ok_or_else(|| ApiError::NotFound(format!("peer '{id}' not found")))?;

@@ -7,8 +7,8 @@
 use super::auth::User;
 use super::body::Body;
 use super::error::{ok, ApiError};
+use super::server::{Payload, Response};
 use super::{read_body, App};
-use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use wgcluster_actors::health::budget;
 use wgcluster_actors::model::quote_prefix;
@@ -26,11 +26,11 @@ fn view(app: &App) -> Value {
     })
 }
 
-pub async fn get_health(app: App, _u: User) -> HttpResponse {
+pub async fn get_health(app: App, _u: User) -> Response {
     ok("Health settings retrieved successfully", view(&app))
 }
 
-pub async fn put_health(app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn put_health(app: App, u: User, payload: Payload) -> Result<Response, ApiError> {
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["profile", "probe_interval_ms", "unhealthy_after", "healthy_after", "auto_migrate_independent"])?;
     let profile = match b.opt_str("profile")? {

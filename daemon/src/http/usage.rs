@@ -7,10 +7,9 @@ use super::auth::User;
 use super::body::Body;
 use super::configs::config_name;
 use super::error::{ok, ApiError};
+use super::server::{HttpRequest, Path, Payload, Query, Response};
 use super::{now_ms, read_body, App};
-use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use wgcluster_actors::model::*;
 use wgcluster_actors::state::Command;
 use wgcluster_actors::usage::merge::{DAY_MS, HOUR_MS};
@@ -144,12 +143,11 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// `GET /api/configs/{c}/peers/{id}/usage?from&to&step`: the peer's traffic in hourly (`step=hour`,
 /// kept 48 hours) or daily (`step=day`, kept 35 days) buckets over `[from, to)`; defaults: `to` now,
 /// `from` 24 hours (hour) or 30 days (day) before `to`. Only buckets with traffic are listed.
-pub async fn peer_usage(app: App, _u: User, path: web::Path<(String, String)>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn peer_usage(app: App, _u: User, path: Path<(String, String)>, req: HttpRequest) -> Result<Response, ApiError> {
     let (c, p) = path.into_inner();
     let config = config_name(&c)?;
     let id = PeerId::parse("peer_id", &p)?;
-    let q = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
+    let q = Query::from_query(req.query_string()).map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
     let (mut from, mut to, mut step) = (None, None, HOUR_MS);
     for (k, v) in q.into_inner() {
         match k.as_str() {
@@ -198,12 +196,12 @@ fn settings_view(app: &App) -> Value {
 }
 
 /// `GET /api/settings/usage`: the collection interval and whether `/metrics` lists peers.
-pub async fn get_settings(app: App, _u: User) -> HttpResponse {
+pub async fn get_settings(app: App, _u: User) -> Response {
     ok("Usage settings retrieved successfully", settings_view(&app))
 }
 
 /// `PUT /api/settings/usage` `{"interval_s": 5..3600, "metrics_per_peer": bool}`.
-pub async fn put_settings(app: App, u: User, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn put_settings(app: App, u: User, payload: Payload) -> Result<Response, ApiError> {
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["interval_s", "metrics_per_peer"])?;
     let range = wgcluster_actors::state::USAGE_INTERVAL_RANGE;

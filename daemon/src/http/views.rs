@@ -1,8 +1,7 @@
 //! JSON views of the state's entities, as the API returns them. Private and preshared keys never
 //! appear here; the only way a peer's private key leaves the daemon is its config download.
 
-use actix_web::web::Bytes;
-use actix_web::HttpResponse;
+use super::server::Response;
 use serde_json::{json, Value};
 use wgcluster_actors::model::*;
 use wgcluster_actors::state::State;
@@ -16,7 +15,7 @@ pub(crate) const ITEMS_PER_CHUNK: usize = 64;
 /// Each item becomes a `Value` and then JSON only when the client is ready for the next chunk, so
 /// a 1,000-peer list never exists as 1,000 `Value` trees nor as one buffer (peak RSS, #12).
 /// `items` is a snapshot taken under one state read, so the list is consistent.
-pub fn ok_list<T: 'static>(message: &str, items: Vec<T>, view: fn(&T) -> Value) -> HttpResponse {
+pub fn ok_list<T: 'static>(message: &str, items: Vec<T>, view: fn(&T) -> Value) -> Response {
     let mut items = items.into_iter();
     let fill = move |buf: &mut Vec<u8>, mut first: bool| {
         let mut n = 0;
@@ -37,10 +36,10 @@ pub fn ok_list<T: 'static>(message: &str, items: Vec<T>, view: fn(&T) -> Value) 
 /// items' JSON, comma-separated (a leading comma unless `first`: nothing was written yet), and
 /// says whether more may follow. The peer list writes each chunk straight from the state into
 /// the buffer that is sent (no per-item buffer).
-pub fn ok_stream_filled(message: &str, fill: impl FnMut(&mut Vec<u8>, bool) -> bool + 'static) -> HttpResponse {
+pub fn ok_stream_filled(message: &str, fill: impl FnMut(&mut Vec<u8>, bool) -> bool + 'static) -> Response {
     let chunks =
         FilledChunks { fill, head: true, first: true, tail: Some(format!("],\"message\":{},\"status\":true}}", Value::from(message))) };
-    HttpResponse::Ok().content_type("application/json").streaming(futures_util::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>)))
+    Response::new(200).content_type("application/json").streaming(chunks)
 }
 
 struct FilledChunks<F> {
@@ -52,9 +51,9 @@ struct FilledChunks<F> {
 }
 
 impl<F: FnMut(&mut Vec<u8>, bool) -> bool> Iterator for FilledChunks<F> {
-    type Item = Bytes;
+    type Item = Vec<u8>;
 
-    fn next(&mut self) -> Option<Bytes> {
+    fn next(&mut self) -> Option<Vec<u8>> {
         let tail = self.tail.as_ref()?;
         let mut buf = Vec::with_capacity(48 * 1024);
         if self.head {
@@ -68,7 +67,7 @@ impl<F: FnMut(&mut Vec<u8>, bool) -> bool> Iterator for FilledChunks<F> {
             buf.extend_from_slice(tail.as_bytes());
             self.tail = None;
         }
-        Some(Bytes::from(buf))
+        Some(buf)
     }
 }
 
@@ -329,8 +328,8 @@ pub fn backup(b: &Backup, with_interface: bool) -> Value {
 mod tests {
     use super::*;
 
-    async fn body(r: HttpResponse) -> Vec<u8> {
-        actix_web::body::to_bytes(r.into_body()).await.expect("body").to_vec()
+    async fn body(r: Response) -> Vec<u8> {
+        r.into_bytes()
     }
 
     /// `PeerView` writes exactly what the hand-built `Value` of the API before it did, plus the
@@ -392,7 +391,7 @@ mod tests {
     }
 
     /// The streamed list is byte for byte the envelope `error::ok` writes, at every chunk boundary.
-    #[actix_web::test]
+    #[actix_rt::test]
     async fn streamed_lists_are_the_envelope() {
         let item = |i: &u32| json!({ "id": i, "name": format!("peer \"{i}\""), "z": [i, null], "a": { "b": true } });
         let c = ITEMS_PER_CHUNK as u32;
@@ -400,7 +399,7 @@ mod tests {
             let items: Vec<u32> = (0..n).collect();
             let want = super::super::error::ok("Peers \"listed\" ✓", items.iter().map(item).collect::<Vec<_>>().into());
             let got = ok_list("Peers \"listed\" ✓", items.clone(), item);
-            assert_eq!(got.headers().get("content-type"), want.headers().get("content-type"));
+            assert_eq!(got.header_value("content-type"), want.header_value("content-type"));
             let want = body(want).await;
             assert_eq!(String::from_utf8_lossy(&body(got).await), String::from_utf8_lossy(&want), "{n} items");
             // The same through a source that fills whole chunks itself.

@@ -8,12 +8,12 @@ use super::auth::User;
 use super::body::Body;
 use super::configs::config_name;
 use super::error::{ok, ApiError};
+use super::server::{Path, Payload, Response};
 use super::{read_body, App};
-use actix_web::{web, HttpResponse};
 use serde_json::json;
 use wgcluster_actors::vrrp::VrrpState;
 
-pub async fn notify(app: App, _u: User, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn notify(app: App, _u: User, path: Path<String>, payload: Payload) -> Result<Response, ApiError> {
     let config = config_name(&path)?;
     let b = Body::parse(&read_body(payload).await?)?;
     b.only(&["state"])?;

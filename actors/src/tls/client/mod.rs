@@ -34,7 +34,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Timeout of one router-to-router request (a Raft RPC, a forwarded write, a membership call).
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections older than this are dropped instead of reused. Keep it below the server's
-/// keep-alive (actix-web: 5 s by default).
+/// keep-alive (the daemon's HTTP server, `daemon/src/http/server/conn.rs`: 5 s).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Largest response body accepted (snapshots are the big ones).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
