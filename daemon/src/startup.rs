@@ -195,7 +195,31 @@ pub async fn open_cluster(cfg: &DaemonConfig, witness: bool) -> Result<Opened, R
         }
         db.update_node(|m| m.pending_bootstrap = None)?;
     }
+    catch_up_alone(&cluster).await;
     Ok(Opened { db, cluster, identity, cluster_addr, spec, join_peer })
+}
+
+/// The longest a one-voter router waits, at start, to apply its whole log before serving.
+const CATCH_UP: Duration = Duration::from_secs(10);
+
+/// After a restart, the entries past the committed index last saved are committed again once a
+/// leader is known, and applied then: until that happens the state lags what clients were
+/// already told (a peer whose creation was acknowledged would be missing from the first list).
+/// A one-voter router commits its whole log as soon as it leads, so it serves only once it has
+/// applied it (bounded by [`CATCH_UP`]). A router with other voters cannot wait here: the leader
+/// that commits for it reaches it through the listeners this function runs before.
+async fn catch_up_alone(cluster: &ClusterHandle) {
+    let (Some(last), true) = cluster.last_log() else { return };
+    if cluster.applied_index() >= last {
+        return;
+    }
+    let t = Instant::now();
+    let caught_up = cluster.wait_for_leader(CATCH_UP).await.is_some() && cluster.wait_applied(last, CATCH_UP).await;
+    if caught_up {
+        log::info!("applied the log's tail (up to index {last}) in {:?} before serving", t.elapsed());
+    } else {
+        log::warn!("the log's tail (up to index {last}) is not applied after {:?}; serving anyway", t.elapsed());
+    }
 }
 
 /// The actors of this router and the state every handler reaches.

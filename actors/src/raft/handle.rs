@@ -246,6 +246,14 @@ impl ClusterHandle {
         }
     }
 
+    /// The index of the last entry in this router's log, and whether this router is the only
+    /// voter (then it commits alone).
+    pub fn last_log(&self) -> (Option<u64>, bool) {
+        let m = self.raft.metrics().borrow().clone();
+        let voters = m.membership_config.membership().voter_ids().count();
+        (m.last_log_index, voters == 1 && m.membership_config.membership().voter_ids().any(|v| v == m.id))
+    }
+
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
