@@ -4,7 +4,6 @@
 //! `Bootstrap` command).
 
 use crate::config::DaemonConfig;
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -49,7 +48,7 @@ pub fn init(cfg: &DaemonConfig) -> Result<PathBuf, InitError> {
     let mut secret = [0u8; 32];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut secret);
     let token = format!("wgc_{}", hex::encode(secret));
-    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let hash: [u8; 32] = wgcluster_actors::model::sha256(token.as_bytes());
 
     let token_path = cfg.data_dir.join(TOKEN_FILE);
     let _ = std::fs::remove_file(&token_path);

@@ -5,9 +5,9 @@
 //!
 //! Must not: do I/O, read a clock, or look at provider credentials beyond hashing them.
 
+use crate::model::Sha256;
 use crate::model::{removal_key, DnsDrift, DnsProviderKind, DnsRemoval, DnsSettings, Endpoint, EndpointGroup, Millis};
 use crate::state::State;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -260,7 +260,7 @@ pub fn fingerprint(group: &EndpointGroup, desired: &Desired, provider_key: &str)
         h.update((f.len() as u64).to_le_bytes());
         h.update(f.as_bytes());
     }
-    let d = h.finalize();
+    let d = h.finish();
     let mut b = [0u8; 8];
     b.copy_from_slice(&d[..8]);
     u64::from_le_bytes(b)

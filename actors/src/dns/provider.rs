@@ -10,7 +10,6 @@
 use super::plan::{ActualRecord, Plan};
 use crate::model::{DnsProviderKind, DnsSettings};
 use futures_util::future::BoxFuture;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,7 +71,7 @@ pub trait ProviderFactory: Send + Sync + 'static {
 /// A short, secret-free identity of the credentials a group's work uses: the non-secret fields
 /// plus a hash of the secret. Part of the work fingerprint, so new credentials mean new work.
 pub fn settings_key(kind: DnsProviderKind, settings: &DnsSettings) -> String {
-    let hash = |s: &str| hex::encode(&Sha256::digest(s.as_bytes())[..8]);
+    let hash = |s: &str| hex::encode(&crate::model::sha256(s.as_bytes())[..8]);
     match kind {
         DnsProviderKind::Cloudflare => match &settings.cloudflare {
             Some(c) => format!("cf|{}|{}", c.api_base, hash(&c.api_token)),

@@ -4,6 +4,7 @@
 //! Invariant: a value of any type here is valid by construction — parsing is the only way in.
 
 mod audit;
+mod digest;
 mod endpoint;
 mod entities;
 mod keys;
@@ -12,6 +13,7 @@ mod text;
 mod vip;
 
 pub use audit::AuditAction;
+pub use digest::{sha256, Sha256};
 pub use endpoint::{Endpoint, Host};
 pub use entities::*;
 pub use keys::{generate_keypair, random_key, WgKey};

@@ -4,7 +4,6 @@
 use crate::model::NodeId;
 use crate::state::{Request, Response};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::io::Cursor;
 
 openraft::declare_raft_types!(
@@ -26,7 +25,7 @@ pub struct RaftNode {
 /// The Raft id of a node: the first 8 bytes of SHA-256 of its id, so every router derives the same
 /// number without coordination. Never 0 (openraft uses small ids in tests; 0 is just avoided).
 pub fn raft_id(node: &NodeId) -> u64 {
-    let h = Sha256::digest(node.as_str().as_bytes());
+    let h = crate::model::sha256(node.as_str().as_bytes());
     let mut b = [0u8; 8];
     b.copy_from_slice(&h[..8]);
     u64::from_be_bytes(b).max(1)

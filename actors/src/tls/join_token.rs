@@ -4,7 +4,6 @@
 //! redacted and whose memory is zeroed; errors never echo the token.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -61,7 +60,7 @@ impl TokenSecret {
 
     /// SHA-256 of the secret, lowercase hex: the only form the issuer stores.
     pub fn hash_hex(&self) -> String {
-        hex::encode(Sha256::digest(self.0))
+        hex::encode(crate::model::sha256(&self.0))
     }
 
     /// Whether this secret hashes to `stored_hash_hex`, compared in constant time.
@@ -223,7 +222,7 @@ mod tests {
         let back = JoinToken::parse(&format!("  {s}\n")).unwrap();
         assert_eq!(back, t);
         assert_eq!(back.secret_hash(), t.secret_hash());
-        assert_eq!(back.secret_hash(), hex::encode(Sha256::digest(t.secret.0)));
+        assert_eq!(back.secret_hash(), hex::encode(crate::model::sha256(&t.secret.0)));
         assert!(back.secret.matches_hash(&t.secret_hash()));
         assert!(back.secret.matches_hash(&t.secret_hash().to_uppercase()));
         assert!(!JoinToken::new(&fp(), "h:1", 0).unwrap().secret.matches_hash(&t.secret_hash()));

@@ -8,6 +8,7 @@
 //! one interval. Nothing is kept between rounds: memory is one round's readings.
 
 use super::merge::{PeerReading, RouterReport};
+use crate::model::Sha256;
 use crate::model::{ConfigName, Millis, Node, NodeId, PeerId};
 use crate::raft::ClusterHandle;
 use crate::state::{Command, Request, State};
@@ -15,7 +16,6 @@ use crate::wg::backend::WgBackend;
 use actix::prelude::*;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ pub fn epoch_of(boot_id: &str, ifindex: Option<u32>) -> u64 {
     let mut h = Sha256::new();
     h.update(boot_id.as_bytes());
     h.update(ifindex.unwrap_or(0).to_le_bytes());
-    let d = h.finalize();
+    let d = h.finish();
     u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 

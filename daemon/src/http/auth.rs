@@ -11,7 +11,6 @@
 
 use super::error::ApiError;
 use super::server::{FromReq, Req};
-use sha2::{Digest, Sha256};
 use wgcluster_actors::tls::PeerIdentity;
 
 /// An administrator: the name recorded as `user` in audit entries, and the request's
@@ -78,7 +77,7 @@ fn authorize(req: &Req) -> Result<User, ApiError> {
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into()))?
         .trim();
-    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let hash: [u8; 32] = wgcluster_actors::model::sha256(token.as_bytes());
     match app.cluster.read(|s| s.token_name(&hash).map(str::to_string)) {
         Some(name) => Ok(User(name, capture(req))),
         None => Err(ApiError::Unauthorized("invalid token".into())),

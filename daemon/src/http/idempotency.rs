@@ -11,10 +11,10 @@
 
 use super::error::ApiError;
 use super::server::Method;
-use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wgcluster_actors::model::quote_prefix;
+use wgcluster_actors::model::Sha256;
 use wgcluster_actors::state::idempotency::MAX_KEY_LEN;
 use wgcluster_actors::state::Idempotency;
 
@@ -74,7 +74,7 @@ impl Capture {
     /// The key and the fingerprint of everything read so far (the handler has read its body
     /// when it submits).
     pub fn finish(&self) -> Idempotency {
-        let fingerprint: [u8; 32] = self.hasher.borrow().clone().finalize().into();
+        let fingerprint: [u8; 32] = self.hasher.borrow().clone().finish();
         Idempotency { key: self.key.clone(), fingerprint }
     }
 }

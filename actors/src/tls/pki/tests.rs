@@ -8,7 +8,6 @@ use rustls::pki_types::UnixTime;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{client::WebPkiServerVerifier, RootCertStore};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -95,7 +94,7 @@ fn fingerprint_is_stable_and_is_sha256_of_der() {
     let fp = ca.fingerprint();
     assert_eq!(fp.len(), 64);
     assert_eq!(fp, ca.fingerprint());
-    assert_eq!(fp, hex::encode(Sha256::digest(ca.cert_der())));
+    assert_eq!(fp, hex::encode(crate::model::sha256(ca.cert_der())));
     assert_eq!(fingerprint_of_pem(ca.cert_pem()).unwrap(), fp);
     let again = ClusterCa::from_pem(ca.cert_pem(), ca.key_pem().expose()).unwrap();
     assert_eq!(again.fingerprint(), fp);

@@ -6,12 +6,11 @@ use super::names::check_node_id;
 use super::pem::cert_der_from_pem;
 use super::PkiError;
 use rustls::pki_types::{CertificateDer, ServerName};
-use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// SHA-256 of a certificate's DER, lowercase hex: the CA fingerprint of join tokens.
 pub fn fingerprint_of_der(cert_der: &[u8]) -> String {
-    hex::encode(Sha256::digest(cert_der))
+    hex::encode(crate::model::sha256(cert_der))
 }
 
 /// [`fingerprint_of_der`] of the first certificate of a PEM text.
