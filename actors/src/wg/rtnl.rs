@@ -53,21 +53,21 @@ pub(crate) enum Op {
     Delete,
 }
 
-fn family(ip: &IpAddr) -> RtAddrFamily {
+pub(crate) fn family(ip: &IpAddr) -> RtAddrFamily {
     match ip {
         IpAddr::V4(_) => RtAddrFamily::Inet,
         IpAddr::V6(_) => RtAddrFamily::Inet6,
     }
 }
 
-fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
+pub(crate) fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
     match ip {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
     }
 }
 
-fn ip_from(bytes: &[u8]) -> Option<IpAddr> {
+pub(crate) fn ip_from(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
         4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
         16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
@@ -75,7 +75,7 @@ fn ip_from(bytes: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn u32_from(bytes: &[u8]) -> Option<u32> {
+pub(crate) fn u32_from(bytes: &[u8]) -> Option<u32> {
     Some(u32::from_ne_bytes(bytes.get(..4)?.try_into().ok()?))
 }
 
@@ -85,13 +85,13 @@ fn text_from(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
-fn header<P: Size>(ty: Rtm, flags: &[NlmF], payload: P) -> Nlmsghdr<Rtm, P> {
+pub(crate) fn header<P: Size>(ty: Rtm, flags: &[NlmF], payload: P) -> Nlmsghdr<Rtm, P> {
     let mut all = vec![NlmF::Request];
     all.extend_from_slice(flags);
     Nlmsghdr::new(None, ty, NlmFFlags::new(&all), None, None, NlPayload::Payload(payload))
 }
 
-fn attr<T: neli::consts::rtnl::RtaType, P: Size + ToBytes>(ty: T, payload: P) -> Result<Rtattr<T, Buffer>, Failure> {
+pub(crate) fn attr<T: neli::consts::rtnl::RtaType, P: Size + ToBytes>(ty: T, payload: P) -> Result<Rtattr<T, Buffer>, Failure> {
     Rtattr::new(None, ty, payload).map_err(other)
 }
 

@@ -10,15 +10,14 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use neli::consts::nl::{NlmF, NlmFFlags};
+use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{RtAddrFamily, RtScope, RtTable, Rta, Rtm, RtmFFlags, Rtn, Rtprot};
-use neli::nl::{NlPayload, Nlmsghdr};
+use neli::nl::Nlmsghdr;
 use neli::rtnl::{Rtattr, Rtmsg};
 use neli::types::{Buffer, RtBuffer};
-use neli::ToBytes;
 
 use super::netlink::ROUTE_PROTO;
-use super::rtnl::{Failure, Op};
+use super::rtnl::{attr, family, header, ip_bytes, ip_from, u32_from, Failure, Op};
 
 /// `FRA_PRIORITY`, `FRA_TABLE`, `FRA_IP_PROTO`, `FRA_SPORT_RANGE` (linux/fib_rules.h).
 const FRA_PRIORITY: u16 = 6;
@@ -40,44 +39,8 @@ pub struct MainRoute {
     pub scope: u8,
 }
 
-fn family(ip: &IpAddr) -> RtAddrFamily {
-    match ip {
-        IpAddr::V4(_) => RtAddrFamily::Inet,
-        IpAddr::V6(_) => RtAddrFamily::Inet6,
-    }
-}
-
-fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
-    match ip {
-        IpAddr::V4(a) => a.octets().to_vec(),
-        IpAddr::V6(a) => a.octets().to_vec(),
-    }
-}
-
-fn ip_from(bytes: &[u8]) -> Option<IpAddr> {
-    match bytes.len() {
-        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
-        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
-        _ => None,
-    }
-}
-
-fn u32_from(bytes: &[u8]) -> Option<u32> {
-    Some(u32::from_ne_bytes(bytes.try_into().ok()?))
-}
-
-fn attr<P: neli::Size + ToBytes>(ty: Rta, payload: P) -> Result<Rtattr<Rta, Buffer>, Failure> {
-    Rtattr::new(None, ty, payload).map_err(|e| Failure::Other(e.to_string()))
-}
-
 fn raw(ty: u16, payload: &[u8]) -> Result<Rtattr<Rta, Buffer>, Failure> {
     attr(Rta::UnrecognizedConst(ty), payload)
-}
-
-fn header(ty: Rtm, flags: &[NlmF], payload: Rtmsg) -> Nlmsghdr<Rtm, Rtmsg> {
-    let mut all = vec![NlmF::Request];
-    all.extend_from_slice(flags);
-    Nlmsghdr::new(None, ty, NlmFFlags::new(&all), None, None, NlPayload::Payload(payload))
 }
 
 /// PURE: a unicast route of the main table, or `None` for anything else (other tables, local,
@@ -213,7 +176,7 @@ pub fn rule(op: Op, v6: bool, pref: u32, port: u16, table: u32) -> Result<Nlmsgh
 #[cfg(test)]
 mod tests {
     use super::*;
-    use neli::FromBytesWithInput;
+    use neli::{FromBytesWithInput, ToBytes};
     use std::io::Cursor;
 
     fn bytes(msg: &Nlmsghdr<Rtm, Rtmsg>) -> Vec<u8> {
