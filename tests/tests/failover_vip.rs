@@ -178,6 +178,37 @@ fn vip_takeover_reaches_a_client_behind_nat() {
     eprintln!("  whole test: {:.1} s", started.elapsed().as_secs_f64());
 }
 
+/// A daemon restarted while its keepalived stays master (a service restart or an upgrade):
+/// keepalived sends no new MASTER, so the daemon learns its mastership from the interfaces at
+/// start (the VIP is on one of them), puts the source policy back and leaves the adopted sessions
+/// alone; the client's traffic does not notice.
+#[test]
+fn a_master_restarted_knows_it_is_master() {
+    if !prereqs() {
+        return;
+    }
+    let started = Instant::now();
+    let say = |s: &str| eprintln!("  [{:5.1} s] {s}", started.elapsed().as_secs_f64());
+    let mut l = VipLab::setup("fo-vip-restart", true, true, &say);
+    l.pinger = Some(failover::Pinger::start(&l.client_host, l.target));
+    let pinger = l.pinger.as_ref().expect("pinger");
+    wait_for("the ping to answer", Duration::from_secs(10), || pinger.first_reply_after(now_ms().saturating_sub(500)));
+    let ns = l.client_host.ns.clone();
+    let before = now_ms();
+    l.cluster.router_mut("r1").restart_daemon(&ns, Duration::from_secs(30));
+    say("r1's daemon restarted (keepalived still master, wireguard-go adopted)");
+    std::thread::sleep(Duration::from_secs(3));
+    let gap = l.longest_gap(before, now_ms());
+    let log = l.cluster.router("r1").log_tail(200);
+    assert!(log.contains("the floating address is on this router at start: VRRP master"), "r1 learned it is master:\n{log}");
+    let rules = l.cluster.router("r1").host.exec_ok("ip", &["rule", "show"]);
+    assert!(rules.contains("9051:") && rules.contains("sport 51820"), "the source rule is back:\n{rules}");
+    assert_eq!(l.holder().as_deref(), Some("r1"));
+    assert!(!log.contains("took over"), "the adopted sessions were left alone:\n{log}");
+    eprintln!("  restart of the master's daemon: longest ping gap {gap} ms; whole test {:.1} s", started.elapsed().as_secs_f64());
+    assert!(gap < 2_000, "the restart dropped the client's traffic for {gap} ms");
+}
+
 /// Polls `f` every 50 ms until it answers or `timeout` passes.
 fn wait_for_opt<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;

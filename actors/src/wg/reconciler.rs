@@ -654,17 +654,19 @@ pub fn start(cluster: ClusterHandle, backend: Arc<dyn WgBackend>, managed_file: 
     // The floating address's source policy (#16, `vip_source`): what a config needs, from the
     // state; held in this router's own namespace (the daemon's).
     let state = cluster.clone();
-    let vip_of = move |config: &ConfigName| {
+    let vips = move || {
         state.read(|s| {
-            let vip = s.vips.get(config)?;
-            Some(VipSource { vip: vip.address, vrid: vip.vrid, port: s.configs.get(config)?.listen_port })
+            let source = |(c, v): (&ConfigName, &crate::model::Vip)| {
+                Some((c.clone(), VipSource { vip: v.address, vrid: v.vrid, port: s.configs.get(c)?.listen_port }))
+            };
+            s.vips.iter().filter_map(source).collect::<BTreeMap<_, _>>()
         })
     };
     let spawned = std::thread::Builder::new().name("wg-reconciler".into()).spawn(move || {
         if let Err(e) = super::userspace_os::set_thread_nice(super::userspace_os::RECONCILER_NICE) {
             log::warn!("cannot lower the WireGuard reconciler's CPU priority: {e}");
         }
-        run(core, &shared, desired, scan, vip_of, rx, resync)
+        run(core, &shared, desired, scan, vips, rx, resync)
     });
     let thread = match spawned {
         Ok(h) => Some(h),
@@ -694,7 +696,7 @@ fn run(
     shared: &SharedBackend,
     desired: impl Fn() -> (u64, Vec<InterfaceSpec>),
     scan: impl Fn(&BTreeMap<ConfigName, Millis>, bool) -> Vec<Takeover>,
-    vip_of: impl Fn(&ConfigName) -> Option<VipSource>,
+    vips: impl Fn() -> BTreeMap<ConfigName, VipSource>,
     rx: mpsc::Receiver<Kick>,
     resync: Duration,
 ) {
@@ -703,6 +705,23 @@ fn run(
     let mut masters: BTreeMap<ConfigName, Millis> = BTreeMap::new();
     let mut sources = SourcePolicies::default();
     let mut last_reclaim: BTreeMap<ConfigName, Millis> = BTreeMap::new();
+    // A restart while keepalived is master (#16): no new MASTER notify comes, so mastership is read
+    // from the interfaces. Master since 0: a takeover then leaves alone every peer with a
+    // handshake here (the adopted sessions), and the source policy is installed again.
+    let vip_of = |config: &ConfigName| vips().remove(config);
+    let at_start = vips();
+    if !at_start.is_empty() {
+        match sources.netlink.local_addresses() {
+            Ok(local) => {
+                for config in super::vip_source::masters_at_start(at_start.iter().map(|(c, s)| (c, s.vip)), &local) {
+                    log::info!("{config}: the floating address is on this router at start: VRRP master");
+                    sources.hold(&config, at_start.get(&config).cloned());
+                    masters.insert(config, 0);
+                }
+            }
+            Err(e) => log::warn!("cannot read this router's addresses to learn its VRRP mastership: {e}"),
+        }
+    }
     let mut next_batch = Instant::now();
     loop {
         let mut wait = Duration::from_secs(1).min(next_resync.saturating_duration_since(Instant::now()));

@@ -29,6 +29,7 @@ use super::error::WgError;
 use super::netlink::{nl_err, Netlink};
 use super::rtnl::{self, Op};
 use super::rtnl_source::{self, MainRoute};
+use crate::model::ConfigName;
 
 /// Our tables: `0x7767_00VV` ("wg", the VRRP router id), far from OpenWrt's and mwan3's.
 pub const TABLE_BASE: u32 = 0x7767_0000;
@@ -98,6 +99,18 @@ impl Netlink {
         })
     }
 
+    /// Every address on this router's interfaces.
+    pub fn local_addresses(&self) -> Result<Vec<IpAddr>, WgError> {
+        self.run(|sock| {
+            let mut out = Vec::new();
+            for p in sock.dump(rtnl::dump_addresses()).map_err(|e| nl_err("list addresses", e))? {
+                let msg: Ifaddrmsg = rtnl::parse(&p).map_err(|e| nl_err("list addresses", e))?;
+                out.extend(rtnl::parse_address(&msg).map(|(_, net)| net.addr()));
+            }
+            Ok(out)
+        })
+    }
+
     /// Removes the source policy of VRRP router id `vrid` (nothing to remove is fine).
     pub fn release_vip_source(&self, v6: bool, vrid: u8) -> Result<(), WgError> {
         self.run(move |sock| {
@@ -138,6 +151,13 @@ fn flush(sock: &mut rtnl::Socket, v6: bool, table: u32) -> Result<(), WgError> {
     Ok(())
 }
 
+/// PURE: the configs this router is VRRP master of when it starts: those whose VIP is on one of
+/// its interfaces (keepalived added it). A daemon restarted while its keepalived is master gets no
+/// new MASTER notify, so this is how it learns.
+pub fn masters_at_start<'a>(vips: impl IntoIterator<Item = (&'a ConfigName, IpAddr)>, local: &[IpAddr]) -> Vec<ConfigName> {
+    vips.into_iter().filter(|(_, vip)| local.contains(vip)).map(|(c, _)| c.clone()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +180,19 @@ mod tests {
         for (vip, ifindex, want) in cases {
             let want: Vec<MainRoute> = want.iter().map(|i| main[*i].clone()).collect();
             assert_eq!(to_copy(vip.parse().unwrap(), *ifindex, &main), want, "{vip} on {ifindex}");
+        }
+    }
+
+    #[test]
+    fn masters_at_start_are_the_configs_whose_vip_is_here() {
+        let (a, b) = (ConfigName::parse("c", "wg0").unwrap(), ConfigName::parse("c", "wg1").unwrap());
+        let vips = [(&a, "192.0.2.10".parse().unwrap()), (&b, "fd00::10".parse().unwrap())];
+        let cases: &[(&[&str], &[&ConfigName])] =
+            &[(&[], &[]), (&["192.0.2.1"], &[]), (&["192.0.2.1", "192.0.2.10"], &[&a]), (&["fd00::10", "192.0.2.10"], &[&a, &b])];
+        for (local, want) in cases {
+            let local: Vec<IpAddr> = local.iter().map(|s| s.parse().unwrap()).collect();
+            let want: Vec<ConfigName> = want.iter().map(|c| (*c).clone()).collect();
+            assert_eq!(masters_at_start(vips.iter().map(|(c, ip)| (*c, *ip)), &local), want, "{local:?}");
         }
     }
 

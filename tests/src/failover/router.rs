@@ -132,6 +132,16 @@ impl Router {
         self.alive = true;
     }
 
+    /// Stops the daemon alone (SIGTERM, as a service restart; its data plane keeps running and
+    /// keepalived is left alone) and starts it again, until it is ready.
+    pub fn restart_daemon(&mut self, ns: &str, timeout: Duration) {
+        if let Some(mut child) = self.child.take() {
+            self.host.stop(&mut child);
+        }
+        self.start();
+        self.wait_ready(ns, timeout);
+    }
+
     /// Waits until the API answers `GET /api/health` with a known leader.
     pub fn wait_ready(&mut self, ns: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
