@@ -706,22 +706,33 @@ fn run(
     let mut sources = SourcePolicies::default();
     let mut last_reclaim: BTreeMap<ConfigName, Millis> = BTreeMap::new();
     // A restart while keepalived is master (#16): no new MASTER notify comes, so mastership is read
-    // from the interfaces. Master since 0: a takeover then leaves alone every peer with a
-    // handshake here (the adopted sessions), and the source policy is installed again.
+    // from the interfaces, once per config with a VIP — at start, or after the pass that first
+    // shows its VIP (a restarted follower applies the log's tail only once a leader is known).
+    // Master since 0: a takeover then leaves alone every peer with a handshake here (the adopted
+    // sessions), and the source policy is installed again.
     let vip_of = |config: &ConfigName| vips().remove(config);
-    let at_start = vips();
-    if !at_start.is_empty() {
+    let mut vips_seen: BTreeSet<ConfigName> = BTreeSet::new();
+    let mut learn_masters = |masters: &mut BTreeMap<ConfigName, Millis>, sources: &mut SourcePolicies| {
+        let fresh: BTreeMap<ConfigName, VipSource> = vips().into_iter().filter(|(c, _)| !vips_seen.contains(c)).collect();
+        if fresh.is_empty() {
+            return;
+        }
         match sources.netlink.local_addresses() {
             Ok(local) => {
-                for config in super::vip_source::masters_at_start(at_start.iter().map(|(c, s)| (c, s.vip)), &local) {
+                vips_seen.extend(fresh.keys().cloned());
+                for config in super::vip_source::masters_at_start(fresh.iter().map(|(c, s)| (c, s.vip)), &local) {
+                    if masters.contains_key(&config) {
+                        continue;
+                    }
                     log::info!("{config}: the floating address is on this router at start: VRRP master");
-                    sources.hold(&config, at_start.get(&config).cloned());
+                    sources.hold(&config, fresh.get(&config).cloned());
                     masters.insert(config, 0);
                 }
             }
             Err(e) => log::warn!("cannot read this router's addresses to learn its VRRP mastership: {e}"),
         }
-    }
+    };
+    learn_masters(&mut masters, &mut sources);
     let mut next_batch = Instant::now();
     loop {
         let mut wait = Duration::from_secs(1).min(next_resync.saturating_duration_since(Instant::now()));
@@ -802,6 +813,7 @@ fn run(
             let (version, specs) = desired();
             log::debug!("wg: desired state of version {version} built in {:?}", t.elapsed());
             core.pass(version, specs, full);
+            learn_masters(&mut masters, &mut sources);
             let queued = queue.offer(scan(&masters, false));
             if queued > 0 {
                 log::info!("{queued} peer(s) to take over from other routers");
