@@ -67,15 +67,7 @@ impl Netlink {
         let s = s.clone();
         self.run(move |sock| {
             let context = |what: &str| format!("{what} (source policy of {})", s.vip);
-            let mut ifindex = None;
-            for p in sock.dump(rtnl::dump_addresses()).map_err(|e| nl_err(&context("list addresses"), e))? {
-                let msg: Ifaddrmsg = rtnl::parse(&p).map_err(|e| nl_err(&context("list addresses"), e))?;
-                if let Some((index, net)) = rtnl::parse_address(&msg) {
-                    if net.addr() == s.vip {
-                        ifindex = Some(index);
-                    }
-                }
-            }
+            let ifindex = addresses(sock)?.into_iter().find(|(_, a)| *a == s.vip).map(|(i, _)| i);
             let ifindex = ifindex.ok_or_else(|| WgError::Netlink {
                 message: format!("the floating address {} is on no interface of this router", s.vip),
                 transient: false,
@@ -101,14 +93,7 @@ impl Netlink {
 
     /// Every address on this router's interfaces.
     pub fn local_addresses(&self) -> Result<Vec<IpAddr>, WgError> {
-        self.run(|sock| {
-            let mut out = Vec::new();
-            for p in sock.dump(rtnl::dump_addresses()).map_err(|e| nl_err("list addresses", e))? {
-                let msg: Ifaddrmsg = rtnl::parse(&p).map_err(|e| nl_err("list addresses", e))?;
-                out.extend(rtnl::parse_address(&msg).map(|(_, net)| net.addr()));
-            }
-            Ok(out)
-        })
+        self.run(|sock| Ok(addresses(sock)?.into_iter().map(|(_, a)| a).collect()))
     }
 
     /// Removes the source policy of VRRP router id `vrid` (nothing to remove is fine).
@@ -118,6 +103,16 @@ impl Netlink {
             flush(sock, v6, table(vrid))
         })
     }
+}
+
+/// Every address on this router's interfaces, with its link's index.
+fn addresses(sock: &mut rtnl::Socket) -> Result<Vec<(u32, IpAddr)>, WgError> {
+    let mut out = Vec::new();
+    for p in sock.dump(rtnl::dump_addresses()).map_err(|e| nl_err("list addresses", e))? {
+        let msg: Ifaddrmsg = rtnl::parse(&p).map_err(|e| nl_err("list addresses", e))?;
+        out.extend(rtnl::parse_address(&msg).map(|(i, net)| (i, net.addr())));
+    }
+    Ok(out)
 }
 
 /// Deletes every rule at our preference for `vrid` (at most a few: an earlier run's).
